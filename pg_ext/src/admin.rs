@@ -1,0 +1,282 @@
+//! What the operator (super admin) does to clinics: create with validated settings,
+//! change status and settings, delete, and today's metrics across all clinics.
+
+use crate::db::{self, col};
+use crate::error::{conflict, invalid_input, not_found, run, QResult};
+use crate::model::Business;
+use crate::validate::Settings;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{JsonB, Uuid};
+
+const STATUSES: [&str; 4] = ["ACTIVE", "SUSPENDED", "DISABLED", "TRIAL"];
+
+fn valid_slug(slug: &str) -> bool {
+    let b = slug.as_bytes();
+    (2..=63).contains(&b.len())
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+fn clinic_name(raw: Option<&str>) -> QResult<String> {
+    let name = raw.unwrap_or("").trim();
+    if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+        return Err(invalid_input("The clinic name must be 1–120 characters."));
+    }
+    Ok(name.to_string())
+}
+
+fn status(raw: &str) -> QResult<String> {
+    let s = raw.trim().to_ascii_uppercase();
+    if STATUSES.contains(&s.as_str()) {
+        Ok(s)
+    } else {
+        Err(invalid_input(format!("Unknown clinic status \"{raw}\" (use ACTIVE, TRIAL, SUSPENDED or DISABLED).")))
+    }
+}
+
+fn timezone(client: &mut SpiClient<'_>, raw: &str) -> QResult<String> {
+    let tz = raw.trim();
+    let known: bool = db::value(
+        client,
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names WHERE name = $1)",
+        &[tz.into()],
+    )?
+    .unwrap_or(false);
+    if !known {
+        return Err(invalid_input(format!("Unknown time zone \"{raw}\" (for example Asia/Kolkata).")));
+    }
+    Ok(tz.to_string())
+}
+
+fn optional_text(raw: Option<&str>, what: &str, max: usize) -> QResult<Option<String>> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) if s.chars().count() <= max && !s.chars().any(char::is_control) => Ok(Some(s.to_string())),
+        Some(_) => Err(invalid_input(format!("The {what} must be at most {max} characters."))),
+    }
+}
+
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn create_business(
+    slug: Option<&str>,
+    name: Option<&str>,
+    timezone: default!(Option<&str>, "'Asia/Kolkata'"),
+    status: default!(Option<&str>, "'ACTIVE'"),
+    settings: default!(Option<JsonB>, "'{}'"),
+    address: default!(Option<&str>, "NULL"),
+    contact_phone: default!(Option<&str>, "NULL"),
+) -> Result<Uuid, ErrorReport> {
+    run(|| {
+        let slug = slug.unwrap_or("").trim().to_string();
+        if !valid_slug(&slug) {
+            return Err(invalid_input(
+                "The clinic's short name must be 2–63 characters: lowercase letters, digits and dashes, starting with a letter or digit.",
+            ));
+        }
+        let name = clinic_name(name)?;
+        let status = self::status(status.unwrap_or("ACTIVE"))?;
+        let settings = Settings::default().patched(&settings.map(|s| s.0).unwrap_or(serde_json::json!({})))?;
+        let address = optional_text(address, "address", 300)?;
+        let contact_phone = match contact_phone.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(p) => Some(crate::validate::phone(p)?),
+            None => None,
+        };
+        Spi::connect_mut(|client| {
+            let tz = self::timezone(client, timezone.unwrap_or("Asia/Kolkata"))?;
+            let id: Option<Uuid> = db::value(
+                client,
+                "INSERT INTO qlink.businesses (slug, name, timezone, status, settings, address, contact_phone) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (slug) DO NOTHING RETURNING id",
+                &[
+                    slug.as_str().into(),
+                    name.as_str().into(),
+                    tz.as_str().into(),
+                    status.as_str().into(),
+                    JsonB(settings.to_json()).into(),
+                    address.as_deref().into(),
+                    contact_phone.as_deref().into(),
+                ],
+            )?;
+            id.ok_or_else(|| conflict(format!("The short name \"{slug}\" is already taken.")))
+        })
+    })
+}
+
+/// Changes a clinic. Only the arguments given change; `settings` is a patch merged into
+/// the current settings and validated as a whole. Returns the clinic's settings after.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn update_business(
+    business_id: Option<Uuid>,
+    status: default!(Option<&str>, "NULL"),
+    settings: default!(Option<JsonB>, "NULL"),
+    name: default!(Option<&str>, "NULL"),
+    timezone: default!(Option<&str>, "NULL"),
+    address: default!(Option<&str>, "NULL"),
+    contact_phone: default!(Option<&str>, "NULL"),
+) -> Result<JsonB, ErrorReport> {
+    run(|| {
+        Spi::connect_mut(|client| {
+            let business = Business::load(client, business_id)?;
+            let status = status.map(self::status).transpose()?;
+            let settings = match settings {
+                Some(patch) => business.settings.patched(&patch.0)?,
+                None => business.settings.clone(),
+            };
+            let name = name.map(|n| clinic_name(Some(n))).transpose()?;
+            let tz = match timezone {
+                Some(tz) => Some(self::timezone(client, tz)?),
+                None => None,
+            };
+            let address = optional_text(address, "address", 300)?;
+            let contact_phone = match contact_phone.map(str::trim).filter(|s| !s.is_empty()) {
+                Some(p) => Some(crate::validate::phone(p)?),
+                None => None,
+            };
+            let json = settings.to_json();
+            db::exec(
+                client,
+                "UPDATE qlink.businesses SET status = coalesce($2, status), settings = $3, \
+                     name = coalesce($4, name), timezone = coalesce($5, timezone), \
+                     address = coalesce($6, address), contact_phone = coalesce($7, contact_phone), \
+                     updated_at = now() \
+                 WHERE id = $1",
+                &[
+                    business.id.into(),
+                    status.as_deref().into(),
+                    JsonB(json.clone()).into(),
+                    name.as_deref().into(),
+                    tz.as_deref().into(),
+                    address.as_deref().into(),
+                    contact_phone.as_deref().into(),
+                ],
+            )?;
+            Ok(JsonB(json))
+        })
+    })
+}
+
+/// Deletes a clinic and everything of it. Refused while today's queue is live (anyone
+/// WAITING or SERVING): suspend it first, or finish the day.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn delete_business(business_id: Option<Uuid>) -> Result<bool, ErrorReport> {
+    run(|| {
+        Spi::connect_mut(|client| {
+            let business = Business::load(client, business_id)?;
+            // Lock the clinic row so no token can sneak in between the check and the delete.
+            db::exec(client, "SELECT 1 FROM qlink.businesses WHERE id = $1 FOR UPDATE", &[business.id.into()])?;
+            let live: bool = db::value(
+                client,
+                "SELECT EXISTS (SELECT 1 FROM qlink.tokens t JOIN qlink.sessions s ON s.id = t.session_id \
+                 WHERE t.business_id = $1 AND t.status IN ('WAITING', 'SERVING') \
+                   AND s.date >= (now() AT TIME ZONE $2)::date - 1)",
+                &[business.id.into(), business.timezone.as_str().into()],
+            )?
+            .unwrap_or(false);
+            if live {
+                return Err(conflict(
+                    "This clinic has patients waiting or being served today. Finish or reset the queue before deleting it.",
+                ));
+            }
+            db::exec(client, "DELETE FROM qlink.businesses WHERE id = $1", &[business.id.into()])?;
+            Ok(true)
+        })
+    })
+}
+
+/// The public face of a clinic, by its slug: what the intake page needs.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn clinic_by_slug(
+    slug: Option<&str>,
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(business_id, Uuid),
+            name!(slug, String),
+            name!(name, String),
+            name!(status, String),
+            name!(timezone, String),
+            name!(settings, JsonB),
+            name!(session_status, String),
+            name!(now_serving_number, Option<i32>),
+            name!(waiting_count, i32),
+        ),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        let missing = || not_found("Clinic not found.");
+        let slug = slug.ok_or_else(missing)?;
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let row = db::first(
+                client,
+                "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings, coalesce(s.status, 'OPEN'), \
+                     s.now_serving_number, \
+                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING') \
+                 FROM qlink.businesses b \
+                 LEFT JOIN qlink.sessions s ON s.business_id = b.id AND s.date = ($2 AT TIME ZONE b.timezone)::date \
+                 WHERE b.slug = $1",
+                &[slug.into(), now.into()],
+            )?
+            .ok_or_else(missing)?;
+            let settings: JsonB = col(&row, 6)?;
+            Ok(TableIterator::once((
+                col(&row, 1)?,
+                col(&row, 2)?,
+                col(&row, 3)?,
+                col(&row, 4)?,
+                col(&row, 5)?,
+                JsonB(Settings::from_stored(&settings.0).to_json()),
+                col(&row, 7)?,
+                row.get(8)?,
+                row.get::<i32>(9)?.unwrap_or(0),
+            )))
+        })
+    })
+}
+
+/// Today across all clinics (each clinic's own local date): tokens taken, sessions
+/// open, queues with someone waiting or being served, messages that failed for good.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn admin_metrics() -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(tokens_today, i64),
+            name!(active_sessions, i64),
+            name!(active_queues, i64),
+            name!(failed_messages_today, i64),
+        ),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let row = db::first(
+                client,
+                "WITH today AS ( \
+                     SELECT s.* FROM qlink.sessions s JOIN qlink.businesses b ON b.id = s.business_id \
+                     WHERE s.date = ($1 AT TIME ZONE b.timezone)::date) \
+                 SELECT (SELECT coalesce(sum(last_token_number), 0)::bigint FROM today), \
+                        (SELECT count(*) FROM today WHERE status = 'OPEN'), \
+                        (SELECT count(*) FROM today WHERE EXISTS (SELECT 1 FROM qlink.tokens t \
+                             WHERE t.session_id = today.id AND t.status IN ('WAITING', 'SERVING'))), \
+                        (SELECT count(*) FROM qlink.message_logs m JOIN qlink.businesses b ON b.id = m.business_id \
+                         WHERE m.status = 'PERMANENTLY_FAILED' AND m.created_at >= $1 - interval '36 hours' \
+                           AND (m.created_at AT TIME ZONE b.timezone)::date = ($1 AT TIME ZONE b.timezone)::date)",
+                &[now.into()],
+            )?
+            .expect("one row");
+            Ok(TableIterator::once((col(&row, 1)?, col(&row, 2)?, col(&row, 3)?, col(&row, 4)?)))
+        })
+    })
+}

@@ -1,0 +1,71 @@
+//! SPI access: every statement goes through `exec`, which keeps one saved plan per
+//! statement text and argument types for the life of the backend, so the hot paths
+//! never re-parse or re-plan SQL.
+
+use crate::error::QResult;
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::PgOid;
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+type PlanKey = (&'static str, Vec<u32>);
+
+thread_local! {
+    static PLANS: RefCell<HashMap<PlanKey, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+pub fn exec<'conn>(
+    client: &mut SpiClient<'conn>,
+    sql: &'static str,
+    args: &[DatumWithOid<'_>],
+) -> QResult<SpiTupleTable<'conn>> {
+    let key: PlanKey = (sql, args.iter().map(|a| a.oid().to_u32()).collect());
+    let cached = PLANS.with(|plans| plans.borrow().contains_key(&key));
+    if !cached {
+        let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
+        let plan = client.prepare_mut(sql, &oids)?.keep();
+        PLANS.with(|plans| plans.borrow_mut().insert(key.clone(), plan));
+    }
+    PLANS.with(|plans| {
+        let plans = plans.borrow();
+        let plan = plans.get(&key).expect("plan was just cached");
+        Ok(client.update(plan, None, args)?)
+    })
+}
+
+/// The first row of a statement's result, if any.
+pub fn first<'conn>(
+    client: &mut SpiClient<'conn>,
+    sql: &'static str,
+    args: &[DatumWithOid<'_>],
+) -> QResult<Option<SpiTupleTable<'conn>>> {
+    let table = exec(client, sql, args)?;
+    if table.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(table.first()))
+    }
+}
+
+/// Reads a NOT NULL column.
+pub fn col<T: FromDatum + IntoDatum>(row: &SpiTupleTable<'_>, ordinal: usize) -> QResult<T> {
+    Ok(row.get::<T>(ordinal)?.ok_or(pgrx::spi::SpiError::NoTupleTable)?)
+}
+
+pub fn nullable<T: FromDatum + IntoDatum>(row: &SpiTupleTable<'_>, ordinal: usize) -> QResult<Option<T>> {
+    Ok(row.get::<T>(ordinal)?)
+}
+
+/// A single value from a one-row, one-column statement.
+pub fn value<T: FromDatum + IntoDatum>(
+    client: &mut SpiClient<'_>,
+    sql: &'static str,
+    args: &[DatumWithOid<'_>],
+) -> QResult<Option<T>> {
+    match first(client, sql, args)? {
+        Some(row) => Ok(row.get::<T>(1)?),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,48 @@
+//! The `qlink` PostgreSQL extension: every queue rule of QLink as a `qlink.*` function.
+//!
+//! Tables, indexes and roles are created by the refinery migrations (`migrations/`); this
+//! extension is the code that works on them. Each function is one transaction step of its
+//! caller's transaction, runs as the extension owner (SECURITY DEFINER, fixed search_path)
+//! and checks that everything it touches belongs to the clinic it was given.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod admin;
+mod audit;
+mod clock;
+mod db;
+mod error;
+mod model;
+mod outbox;
+mod purge;
+mod queue;
+mod ratelimit;
+mod validate;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    clock::register();
+}
+
+/// The version of the SQL API this library implements; the server refuses to start
+/// against a database whose installed extension differs.
+#[pg_extern(immutable, parallel_safe)]
+fn qlink_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

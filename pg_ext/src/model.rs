@@ -1,0 +1,271 @@
+//! Rows the rules work on: the clinic, today's session (the per-clinic lock) and tokens.
+
+use crate::db::{self, col, nullable};
+use crate::error::{forbidden, not_found, QResult};
+use crate::validate::Settings;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{JsonB, Uuid};
+
+pub struct Business {
+    pub id: Uuid,
+    pub name: String,
+    pub timezone: String,
+    pub status: String,
+    pub settings: Settings,
+}
+
+impl Business {
+    pub fn load(client: &mut SpiClient<'_>, id: Option<Uuid>) -> QResult<Business> {
+        let missing = || not_found("Clinic not found.");
+        let id = id.ok_or_else(missing)?;
+        let row = db::first(
+            client,
+            "SELECT id, name, timezone, status, settings FROM qlink.businesses WHERE id = $1",
+            &[id.into()],
+        )?
+        .ok_or_else(missing)?;
+        let settings: JsonB = col(&row, 5)?;
+        Ok(Business {
+            id: col(&row, 1)?,
+            name: col(&row, 2)?,
+            timezone: col(&row, 3)?,
+            status: col(&row, 4)?,
+            settings: Settings::from_stored(&settings.0),
+        })
+    }
+
+    /// Queue operations run only for ACTIVE and TRIAL clinics.
+    pub fn require_operational(&self) -> QResult<()> {
+        match self.status.as_str() {
+            "ACTIVE" | "TRIAL" => Ok(()),
+            "SUSPENDED" => Err(forbidden("This clinic is suspended. Please contact QLink support.")),
+            _ => Err(forbidden("This clinic is not taking patients through QLink.")),
+        }
+    }
+}
+
+/// Today's session of one clinic, locked `FOR UPDATE` for the rest of the transaction.
+/// Changes are made on this struct and written back once by `save`.
+pub struct Session {
+    pub id: Uuid,
+    pub status: String,
+    pub last_token_number: i32,
+    pub now_serving_number: Option<i32>,
+    pub messages_queued: i32,
+    pub service_p25_minutes: Option<i32>,
+    pub service_p75_minutes: Option<i32>,
+    pub closed_at: Option<TimestampWithTimeZone>,
+}
+
+const LOCK_TODAY: &str = "SELECT id, status, last_token_number, now_serving_number, messages_queued, \
+     service_p25_minutes, service_p75_minutes, closed_at \
+     FROM qlink.sessions WHERE business_id = $1 AND date = ($2 AT TIME ZONE $3)::date FOR UPDATE";
+
+impl Session {
+    /// Locks the clinic's session for its local date, opening it first if needed.
+    pub fn lock_today(
+        client: &mut SpiClient<'_>,
+        business: &Business,
+        now: TimestampWithTimeZone,
+    ) -> QResult<Session> {
+        let args = || [business.id.into(), now.into(), business.timezone.as_str().into()];
+        if let Some(s) = Self::read(client, &args())? {
+            return Ok(s);
+        }
+        db::exec(
+            client,
+            "INSERT INTO qlink.sessions (business_id, date, created_at, updated_at) \
+             VALUES ($1, ($2 AT TIME ZONE $3)::date, $2, $2) \
+             ON CONFLICT (business_id, date) DO NOTHING",
+            &args(),
+        )?;
+        Ok(Self::read(client, &args())?.expect("today's session exists after insert"))
+    }
+
+    fn read(client: &mut SpiClient<'_>, args: &[pgrx::datum::DatumWithOid<'_>]) -> QResult<Option<Session>> {
+        let Some(row) = db::first(client, LOCK_TODAY, args)? else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            id: col(&row, 1)?,
+            status: col(&row, 2)?,
+            last_token_number: col(&row, 3)?,
+            now_serving_number: nullable(&row, 4)?,
+            messages_queued: col(&row, 5)?,
+            service_p25_minutes: nullable(&row, 6)?,
+            service_p75_minutes: nullable(&row, 7)?,
+            closed_at: nullable(&row, 8)?,
+        }))
+    }
+
+    /// Writes the session back. `staff_action` marks a staff action (the stall warning's clock).
+    pub fn save(&self, client: &mut SpiClient<'_>, now: TimestampWithTimeZone, staff_action: bool) -> QResult<()> {
+        db::exec(
+            client,
+            "UPDATE qlink.sessions SET status = $2, last_token_number = $3, now_serving_number = $4, \
+             messages_queued = $5, service_p25_minutes = $6, service_p75_minutes = $7, closed_at = $8, \
+             last_action_at = CASE WHEN $9 THEN $10 ELSE last_action_at END, updated_at = $10 \
+             WHERE id = $1",
+            &[
+                self.id.into(),
+                self.status.as_str().into(),
+                self.last_token_number.into(),
+                self.now_serving_number.into(),
+                self.messages_queued.into(),
+                self.service_p25_minutes.into(),
+                self.service_p75_minutes.into(),
+                self.closed_at.into(),
+                staff_action.into(),
+                now.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Per-patient service time range: learned p25/p75 once there are 5 samples,
+    /// otherwise the clinic's configured defaults.
+    pub fn eta_per_person(&self, settings: &Settings) -> (i32, i32) {
+        match (self.service_p25_minutes, self.service_p75_minutes) {
+            (Some(lo), Some(hi)) => (lo, hi),
+            _ => (settings.eta_min_minutes as i32, settings.eta_max_minutes as i32),
+        }
+    }
+
+    /// Re-learns today's service time percentiles from SERVED tokens.
+    pub fn relearn_service_time(&mut self, client: &mut SpiClient<'_>) -> QResult<()> {
+        let row = db::first(
+            client,
+            "SELECT count(*)::int, \
+                    round(percentile_cont(0.25) WITHIN GROUP (ORDER BY m))::int, \
+                    round(percentile_cont(0.75) WITHIN GROUP (ORDER BY m))::int \
+             FROM (SELECT extract(epoch FROM served_at - called_at)::float8 / 60.0 AS m \
+                   FROM qlink.tokens WHERE session_id = $1 AND status = 'SERVED' \
+                   AND called_at IS NOT NULL AND served_at IS NOT NULL) d",
+            &[self.id.into()],
+        )?
+        .expect("aggregate returns a row");
+        let samples: i32 = col(&row, 1)?;
+        if samples >= 5 {
+            let clamp = |m: Option<i32>| m.map(|m| m.clamp(1, 60));
+            self.service_p25_minutes = clamp(nullable(&row, 2)?);
+            self.service_p75_minutes = clamp(nullable(&row, 3)?);
+        } else {
+            self.service_p25_minutes = None;
+            self.service_p75_minutes = None;
+        }
+        Ok(())
+    }
+
+    pub fn waiting_count(&self, client: &mut SpiClient<'_>) -> QResult<i32> {
+        Ok(db::value(
+            client,
+            "SELECT count(*)::int FROM qlink.tokens WHERE session_id = $1 AND status = 'WAITING'",
+            &[self.id.into()],
+        )?
+        .unwrap_or(0))
+    }
+}
+
+/// The fields of a token the rules look at.
+#[derive(Clone)]
+pub struct Token {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub business_id: Uuid,
+    pub token_number: i32,
+    pub status: String,
+    pub is_priority: bool,
+    pub patient_phone: Option<String>,
+    pub language: String,
+}
+
+/// `SELECT <the Token columns> FROM qlink.tokens <tail>` as one static string.
+macro_rules! token_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, session_id, business_id, token_number, status, is_priority, patient_phone, language \
+             FROM qlink.tokens ",
+            $tail
+        )
+    };
+}
+
+impl Token {
+    fn from_row(row: &pgrx::spi::SpiTupleTable<'_>) -> QResult<Token> {
+        Ok(Token {
+            id: col(row, 1)?,
+            session_id: col(row, 2)?,
+            business_id: col(row, 3)?,
+            token_number: col(row, 4)?,
+            status: col(row, 5)?,
+            is_priority: col(row, 6)?,
+            patient_phone: nullable(row, 7)?,
+            language: col(row, 8)?,
+        })
+    }
+
+    pub fn by_id(client: &mut SpiClient<'_>, id: Uuid) -> QResult<Option<Token>> {
+        const SQL: &str = token_sql!("WHERE id = $1");
+        match db::first(client, SQL, &[id.into()])? {
+            Some(row) => Ok(Some(Self::from_row(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A token of this clinic in today's session; anything else is "not found", so one
+    /// clinic can never learn about or touch another clinic's tokens.
+    pub fn in_session(client: &mut SpiClient<'_>, id: Uuid, business: &Business, session: &Session) -> QResult<Token> {
+        let token = Self::by_id(client, id)?
+            .filter(|t| t.business_id == business.id)
+            .ok_or_else(|| not_found("Token not found."))?;
+        if token.session_id != session.id {
+            return Err(not_found("This token is not in today's queue."));
+        }
+        Ok(token)
+    }
+
+    pub fn serving(client: &mut SpiClient<'_>, session: &Session) -> QResult<Option<Token>> {
+        const SQL: &str = token_sql!("WHERE session_id = $1 AND status = 'SERVING'");
+        match db::first(client, SQL, &[session.id.into()])? {
+            Some(row) => Ok(Some(Self::from_row(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The next token in call order: priority first, then by number.
+    pub fn next_waiting(client: &mut SpiClient<'_>, session: &Session) -> QResult<Option<Token>> {
+        const SQL: &str = token_sql!("WHERE session_id = $1 AND status = 'WAITING' ORDER BY is_priority DESC, token_number LIMIT 1");
+        match db::first(client, SQL, &[session.id.into()])? {
+            Some(row) => Ok(Some(Self::from_row(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves the token to `status`, remembering where it came from and stamping the
+    /// matching timestamp.
+    pub fn transition(
+        &mut self,
+        client: &mut SpiClient<'_>,
+        status: &str,
+        priority: Option<bool>,
+        now: TimestampWithTimeZone,
+    ) -> QResult<()> {
+        db::exec(
+            client,
+            "UPDATE qlink.tokens SET previous_status = status, status = $2, \
+                 is_priority = coalesce($3, is_priority), \
+                 called_at = CASE WHEN $2 = 'SERVING' THEN $4 ELSE called_at END, \
+                 served_at = CASE WHEN $2 = 'SERVED' THEN $4 ELSE served_at END, \
+                 cancelled_at = CASE WHEN $2 = 'CANCELLED' THEN $4 ELSE cancelled_at END, \
+                 updated_at = $4 \
+             WHERE id = $1",
+            &[self.id.into(), status.into(), priority.into(), now.into()],
+        )?;
+        self.status = status.to_string();
+        if let Some(p) = priority {
+            self.is_priority = p;
+        }
+        Ok(())
+    }
+}

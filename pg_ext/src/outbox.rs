@@ -1,0 +1,305 @@
+//! The message outbox. Queue functions only INSERT rows here, inside their transaction;
+//! nothing in the extension sends NOTIFY (a NOTIFY in the queue transaction serialises
+//! every commit on a cluster-wide lock). The server sends `NOTIFY qlink_messages` after
+//! its commit, and the worker also polls, so a lost wake-up only delays a message.
+
+use crate::db::{self, col, nullable};
+use crate::error::{invalid_input, not_found, run, QResult};
+use crate::model::{Business, Session, Token};
+use pgrx::datum::Interval;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{JsonB, Uuid};
+
+/// After this many failed sends a message is PERMANENTLY_FAILED.
+pub const MAX_ATTEMPTS: i32 = 3;
+
+/// Queues one message for a token, or records it as SKIPPED with the reason when the
+/// clinic has WhatsApp off or has spent today's budget. Tokens without a phone get none.
+pub fn enqueue(
+    client: &mut SpiClient<'_>,
+    business: &Business,
+    session: &mut Session,
+    token: &Token,
+    message_type: &str,
+    people_ahead: Option<i32>,
+    audit_log_id: Option<i64>,
+    now: TimestampWithTimeZone,
+) -> QResult<()> {
+    let Some(phone) = token.patient_phone.as_deref() else {
+        return Ok(());
+    };
+    let (status, reason) = if !business.settings.whatsapp_enabled {
+        ("SKIPPED", Some("whatsapp_disabled"))
+    } else if i64::from(session.messages_queued) >= business.settings.daily_message_limit {
+        ("SKIPPED", Some("daily_message_limit"))
+    } else {
+        session.messages_queued += 1;
+        ("PENDING", None)
+    };
+    let payload = serde_json::json!({
+        "clinic_name": business.name,
+        "token_number": token.token_number,
+        "token_id": token.id.to_string(),
+        "people_ahead": people_ahead,
+    });
+    db::exec(
+        client,
+        "INSERT INTO qlink.message_logs (business_id, token_id, audit_log_id, message_type, to_phone, \
+             language, payload, status, reason, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10)",
+        &[
+            business.id.into(),
+            token.id.into(),
+            audit_log_id.into(),
+            message_type.into(),
+            phone.into(),
+            token.language.as_str().into(),
+            JsonB(payload).into(),
+            status.into(),
+            reason.into(),
+            now.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// REMINDER for every WAITING token that has just come within `reminder_at_position`
+/// of the front, once per token.
+pub fn queue_reminders(
+    client: &mut SpiClient<'_>,
+    business: &Business,
+    session: &mut Session,
+    audit_log_id: Option<i64>,
+    now: TimestampWithTimeZone,
+) -> QResult<()> {
+    let reach = business.settings.reminder_at_position;
+    if reach <= 0 {
+        return Ok(());
+    }
+    let serving = i32::from(session.now_serving_number.is_some());
+    let table = db::exec(
+        client,
+        "WITH line AS ( \
+             SELECT id, row_number() OVER (ORDER BY is_priority DESC, token_number)::int AS pos \
+             FROM (SELECT id, is_priority, token_number FROM qlink.tokens \
+                   WHERE session_id = $1 AND status = 'WAITING' \
+                   ORDER BY is_priority DESC, token_number LIMIT $2) w) \
+         UPDATE qlink.tokens t SET reminder_queued = true FROM line \
+         WHERE t.id = line.id AND NOT t.reminder_queued \
+         RETURNING t.id, t.session_id, t.business_id, t.token_number, t.status, t.is_priority, \
+                   t.patient_phone, t.language, line.pos",
+        &[session.id.into(), reach.into()],
+    )?;
+    let mut due = Vec::new();
+    for row in table {
+        let token = Token {
+            id: row.get(1)?.expect("id"),
+            session_id: row.get(2)?.expect("session_id"),
+            business_id: row.get(3)?.expect("business_id"),
+            token_number: row.get(4)?.expect("token_number"),
+            status: row.get(5)?.expect("status"),
+            is_priority: row.get(6)?.expect("is_priority"),
+            patient_phone: row.get(7)?,
+            language: row.get(8)?.expect("language"),
+        };
+        let pos: i32 = row.get(9)?.expect("pos");
+        due.push((token, pos));
+    }
+    due.sort_by_key(|(_, pos)| *pos);
+    for (token, pos) in due {
+        enqueue(client, business, session, &token, "REMINDER", Some(pos - 1 + serving), audit_log_id, now)?;
+    }
+    Ok(())
+}
+
+/// Messages queued by an action that is being undone and not yet sent are dropped.
+pub fn skip_unsent_for_audit(client: &mut SpiClient<'_>, audit_log_id: i64, now: TimestampWithTimeZone) -> QResult<()> {
+    db::exec(
+        client,
+        "UPDATE qlink.message_logs SET status = 'SKIPPED', reason = 'undone', updated_at = $2 \
+         WHERE audit_log_id = $1 AND status = 'PENDING' AND attempts = 0 \
+           AND (locked_until IS NULL OR locked_until <= $2)",
+        &[audit_log_id.into(), now.into()],
+    )?;
+    Ok(())
+}
+
+/// Claims up to `max_rows` due messages for `lease`. Claimed rows are invisible to other
+/// workers until the lease ends; a worker that dies simply lets it run out.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn claim_messages(
+    max_rows: Option<i32>,
+    lease: Option<Interval>,
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(id, i64),
+            name!(business_id, Uuid),
+            name!(token_id, Option<Uuid>),
+            name!(message_type, String),
+            name!(to_phone, Option<String>),
+            name!(language, String),
+            name!(payload, JsonB),
+            name!(attempts, i32),
+        ),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        let max_rows = max_rows.filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+            invalid_input("max_rows must be from 1 to 1000.")
+        })?;
+        let lease = lease.ok_or_else(|| invalid_input("lease is required."))?;
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let table = db::exec(
+                client,
+                "WITH due AS ( \
+                     SELECT id FROM qlink.message_logs \
+                     WHERE status IN ('PENDING', 'FAILED') AND next_attempt_at <= $1 \
+                       AND (locked_until IS NULL OR locked_until <= $1) \
+                     ORDER BY next_attempt_at, id LIMIT $2 \
+                     FOR UPDATE SKIP LOCKED) \
+                 UPDATE qlink.message_logs m SET locked_until = $1 + $3, updated_at = $1 \
+                 FROM due WHERE m.id = due.id AND $3 > interval '0' \
+                 RETURNING m.id, m.business_id, m.token_id, m.message_type, m.to_phone, m.language, \
+                           m.payload, m.attempts",
+                &[now.into(), max_rows.into(), lease.into()],
+            )?;
+            let mut rows = Vec::new();
+            for row in table {
+                rows.push((
+                    row.get(1)?.expect("id"),
+                    row.get(2)?.expect("business_id"),
+                    row.get(3)?,
+                    row.get(4)?.expect("message_type"),
+                    row.get(5)?,
+                    row.get(6)?.expect("language"),
+                    row.get(7)?.expect("payload"),
+                    row.get(8)?.expect("attempts"),
+                ));
+            }
+            rows.sort_by_key(|r: &(i64, Uuid, Option<Uuid>, String, Option<String>, String, JsonB, i32)| r.0);
+            Ok(TableIterator::new(rows))
+        })
+    })
+}
+
+/// Records the outcome of one send attempt:
+/// - `SENT`: accepted by the provider (`provider_message_id` is the wamid);
+/// - `RETRY`: a transient failure (network, 5xx); spends an attempt, backs off 2 s, 4 s, …
+///   (at most a minute); the third failure is PERMANENTLY_FAILED;
+/// - `THROTTLED`: the provider asked us to slow down; deferred without spending an attempt;
+/// - `FAILED`: a permanent failure (bad number, template problem): PERMANENTLY_FAILED now.
+/// A message already SENT/DELIVERED/READ is never moved back by a late failure.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn finish_message(
+    id: Option<i64>,
+    outcome: Option<&str>,
+    provider: default!(Option<&str>, "NULL"),
+    provider_message_id: default!(Option<&str>, "NULL"),
+    provider_response: default!(Option<JsonB>, "NULL"),
+    retry_after: default!(Option<Interval>, "NULL"),
+) -> Result<
+    TableIterator<'static, (name!(status, String), name!(attempts, i32), name!(next_attempt_at, TimestampWithTimeZone))>,
+    ErrorReport,
+> {
+    run(|| {
+        let id = id.ok_or_else(|| not_found("Message not found."))?;
+        let outcome = outcome.unwrap_or("").trim().to_ascii_uppercase();
+        if !["SENT", "RETRY", "THROTTLED", "FAILED"].contains(&outcome.as_str()) {
+            return Err(invalid_input("outcome must be SENT, RETRY, THROTTLED or FAILED."));
+        }
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let row = db::first(
+                client,
+                "UPDATE qlink.message_logs SET \
+                     status = CASE \
+                         WHEN status IN ('SENT', 'DELIVERED', 'READ') AND $2 <> 'SENT' THEN status \
+                         WHEN $2 = 'SENT' THEN CASE WHEN status IN ('DELIVERED', 'READ') THEN status ELSE 'SENT' END \
+                         WHEN $2 = 'THROTTLED' THEN status \
+                         WHEN $2 = 'FAILED' OR attempts + 1 >= $7 THEN 'PERMANENTLY_FAILED' \
+                         ELSE 'FAILED' END, \
+                     attempts = CASE WHEN $2 = 'THROTTLED' THEN attempts ELSE attempts + 1 END, \
+                     next_attempt_at = CASE \
+                         WHEN $2 = 'THROTTLED' THEN $8 + least(coalesce($6, interval '5 seconds'), interval '60 seconds') \
+                         WHEN $2 = 'RETRY' THEN $8 + least(coalesce($6, interval '2 seconds' * power(2, attempts)), interval '60 seconds') \
+                         ELSE next_attempt_at END, \
+                     locked_until = NULL, \
+                     provider = coalesce($3, provider), \
+                     provider_message_id = coalesce($4, provider_message_id), \
+                     provider_response = coalesce($5, provider_response), \
+                     updated_at = $8 \
+                 WHERE id = $1 \
+                 RETURNING status, attempts, next_attempt_at",
+                &[
+                    id.into(),
+                    outcome.as_str().into(),
+                    provider.into(),
+                    provider_message_id.into(),
+                    provider_response.into(),
+                    retry_after.into(),
+                    MAX_ATTEMPTS.into(),
+                    now.into(),
+                ],
+            )?
+            .ok_or_else(|| not_found("Message not found."))?;
+            Ok(TableIterator::once((col(&row, 1)?, col(&row, 2)?, col(&row, 3)?)))
+        })
+    })
+}
+
+/// Delivery statuses reported by the provider's webhook. Applied idempotently and never
+/// backwards: READ is never replaced by DELIVERED, a late FAILED never undoes a READ.
+/// Returns false for an unknown provider message id.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn apply_delivery_status(
+    provider_message_id: Option<&str>,
+    status: Option<&str>,
+    details: default!(Option<JsonB>, "NULL"),
+) -> Result<bool, ErrorReport> {
+    run(|| {
+        let pmid = provider_message_id.filter(|p| !p.is_empty()).ok_or_else(|| invalid_input("provider_message_id is required."))?;
+        let status = status.unwrap_or("").trim().to_ascii_uppercase();
+        let rank = |s: &str| match s {
+            "SENT" => 1,
+            "DELIVERED" => 2,
+            "READ" => 3,
+            "FAILED" => 4,
+            _ => 0,
+        };
+        if rank(&status) == 0 {
+            return Err(invalid_input("status must be sent, delivered, read or failed."));
+        }
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let row = db::first(
+                client,
+                "UPDATE qlink.message_logs SET \
+                     status = CASE \
+                         WHEN $2 = 'FAILED' THEN CASE WHEN status IN ('DELIVERED', 'READ') THEN status ELSE 'PERMANENTLY_FAILED' END \
+                         WHEN status = 'PERMANENTLY_FAILED' THEN status \
+                         WHEN (CASE status WHEN 'SENT' THEN 1 WHEN 'DELIVERED' THEN 2 WHEN 'READ' THEN 3 ELSE 0 END) \
+                              >= (CASE $2 WHEN 'SENT' THEN 1 WHEN 'DELIVERED' THEN 2 WHEN 'READ' THEN 3 ELSE 0 END) \
+                         THEN status ELSE $2 END, \
+                     provider_response = CASE WHEN $3::jsonb IS NULL THEN provider_response \
+                         ELSE coalesce(provider_response, '{}'::jsonb) || jsonb_build_object('status_' || lower($2), $3::jsonb) END, \
+                     updated_at = $4 \
+                 WHERE provider_message_id = $1 RETURNING id",
+                &[pmid.into(), status.as_str().into(), details.into(), now.into()],
+            )?;
+            let _: Option<i64> = match &row {
+                Some(r) => nullable(r, 1)?,
+                None => None,
+            };
+            Ok(row.is_some())
+        })
+    })
+}

@@ -1,0 +1,39 @@
+//! Data retention: patients' personal data is kept only as long as the clinic needs it.
+
+use crate::db;
+use crate::error::{invalid_input, run};
+use pgrx::datum::Interval;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+
+/// Erases name, phone and comment of tokens created more than `older_than` ago (at least
+/// a day, so today's queue is never touched), and the phone and payload of their
+/// messages. Counts and timings stay for statistics. Returns the number of tokens purged.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn purge_tokens(older_than: default!(Option<Interval>, "'90 days'")) -> Result<i64, ErrorReport> {
+    run(|| {
+        let older_than = older_than.ok_or_else(|| invalid_input("older_than is required."))?;
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let long_enough: bool =
+                db::value(client, "SELECT $1 >= interval '1 day'", &[older_than.into()])?.unwrap_or(false);
+            if !long_enough {
+                return Err(invalid_input("older_than must be at least 1 day."));
+            }
+            let n: Option<i64> = db::value(
+                client,
+                "WITH purged AS ( \
+                     UPDATE qlink.tokens SET patient_name = NULL, patient_phone = NULL, feedback = NULL, \
+                         purged_at = $1, updated_at = $1 \
+                     WHERE purged_at IS NULL AND created_at < $1 - $2 RETURNING id), \
+                 scrubbed AS ( \
+                     UPDATE qlink.message_logs m SET to_phone = NULL, payload = '{}'::jsonb, updated_at = $1 \
+                     FROM purged WHERE m.token_id = purged.id RETURNING 1) \
+                 SELECT count(*) FROM purged",
+                &[now.into(), older_than.into()],
+            )?;
+            Ok(n.unwrap_or(0))
+        })
+    })
+}
