@@ -120,6 +120,7 @@ pub fn update_business(
 ) -> Result<JsonB, ErrorReport> {
     run(|| {
         Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
             let status = status.map(self::status).transpose()?;
             let settings = match settings {
@@ -142,7 +143,7 @@ pub fn update_business(
                 "UPDATE qlink.businesses SET status = coalesce($2, status), settings = $3, \
                      name = coalesce($4, name), timezone = coalesce($5, timezone), \
                      address = coalesce($6, address), contact_phone = coalesce($7, contact_phone), \
-                     updated_at = now() \
+                     updated_at = $8 \
                  WHERE id = $1",
                 &[
                     business.id.into(),
@@ -152,6 +153,7 @@ pub fn update_business(
                     tz.as_deref().into(),
                     address.as_deref().into(),
                     contact_phone.as_deref().into(),
+                    now.into(),
                 ],
             )?;
             Ok(JsonB(json))
@@ -166,6 +168,7 @@ pub fn update_business(
 pub fn delete_business(business_id: Option<Uuid>) -> Result<bool, ErrorReport> {
     run(|| {
         Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
             // Lock the clinic row so no token can sneak in between the check and the delete.
             db::exec(client, "SELECT 1 FROM qlink.businesses WHERE id = $1 FOR UPDATE", &[business.id.into()])?;
@@ -173,8 +176,8 @@ pub fn delete_business(business_id: Option<Uuid>) -> Result<bool, ErrorReport> {
                 client,
                 "SELECT EXISTS (SELECT 1 FROM qlink.tokens t JOIN qlink.sessions s ON s.id = t.session_id \
                  WHERE t.business_id = $1 AND t.status IN ('WAITING', 'SERVING') \
-                   AND s.date >= (now() AT TIME ZONE $2)::date - 1)",
-                &[business.id.into(), business.timezone.as_str().into()],
+                   AND s.date >= ($3 AT TIME ZONE $2)::date - 1)",
+                &[business.id.into(), business.timezone.as_str().into(), now.into()],
             )?
             .unwrap_or(false);
             if live {

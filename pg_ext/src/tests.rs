@@ -1,9 +1,731 @@
+//! `#[pg_test]`s: every rule and every error code of SPEC §3, run inside PostgreSQL.
+//! Each test replays the schema migration in its own (rolled back) transaction, pins the
+//! clock with `qlink.clock_override`, and checks "nothing changed" after each refusal by
+//! comparing a fingerprint of every table.
+
+use pgrx::prelude::*;
+
 #[pg_schema]
 mod tests {
     use pgrx::prelude::*;
 
+    const SCHEMA: &str = include_str!("../../migrations/V1__schema.sql");
+
+    /// Schema, a SQLSTATE-catching helper, and the clock at 10:00 IST on 10 March 2026.
+    fn setup() {
+        Spi::run(SCHEMA).expect("schema");
+        Spi::run(
+            "CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $f$ \
+             BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
+        )
+        .expect("helper");
+        at("2026-03-10 04:30:00+00");
+    }
+
+    fn at(ts: &str) {
+        Spi::run(&format!("SET LOCAL qlink.clock_override = '{ts}'")).expect("clock");
+    }
+
+    fn q<T: IntoDatum + FromDatum>(sql: &str) -> Option<T> {
+        Spi::get_one::<T>(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    fn s(sql: &str) -> String {
+        q::<String>(sql).unwrap_or_else(|| panic!("{sql} returned NULL"))
+    }
+
+    fn i(sql: &str) -> i64 {
+        q::<i64>(sql).unwrap_or_else(|| panic!("{sql} returned NULL"))
+    }
+
+    /// The SQLSTATE (and message) the statement fails with, or None when it succeeds.
+    fn err(sql: &str) -> Option<String> {
+        Spi::get_one_with_args::<String>("SELECT pg_temp.sqlstate_of($1)", &[sql.into()]).unwrap()
+    }
+
+    fn assert_code(sql: &str, code: &str) {
+        let got = err(sql);
+        assert!(
+            got.as_deref().is_some_and(|g| g.starts_with(code)),
+            "{sql}\n expected SQLSTATE {code}, got {got:?}"
+        );
+    }
+
+    /// A digest of every row the rules can change.
+    fn fingerprint() -> String {
+        s("SELECT md5(concat_ws('|', \
+             (SELECT string_agg(t::text, ',' ORDER BY id) FROM qlink.businesses t), \
+             (SELECT string_agg(t::text, ',' ORDER BY id) FROM qlink.sessions t), \
+             (SELECT string_agg(t::text, ',' ORDER BY id) FROM qlink.tokens t), \
+             (SELECT string_agg(t::text, ',' ORDER BY id) FROM qlink.message_logs t), \
+             (SELECT string_agg(t::text, ',' ORDER BY id) FROM qlink.audit_logs t), \
+             (SELECT string_agg(t::text, ',' ORDER BY key, hit_at) FROM qlink.rate_limit_hits t)))")
+    }
+
+    /// The SQL fails with `code` and leaves every table as it was.
+    fn refused(sql: &str, code: &str) {
+        let before = fingerprint();
+        assert_code(sql, code);
+        assert_eq!(before, fingerprint(), "{sql} changed data although it was refused");
+    }
+
+    fn clinic(slug: &str) -> String {
+        s(&format!("SELECT qlink.create_business('{slug}', 'Clinic {slug}')::text"))
+    }
+
+    fn clinic_with(slug: &str, settings: &str) -> String {
+        s(&format!(
+            "SELECT qlink.create_business('{slug}', 'Clinic {slug}', settings => '{settings}')::text"
+        ))
+    }
+
+    fn token(b: &str, name: &str, phone: &str) -> String {
+        s(&format!("SELECT token_id::text FROM qlink.create_token('{b}', '{name}', '{phone}')"))
+    }
+
+    fn staff_token(b: &str, name: &str, priority: bool) -> String {
+        s(&format!(
+            "SELECT token_id::text FROM qlink.create_token('{b}', '{name}', NULL, 'STAFF', NULL, {priority})"
+        ))
+    }
+
+    fn act(b: &str, action: &str) -> Option<String> {
+        q::<String>(&format!("SELECT affected_token_id::text FROM qlink.queue_action('{b}', '{action}')"))
+    }
+
+    fn act_on(b: &str, action: &str, t: &str) {
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', '{action}', '{t}')")).unwrap();
+    }
+
+    fn status(t: &str) -> String {
+        s(&format!("SELECT status FROM qlink.tokens WHERE id = '{t}'"))
+    }
+
+    fn serving_count(b: &str) -> i64 {
+        i(&format!("SELECT count(*) FROM qlink.tokens WHERE business_id = '{b}' AND status = 'SERVING'"))
+    }
+
+    fn phone(n: u32) -> String {
+        format!("98765{n:05}")
+    }
+
     #[pg_test]
     fn version_is_reported() {
-        assert_eq!(Spi::get_one::<&str>("SELECT qlink.qlink_version()").unwrap(), Some(env!("CARGO_PKG_VERSION")));
+        assert_eq!(q::<String>("SELECT qlink.qlink_version()"), Some(env!("CARGO_PKG_VERSION").to_string()));
+    }
+
+    #[pg_test]
+    fn create_token_numbers_positions_and_phone_normalisation() {
+        setup();
+        let b = clinic("numbers");
+        let row = |sql: &str| {
+            Spi::get_three::<i32, i32, i32>(sql).unwrap()
+        };
+        let r1 = row(&format!(
+            "SELECT token_number, queue_position, eta_max_minutes FROM qlink.create_token('{b}', ' Asha ', '9876500001')"
+        ));
+        assert_eq!(r1, (Some(1), Some(1), Some(0)));
+        let r2 = row(&format!(
+            "SELECT token_number, queue_position, eta_max_minutes FROM qlink.create_token('{b}', 'Ravi', '+91 98765-00002')"
+        ));
+        assert_eq!(r2, (Some(2), Some(2), Some(15)));
+        let r3 = row(&format!(
+            "SELECT token_number, queue_position, eta_min_minutes FROM qlink.create_token('{b}', 'Meena', '098765 00003')"
+        ));
+        assert_eq!(r3, (Some(3), Some(3), Some(12)));
+        assert_eq!(
+            s("SELECT string_agg(patient_phone || ':' || patient_name, ',' ORDER BY token_number) FROM qlink.tokens"),
+            "+919876500001:Asha,+919876500002:Ravi,+919876500003:Meena"
+        );
+        // Emergency goes to the front.
+        let e = s(&format!(
+            "SELECT queue_position::text FROM qlink.create_token('{b}', 'Emergency', NULL, 'STAFF', NULL, true)"
+        ));
+        assert_eq!(e, "1");
+        assert_eq!(i("SELECT count(*) FROM qlink.sessions"), 1);
+        assert_eq!(i("SELECT last_token_number::bigint FROM qlink.sessions"), 4);
+        // A Devanagari name is stored as typed.
+        token(&b, "आशा राव", "9876500005");
+        assert_eq!(s("SELECT patient_name FROM qlink.tokens WHERE token_number = 5"), "आशा राव");
+    }
+
+    #[pg_test]
+    fn create_token_checks_in_order_and_changes_nothing_when_refused() {
+        setup();
+        let b = clinic("order");
+        token(&b, "First", "9876500001");
+        // 1. unknown clinic
+        refused("SELECT * FROM qlink.create_token('00000000-0000-4000-8000-000000000000', 'A', '9876500002')", "P0002");
+        refused("SELECT * FROM qlink.create_token(NULL, 'A', '9876500002')", "P0002");
+        // 2. suspended beats bad input
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'SUSPENDED')")).unwrap();
+        refused(&format!("SELECT * FROM qlink.create_token('{b}', '', 'bad')"), "42501");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'DISABLED')")).unwrap();
+        refused(&format!("SELECT * FROM qlink.create_token('{b}', 'A', '9876500002')"), "42501");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'TRIAL')")).unwrap();
+        token(&b, "Trial works", "9876500003");
+        // 3. QR intake off beats bad input; staff can still add
+        Spi::run(&format!(
+            "SELECT qlink.update_business('{b}', settings => '{{\"qr_intake_enabled\": false}}')"
+        ))
+        .unwrap();
+        refused(&format!("SELECT * FROM qlink.create_token('{b}', '', 'bad')"), "42501");
+        staff_token(&b, "Walk-in", false);
+        Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{{\"qr_intake_enabled\": true}}')"))
+            .unwrap();
+        // 4. bad name / phone / source / language
+        for (name, phone) in [("''", "'9876500004'"), ("'   '", "'9876500004'"), ("NULL", "'9876500004'"),
+                              (&format!("'{}'", "x".repeat(81)), "'9876500004'"), ("E'tab\\there'", "'9876500004'"),
+                              ("'Good'", "'12345'"), ("'Good'", "NULL"), ("'Good'", "'5876500004'")] {
+            refused(&format!("SELECT * FROM qlink.create_token('{b}', {name}, {phone})"), "22023");
+        }
+        refused(&format!("SELECT * FROM qlink.create_token('{b}', 'A', '9876500004', 'EMAIL')"), "22023");
+        refused(
+            &format!("SELECT * FROM qlink.create_token('{b}', 'A', '9876500004', language => 'fr')"),
+            "22023",
+        );
+        assert_eq!(i("SELECT count(*) FROM qlink.tokens"), 3);
+    }
+
+    #[pg_test]
+    fn intake_limits_ip_phone_daily() {
+        setup();
+        let b = clinic_with("limits", r#"{"daily_token_limit": 6, "ip_tokens_per_10min": 3}"#);
+        let from_ip = |n: u32| format!("SELECT * FROM qlink.create_token('{b}', 'P{n}', '{}', 'QR', '10.0.0.1')", phone(n));
+        for n in 1..=3 {
+            Spi::run(&from_ip(n)).unwrap();
+        }
+        refused(&from_ip(4), "54000");
+        // Another IP is fine; the same IP after 10 minutes too.
+        Spi::run(&format!("SELECT * FROM qlink.create_token('{b}', 'P4', '{}', 'QR', '10.0.0.2')", phone(4))).unwrap();
+        at("2026-03-10 04:41:00+00");
+        Spi::run(&from_ip(5)).unwrap();
+        // Per phone per day (cancelled tokens don't count).
+        refused(&format!("SELECT * FROM qlink.create_token('{b}', 'Again', '{}')", phone(1)), "54000");
+        let t = s(&format!("SELECT id::text FROM qlink.tokens WHERE patient_phone = '+91{}'", phone(2)));
+        Spi::run(&format!("SELECT * FROM qlink.cancel_token('{t}')")).unwrap();
+        token(&b, "Back again", &phone(2));
+        // Clinic daily limit (6): staff may still add.
+        refused(&format!("SELECT * FROM qlink.create_token('{b}', 'Seventh', '{}')", phone(7)), "54000");
+        staff_token(&b, "At the desk", false);
+        // Check order: a bad phone is reported before the limits.
+        assert_code(&format!("SELECT * FROM qlink.create_token('{b}', 'X', '1')"), "22023");
+    }
+
+    #[pg_test]
+    fn next_served_skip_recall_cancel() {
+        setup();
+        let b = clinic("actions");
+        let t1 = token(&b, "One", "9876500001");
+        let t2 = token(&b, "Two", "9876500002");
+        let t3 = token(&b, "Three", "9876500003");
+        let t4 = token(&b, "Four", "9876500004");
+
+        assert_eq!(act(&b, "NEXT").as_deref(), Some(t1.as_str()));
+        assert_eq!(status(&t1), "SERVING");
+        assert_eq!(i("SELECT now_serving_number::bigint FROM qlink.sessions"), 1);
+        // NEXT serves the current one and calls the next.
+        act(&b, "NEXT");
+        assert_eq!((status(&t1), status(&t2)), ("SERVED".into(), "SERVING".into()));
+        // SERVED: nobody is called.
+        act(&b, "SERVED");
+        assert_eq!(status(&t2), "SERVED");
+        assert_eq!(serving_count(&b), 0);
+        assert_eq!(q::<i32>("SELECT now_serving_number FROM qlink.sessions"), None);
+        // SKIP a waiting token, and the serving one by default.
+        act_on(&b, "SKIP", &t4);
+        assert_eq!(status(&t4), "SKIPPED");
+        act(&b, "NEXT");
+        assert_eq!(status(&t3), "SERVING");
+        act(&b, "SKIP");
+        assert_eq!(status(&t3), "SKIPPED");
+        assert_eq!(s(&format!("SELECT previous_status FROM qlink.tokens WHERE id = '{t3}'")), "SERVING");
+        // RECALL: back to WAITING with priority, called next.
+        let t5 = token(&b, "Five", "9876500005");
+        act_on(&b, "RECALL", &t4);
+        assert_eq!(status(&t4), "WAITING");
+        assert!(q::<bool>(&format!("SELECT is_priority FROM qlink.tokens WHERE id = '{t4}'")).unwrap());
+        assert_eq!(act(&b, "NEXT").as_deref(), Some(t4.as_str()));
+        // CANCEL a waiting token.
+        act_on(&b, "CANCEL", &t5);
+        assert_eq!(status(&t5), "CANCELLED");
+        assert!(q::<bool>(&format!("SELECT cancelled_at IS NOT NULL FROM qlink.tokens WHERE id = '{t5}'")).unwrap());
+        // Nobody waiting: NEXT succeeds with nobody serving.
+        assert_eq!(act(&b, "NEXT"), None);
+        assert_eq!(serving_count(&b), 0);
+        assert_eq!(q::<i32>("SELECT now_serving_number FROM qlink.sessions"), None);
+        // Every action is audited.
+        assert_eq!(i("SELECT count(*) FROM qlink.audit_logs WHERE actor = 'STAFF' AND undoable"), 10);
+    }
+
+    #[pg_test]
+    fn call_order_is_priority_then_number() {
+        setup();
+        let b = clinic("order-call");
+        let a = token(&b, "A", "9876500001");
+        let c = token(&b, "C", "9876500002");
+        let e1 = staff_token(&b, "E1", true);
+        let e2 = staff_token(&b, "E2", true);
+        let got: Vec<String> = (0..4).map(|_| act(&b, "NEXT").unwrap()).collect();
+        assert_eq!(got, vec![e1, e2, a, c]);
+    }
+
+    #[pg_test]
+    fn queue_action_errors_change_nothing() {
+        setup();
+        let b = clinic("errs");
+        let other = clinic("other");
+        let t = token(&b, "One", "9876500001");
+        let theirs = token(&other, "Theirs", "9876500009");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'JUMP')"), "22023");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', NULL)"), "22023");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'RECALL')"), "22023");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT', '{t}')"), "22023");
+        refused("SELECT * FROM qlink.queue_action('00000000-0000-4000-8000-000000000000', 'NEXT')", "P0002");
+        // Another clinic's token is "not found", whatever the action.
+        for action in ["SKIP", "RECALL", "CANCEL", "SERVED"] {
+            refused(&format!("SELECT * FROM qlink.queue_action('{b}', '{action}', '{theirs}')"), "P0002");
+        }
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'CANCEL', gen_random_uuid())"), "P0002");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'SERVED')"), "55000");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'SKIP')"), "55000");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'RECALL', '{t}')"), "55000");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO')"), "55000");
+        act(&b, "NEXT");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'CANCEL', '{t}')"), "55000");
+        // Suspended clinic: every action refused.
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'SUSPENDED')")).unwrap();
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT')"), "42501");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO')"), "42501");
+        // Yesterday's token is not in today's queue.
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'ACTIVE')")).unwrap();
+        at("2026-03-11 04:30:00+00");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'SKIP', '{t}')"), "P0002");
+    }
+
+    #[pg_test]
+    fn staff_ids_are_checked_and_recorded() {
+        setup();
+        let b = clinic("staffed");
+        let other = clinic("staffed-other");
+        let mine = s(&format!(
+            "INSERT INTO qlink.staff_users (business_id, email, password_hash, role) \
+             VALUES ('{b}', 'r@x.in', '$argon2id$v=19$x', 'STAFF') RETURNING id::text"
+        ));
+        let theirs = s(&format!(
+            "INSERT INTO qlink.staff_users (business_id, email, password_hash, role) \
+             VALUES ('{other}', 'o@x.in', '$argon2id$v=19$x', 'STAFF') RETURNING id::text"
+        ));
+        token(&b, "One", "9876500001");
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT', NULL, '{mine}')")).unwrap();
+        assert_eq!(s("SELECT staff_id::text FROM qlink.audit_logs WHERE action = 'NEXT'"), mine);
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'SERVED', NULL, '{theirs}')"), "42501");
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'SERVED', NULL, gen_random_uuid())"), "P0002");
+    }
+
+    /// A full picture of the queue state that UNDO must restore exactly.
+    fn state(b: &str) -> String {
+        s(&format!(
+            "SELECT concat_ws('|', \
+               (SELECT concat_ws(',', status, closed_at, now_serving_number, service_p25_minutes, service_p75_minutes) \
+                FROM qlink.sessions WHERE business_id = '{b}'), \
+               (SELECT string_agg(concat_ws(',', token_number, status, previous_status, is_priority, \
+                                            called_at, served_at, cancelled_at), ';' ORDER BY token_number) \
+                FROM qlink.tokens WHERE business_id = '{b}'))"
+        ))
+    }
+
+    #[pg_test]
+    fn undo_walks_back_every_action_exactly() {
+        setup();
+        let b = clinic("undo");
+        let t1 = token(&b, "One", "9876500001");
+        let t2 = token(&b, "Two", "9876500002");
+        let t3 = token(&b, "Three", "9876500003");
+        let mut states = vec![state(&b)];
+        let mut minute = 31;
+        let mut step = |f: &dyn Fn()| {
+            minute += 1;
+            at(&format!("2026-03-10 04:{minute}:00+00"));
+            f();
+            states.push(state(&b));
+        };
+        step(&|| { act(&b, "NEXT"); });
+        step(&|| { act(&b, "NEXT"); });
+        step(&|| act_on(&b, "SKIP", &t3));
+        step(&|| act_on(&b, "RECALL", &t3));
+        step(&|| { act(&b, "SERVED"); });
+        step(&|| { act(&b, "NEXT"); });
+        step(&|| { act(&b, "SKIP"); });
+        step(&|| act_on(&b, "RECALL", &t3));
+        step(&|| act_on(&b, "CANCEL", &t3));
+        step(&|| { Spi::run(&format!("SELECT * FROM qlink.close_session('{b}')")).unwrap(); });
+        let _ = (&t1, &t2);
+        // Undo everything, one level at a time, checking each intermediate state.
+        let mut states = states;
+        states.pop();
+        while let Some(expected) = states.pop() {
+            act(&b, "UNDO");
+            assert_eq!(state(&b), expected);
+        }
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO')"), "55000");
+        assert_eq!(i("SELECT count(*) FROM qlink.audit_logs WHERE action = 'UNDO'"), 10);
+        assert_eq!(status(&t1), "WAITING");
+        // Undone CALLED messages that were never sent are dropped.
+        assert_eq!(i("SELECT count(*) FROM qlink.message_logs WHERE message_type = 'CALLED' AND status = 'PENDING'"), 0);
+    }
+
+    #[pg_test]
+    fn undo_refuses_when_a_patient_changed_the_token_since() {
+        setup();
+        let b = clinic("drift");
+        let t1 = token(&b, "One", "9876500001");
+        let t2 = token(&b, "Two", "9876500002");
+        act(&b, "NEXT");
+        act_on(&b, "SKIP", &t2);
+        act_on(&b, "RECALL", &t2);
+        Spi::run(&format!("SELECT * FROM qlink.cancel_token('{t2}')")).unwrap();
+        refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO')"), "55000");
+        assert_eq!(status(&t1), "SERVING");
+    }
+
+    #[pg_test]
+    fn eta_learns_from_todays_service_times() {
+        setup();
+        let b = clinic("eta");
+        for n in 1..=8 {
+            token(&b, &format!("P{n}"), &phone(n));
+        }
+        let watcher = s("SELECT id::text FROM qlink.tokens WHERE token_number = 8");
+        let eta = || {
+            Spi::get_two::<i32, i32>(&format!(
+                "SELECT eta_min_minutes, eta_max_minutes FROM qlink.token_status('{watcher}')"
+            ))
+            .unwrap()
+        };
+        // Defaults (6–15 per person) until 5 services are seen. 7 ahead, nobody serving.
+        assert_eq!(eta(), (Some(42), Some(105)));
+        // Service durations 2, 4, 6, 8, 10 minutes.
+        let mut minute = 0;
+        at("2026-03-10 05:00:00+00");
+        act(&b, "NEXT");
+        for d in [2, 4, 6, 8, 10] {
+            minute += d;
+            at(&format!("2026-03-10 05:{minute:02}:00+00"));
+            act(&b, "NEXT");
+        }
+        // Now: 5 samples; p25 = 4, p75 = 8. Token 6 serving; 7 waiting ahead of 8.
+        assert_eq!(i(&format!("SELECT people_ahead::bigint FROM qlink.token_status('{watcher}')")), 2);
+        assert_eq!(eta(), (Some(8), Some(16)));
+        // Clamped to 1–60 minutes per person.
+        at("2026-03-10 09:00:00+00");
+        act(&b, "NEXT");
+        at("2026-03-10 13:00:00+00");
+        act(&b, "SERVED");
+        let p75 = i("SELECT service_p75_minutes::bigint FROM qlink.sessions");
+        assert!(p75 <= 60, "p75 {p75} not clamped");
+    }
+
+    #[pg_test]
+    fn today_is_the_clinics_local_date() {
+        setup();
+        let b = clinic("tz");
+        // 19:00 UTC on 10 March is 00:30 IST on 11 March.
+        at("2026-03-10 19:00:00+00");
+        token(&b, "Night owl", "9876500001");
+        assert_eq!(s("SELECT date::text FROM qlink.sessions"), "2026-03-11");
+        // Still the same IST day at 18:00 UTC on the 11th (23:30 IST)...
+        at("2026-03-11 18:00:00+00");
+        token(&b, "Late", "9876500002");
+        assert_eq!(i("SELECT count(*) FROM qlink.sessions"), 1);
+        // ...and a new day, numbered from 1, half an hour later.
+        at("2026-03-11 18:31:00+00");
+        let row = Spi::get_one::<i32>(&format!(
+            "SELECT token_number FROM qlink.create_token('{b}', 'Early', '9876500003')"
+        ))
+        .unwrap();
+        assert_eq!(row, Some(1));
+        assert_eq!(s("SELECT string_agg(date::text, ',' ORDER BY date) FROM qlink.sessions"), "2026-03-11,2026-03-12");
+        // A clinic in another zone follows its own clock.
+        let ny = s("SELECT qlink.create_business('ny', 'NY', 'America/New_York')::text");
+        token(&ny, "Evening", "+12125550100");
+        assert_eq!(s(&format!("SELECT date::text FROM qlink.sessions WHERE business_id = '{ny}'")), "2026-03-11");
+    }
+
+    #[pg_test]
+    fn messages_welcome_reminder_called() {
+        setup();
+        let b = clinic_with("msgs", r#"{"reminder_at_position": 2}"#);
+        for n in 1..=5 {
+            token(&b, &format!("P{n}"), &phone(n));
+        }
+        let types = |n: i32| {
+            q::<String>(&format!(
+                "SELECT string_agg(m.message_type, ',' ORDER BY m.id) FROM qlink.message_logs m \
+                 JOIN qlink.tokens t ON t.id = m.token_id WHERE t.token_number = {n}"
+            ))
+            .unwrap_or_default()
+        };
+        assert_eq!(types(1), "WELCOME");
+        act(&b, "NEXT"); // 1 called; 2 and 3 now at positions 1–2 → 3 reminded (2 was close at join)
+        assert_eq!(types(1), "WELCOME,CALLED");
+        assert_eq!(types(2), "WELCOME");
+        assert_eq!(types(3), "WELCOME,REMINDER");
+        act(&b, "NEXT");
+        assert_eq!(types(4), "WELCOME,REMINDER");
+        act(&b, "NEXT");
+        act(&b, "NEXT");
+        assert_eq!(types(4), "WELCOME,REMINDER,CALLED");
+        assert_eq!(types(5), "WELCOME,REMINDER");
+        // People ahead in the reminder payload: token 5 was reminded second in line, 3 serving.
+        assert_eq!(
+            i("SELECT (payload->>'people_ahead')::bigint FROM qlink.message_logs m JOIN qlink.tokens t ON t.id = m.token_id \
+               WHERE t.token_number = 5 AND message_type = 'REMINDER'"),
+            2
+        );
+        // Staff walk-ins without a phone get no messages.
+        staff_token(&b, "No phone", false);
+        assert_eq!(i("SELECT count(*) FROM qlink.message_logs WHERE to_phone IS NULL"), 0);
+        assert_eq!(i("SELECT count(*) FROM qlink.message_logs WHERE status <> 'PENDING'"), 0);
+    }
+
+    #[pg_test]
+    fn messages_skipped_when_whatsapp_off_or_budget_spent() {
+        setup();
+        let b = clinic_with("budget", r#"{"daily_message_limit": 2}"#);
+        for n in 1..=3 {
+            token(&b, &format!("P{n}"), &phone(n));
+        }
+        assert_eq!(
+            s("SELECT string_agg(status || ':' || coalesce(reason, ''), ',' ORDER BY id) FROM qlink.message_logs"),
+            "PENDING:,PENDING:,SKIPPED:daily_message_limit"
+        );
+        let off = clinic_with("quiet", r#"{"whatsapp_enabled": false}"#);
+        token(&off, "Q", "9876500009");
+        assert_eq!(
+            s(&format!("SELECT status || ':' || reason FROM qlink.message_logs WHERE business_id = '{off}'")),
+            "SKIPPED:whatsapp_disabled"
+        );
+    }
+
+    #[pg_test]
+    fn outbox_claim_lease_retry_and_terminal_states() {
+        setup();
+        let b = clinic("outbox");
+        for n in 1..=3 {
+            token(&b, &format!("P{n}"), &phone(n));
+        }
+        assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(2, '30 seconds')"), 2);
+        // Leased rows are not claimed again until the lease runs out.
+        assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds')"), 1);
+        assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds')"), 0);
+        at("2026-03-10 04:30:31+00");
+        assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds')"), 3);
+        // SENT with the wamid.
+        Spi::run("SELECT * FROM qlink.finish_message(1, 'SENT', 'whatsapp', 'wamid.1', '{}')").unwrap();
+        assert_eq!(s("SELECT status || ':' || attempts || ':' || provider_message_id FROM qlink.message_logs WHERE id = 1"), "SENT:1:wamid.1");
+        // Transient failures back off 2 s, then 4 s; the third is permanent.
+        assert_eq!(s("SELECT status || ':' || attempts || ':' || (next_attempt_at - '2026-03-10 04:30:31+00')::text FROM qlink.finish_message(2, 'RETRY')"), "FAILED:1:00:00:02");
+        assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds')"), 0);
+        at("2026-03-10 04:30:33+00");
+        assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds') WHERE id = 2"), 1);
+        assert_eq!(s("SELECT status || ':' || (next_attempt_at - '2026-03-10 04:30:33+00')::text FROM qlink.finish_message(2, 'RETRY')"), "FAILED:00:00:04");
+        assert_eq!(s("SELECT status FROM qlink.finish_message(2, 'RETRY')"), "PERMANENTLY_FAILED");
+        // Throttling defers without spending an attempt; a permanent error ends at once.
+        assert_eq!(s("SELECT status || ':' || attempts FROM qlink.finish_message(3, 'THROTTLED', retry_after => '10 seconds')"), "PENDING:0");
+        assert_eq!(s("SELECT status || ':' || attempts FROM qlink.finish_message(3, 'FAILED', provider_response => '{\"error\":{\"code\":131026}}')"), "PERMANENTLY_FAILED:1");
+        // A late failure never moves a SENT message back.
+        assert_eq!(s("SELECT status FROM qlink.finish_message(1, 'RETRY')"), "SENT");
+        refused("SELECT * FROM qlink.finish_message(1, 'MAYBE')", "22023");
+        refused("SELECT * FROM qlink.finish_message(999, 'SENT')", "P0002");
+        refused("SELECT * FROM qlink.claim_messages(0, '30 seconds')", "22023");
+        // Delivery statuses: forward only, idempotent, unknown ids ignored.
+        let apply = |st: &str| q::<bool>(&format!("SELECT qlink.apply_delivery_status('wamid.1', '{st}')")).unwrap();
+        assert!(apply("read"));
+        assert!(apply("delivered"));
+        assert!(apply("read"));
+        assert_eq!(s("SELECT status FROM qlink.message_logs WHERE id = 1"), "READ");
+        assert!(!q::<bool>("SELECT qlink.apply_delivery_status('wamid.unknown', 'read')").unwrap());
+        refused("SELECT qlink.apply_delivery_status('wamid.1', 'exploded')", "22023");
+    }
+
+    #[pg_test]
+    fn close_and_reset_session() {
+        setup();
+        let b = clinic("closing");
+        let t1 = token(&b, "One", "9876500001");
+        let t2 = token(&b, "Two", "9876500002");
+        Spi::run(&format!("SELECT * FROM qlink.close_session('{b}')")).unwrap();
+        refused(&format!("SELECT * FROM qlink.create_token('{b}', 'Late', '9876500003')"), "42501");
+        staff_token(&b, "Staff may add", false);
+        // Closing twice is harmless.
+        Spi::run(&format!("SELECT * FROM qlink.close_session('{b}')")).unwrap();
+        act(&b, "NEXT");
+        refused(&format!("SELECT * FROM qlink.reset_session('{b}')"), "55000");
+        act(&b, "SERVED");
+        act_on(&b, "SKIP", &t2);
+        assert_eq!(i(&format!("SELECT cancelled_count::bigint FROM qlink.reset_session('{b}')")), 2);
+        assert_eq!((status(&t1), status(&t2)), ("SERVED".into(), "CANCELLED".into()));
+        assert_eq!(s("SELECT status FROM qlink.sessions"), "OPEN");
+        // Numbers are never reused after a reset.
+        assert_eq!(i(&format!("SELECT token_number::bigint FROM qlink.create_token('{b}', 'New', '9876500004')")), 4);
+        // Reset can be undone like any staff action.
+        let state_before_undo = s("SELECT count(*)::text FROM qlink.tokens WHERE status = 'CANCELLED'");
+        assert_eq!(state_before_undo, "2");
+        act(&b, "UNDO");
+        assert_eq!(status(&t2), "SKIPPED");
+        assert_eq!(s("SELECT status FROM qlink.sessions"), "CLOSED");
+        refused("SELECT * FROM qlink.close_session(gen_random_uuid())", "P0002");
+    }
+
+    #[pg_test]
+    fn patient_cancel_and_feedback() {
+        setup();
+        let b = clinic("patient");
+        let t1 = token(&b, "One", "9876500001");
+        let t2 = token(&b, "Two", "9876500002");
+        Spi::run(&format!("SELECT * FROM qlink.cancel_token('{t2}')")).unwrap();
+        assert_eq!(status(&t2), "CANCELLED");
+        assert_eq!(s("SELECT actor FROM qlink.audit_logs WHERE action = 'CANCEL'"), "PATIENT");
+        refused(&format!("SELECT * FROM qlink.cancel_token('{t2}')"), "55000");
+        refused("SELECT * FROM qlink.cancel_token(gen_random_uuid())", "P0002");
+        refused(&format!("SELECT qlink.submit_feedback('{t1}', 5)"), "55000");
+        act(&b, "NEXT");
+        act(&b, "NEXT");
+        refused(&format!("SELECT qlink.submit_feedback('{t1}', 6)"), "22023");
+        refused(&format!("SELECT qlink.submit_feedback('{t1}', 0)"), "22023");
+        assert!(q::<bool>(&format!("SELECT qlink.submit_feedback('{t1}', 4, 'Quick, thank you')")).unwrap());
+        refused(&format!("SELECT qlink.submit_feedback('{t1}', 5)"), "55000");
+        assert_eq!(s(&format!("SELECT rating || ':' || feedback FROM qlink.tokens WHERE id = '{t1}'")), "4:Quick, thank you");
+    }
+
+    #[pg_test]
+    fn token_status_and_snapshot() {
+        setup();
+        let b = clinic("status");
+        let t1 = token(&b, "One", "9876500001");
+        let t2 = token(&b, "Two", "9876500002");
+        let t3 = token(&b, "Three", "9876500003");
+        act(&b, "NEXT");
+        let st = |t: &str| {
+            s(&format!(
+                "SELECT concat_ws(',', token_number, status, queue_position, people_ahead, now_serving_number, \
+                        eta_min_minutes, eta_max_minutes, business_name, business_slug) FROM qlink.token_status('{t}')"
+            ))
+        };
+        assert_eq!(st(&t1), "1,SERVING,1,Clinic status,status");
+        assert_eq!(st(&t2), "2,WAITING,1,1,1,6,15,Clinic status,status");
+        assert_eq!(st(&t3), "3,WAITING,2,2,1,12,30,Clinic status,status");
+        refused("SELECT * FROM qlink.token_status(gen_random_uuid())", "P0002");
+        refused("SELECT * FROM qlink.token_status(NULL)", "P0002");
+        let e = staff_token(&b, "Emergency", true);
+        assert_eq!(st(&t3), "3,WAITING,3,3,1,18,45,Clinic status,status");
+        assert_eq!(
+            s(&format!(
+                "SELECT string_agg(token_number || ':' || status || ':' || coalesce(queue_position::text, '-'), ',') \
+                 FROM qlink.queue_snapshot('{b}')"
+            )),
+            "1:SERVING:-,4:WAITING:1,2:WAITING:2,3:WAITING:3"
+        );
+        let _ = e;
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', waiting_count, now_serving_number, undo_action) FROM qlink.queue_summary('{b}')")),
+            "3,1,NEXT"
+        );
+        refused("SELECT * FROM qlink.queue_snapshot(gen_random_uuid())", "P0002");
+    }
+
+    #[pg_test]
+    fn check_rate_limit_sliding_window() {
+        setup();
+        let hit = || q::<bool>("SELECT qlink.check_rate_limit('login:a@b.in', 2, '1 minute')").unwrap();
+        assert!(hit());
+        assert!(hit());
+        assert!(!hit());
+        at("2026-03-10 04:31:01+00");
+        assert!(hit());
+        refused("SELECT qlink.check_rate_limit('', 2, '1 minute')", "22023");
+        refused("SELECT qlink.check_rate_limit('k', -1, '1 minute')", "22023");
+        refused("SELECT qlink.check_rate_limit('k', 1, '0 seconds')", "22023");
+        at("2026-03-12 04:31:01+00");
+        assert_eq!(i("SELECT qlink.prune_rate_limits()"), 3);
+    }
+
+    #[pg_test]
+    fn purge_removes_personal_data_past_retention_only() {
+        setup();
+        let b = clinic("purge");
+        let old = token(&b, "Old", "9876500001");
+        at("2026-06-20 04:30:00+00");
+        let new = token(&b, "New", "9876500002");
+        refused("SELECT qlink.purge_tokens('1 hour')", "22023");
+        assert_eq!(i("SELECT qlink.purge_tokens()"), 1);
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', patient_name, patient_phone, purged_at IS NOT NULL) FROM qlink.tokens WHERE id = '{old}'")),
+            "t"
+        );
+        assert_eq!(s(&format!("SELECT patient_name FROM qlink.tokens WHERE id = '{new}'")), "New");
+        assert_eq!(
+            i(&format!("SELECT count(*) FROM qlink.message_logs WHERE token_id = '{old}' AND to_phone IS NULL")),
+            1
+        );
+        assert_eq!(i("SELECT qlink.purge_tokens()"), 0);
+    }
+
+    #[pg_test]
+    fn admin_clinic_lifecycle_and_settings_validation() {
+        setup();
+        refused("SELECT qlink.create_business('Bad Slug', 'X')", "22023");
+        refused("SELECT qlink.create_business('a', 'X')", "22023");
+        refused("SELECT qlink.create_business('ok-slug', '')", "22023");
+        refused("SELECT qlink.create_business('ok-slug', 'X', 'Mars/Olympus')", "22023");
+        refused("SELECT qlink.create_business('ok-slug', 'X', status => 'GONE')", "22023");
+        refused("SELECT qlink.create_business('ok-slug', 'X', settings => '{\"colour\": \"red\"}')", "22023");
+        refused("SELECT qlink.create_business('ok-slug', 'X', settings => '{\"daily_token_limit\": \"many\"}')", "22023");
+        let b = clinic("ok-slug");
+        refused("SELECT qlink.create_business('ok-slug', 'Again')", "55000");
+        assert_eq!(
+            i(&format!("SELECT (settings->>'daily_token_limit')::bigint FROM qlink.businesses WHERE id = '{b}'")),
+            200
+        );
+        refused(&format!("SELECT qlink.update_business('{b}', settings => '{{\"whatsapp_enabled\": 1}}')"), "22023");
+        refused(&format!("SELECT qlink.update_business('{b}', settings => '{{\"eta_min_minutes\": 50}}')"), "22023");
+        refused(&format!("SELECT qlink.update_business('{b}', status => 'PAUSED')"), "22023");
+        refused("SELECT qlink.update_business(gen_random_uuid(), status => 'ACTIVE')", "P0002");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{{\"daily_token_limit\": 20}}')")).unwrap();
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', settings->>'daily_token_limit', settings->>'ip_tokens_per_10min') FROM qlink.businesses WHERE id = '{b}'")),
+            "20,3"
+        );
+        // Delete is refused while patients wait, allowed once the queue is done.
+        let t = token(&b, "One", "9876500001");
+        refused(&format!("SELECT qlink.delete_business('{b}')"), "55000");
+        act_on(&b, "CANCEL", &t);
+        assert!(q::<bool>(&format!("SELECT qlink.delete_business('{b}')")).unwrap());
+        assert_eq!(i("SELECT count(*) FROM qlink.tokens"), 0);
+        let m = Spi::get_two::<i64, i64>("SELECT tokens_today, active_queues FROM qlink.admin_metrics()").unwrap();
+        assert_eq!(m, (Some(0), Some(0)));
+    }
+
+    #[pg_test]
+    fn admin_metrics_count_today() {
+        setup();
+        let a = clinic("ma");
+        let b = clinic("mb");
+        token(&a, "A1", "9876500001");
+        token(&a, "A2", "9876500002");
+        let bt = token(&b, "B1", "9876500003");
+        act_on(&b, "CANCEL", &bt);
+        Spi::run("SELECT * FROM qlink.claim_messages(10, '1 minute')").unwrap();
+        Spi::run("SELECT * FROM qlink.finish_message(1, 'FAILED')").unwrap();
+        assert_eq!(
+            s("SELECT concat_ws(',', tokens_today, active_sessions, active_queues, failed_messages_today) FROM qlink.admin_metrics()"),
+            "3,2,1,1"
+        );
+        assert_eq!(
+            s("SELECT concat_ws(',', name, status, session_status, waiting_count) FROM qlink.clinic_by_slug('ma')"),
+            "Clinic ma,ACTIVE,OPEN,2"
+        );
+        refused("SELECT * FROM qlink.clinic_by_slug('nope')", "P0002");
     }
 }
