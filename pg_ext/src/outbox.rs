@@ -116,11 +116,16 @@ pub fn queue_reminders(
 
 /// Messages queued by an action that is being undone and not yet sent are dropped.
 pub fn skip_unsent_for_audit(client: &mut SpiClient<'_>, audit_log_id: i64, now: TimestampWithTimeZone) -> QResult<()> {
+    // A dropped REMINDER may be owed again later, so its token becomes eligible again.
     db::exec(
         client,
-        "UPDATE qlink.message_logs SET status = 'SKIPPED', reason = 'undone', updated_at = $2 \
-         WHERE audit_log_id = $1 AND status = 'PENDING' AND attempts = 0 \
-           AND (locked_until IS NULL OR locked_until <= $2)",
+        "WITH dropped AS ( \
+             UPDATE qlink.message_logs SET status = 'SKIPPED', reason = 'undone', updated_at = $2 \
+             WHERE audit_log_id = $1 AND status = 'PENDING' AND attempts = 0 \
+               AND (locked_until IS NULL OR locked_until <= $2) \
+             RETURNING token_id, message_type) \
+         UPDATE qlink.tokens SET reminder_queued = false \
+         WHERE id IN (SELECT token_id FROM dropped WHERE message_type = 'REMINDER')",
         &[audit_log_id.into(), now.into()],
     )?;
     Ok(())

@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Apply the database migrations (tables, roles, the qlink extension).
     Migrate,
+    /// Create (or show) the demo clinic and print how to drive it.
+    Demo,
 }
 
 #[tokio::main]
@@ -30,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
             let applied = qlink_server::migrate::run(&cli.database_url).await?;
             println!("migrations applied: {applied}");
         }
+        Command::Demo => qlink_server::demo::run(&cli.database_url).await?,
     }
     Ok(())
 }

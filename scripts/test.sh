@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every QLink test: unit and #[pg_test]s inside PostgreSQL, SQL regression and
+# isolation tests, and the end-to-end tests against the real extension.
+# `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_rust
+ensure_system_packages
+ensure_postgres_running
+ensure_cargo_pgrx
+
+PGRX_DATA=${PGRX_DATA:-/var/tmp/qlink-pgrx}
+mkdir -p "$PGRX_DATA" && chown postgres "$PGRX_DATA"
+status=0
+summary=()
+
+log "1/4 Unit and #[pg_test] tests inside PostgreSQL (cargo pgrx test)"
+if (cd pg_ext && cargo pgrx test pg$PG_MAJOR --runas postgres --pgdata "$PGRX_DATA/data"); then
+    summary+=("pg_ext: ok")
+else
+    status=1; summary+=("pg_ext: FAILED")
+fi
+
+install_extension debug
+cargo build --quiet -p qlink-server
+
+log "2/4 SQL regression tests (pg_regress) and isolation specs (pg_isolation_regress)"
+psql -qX -d postgres -c "DROP DATABASE IF EXISTS qlink_regress" -c "CREATE DATABASE qlink_regress"
+DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/qlink_regress" RUST_LOG=warn "$CARGO_TARGET_DIR/debug/qlink" migrate
+PGXS=$(dirname "$($PG_CONFIG --pgxs)")/..
+regress_args=(--use-existing --host="$PGHOST" --port="$PGPORT" --user="$PGUSER" --dbname=qlink_regress)
+if "$PGXS/test/regress/pg_regress" "${regress_args[@]}" --inputdir=sql/regress \
+        --outputdir="$CARGO_TARGET_DIR/regress" --schedule=sql/regress/schedule; then
+    summary+=("pg_regress: ok")
+else
+    status=1; summary+=("pg_regress: FAILED"); cat "$CARGO_TARGET_DIR/regress/regression.diffs" || true
+fi
+if "$PGXS/test/isolation/pg_isolation_regress" "${regress_args[@]}" --inputdir=sql/isolation \
+        --outputdir="$CARGO_TARGET_DIR/isolation" --schedule=sql/isolation/schedule; then
+    summary+=("isolation: ok")
+else
+    status=1; summary+=("isolation: FAILED"); cat "$CARGO_TARGET_DIR/isolation/regression.diffs" || true
+fi
+
+log "3/4 End-to-end tests (cargo test) against PostgreSQL with the extension"
+# Databases of earlier runs, and the template built from older migrations.
+psql -qXAt -d postgres -c "SELECT datname FROM pg_database WHERE datname LIKE 'qlink\_test\_%'" |
+    while read -r db; do psql -qX -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+if cargo test --workspace --exclude qlink 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"; then
+    summary+=("cargo test: ok")
+else
+    status=1; summary+=("cargo test: FAILED")
+fi
+
+log "4/4 Summary"
+printf '  %s\n' "${summary[@]}"
+exit $status
