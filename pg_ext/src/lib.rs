@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod accounts;
 mod admin;
 mod audit;
 mod clock;

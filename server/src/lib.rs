@@ -1,5 +1,11 @@
-//! The QLink server library: configuration, migrations, and (later) the HTTP API and the
-//! message worker. The `qlink` binary in main.rs is a thin CLI over it.
+//! The QLink server library: configuration, database pools, the HTTP API and pages, and the
+//! message worker. The `qlink` binary (main.rs) is a thin CLI over it. No queue rule lives
+//! here: every rule is a `qlink.*` function of the extension.
 
+pub mod config;
+pub mod db;
 pub mod demo;
 pub mod migrate;
+pub mod webhook;
+pub mod whatsapp;
+pub mod worker;

@@ -84,3 +84,24 @@ pub async fn create_clinic(client: &Client, slug: &str, settings: serde_json::Va
 pub fn sqlstate(e: &tokio_postgres::Error) -> Option<String> {
     e.code().map(|c| c.code().to_string())
 }
+
+/// The same database, connecting as another role (e.g. the runtime role `qlink_app`).
+pub fn url_as(db_url: &str, role: &str) -> String {
+    let (scheme, rest) = db_url.split_once("://").expect("postgres URL");
+    let host = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+    format!("{scheme}://{role}@{host}")
+}
+
+/// The `qlink` binary built by `cargo build -p qlink-server` (scripts/test.sh builds it
+/// before the tests run). `QLINK_BIN` overrides.
+pub fn qlink_bin() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("QLINK_BIN") {
+        return p.into();
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string()
+    });
+    let bin = std::path::Path::new(&target).join("debug").join("qlink");
+    assert!(bin.exists(), "{} not built: run cargo build -p qlink-server", bin.display());
+    bin
+}

@@ -1,0 +1,448 @@
+//! Staff accounts, login sessions and the admin audit trail. The server's runtime role has
+//! no table privileges, so even authentication goes through these functions. Passwords are
+//! hashed (argon2id) by the server; only hashes reach the database, and login sessions are
+//! stored as SHA-256 digests of the secret the browser holds.
+
+use crate::db::{self, col, nullable};
+use crate::error::{conflict, invalid_input, not_found, run, QResult};
+use pgrx::datum::Interval;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::{Inet, JsonB, Uuid};
+
+fn email(raw: Option<&str>) -> QResult<String> {
+    let e = raw.unwrap_or("").trim().to_lowercase();
+    let valid = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        && e.matches('@').count() == 1;
+    if valid {
+        Ok(e)
+    } else {
+        Err(invalid_input("Please enter a valid email address."))
+    }
+}
+
+fn password_hash(raw: Option<&str>) -> QResult<&str> {
+    raw.filter(|h| h.starts_with("$argon2id$") && h.len() < 512)
+        .ok_or_else(|| invalid_input("password_hash must be an argon2id PHC string."))
+}
+
+/// Creates a login. STAFF belong to exactly one clinic; a SUPER_ADMIN to none.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn create_staff_user(
+    email: Option<&str>,
+    password_hash: Option<&str>,
+    role: Option<&str>,
+    business_id: default!(Option<Uuid>, "NULL"),
+) -> Result<Uuid, ErrorReport> {
+    run(|| {
+        let email = self::email(email)?;
+        let hash = self::password_hash(password_hash)?;
+        let role = role.unwrap_or("").trim().to_ascii_uppercase();
+        match (role.as_str(), business_id) {
+            ("STAFF", Some(_)) | ("SUPER_ADMIN", None) => {}
+            ("STAFF", None) => return Err(invalid_input("A STAFF user needs a clinic.")),
+            ("SUPER_ADMIN", Some(_)) => return Err(invalid_input("A SUPER_ADMIN belongs to no clinic.")),
+            _ => return Err(invalid_input("role must be STAFF or SUPER_ADMIN.")),
+        }
+        Spi::connect_mut(|client| {
+            if let Some(b) = business_id {
+                crate::model::Business::load(client, Some(b))?;
+            }
+            let id: Option<Uuid> = db::value(
+                client,
+                "INSERT INTO qlink.staff_users (business_id, email, password_hash, role) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING RETURNING id",
+                &[business_id.into(), email.as_str().into(), hash.into(), role.as_str().into()],
+            )?;
+            id.ok_or_else(|| conflict(format!("A user with the email {email} already exists.")))
+        })
+    })
+}
+
+/// Replaces a user's password hash and ends all their login sessions.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn set_staff_password(email: Option<&str>, password_hash: Option<&str>) -> Result<Uuid, ErrorReport> {
+    run(|| {
+        let email = self::email(email)?;
+        let hash = self::password_hash(password_hash)?;
+        Spi::connect_mut(|client| {
+            let id: Uuid = db::value(
+                client,
+                "UPDATE qlink.staff_users SET password_hash = $2 WHERE email = $1 RETURNING id",
+                &[email.as_str().into(), hash.into()],
+            )?
+            .ok_or_else(|| not_found("User not found."))?;
+            db::exec(client, "DELETE FROM qlink.login_sessions WHERE staff_user_id = $1", &[id.into()])?;
+            Ok(id)
+        })
+    })
+}
+
+/// What the server needs to check a password: no row for an unknown or inactive email.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn staff_for_login(
+    email: Option<&str>,
+) -> Result<
+    TableIterator<
+        'static,
+        (name!(staff_id, Uuid), name!(password_hash, String), name!(role, String), name!(business_id, Option<Uuid>)),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        let email = email.unwrap_or("").trim().to_lowercase();
+        Spi::connect_mut(|client| {
+            let row = db::first(
+                client,
+                "SELECT id, password_hash, role, business_id FROM qlink.staff_users WHERE email = $1 AND is_active",
+                &[email.as_str().into()],
+            )?;
+            Ok(match row {
+                Some(r) => TableIterator::once((col(&r, 1)?, col(&r, 2)?, col(&r, 3)?, nullable(&r, 4)?)),
+                None => TableIterator::new(Vec::new()),
+            })
+        })
+    })
+}
+
+fn token_hash(raw: Option<Vec<u8>>) -> QResult<Vec<u8>> {
+    raw.filter(|h| h.len() == 32).ok_or_else(|| invalid_input("token_hash must be 32 bytes (SHA-256)."))
+}
+
+/// Stores a login session after a successful login; returns when it expires.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn create_login_session(
+    token_hash: Option<Vec<u8>>,
+    staff_id: Option<Uuid>,
+    ttl: Option<Interval>,
+    ip: default!(Option<Inet>, "NULL"),
+    user_agent: default!(Option<&str>, "NULL"),
+) -> Result<TimestampWithTimeZone, ErrorReport> {
+    run(|| {
+        let hash = self::token_hash(token_hash)?;
+        let staff_id = staff_id.ok_or_else(|| not_found("User not found."))?;
+        let ttl = ttl.ok_or_else(|| invalid_input("ttl is required."))?;
+        let user_agent: Option<String> = user_agent.map(|u| u.chars().take(300).collect());
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            db::exec(
+                client,
+                "UPDATE qlink.staff_users SET last_login_at = $2 WHERE id = $1",
+                &[staff_id.into(), now.into()],
+            )?;
+            let expires: TimestampWithTimeZone = db::value(
+                client,
+                "INSERT INTO qlink.login_sessions (token_hash, staff_user_id, created_at, last_seen_at, expires_at, ip, user_agent) \
+                 SELECT $1, id, $3, $3, $3 + $4, $5::text::inet, $6 FROM qlink.staff_users WHERE id = $2 AND is_active \
+                 RETURNING expires_at",
+                &[
+                    hash.into(),
+                    staff_id.into(),
+                    now.into(),
+                    ttl.into(),
+                    ip.map(|i| i.0).into(),
+                    user_agent.into(),
+                ],
+            )?
+            .ok_or_else(|| not_found("User not found."))?;
+            Ok(expires)
+        })
+    })
+}
+
+/// The user behind a login session, if it exists and has not expired. Expired sessions
+/// are deleted on sight.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn login_session_user(
+    token_hash: Option<Vec<u8>>,
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(staff_id, Uuid),
+            name!(email, String),
+            name!(role, String),
+            name!(business_id, Option<Uuid>),
+            name!(expires_at, TimestampWithTimeZone),
+        ),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        let Some(hash) = token_hash.filter(|h| h.len() == 32) else {
+            return Ok(TableIterator::new(Vec::new()));
+        };
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            db::exec(
+                client,
+                "DELETE FROM qlink.login_sessions WHERE token_hash = $1 AND expires_at <= $2",
+                &[hash.clone().into(), now.into()],
+            )?;
+            let row = db::first(
+                client,
+                "SELECT u.id, u.email, u.role, u.business_id, s.expires_at \
+                 FROM qlink.login_sessions s JOIN qlink.staff_users u ON u.id = s.staff_user_id \
+                 WHERE s.token_hash = $1 AND u.is_active",
+                &[hash.into()],
+            )?;
+            Ok(match row {
+                Some(r) => TableIterator::once((col(&r, 1)?, col(&r, 2)?, col(&r, 3)?, nullable(&r, 4)?, col(&r, 5)?)),
+                None => TableIterator::new(Vec::new()),
+            })
+        })
+    })
+}
+
+/// Logout: forgets the session. True if there was one.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn end_login_session(token_hash: Option<Vec<u8>>) -> Result<bool, ErrorReport> {
+    run(|| {
+        let hash = self::token_hash(token_hash)?;
+        Spi::connect_mut(|client| {
+            let gone: Option<i64> = db::value(
+                client,
+                "WITH gone AS (DELETE FROM qlink.login_sessions WHERE token_hash = $1 RETURNING 1) SELECT count(*) FROM gone",
+                &[hash.into()],
+            )?;
+            Ok(gone.unwrap_or(0) > 0)
+        })
+    })
+}
+
+/// Housekeeping: deletes expired login sessions.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn prune_login_sessions() -> Result<i64, ErrorReport> {
+    run(|| {
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            Ok(db::value(
+                client,
+                "WITH gone AS (DELETE FROM qlink.login_sessions WHERE expires_at <= $1 RETURNING 1) SELECT count(*) FROM gone",
+                &[now.into()],
+            )?
+            .unwrap_or(0))
+        })
+    })
+}
+
+/// One line of the operator's audit trail.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn record_admin_action(
+    actor_email: Option<&str>,
+    actor_ip: Option<Inet>,
+    action: Option<&str>,
+    target_type: default!(Option<&str>, "NULL"),
+    target_id: default!(Option<&str>, "NULL"),
+    details: default!(Option<JsonB>, "'{}'"),
+) -> Result<i64, ErrorReport> {
+    run(|| {
+        let actor = actor_email.filter(|a| !a.is_empty()).ok_or_else(|| invalid_input("actor_email is required."))?;
+        let action = action.filter(|a| !a.is_empty()).ok_or_else(|| invalid_input("action is required."))?;
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let id: Option<i64> = db::value(
+                client,
+                "INSERT INTO qlink.admin_audit_logs (actor_email, actor_ip, action, target_type, target_id, details, created_at) \
+                 VALUES ($1, $2::text::inet, $3, $4, $5, coalesce($6, '{}'::jsonb), $7) RETURNING id",
+                &[
+                    actor.into(),
+                    actor_ip.map(|i| i.0).into(),
+                    action.into(),
+                    target_type.into(),
+                    target_id.into(),
+                    details.into(),
+                    now.into(),
+                ],
+            )?;
+            Ok(id.expect("INSERT RETURNING id"))
+        })
+    })
+}
+
+/// The operator's list of clinics with today's usage (each by its local date).
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn admin_clinics() -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(business_id, Uuid),
+            name!(slug, String),
+            name!(name, String),
+            name!(status, String),
+            name!(timezone, String),
+            name!(settings, JsonB),
+            name!(created_at, TimestampWithTimeZone),
+            name!(session_status, Option<String>),
+            name!(tokens_today, i32),
+            name!(waiting_count, i32),
+            name!(serving_count, i32),
+            name!(failed_messages_today, i64),
+        ),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let table = db::exec(
+                client,
+                "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings, b.created_at, s.status, \
+                     coalesce(s.last_token_number, 0), \
+                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING'), \
+                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'SERVING'), \
+                     (SELECT count(*) FROM qlink.message_logs m WHERE m.business_id = b.id \
+                        AND m.status = 'PERMANENTLY_FAILED' AND m.created_at >= $1 - interval '36 hours' \
+                        AND (m.created_at AT TIME ZONE b.timezone)::date = ($1 AT TIME ZONE b.timezone)::date) \
+                 FROM qlink.businesses b \
+                 LEFT JOIN qlink.sessions s ON s.business_id = b.id AND s.date = ($1 AT TIME ZONE b.timezone)::date \
+                 ORDER BY b.name, b.slug",
+                &[now.into()],
+            )?;
+            let mut rows = Vec::new();
+            for r in table {
+                let settings: JsonB = r.get(6)?.expect("settings");
+                rows.push((
+                    r.get(1)?.expect("id"),
+                    r.get(2)?.expect("slug"),
+                    r.get(3)?.expect("name"),
+                    r.get(4)?.expect("status"),
+                    r.get(5)?.expect("timezone"),
+                    JsonB(crate::validate::Settings::from_stored(&settings.0).to_json()),
+                    r.get(7)?.expect("created_at"),
+                    r.get(8)?,
+                    r.get(9)?.expect("tokens"),
+                    r.get(10)?.expect("waiting"),
+                    r.get(11)?.expect("serving"),
+                    r.get(12)?.expect("failed"),
+                ));
+            }
+            Ok(TableIterator::new(rows))
+        })
+    })
+}
+
+/// Messages for the operator, newest first, optionally of one status.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn admin_messages(
+    status: default!(Option<&str>, "NULL"),
+    max_rows: default!(Option<i32>, 100),
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(id, i64),
+            name!(business_slug, String),
+            name!(token_number, Option<i32>),
+            name!(message_type, String),
+            name!(to_phone, Option<String>),
+            name!(status, String),
+            name!(reason, Option<String>),
+            name!(attempts, i32),
+            name!(provider_response, Option<JsonB>),
+            name!(created_at, TimestampWithTimeZone),
+            name!(updated_at, TimestampWithTimeZone),
+        ),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        let status = match status.map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) if ["PENDING", "SENT", "DELIVERED", "READ", "FAILED", "PERMANENTLY_FAILED", "SKIPPED"].contains(&s.as_str()) => Some(s),
+            Some(s) => return Err(invalid_input(format!("Unknown message status \"{s}\"."))),
+        };
+        let max_rows = max_rows.unwrap_or(100).clamp(1, 1000);
+        Spi::connect_mut(|client| {
+            let table = db::exec(
+                client,
+                "SELECT m.id, b.slug, t.token_number, m.message_type, m.to_phone, m.status, m.reason, m.attempts, \
+                        m.provider_response, m.created_at, m.updated_at \
+                 FROM qlink.message_logs m JOIN qlink.businesses b ON b.id = m.business_id \
+                 LEFT JOIN qlink.tokens t ON t.id = m.token_id \
+                 WHERE $1::text IS NULL OR m.status = $1 \
+                 ORDER BY m.id DESC LIMIT $2",
+                &[status.as_deref().into(), max_rows.into()],
+            )?;
+            let mut rows = Vec::new();
+            for r in table {
+                rows.push((
+                    r.get(1)?.expect("id"),
+                    r.get(2)?.expect("slug"),
+                    r.get(3)?,
+                    r.get(4)?.expect("type"),
+                    r.get(5)?,
+                    r.get(6)?.expect("status"),
+                    r.get(7)?,
+                    r.get(8)?.expect("attempts"),
+                    r.get(9)?,
+                    r.get(10)?.expect("created_at"),
+                    r.get(11)?.expect("updated_at"),
+                ));
+            }
+            Ok(TableIterator::new(rows))
+        })
+    })
+}
+
+/// The operator's audit trail, newest first.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn admin_audit_log(
+    max_rows: default!(Option<i32>, 100),
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(id, i64),
+            name!(actor_email, String),
+            name!(actor_ip, Option<String>),
+            name!(action, String),
+            name!(target_type, Option<String>),
+            name!(target_id, Option<String>),
+            name!(details, JsonB),
+            name!(created_at, TimestampWithTimeZone),
+        ),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        let max_rows = max_rows.unwrap_or(100).clamp(1, 1000);
+        Spi::connect_mut(|client| {
+            let table = db::exec(
+                client,
+                "SELECT id, actor_email, host(actor_ip), action, target_type, target_id, details, created_at \
+                 FROM qlink.admin_audit_logs ORDER BY id DESC LIMIT $1",
+                &[max_rows.into()],
+            )?;
+            let mut rows = Vec::new();
+            for r in table {
+                rows.push((
+                    r.get(1)?.expect("id"),
+                    r.get(2)?.expect("actor"),
+                    r.get(3)?,
+                    r.get(4)?.expect("action"),
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?.expect("details"),
+                    r.get(8)?.expect("created_at"),
+                ));
+            }
+            Ok(TableIterator::new(rows))
+        })
+    })
+}

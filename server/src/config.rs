@@ -1,0 +1,154 @@
+//! Configuration: every setting is a flag and an environment variable (clap). Secrets are
+//! wrapped in `Secret`, whose Debug/Display never print the value.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+/// A secret value (token, password, app secret). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// Where the database is.
+#[derive(Args, Clone, Debug)]
+pub struct DbArgs {
+    /// PostgreSQL URL of the database owner (runs migrations; a superuser, or the extension
+    /// must already exist).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true,
+          default_value = "postgres://postgres@127.0.0.1:5432/qlink")]
+    pub database_url: String,
+
+    /// PostgreSQL URL for the least-privilege runtime role. Default: DATABASE_URL with the
+    /// user replaced by `qlink_app` (created by the migrations; give it a password in production).
+    #[arg(long, env = "QLINK_APP_DATABASE_URL", hide_env_values = true)]
+    pub app_database_url: Option<String>,
+
+    /// Optional streaming replica for patients' status polls.
+    #[arg(long, env = "QLINK_DATABASE_READ_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
+
+    /// Connections per pool.
+    #[arg(long, env = "QLINK_DB_POOL_SIZE", default_value_t = 16)]
+    pub pool_size: usize,
+}
+
+impl DbArgs {
+    pub fn owner_config(&self) -> anyhow::Result<tokio_postgres::Config> {
+        parse_pg(&self.database_url, "DATABASE_URL")
+    }
+
+    /// The runtime role's connection settings.
+    pub fn app_config(&self) -> anyhow::Result<tokio_postgres::Config> {
+        match &self.app_database_url {
+            Some(url) => parse_pg(url, "QLINK_APP_DATABASE_URL"),
+            None => {
+                let mut cfg = self.owner_config()?;
+                cfg.user(crate::db::APP_ROLE);
+                Ok(cfg)
+            }
+        }
+    }
+
+    pub fn read_config(&self) -> anyhow::Result<Option<tokio_postgres::Config>> {
+        self.read_database_url.as_deref().map(|u| parse_pg(u, "QLINK_DATABASE_READ_URL")).transpose()
+    }
+}
+
+fn parse_pg(url: &str, name: &str) -> anyhow::Result<tokio_postgres::Config> {
+    // The URL may hold a password: never echo it back in the error.
+    tokio_postgres::Config::from_str(url).map_err(|_| anyhow::anyhow!("{name} is not a valid PostgreSQL URL"))
+}
+
+/// The WhatsApp Cloud API. With no access token and phone number id, messages go to the
+/// log (provider `log`) and are marked SENT, so everything else works without Meta.
+#[derive(Args, Clone, Debug)]
+pub struct WhatsAppArgs {
+    #[arg(long, env = "WHATSAPP_API_BASE", default_value = "https://graph.facebook.com")]
+    pub whatsapp_api_base: String,
+    #[arg(long, env = "WHATSAPP_API_VERSION", default_value = "v21.0")]
+    pub whatsapp_api_version: String,
+    #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID")]
+    pub whatsapp_phone_number_id: Option<String>,
+    #[arg(long, env = "WHATSAPP_ACCESS_TOKEN", hide_env_values = true)]
+    pub whatsapp_access_token: Option<Secret>,
+    /// The Meta app secret: webhook payloads are signed with it (X-Hub-Signature-256).
+    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    pub whatsapp_app_secret: Option<Secret>,
+    /// The token Meta echoes in the webhook subscription handshake.
+    #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    pub whatsapp_verify_token: Option<Secret>,
+}
+
+/// The message worker.
+#[derive(Args, Clone, Debug)]
+pub struct WorkerArgs {
+    /// Messages per second per sender number (Meta's tiers: 80 by default, up to 1000).
+    #[arg(long, env = "QLINK_WHATSAPP_RATE", default_value_t = 80.0)]
+    pub whatsapp_rate_per_second: f64,
+    /// Sends in flight at once.
+    #[arg(long, env = "QLINK_WORKER_CONCURRENCY", default_value_t = 16)]
+    pub worker_concurrency: usize,
+    /// Seconds between polls of the outbox when no notification arrives.
+    #[arg(long, env = "QLINK_WORKER_POLL_SECONDS", default_value_t = 3)]
+    pub worker_poll_seconds: u64,
+    /// Seconds a claimed message stays reserved for this worker.
+    #[arg(long, env = "QLINK_WORKER_LEASE_SECONDS", default_value_t = 30)]
+    pub worker_lease_seconds: u64,
+    /// Messages claimed per round trip.
+    #[arg(long, env = "QLINK_WORKER_BATCH", default_value_t = 50)]
+    pub worker_batch_size: i32,
+    /// Days of personal data kept (the daily purge).
+    #[arg(long, env = "QLINK_RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The HTTP server.
+#[derive(Args, Clone, Debug)]
+pub struct HttpArgs {
+    #[arg(long, env = "QLINK_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// The address patients and staff reach this server at: links in messages and QR codes,
+    /// the CSRF origin check, and whether cookies are Secure (https).
+    #[arg(long, env = "QLINK_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+    /// Proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs).
+    #[arg(long, env = "QLINK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a staff login lasts.
+    #[arg(long, env = "QLINK_SESSION_TTL_HOURS", default_value_t = 12)]
+    pub session_ttl_hours: u32,
+}

@@ -1,0 +1,1 @@
+//! The WhatsApp delivery-status webhook (being built).

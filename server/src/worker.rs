@@ -1,0 +1,1 @@
+//! The message worker (being built).
