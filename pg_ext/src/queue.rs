@@ -794,6 +794,8 @@ pub fn queue_summary(
             name!(stall_warning, bool),
             name!(undo_action, Option<String>),
             name!(undo_token_number, Option<i32>),
+            name!(business_name, String),
+            name!(stall_warning_minutes, i32),
         ),
     >,
     ErrorReport,
@@ -824,7 +826,23 @@ pub fn queue_summary(
                 ],
             )?;
             let Some(row) = row else {
-                return Ok(TableIterator::once((None, "OPEN".into(), None, None, 0, 0, 0, 0, 0, None, false, None, None)));
+                return Ok(TableIterator::once((
+                    None,
+                    "OPEN".into(),
+                    None,
+                    None,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    None,
+                    false,
+                    None,
+                    None,
+                    business.name.clone(),
+                    business.settings.stall_warning_minutes as i32,
+                )));
             };
             let session_id: Uuid = col(&row, 1)?;
             let waiting: i32 = col(&row, 5)?;
@@ -844,6 +862,8 @@ pub fn queue_summary(
                 stalled && waiting > 0,
                 undo.as_ref().map(|u| u.1.clone()),
                 undo.and_then(|u| u.2),
+                business.name.clone(),
+                business.settings.stall_warning_minutes as i32,
             )))
         })
     })

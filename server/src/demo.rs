@@ -1,35 +1,65 @@
-//! `qlink demo`: a demo clinic to try QLink with, created once.
+//! `qlink demo`: a demo clinic with a receptionist and an operator login, to try QLink
+//! with. Each run gives both logins fresh random passwords and prints them.
 
+use crate::accounts;
+use crate::config::DbArgs;
 use anyhow::Context;
 
 pub const DEMO_SLUG: &str = "demo-clinic";
+pub const DEMO_STAFF_EMAIL: &str = "reception@demo-clinic.qlink.test";
+pub const DEMO_ADMIN_EMAIL: &str = "admin@qlink.test";
 
-pub async fn run(database_url: &str) -> anyhow::Result<()> {
-    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-        .await
-        .context("connecting to the database")?;
-    tokio::spawn(connection);
-    let existing = client
-        .query_opt("SELECT id FROM qlink.businesses WHERE slug = $1", &[&DEMO_SLUG])
-        .await?;
+async fn ensure_login(
+    client: &tokio_postgres::Client,
+    email: &str,
+    role: &str,
+    business: Option<uuid::Uuid>,
+) -> anyhow::Result<String> {
+    let password = accounts::random_password();
+    let hash = accounts::hash_password(&password)?;
+    let exists = client.query_opt("SELECT staff_id FROM qlink.staff_for_login($1)", &[&email]).await?.is_some();
+    if exists {
+        client.query_one("SELECT qlink.set_staff_password($1, $2)", &[&email, &hash]).await?;
+    } else {
+        client
+            .query_one("SELECT qlink.create_staff_user($1, $2, $3, $4)", &[&email, &hash, &role, &business])
+            .await
+            .with_context(|| format!("creating the demo login {email}"))?;
+    }
+    Ok(password)
+}
+
+pub async fn run(db: &DbArgs, public_url: &str) -> anyhow::Result<()> {
+    let client = crate::db::connect(&db.owner_config()?).await.context("connecting to the database")?;
+    let existing = client.query_opt("SELECT business_id FROM qlink.clinic_by_slug($1)", &[&DEMO_SLUG]).await;
     let id: uuid::Uuid = match existing {
-        Some(row) => row.get(0),
-        None => client
+        Ok(Some(row)) => row.get(0),
+        _ => client
             .query_one(
                 "SELECT qlink.create_business($1, 'QLink Demo Clinic', 'Asia/Kolkata', 'TRIAL', \
-                 '{\"whatsapp_enabled\": true}', 'MG Road, Bengaluru')",
+                 '{}'::jsonb, 'MG Road, Bengaluru')",
                 &[&DEMO_SLUG],
             )
             .await
             .context("creating the demo clinic")?
             .get(0),
     };
-    println!("Demo clinic \"{DEMO_SLUG}\": {id}");
+    let staff_password = ensure_login(&client, DEMO_STAFF_EMAIL, "STAFF", Some(id)).await?;
+    let admin_password = ensure_login(&client, DEMO_ADMIN_EMAIL, "SUPER_ADMIN", None).await?;
+    let base = public_url.trim_end_matches('/');
+    println!("Demo clinic \"{DEMO_SLUG}\" ({id})");
     println!();
-    println!("Drive it from psql (psql {database_url}):");
+    println!("  Patients join at     {base}/c/{DEMO_SLUG}");
+    println!("  Receptionist         {base}/staff   {DEMO_STAFF_EMAIL} / {staff_password}");
+    println!("  Operator             {base}/admin   {DEMO_ADMIN_EMAIL} / {admin_password}");
+    println!();
+    println!("From the command line (API):");
+    println!("  curl -c jar -H 'Content-Type: application/json' -d '{{\"email\":\"{DEMO_STAFF_EMAIL}\",\"password\":\"{staff_password}\"}}' {base}/api/v1/auth/login");
+    println!("  curl -b jar -H 'Origin: {base}' -H 'Content-Type: application/json' -d '{{\"action\":\"NEXT\"}}' {base}/api/v1/staff/queue/actions");
+    println!();
+    println!("From psql:");
     println!("  SELECT * FROM qlink.create_token('{id}', 'Asha Rao', '9876543210');");
     println!("  SELECT * FROM qlink.queue_action('{id}', 'NEXT');");
     println!("  SELECT * FROM qlink.queue_snapshot('{id}');");
-    println!("  SELECT * FROM qlink.token_status('<token_id from create_token>');");
     Ok(())
 }

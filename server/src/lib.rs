@@ -2,10 +2,14 @@
 //! message worker. The `qlink` binary (main.rs) is a thin CLI over it. No queue rule lives
 //! here: every rule is a `qlink.*` function of the extension.
 
+pub mod accounts;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod error;
+pub mod http;
 pub mod migrate;
+pub mod serve;
 pub mod webhook;
 pub mod whatsapp;
 pub mod worker;

@@ -1,13 +1,14 @@
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use qlink_server::config::{DbArgs, HttpArgs, LogFormat, WhatsAppArgs, WorkerArgs};
+use qlink_server::{accounts, demo, migrate, serve, worker};
 
 /// QLink: a live walk-in queue for clinics.
 #[derive(Parser)]
 #[command(name = "qlink", version, about)]
 struct Cli {
-    /// PostgreSQL connection string of the database owner.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true,
-          default_value = "postgres://postgres@127.0.0.1:5432/qlink")]
-    database_url: String,
+    /// Log format.
+    #[arg(long, env = "QLINK_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -15,24 +16,174 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP server (API and pages) and the message worker.
+    Serve(ServeCmd),
+    /// Run only the message worker (any number of workers and servers may run at once).
+    Worker(WorkerCmd),
     /// Apply the database migrations (tables, roles, the qlink extension).
-    Migrate,
-    /// Create (or show) the demo clinic and print how to drive it.
-    Demo,
+    Migrate(DbOnly),
+    /// Manage clinics.
+    #[command(subcommand)]
+    Clinic(ClinicCmd),
+    /// Manage staff and operator logins.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Create (or refresh) the demo clinic with a staff and an admin login, and print them.
+    Demo(DemoCmd),
+}
+
+#[derive(Args)]
+struct ServeCmd {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    http: HttpArgs,
+    #[command(flatten)]
+    whatsapp: WhatsAppArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+    /// Don't migrate on start; refuse to start if the schema is behind.
+    #[arg(long, env = "QLINK_NO_MIGRATE")]
+    no_migrate: bool,
+    /// Don't run the message worker in this process (run `qlink worker` elsewhere).
+    #[arg(long, env = "QLINK_NO_WORKER")]
+    no_worker: bool,
+}
+
+#[derive(Args)]
+struct WorkerCmd {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Base of the patients' tracking links in messages.
+    #[arg(long, env = "QLINK_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    public_url: String,
+    #[command(flatten)]
+    whatsapp: WhatsAppArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+#[derive(Args)]
+struct DbOnly {
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Subcommand)]
+enum ClinicCmd {
+    /// Create a clinic and print its id.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Short name used in links: lowercase letters, digits and dashes.
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "Asia/Kolkata")]
+        timezone: String,
+        #[arg(long, value_parser = ["TRIAL", "ACTIVE"], default_value = "ACTIVE")]
+        status: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a login. The password comes from QLINK_PASSWORD, or is asked for.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["STAFF", "SUPER_ADMIN"])]
+        role: String,
+        /// The clinic's slug (STAFF only).
+        #[arg(long)]
+        clinic: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct DemoCmd {
+    #[command(flatten)]
+    db: DbArgs,
+    #[arg(long, env = "QLINK_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    public_url: String,
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    match format {
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("QLINK_PASSWORD") {
+        return Ok(p);
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Password again: ")?;
+    anyhow::ensure!(first == again, "the passwords differ");
+    Ok(first)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
     let cli = Cli::parse();
+    init_tracing(cli.log_format);
     match cli.command {
-        Command::Migrate => {
-            let applied = qlink_server::migrate::run(&cli.database_url).await?;
+        Command::Serve(c) => serve::run(c.db, c.http, c.whatsapp, c.worker, c.no_migrate, c.no_worker).await?,
+        Command::Worker(c) => {
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            tokio::spawn(serve::shutdown_signal(shutdown.clone()));
+            worker::run(c.db.app_config()?, c.public_url, c.whatsapp, c.worker, shutdown).await?;
+        }
+        Command::Migrate(c) => {
+            let applied = migrate::run(&c.db.database_url).await?;
             println!("migrations applied: {applied}");
         }
-        Command::Demo => qlink_server::demo::run(&cli.database_url).await?,
+        Command::Clinic(ClinicCmd::Create { db, slug, name, timezone, status }) => {
+            let client = qlink_server::db::connect(&db.owner_config()?).await?;
+            let id: uuid::Uuid = client
+                .query_one("SELECT qlink.create_business($1, $2, $3, $4)", &[&slug, &name, &timezone, &status])
+                .await
+                .map_err(db_message)?
+                .get(0);
+            println!("{id}");
+        }
+        Command::User(UserCmd::Create { db, email, role, clinic }) => {
+            let password = read_password()?;
+            accounts::check_password_strength(&password).map_err(anyhow::Error::msg)?;
+            let hash = accounts::hash_password(&password)?;
+            let client = qlink_server::db::connect(&db.owner_config()?).await?;
+            let business: Option<uuid::Uuid> = match clinic {
+                Some(slug) => Some(
+                    client
+                        .query_one("SELECT business_id FROM qlink.clinic_by_slug($1)", &[&slug])
+                        .await
+                        .map_err(db_message)?
+                        .get(0),
+                ),
+                None => None,
+            };
+            let id: uuid::Uuid = client
+                .query_one("SELECT qlink.create_staff_user($1, $2, $3, $4)", &[&email, &hash, &role, &business])
+                .await
+                .map_err(db_message)?
+                .get(0);
+            println!("{id}");
+        }
+        Command::Demo(c) => demo::run(&c.db, &c.public_url).await?,
     }
     Ok(())
+}
+
+/// The extension's own message (written for people) instead of tokio-postgres' wrapper.
+fn db_message(e: tokio_postgres::Error) -> anyhow::Error {
+    match e.as_db_error() {
+        Some(db) => anyhow::anyhow!("{} ({})", db.message(), db.code().code()),
+        None => e.into(),
+    }
 }

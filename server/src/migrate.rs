@@ -26,3 +26,26 @@ pub async fn run(database_url: &str) -> anyhow::Result<usize> {
     let _ = conn.await;
     Ok(report.applied_migrations().len())
 }
+
+/// For `qlink serve --no-migrate`: refuses to start when migrations are pending.
+pub async fn ensure_current(database_url: &str) -> anyhow::Result<()> {
+    let (mut client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to the database")?;
+    tokio::spawn(connection);
+    let mut runner = embedded::migrations::runner();
+    let runner = runner.set_migration_table_name("qlink_schema_history");
+    let latest = runner.get_migrations().iter().map(|m| m.version()).max().unwrap_or(0);
+    let applied = runner
+        .get_last_applied_migration_async(&mut client)
+        .await
+        .context("reading the migration history")?
+        .map(|m| m.version())
+        .unwrap_or(0);
+    if applied < latest {
+        anyhow::bail!(
+            "the database schema is behind (at migration {applied}, this binary needs {latest}): run `qlink migrate` first"
+        );
+    }
+    Ok(())
+}

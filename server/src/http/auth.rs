@@ -1,0 +1,128 @@
+//! Staff and operator login. Passwords are checked with argon2id in the server (on a
+//! blocking thread); the session secret goes to the browser as an HttpOnly cookie, and
+//! the database keeps only its SHA-256. Attempts are rate-limited per email and per IP.
+
+use crate::accounts;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{credential, ApiJson, ClientIp, Credential, User, SESSION_COOKIE};
+use crate::http::AppState;
+use axum::extract::{FromRequestParts, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Login attempts allowed per email and per IP in 15 minutes.
+const LOGIN_ATTEMPTS_PER_EMAIL: i32 = 10;
+const LOGIN_ATTEMPTS_PER_IP: i32 = 30;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+    /// API clients: also return the session secret in the body, to send as
+    /// `Authorization: Bearer`. Browsers leave this out and use the cookie.
+    #[serde(default)]
+    pub issue_token: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoggedIn {
+    pub user: User,
+    pub expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+fn session_cookie(app: &AppState, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if app.secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie value is base64url")
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
+    responses((status = 200, body = LoggedIn, description = "Sets the qlink_session cookie"),
+              (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+pub async fn login(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
+    ApiJson(body): ApiJson<Login>,
+) -> ApiResult<Response> {
+    let email = body.email.trim().to_lowercase();
+    if email.is_empty() || email.len() > 254 || body.password.is_empty() || body.password.len() > 1024 {
+        return Err(ApiError::InvalidInput("Enter your email and password.".into()));
+    }
+    let db = app.db.get().await?;
+    let limit = db.prepare_cached("SELECT qlink.check_rate_limit($1, $2, interval '15 minutes')").await?;
+    let by_ip: bool = db.query_one(&limit, &[&format!("login:ip:{ip}"), &LOGIN_ATTEMPTS_PER_IP]).await?.get(0);
+    let by_email: bool = db.query_one(&limit, &[&format!("login:email:{email}"), &LOGIN_ATTEMPTS_PER_EMAIL]).await?.get(0);
+    if !by_ip || !by_email {
+        return Err(ApiError::RateLimited("Too many login attempts. Please wait 15 minutes and try again.".into()));
+    }
+    let lookup = db.prepare_cached("SELECT staff_id, password_hash, role, business_id FROM qlink.staff_for_login($1)").await?;
+    let found = db.query_opt(&lookup, &[&email]).await?;
+    let stored = found.as_ref().map(|r| r.get::<_, String>(1)).unwrap_or_else(|| app.dummy_password_hash.clone());
+    let password = body.password.clone();
+    let valid = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &stored))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let Some(row) = found.filter(|_| valid) else {
+        tracing::info!(%ip, "failed login");
+        return Err(ApiError::Unauthorized("Wrong email or password.".into()));
+    };
+    let user = User { id: row.get(0), email, role: row.get(2), business_id: row.get(3) };
+
+    // A fresh secret on every login (no session fixation); any session the browser
+    // presented is ended.
+    let (mut parts, _) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers.clone();
+    if let Some(Credential::Cookie(old)) = credential(&parts) {
+        let end = db.prepare_cached("SELECT qlink.end_login_session($1)").await?;
+        let _ = db.query_one(&end, &[&accounts::session_digest(&old)]).await;
+    }
+    let secret = accounts::new_session_secret();
+    let ttl_seconds = app.session_ttl.as_secs();
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let create = db
+        .prepare_cached("SELECT qlink.create_login_session($1, $2, make_interval(secs => $3), $4, $5)")
+        .await?;
+    let expires_at: DateTime<Utc> = db
+        .query_one(&create, &[&accounts::session_digest(&secret), &user.id, &(ttl_seconds as f64), &ip, &user_agent])
+        .await?
+        .get(0);
+    tracing::info!(user_id = %user.id, role = %user.role, "login");
+    let mut response = Json(LoggedIn { user, expires_at, token: body.issue_token.then(|| secret.clone()) }).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&app, &secret, ttl_seconds));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Logged out; the cookie is cleared"), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn logout(State(app): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
+    let (mut parts, _) = req.into_parts();
+    // Authenticates (and for cookies, checks the origin) before ending anything.
+    User::from_request_parts(&mut parts, &app).await?;
+    let secret = match credential(&parts) {
+        Some(Credential::Cookie(s)) | Some(Credential::Bearer(s)) => s,
+        None => return Err(ApiError::Unauthorized("Please log in.".into())),
+    };
+    let db = app.db.get().await?;
+    let end = db.prepare_cached("SELECT qlink.end_login_session($1)").await?;
+    db.query_one(&end, &[&accounts::session_digest(&secret)]).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&app, "", 0));
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, body = User), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn me(user: User) -> Json<User> {
+    Json(user)
+}

@@ -1,0 +1,228 @@
+//! Request extractors that answer in the API's error shape: JSON bodies, the client's IP,
+//! and the logged-in user (cookie or bearer, with the CSRF check for cookie writes).
+
+use crate::accounts;
+use crate::error::ApiError;
+use crate::http::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
+use uuid::Uuid;
+
+/// `Json<T>` whose rejections are API errors (400 / 413 / 415) instead of plain text.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::UnsupportedMediaType("Send JSON with Content-Type: application/json.".into()))
+            }
+            Err(JsonRejection::BytesRejection(e)) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge("The request body is too large.".into()))
+            }
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidInput(format!(
+                "The request body is not valid: {}",
+                e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+            ))),
+            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::InvalidInput("The request body is not valid JSON.".into())),
+            Err(_) => Err(ApiError::InvalidInput("The request body could not be read.".into())),
+        }
+    }
+}
+
+/// Parses a path id; anything malformed is simply "not found" (no oracle).
+pub fn path_uuid(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
+}
+
+/// The client's address: the socket peer, or — only when that peer is a trusted proxy —
+/// the last address in X-Forwarded-For that is not itself a trusted proxy.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Ok(ClientIp(client_ip(peer, parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()), &state.trusted_proxies)))
+    }
+}
+
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let Some(chain) = forwarded_for else { return peer };
+    let mut last = peer;
+    for hop in chain.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => last = ip,
+            Ok(ip) => return ip,
+            Err(_) => return last,
+        }
+    }
+    last
+}
+
+/// A logged-in user.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    /// STAFF or SUPER_ADMIN
+    pub role: String,
+    pub business_id: Option<Uuid>,
+}
+
+/// How the request proved who it is.
+pub enum Credential {
+    Cookie(String),
+    Bearer(String),
+}
+
+pub const SESSION_COOKIE: &str = "qlink_session";
+
+pub fn credential(parts: &Parts) -> Option<Credential> {
+    if let Some(auth) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(token) = auth.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) {
+            return Some(Credential::Bearer(token.to_string()));
+        }
+    }
+    cookie(parts, SESSION_COOKIE).map(Credential::Cookie)
+}
+
+pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// CSRF defence for cookie-authenticated writes: the request must come from our own pages
+/// (Origin, or failing that Referer, equal to the public origin or the request's Host).
+pub fn same_origin(parts: &Parts, state: &AppState) -> bool {
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            let referer = parts.headers.get(header::REFERER)?.to_str().ok()?;
+            let url = reqwest::Url::parse(referer).ok()?;
+            Some(url.origin().ascii_serialization())
+        });
+    let Some(origin) = origin else { return false };
+    if origin == state.public_origin {
+        return true;
+    }
+    // Also accept the host the request was sent to (direct access on another address).
+    let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (reqwest::Url::parse(&origin).ok(), host) {
+        (Some(url), Some(host)) => {
+            let with_port = match url.port() {
+                Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+                None => url.host_str().unwrap_or_default().to_string(),
+            };
+            with_port == host
+        }
+        _ => false,
+    }
+}
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let unauthorized = || ApiError::Unauthorized("Please log in.".into());
+        let credential = credential(parts).ok_or_else(unauthorized)?;
+        let secret = match &credential {
+            Credential::Cookie(s) | Credential::Bearer(s) => s.clone(),
+        };
+        if matches!(credential, Credential::Cookie(_))
+            && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+            && !same_origin(parts, state)
+        {
+            return Err(ApiError::Forbidden("This request did not come from a QLink page.".into()));
+        }
+        let db = state.db.get().await?;
+        let stmt = db
+            .prepare_cached("SELECT staff_id, email, role, business_id FROM qlink.login_session_user($1)")
+            .await?;
+        let row = db.query_opt(&stmt, &[&accounts::session_digest(&secret)]).await?.ok_or_else(unauthorized)?;
+        Ok(User { id: row.get(0), email: row.get(1), role: row.get(2), business_id: row.get(3) })
+    }
+}
+
+/// A receptionist: a STAFF user, acting on their own clinic only.
+pub struct ClinicStaff {
+    pub user: User,
+    pub business_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for ClinicStaff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = User::from_request_parts(parts, state).await?;
+        match (user.role.as_str(), user.business_id) {
+            ("STAFF", Some(business_id)) => Ok(ClinicStaff { user, business_id }),
+            _ => Err(ApiError::Forbidden("This page is for a clinic's staff login.".into())),
+        }
+    }
+}
+
+/// The operator.
+pub struct SuperAdmin(pub User);
+
+impl FromRequestParts<AppState> for SuperAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = User::from_request_parts(parts, state).await?;
+        if user.role == "SUPER_ADMIN" {
+            Ok(SuperAdmin(user))
+        } else {
+            Err(ApiError::Forbidden("Only the QLink operator can do this.".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use std::net::IpAddr;
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("10.0.0.2"), Some("1.2.3.4"), &trusted), ip("1.2.3.4"));
+        assert_eq!(client_ip(ip("10.0.0.2"), Some("6.6.6.6, 1.2.3.4, 10.0.0.9"), &trusted), ip("1.2.3.4"));
+        assert_eq!(client_ip(ip("10.0.0.2"), Some("garbage"), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
+    }
+}

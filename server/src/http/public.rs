@@ -1,0 +1,288 @@
+//! What patients use, without a login: the clinic, joining the queue, the live status
+//! (the hot path: every waiting patient polls it), cancelling and feedback.
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{path_uuid, ApiJson, ClientIp};
+use crate::http::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Serialize, ToSchema)]
+pub struct Clinic {
+    pub slug: String,
+    pub name: String,
+    /// ACTIVE, TRIAL, SUSPENDED or DISABLED
+    pub status: String,
+    /// Whether patients can take a token by QR code right now.
+    pub accepting_tokens: bool,
+    /// OPEN or CLOSED (today's queue)
+    pub session_status: String,
+    pub now_serving_number: Option<i32>,
+    pub waiting_count: i32,
+    pub default_language: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/clinics/{slug}", tag = "public",
+    params(("slug" = String, Path, description = "The clinic's short name")),
+    responses((status = 200, body = Clinic), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn clinic(State(app): State<AppState>, Path(slug): Path<String>) -> ApiResult<Json<Clinic>> {
+    let db = app.db.get().await?;
+    let stmt = db
+        .prepare_cached(
+            "SELECT slug, name, status, settings, session_status, now_serving_number, waiting_count \
+             FROM qlink.clinic_by_slug($1)",
+        )
+        .await?;
+    let row = db.query_one(&stmt, &[&slug]).await?;
+    let status: String = row.get(2);
+    let settings: serde_json::Value = row.get(3);
+    let session_status: String = row.get(4);
+    let intake = settings["qr_intake_enabled"].as_bool().unwrap_or(true);
+    Ok(Json(Clinic {
+        slug: row.get(0),
+        name: row.get(1),
+        accepting_tokens: intake && session_status == "OPEN" && (status == "ACTIVE" || status == "TRIAL"),
+        status,
+        session_status,
+        now_serving_number: row.get(5),
+        waiting_count: row.get(6),
+        default_language: settings["default_language"].as_str().unwrap_or("en").to_string(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub patient_name: String,
+    pub patient_phone: String,
+    /// en or hi; default from Accept-Language, then the clinic's default.
+    pub language: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub token_id: Uuid,
+    pub token_number: i32,
+    pub status: String,
+    pub queue_position: Option<i32>,
+    pub eta_min_minutes: Option<i32>,
+    pub eta_max_minutes: Option<i32>,
+    /// The patient's live page.
+    pub track_url: String,
+}
+
+/// `hi` when the browser prefers Hindi, else None (the clinic's default applies).
+pub fn language_from_headers(headers: &HeaderMap) -> Option<String> {
+    let accept = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+    accept
+        .split(',')
+        .map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .find_map(|tag| match tag.split('-').next() {
+            Some("hi") => Some("hi".to_string()),
+            Some("en") => Some("en".to_string()),
+            _ => None,
+        })
+}
+
+#[utoipa::path(post, path = "/api/v1/clinics/{slug}/tokens", tag = "public", request_body = NewToken,
+    params(("slug" = String, Path, description = "The clinic's short name")),
+    responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
+pub async fn create_token(
+    State(app): State<AppState>,
+    Path(slug): Path<String>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewToken>,
+) -> ApiResult<Response> {
+    let language = body.language.filter(|l| !l.trim().is_empty()).or_else(|| language_from_headers(&headers));
+    let db = app.db.get().await?;
+    let stmt = db
+        .prepare_cached(
+            "SELECT t.token_id, t.token_number, t.status, t.queue_position, t.eta_min_minutes, t.eta_max_minutes \
+             FROM qlink.clinic_by_slug($1) c, \
+                  LATERAL qlink.create_token(c.business_id, $2, $3, 'QR', $4, false, $5) t",
+        )
+        .await?;
+    let row = db.query_one(&stmt, &[&slug, &body.patient_name, &body.patient_phone, &ip, &language]).await?;
+    app.wake_worker(&db).await;
+    let token_id: Uuid = row.get(0);
+    let track_url = format!("{}/t/{token_id}", app.public_url);
+    let created = CreatedToken {
+        token_id,
+        token_number: row.get(1),
+        status: row.get(2),
+        queue_position: row.get(3),
+        eta_min_minutes: row.get(4),
+        eta_max_minutes: row.get(5),
+        track_url: track_url.clone(),
+    };
+    let mut response = (StatusCode::CREATED, Json(created)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&track_url) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenStatus {
+    pub token_number: i32,
+    /// WAITING, SERVING, SERVED, SKIPPED or CANCELLED
+    pub status: String,
+    pub queue_position: Option<i32>,
+    pub people_ahead: Option<i32>,
+    pub now_serving_number: Option<i32>,
+    pub eta_min_minutes: Option<i32>,
+    pub eta_max_minutes: Option<i32>,
+    pub business_name: String,
+    pub business_slug: String,
+    pub language: String,
+    pub is_priority: bool,
+    /// People ahead when the token was taken: the start of the progress bar.
+    pub joined_people_ahead: i32,
+    pub feedback_given: bool,
+    /// OPEN or CLOSED
+    pub session_status: String,
+    /// When to poll again (seconds): sooner when the patient is close to the front.
+    pub poll_after_seconds: u32,
+    pub updated_at: DateTime<Utc>,
+}
+
+const STATUS_SQL: &str = "SELECT token_number, status, queue_position, people_ahead, now_serving_number, \
+     eta_min_minutes, eta_max_minutes, business_name, updated_at, business_slug, language, is_priority, \
+     joined_people_ahead, feedback_given, session_status FROM qlink.token_status($1)";
+
+async fn read_status(pool: &deadpool_postgres::Pool, id: Uuid) -> ApiResult<TokenStatus> {
+    let db = pool.get().await?;
+    let stmt = db.prepare_cached(STATUS_SQL).await?;
+    let row = db.query_one(&stmt, &[&id]).await?;
+    let status: String = row.get(1);
+    let people_ahead: Option<i32> = row.get(3);
+    let poll_after_seconds = match (status.as_str(), people_ahead) {
+        ("WAITING", Some(n)) if n <= 2 => 5,
+        ("WAITING", Some(n)) if n <= 6 => 10,
+        ("WAITING", _) => 20,
+        ("SERVING", _) => 10,
+        _ => 60,
+    };
+    Ok(TokenStatus {
+        token_number: row.get(0),
+        status,
+        queue_position: row.get(2),
+        people_ahead,
+        now_serving_number: row.get(4),
+        eta_min_minutes: row.get(5),
+        eta_max_minutes: row.get(6),
+        business_name: row.get(7),
+        updated_at: row.get(8),
+        business_slug: row.get(9),
+        language: row.get(10),
+        is_priority: row.get(11),
+        joined_people_ahead: row.get(12),
+        feedback_given: row.get(13),
+        session_status: row.get(14),
+        poll_after_seconds,
+    })
+}
+
+/// The ETag covers exactly what the patient sees (not `updated_at`, which also moves when
+/// another patient joins behind them).
+fn etag(status: &TokenStatus) -> String {
+    let mut h = Sha256::new();
+    let visible = serde_json::json!([
+        status.token_number, status.status, status.queue_position, status.people_ahead,
+        status.now_serving_number, status.eta_min_minutes, status.eta_max_minutes, status.business_name,
+        status.language, status.is_priority, status.feedback_given, status.session_status,
+        status.poll_after_seconds
+    ]);
+    h.update(visible.to_string().as_bytes());
+    format!("\"{}\"", hex::encode(&h.finalize()[..12]))
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "public",
+    params(("id" = String, Path, description = "The token id from the patient's link")),
+    responses((status = 200, body = TokenStatus, description = "With an ETag; send it back in If-None-Match"),
+              (status = 304, description = "Nothing changed since that ETag"),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn token_status(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    let id = path_uuid(&id)?;
+    let status = match &app.read_db {
+        // A replica may lag behind the primary by a moment: a token it doesn't know yet
+        // (the patient's own, just created) is looked up on the primary.
+        Some(replica) => match read_status(replica, id).await {
+            Err(ApiError::NotFound(_)) | Err(ApiError::Unavailable(_)) => read_status(&app.db, id).await?,
+            other => other?,
+        },
+        None => read_status(&app.db, id).await?,
+    };
+    let tag = etag(&status);
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == tag));
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(status).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, HeaderValue::from_str(&tag).expect("hex etag"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CancelledToken {
+    pub token_number: i32,
+    pub status: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/cancel", tag = "public",
+    params(("id" = String, Path)),
+    responses((status = 200, body = CancelledToken), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+pub async fn cancel_token(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<CancelledToken>> {
+    let id = path_uuid(&id)?;
+    let db = app.db.get().await?;
+    let stmt = db.prepare_cached("SELECT token_number, status FROM qlink.cancel_token($1)").await?;
+    let row = db.query_one(&stmt, &[&id]).await?;
+    app.wake_worker(&db).await;
+    Ok(Json(CancelledToken { token_number: row.get(0), status: row.get(1) }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback {
+    /// 1 to 5
+    pub rating: i32,
+    pub feedback: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Done {
+    pub ok: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/feedback", tag = "public", request_body = Feedback,
+    params(("id" = String, Path)),
+    responses((status = 200, body = Done), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn feedback(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Feedback>,
+) -> ApiResult<Json<Done>> {
+    let id = path_uuid(&id)?;
+    let db = app.db.get().await?;
+    let stmt = db.prepare_cached("SELECT qlink.submit_feedback($1, $2, $3)").await?;
+    let ok: bool = db.query_one(&stmt, &[&id, &body.rating, &body.feedback]).await?.get(0);
+    Ok(Json(Done { ok }))
+}
