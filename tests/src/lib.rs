@@ -2,6 +2,8 @@
 //! run, and a fresh database cloned from it for every test (fast, and tests never see
 //! each other's rows).
 
+pub mod app;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::{Client, NoTls};
 

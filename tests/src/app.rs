@@ -1,0 +1,152 @@
+//! `spawn_app()`: the real router on a loopback port (port 0) over a fresh database, the
+//! way crates.io and zero2prod test their servers.
+
+use crate::{connect, fresh_database};
+use qlink_server::config::{DbArgs, HttpArgs, WhatsAppArgs};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, ORIGIN};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub db_url: String,
+    /// An owner (superuser) connection for set-up and for checking the database.
+    pub db: tokio_postgres::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn no_whatsapp() -> WhatsAppArgs {
+    WhatsAppArgs {
+        whatsapp_api_base: "http://127.0.0.1:9".into(),
+        whatsapp_api_version: "v21.0".into(),
+        whatsapp_phone_number_id: None,
+        whatsapp_access_token: None,
+        whatsapp_app_secret: None,
+        whatsapp_verify_token: None,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_, _| {}).await
+}
+
+/// Starts the app, letting the test adjust the database and HTTP settings first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut DbArgs, &mut HttpArgs)) -> TestApp {
+    let db_url = fresh_database().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let mut db_args = DbArgs { database_url: db_url.clone(), app_database_url: None, read_database_url: None, pool_size: 8 };
+    let mut http = HttpArgs {
+        bind: addr,
+        public_url: format!("http://{addr}"),
+        trusted_proxies: vec![],
+        session_ttl_hours: 12,
+    };
+    adjust(&mut db_args, &mut http);
+    let state = qlink_server::serve::build_state(&db_args, &http, &no_whatsapp()).await.expect("app state");
+    let shutdown = CancellationToken::new();
+    let router = qlink_server::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await.expect("server");
+    });
+    TestApp { addr, base: format!("http://{addr}"), db: connect(&db_url).await, db_url, shutdown }
+}
+
+/// A browser-like client: keeps cookies and sends our Origin on every request.
+pub fn browser(app: &TestApp) -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    headers.insert(ORIGIN, HeaderValue::from_str(&app.base).unwrap());
+    reqwest::Client::builder().cookie_store(true).default_headers(headers).build().unwrap()
+}
+
+/// A client with no cookies and no Origin (curl, another site, an API client).
+pub fn plain() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A clinic with one staff login `staff@<slug>.test`.
+    pub async fn clinic(&self, slug: &str) -> Uuid {
+        let id: Uuid = self
+            .db
+            .query_one("SELECT qlink.create_business($1, $2)", &[&slug, &format!("Clinic {slug}")])
+            .await
+            .unwrap()
+            .get(0);
+        let hash = qlink_server::accounts::hash_password(PASSWORD).unwrap();
+        self.db
+            .query_one("SELECT qlink.create_staff_user($1, $2, 'STAFF', $3)", &[&format!("staff@{slug}.test"), &hash, &id])
+            .await
+            .unwrap();
+        id
+    }
+
+    pub async fn admin_user(&self) -> String {
+        let email = "root@qlink.test".to_string();
+        let hash = qlink_server::accounts::hash_password(PASSWORD).unwrap();
+        self.db.query_one("SELECT qlink.create_staff_user($1, $2, 'SUPER_ADMIN')", &[&email, &hash]).await.unwrap();
+        email
+    }
+
+    /// Logs a browser in; returns the client holding the session cookie.
+    pub async fn login(&self, email: &str) -> reqwest::Client {
+        let client = browser(self);
+        let r = client.post(self.url("/api/v1/auth/login")).json(&json!({"email": email, "password": PASSWORD})).send().await.unwrap();
+        assert_eq!(r.status(), 200, "login as {email}: {}", r.text().await.unwrap());
+        client
+    }
+
+    pub async fn staff(&self, slug: &str) -> reqwest::Client {
+        self.login(&format!("staff@{slug}.test")).await
+    }
+
+    /// A patient takes a token through the public API.
+    pub async fn take_token(&self, slug: &str, name: &str, phone: &str) -> Value {
+        let r = plain()
+            .post(self.url(&format!("/api/v1/clinics/{slug}/tokens")))
+            .json(&json!({"patient_name": name, "patient_phone": phone}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+
+    pub async fn token_status(&self, id: &str) -> String {
+        self.db
+            .query_one("SELECT status FROM qlink.tokens WHERE id = $1::text::uuid", &[&id])
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
+
+/// Asserts an error response: status, `{"error":{"code","message"}}` with that code.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> String {
+    let got = response.status().as_u16();
+    let ct = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = response.text().await.unwrap();
+    assert_eq!(got, status, "body: {body}");
+    assert!(ct.starts_with("application/json"), "content-type {ct} for {body}");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    assert_eq!(v["error"]["code"], code, "{body}");
+    let message = v["error"]["message"].as_str().expect("message").to_string();
+    assert!(!message.is_empty());
+    message
+}
