@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_rust
-ensure_system_packages
+# Headless Chromium and its driver for the page tests.
+ensure_system_packages chromium chromium-driver
 ensure_postgres_running
 ensure_cargo_pgrx
 

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod migrate;
+pub mod pages;
 pub mod serve;
 pub mod webhook;
 pub mod whatsapp;

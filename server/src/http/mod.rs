@@ -96,7 +96,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(crate::webhook::routes());
+        .merge(crate::webhook::routes())
+        .merge(crate::pages::routes());
 
     api.fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn(record_metrics))
