@@ -36,12 +36,21 @@ pub async fn ensure_current(database_url: &str) -> anyhow::Result<()> {
     let mut runner = embedded::migrations::runner();
     let runner = runner.set_migration_table_name("qlink_schema_history");
     let latest = runner.get_migrations().iter().map(|m| m.version()).max().unwrap_or(0);
-    let applied = runner
-        .get_last_applied_migration_async(&mut client)
+    let has_history = client
+        .query_one("SELECT to_regclass('qlink_schema_history') IS NOT NULL", &[])
         .await
         .context("reading the migration history")?
-        .map(|m| m.version())
-        .unwrap_or(0);
+        .get::<_, bool>(0);
+    let applied = if has_history {
+        runner
+            .get_last_applied_migration_async(&mut client)
+            .await
+            .context("reading the migration history")?
+            .map(|m| m.version())
+            .unwrap_or(0)
+    } else {
+        0
+    };
     if applied < latest {
         anyhow::bail!(
             "the database schema is behind (at migration {applied}, this binary needs {latest}): run `qlink migrate` first"

@@ -1,0 +1,186 @@
+//! The `qlink` binary as an operator uses it: every command's --help, migrations, clinic
+//! and user creation, the demo, and `qlink serve` from start to a graceful SIGTERM.
+
+use qlink_tests::{admin_url, connect, qlink_bin, url_for};
+use serde_json::{json, Value};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn qlink(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(qlink_bin());
+    cmd.args(args).env_remove("DATABASE_URL").env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run qlink")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// An empty database (no migrations yet).
+async fn empty_database() -> String {
+    let name = format!("qlink_test_cli_{}", uuid::Uuid::new_v4().simple());
+    connect(&admin_url()).await.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    url_for(&name)
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["worker", "--help"],
+        vec!["migrate", "--help"],
+        vec!["clinic", "create", "--help"],
+        vec!["user", "create", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let out = qlink(&args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("Usage"), "{args:?}");
+    }
+    // Secrets given through the environment are never echoed by --help.
+    let out = qlink(&["serve", "--help"], &[("WHATSAPP_ACCESS_TOKEN", "EAAG-secret-token"), ("WHATSAPP_APP_SECRET", "app-secret-xyz")]);
+    let help = text(&out);
+    assert!(!help.contains("EAAG-secret-token") && !help.contains("app-secret-xyz"));
+}
+
+#[tokio::test]
+async fn migrate_clinic_and_user_commands() {
+    let url = empty_database().await;
+    let env = [("DATABASE_URL", url.as_str())];
+    // Refuses to serve an unmigrated database when told not to migrate.
+    let out = qlink(&["serve", "--no-migrate", "--bind", "127.0.0.1:0"], &env);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("qlink migrate"), "{}", text(&out));
+
+    let out = qlink(&["migrate"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("migrations applied: 3"), "{}", text(&out));
+    let out = qlink(&["migrate"], &env);
+    assert!(text(&out).contains("migrations applied: 0"), "{}", text(&out));
+
+    let out = qlink(&["clinic", "create", "--slug", "cli-clinic", "--name", "CLI Clinic", "--status", "TRIAL"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let out = qlink(&["clinic", "create", "--slug", "cli-clinic", "--name", "Again"], &env);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already taken"), "{}", text(&out));
+    let out = qlink(&["clinic", "create", "--slug", "Bad Slug", "--name", "X"], &env);
+    assert!(!out.status.success());
+
+    let with_password = |pw: &'static str| [("DATABASE_URL", url.as_str()), ("QLINK_PASSWORD", pw)];
+    let out = qlink(&["user", "create", "--email", "desk@cli.test", "--role", "STAFF", "--clinic", "cli-clinic"], &with_password("a fine password"));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = qlink(&["user", "create", "--email", "boss@cli.test", "--role", "SUPER_ADMIN"], &with_password("short"));
+    assert!(!out.status.success());
+    assert!(text(&out).contains("at least 8"), "{}", text(&out));
+    let out = qlink(&["user", "create", "--email", "x@cli.test", "--role", "STAFF"], &with_password("a fine password"));
+    assert!(!out.status.success(), "STAFF without a clinic must be refused");
+    let db = connect(&url).await;
+    let hash: String = db.query_one("SELECT password_hash FROM qlink.staff_users WHERE email = 'desk@cli.test'", &[]).await.unwrap().get(0);
+    assert!(hash.starts_with("$argon2id$"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn demo_then_serve_then_sigterm() {
+    let url = empty_database().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [("DATABASE_URL", url.as_str()), ("QLINK_PUBLIC_URL", base.as_str())];
+    assert!(qlink(&["migrate"], &env).status.success());
+    let out = qlink(&["demo"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let login_of = |label: &str| -> (String, String) {
+        let line = printed.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("{label} in {printed}"));
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        (parts[parts.len() - 3].to_string(), parts[parts.len() - 1].to_string())
+    };
+    let (staff_email, staff_password) = login_of("Receptionist");
+    let (admin_email, admin_password) = login_of("Operator");
+    assert!(printed.contains(&format!("{base}/c/demo-clinic")));
+
+    let mut server = Command::new(qlink_bin())
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &url)
+        .env("QLINK_PUBLIC_URL", &base)
+        .env("RUST_LOG", "info")
+        .env("WHATSAPP_ACCESS_TOKEN", "EAAG-never-log-me")
+        .env("WHATSAPP_PHONE_NUMBER_ID", "1234567890")
+        // Nothing listens there: sends fail and retry, which must not log the token either.
+        .env("WHATSAPP_API_BASE", "http://127.0.0.1:9")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        if Instant::now() > deadline || server.try_wait().unwrap().is_some() {
+            let _ = server.kill();
+            let out = server.wait_with_output().unwrap();
+            panic!("qlink serve did not become ready:\n{}", text(&out));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The demo receptionist drives the queue with curl-like requests.
+    let r = http.post(format!("{base}/api/v1/auth/login")).json(&json!({"email": staff_email, "password": staff_password, "issue_token": true})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let t: Value = http
+        .post(format!("{base}/api/v1/clinics/demo-clinic/tokens"))
+        .json(&json!({"patient_name": "Asha", "patient_phone": "9876543210"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http.post(format!("{base}/api/v1/staff/queue/actions")).bearer_auth(&token).json(&json!({"action": "NEXT"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let s: Value = http.get(format!("{base}/api/v1/tokens/{}", t["token_id"].as_str().unwrap())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(s["status"], "SERVING");
+    // The demo operator suspends and reactivates the clinic.
+    let admin = reqwest::Client::new();
+    let r = admin.post(format!("{base}/api/v1/auth/login")).json(&json!({"email": admin_email, "password": admin_password, "issue_token": true})).send().await.unwrap();
+    let admin_token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let clinics: Value = admin.get(format!("{base}/api/v1/admin/clinics")).bearer_auth(&admin_token).send().await.unwrap().json().await.unwrap();
+    let id = clinics["clinics"][0]["business_id"].as_str().unwrap().to_string();
+    for status in ["SUSPENDED", "TRIAL"] {
+        let r = admin.patch(format!("{base}/api/v1/admin/clinics/{id}")).bearer_auth(&admin_token).json(&json!({"status": status})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    // SIGTERM: a graceful exit.
+    let pid = server.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "qlink serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    let output = server.wait_with_output().unwrap();
+    let logs = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(logs.contains("shutting down"), "{logs}");
+    // No secret reaches the logs: not the WhatsApp token, passwords or session secrets.
+    for secret in ["EAAG-never-log-me", staff_password.as_str(), admin_password.as_str(), token.as_str(), admin_token.as_str()] {
+        assert!(!logs.contains(secret), "a secret appeared in the logs");
+    }
+}
