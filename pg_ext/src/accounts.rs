@@ -99,7 +99,7 @@ pub fn staff_for_login(
     run(|| {
         let email = email.unwrap_or("").trim().to_lowercase();
         Spi::connect_mut(|client| {
-            let row = db::first(
+            let row = db::read_first(
                 client,
                 "SELECT id, password_hash, role, business_id FROM qlink.staff_users WHERE email = $1 AND is_active",
                 &[email.as_str().into()],
@@ -298,7 +298,7 @@ pub fn admin_clinics() -> Result<
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let table = db::exec(
+            let table = db::read(
                 client,
                 "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings, b.created_at, s.status, \
                      coalesce(s.last_token_number, 0), \
@@ -368,7 +368,7 @@ pub fn admin_messages(
         };
         let max_rows = max_rows.unwrap_or(100).clamp(1, 1000);
         Spi::connect_mut(|client| {
-            let table = db::exec(
+            let table = db::read(
                 client,
                 "SELECT m.id, b.slug, t.token_number, m.message_type, m.to_phone, m.status, m.reason, m.attempts, \
                         m.provider_response, m.created_at, m.updated_at \
@@ -423,7 +423,7 @@ pub fn admin_audit_log(
     run(|| {
         let max_rows = max_rows.unwrap_or(100).clamp(1, 1000);
         Spi::connect_mut(|client| {
-            let table = db::exec(
+            let table = db::read(
                 client,
                 "SELECT id, actor_email, host(actor_ip), action, target_type, target_id, details, created_at \
                  FROM qlink.admin_audit_logs ORDER BY id DESC LIMIT $1",

@@ -218,7 +218,7 @@ pub fn clinic_by_slug(
         let slug = slug.ok_or_else(missing)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let row = db::first(
+            let row = db::read_first(
                 client,
                 "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings, coalesce(s.status, 'OPEN'), \
                      s.now_serving_number, \
@@ -264,7 +264,7 @@ pub fn admin_metrics() -> Result<
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let row = db::first(
+            let row = db::read_first(
                 client,
                 "WITH today AS ( \
                      SELECT s.* FROM qlink.sessions s JOIN qlink.businesses b ON b.id = s.business_id \

@@ -68,7 +68,7 @@ pub fn record(client: &mut SpiClient<'_>, entry: Entry<'_>, now: TimestampWithTi
 
 /// What UNDO would revert next (for the dashboard's button label), if anything.
 pub fn next_undo(client: &mut SpiClient<'_>, session_id: Uuid) -> QResult<Option<(i64, String, Option<i32>)>> {
-    let Some(row) = db::first(
+    let Some(row) = db::read_first(
         client,
         "SELECT a.id, a.action, t.token_number FROM qlink.audit_logs a \
          LEFT JOIN qlink.tokens t ON t.id = a.token_id \

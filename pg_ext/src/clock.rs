@@ -22,12 +22,12 @@ pub fn register() {
     );
 }
 
-pub fn now(client: &mut SpiClient<'_>) -> QResult<TimestampWithTimeZone> {
+pub fn now(client: &SpiClient<'_>) -> QResult<TimestampWithTimeZone> {
     if let Some(text) = CLOCK_OVERRIDE.get() {
         let text = text.to_string_lossy().into_owned();
         if !text.trim().is_empty() {
             let ts: Option<TimestampWithTimeZone> =
-                db::value(client, "SELECT $1::timestamptz", &[text.as_str().into()])?;
+                db::read_value(client, "SELECT $1::timestamptz", &[text.as_str().into()])?;
             if let Some(ts) = ts {
                 return Ok(ts);
             }

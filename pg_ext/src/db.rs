@@ -14,6 +14,52 @@ type PlanKey = (&'static str, Vec<u32>);
 
 thread_local! {
     static PLANS: RefCell<HashMap<PlanKey, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+    static READ_PLANS: RefCell<HashMap<PlanKey, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Runs a read-only statement. Unlike `exec`, it never assigns a transaction id, so the
+/// functions patients poll stay cheap (no WAL at commit) and run on a hot standby.
+pub fn read<'conn>(
+    client: &SpiClient<'conn>,
+    sql: &'static str,
+    args: &[DatumWithOid<'_>],
+) -> QResult<SpiTupleTable<'conn>> {
+    let key: PlanKey = (sql, args.iter().map(|a| a.oid().to_u32()).collect());
+    let cached = READ_PLANS.with(|plans| plans.borrow().contains_key(&key));
+    if !cached {
+        let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
+        let plan = client.prepare(sql, &oids)?.keep();
+        READ_PLANS.with(|plans| plans.borrow_mut().insert(key.clone(), plan));
+    }
+    READ_PLANS.with(|plans| {
+        let plans = plans.borrow();
+        let plan = plans.get(&key).expect("plan was just cached");
+        Ok(client.select(plan, None, args)?)
+    })
+}
+
+pub fn read_first<'conn>(
+    client: &SpiClient<'conn>,
+    sql: &'static str,
+    args: &[DatumWithOid<'_>],
+) -> QResult<Option<SpiTupleTable<'conn>>> {
+    let table = read(client, sql, args)?;
+    if table.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(table.first()))
+    }
+}
+
+pub fn read_value<T: FromDatum + IntoDatum>(
+    client: &SpiClient<'_>,
+    sql: &'static str,
+    args: &[DatumWithOid<'_>],
+) -> QResult<Option<T>> {
+    match read_first(client, sql, args)? {
+        Some(row) => Ok(row.get::<T>(1)?),
+        None => Ok(None),
+    }
 }
 
 pub fn exec<'conn>(

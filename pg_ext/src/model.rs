@@ -19,7 +19,7 @@ impl Business {
     pub fn load(client: &mut SpiClient<'_>, id: Option<Uuid>) -> QResult<Business> {
         let missing = || not_found("Clinic not found.");
         let id = id.ok_or_else(missing)?;
-        let row = db::first(
+        let row = db::read_first(
             client,
             "SELECT id, name, timezone, status, settings FROM qlink.businesses WHERE id = $1",
             &[id.into()],

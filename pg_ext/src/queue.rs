@@ -653,7 +653,7 @@ pub fn token_status(
         let missing = || not_found("Token not found.");
         let token_id = token_id.ok_or_else(missing)?;
         Spi::connect_mut(|client| {
-            let row = db::first(
+            let row = db::read_first(
                 client,
                 "SELECT t.token_number, t.status, \
                      CASE WHEN t.status = 'WAITING' THEN ( \
@@ -735,7 +735,7 @@ pub fn queue_snapshot(
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
-            let table = db::exec(
+            let table = db::read(
                 client,
                 "SELECT t.id, t.token_number, t.status, t.is_priority, t.patient_name, t.patient_phone, \
                      t.source, \
@@ -804,7 +804,7 @@ pub fn queue_summary(
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
-            let row = db::first(
+            let row = db::read_first(
                 client,
                 "SELECT s.id, s.status, s.now_serving_number, \
                      (SELECT id FROM qlink.tokens WHERE session_id = s.id AND status = 'SERVING'), \
