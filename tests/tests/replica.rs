@@ -1,0 +1,188 @@
+//! Read-replica routing for real: a primary and a hot standby (pg_basebackup, streaming
+//! replication over loopback), the server's polls going to the standby and writes to the
+//! primary, and a patient never told their own brand-new token is "not found" while the
+//! standby lags behind.
+
+use qlink_tests::app::{plain, spawn_app_with};
+use qlink_tests::connect;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A throwaway PostgreSQL cluster owned by the `postgres` OS user (initdb refuses root).
+struct Cluster {
+    dir: PathBuf,
+    port: u16,
+}
+
+fn as_postgres(args: &[&str]) -> std::process::Output {
+    let out = Command::new("runuser").arg("-u").arg("postgres").arg("--").args(args).output().expect("runuser");
+    assert!(out.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Cluster {
+    fn start(&self) {
+        let log = self.dir.with_extension("log");
+        as_postgres(&[
+            &format!("{BIN}/pg_ctl"), "-D", self.dir.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w",
+            "-o", &format!("-p {} -c listen_addresses=127.0.0.1 -k /tmp", self.port),
+            "start",
+        ]);
+    }
+
+    fn url(&self, db: &str, user: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--", &format!("{BIN}/pg_ctl"), "-D", self.dir.to_str().unwrap(), "-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(self.dir.with_extension("log"));
+    }
+}
+
+fn workdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qlink-replica-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Command::new("chown").args(["postgres", dir.to_str().unwrap()]).status().unwrap();
+    dir
+}
+
+fn primary(base: &Path) -> Cluster {
+    let dir = base.join("primary");
+    as_postgres(&[&format!("{BIN}/initdb"), "-D", dir.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8"]);
+    let conf = dir.join("postgresql.conf");
+    let mut c = std::fs::read_to_string(&conf).unwrap();
+    c.push_str("\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\n");
+    std::fs::write(&conf, c).unwrap();
+    let hba = dir.join("pg_hba.conf");
+    let mut h = std::fs::read_to_string(&hba).unwrap();
+    h.push_str("\nhost replication postgres 127.0.0.1/32 trust\n");
+    std::fs::write(&hba, h).unwrap();
+    let cluster = Cluster { dir, port: free_port() };
+    cluster.start();
+    cluster
+}
+
+fn standby_of(primary: &Cluster, base: &Path) -> Cluster {
+    let dir = base.join("standby");
+    as_postgres(&[
+        &format!("{BIN}/pg_basebackup"), "-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", "postgres",
+        "-D", dir.to_str().unwrap(), "-R", "-X", "stream", "--checkpoint=fast",
+    ]);
+    let cluster = Cluster { dir, port: free_port() };
+    cluster.start();
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_read_from_the_standby_and_writes_go_to_the_primary() {
+    let started = Instant::now();
+    let base = workdir();
+    let primary = primary(&base);
+    eprintln!("[{:?}] primary up", started.elapsed());
+    let admin = connect(&primary.url("postgres", "postgres")).await;
+    admin.batch_execute("CREATE DATABASE qlink").await.unwrap();
+    qlink_server::migrate::run(&primary.url("qlink", "postgres")).await.expect("migrate primary");
+    let owner = connect(&primary.url("qlink", "postgres")).await;
+    owner.query_one("SELECT qlink.create_business('replicated', 'Replicated Clinic')", &[]).await.unwrap();
+    let standby = standby_of(&primary, &base);
+    eprintln!("[{:?}] standby up", started.elapsed());
+
+    let primary_url = primary.url("qlink", "postgres");
+    let app_url = primary.url("qlink", "qlink_app");
+    let read_url = standby.url("qlink", "qlink_app");
+    let app = spawn_app_with(move |db, _| {
+        db.database_url = primary_url;
+        db.app_database_url = Some(app_url);
+        db.read_database_url = Some(read_url);
+    })
+    .await;
+    let replica = connect(&standby.url("qlink", "postgres")).await;
+    let in_recovery: bool = replica.query_one("SELECT pg_is_in_recovery()", &[]).await.unwrap().get(0);
+    assert!(in_recovery, "the standby is a standby");
+
+    // A patient joins (a write: the primary) and polls (reads: the standby).
+    let token: Value = plain()
+        .post(app.url("/api/v1/clinics/replicated/tokens"))
+        .json(&json!({"patient_name": "Asha", "patient_phone": "9876543210"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = token["token_id"].as_str().unwrap().to_string();
+    // Wait until the standby has replayed the new token.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while replica.query_opt("SELECT 1 FROM qlink.tokens WHERE id = $1::text::uuid", &[&id]).await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the standby never received the token");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let poll = |id: String| {
+        let url = app.url(&format!("/api/v1/tokens/{id}"));
+        async move { plain().get(url).send().await.unwrap() }
+    };
+    let first: Value = poll(id.clone()).await.json().await.unwrap();
+    assert_eq!(first["status"], "WAITING");
+    eprintln!("[{:?}] replicated", started.elapsed());
+
+    // Freeze the standby, then call the patient on the primary: the poll still shows the
+    // standby's (older) view, which proves polls read from the standby.
+    replica.batch_execute("SELECT pg_wal_replay_pause()").await.unwrap();
+    let clinic: uuid::Uuid = owner.query_one("SELECT id FROM qlink.businesses", &[]).await.unwrap().get(0);
+    owner.query_one("SELECT * FROM qlink.queue_action($1, 'NEXT')", &[&clinic]).await.unwrap();
+    let stale: Value = poll(id.clone()).await.json().await.unwrap();
+    assert_eq!(stale["status"], "WAITING", "the poll did not come from the (paused) standby");
+
+    // Replica lag: a new patient polls at once and still finds their own token (the write
+    // went to the primary; the server falls back to it for a token the standby lacks).
+    let late: Value = plain()
+        .post(app.url("/api/v1/clinics/replicated/tokens"))
+        .json(&json!({"patient_name": "Ravi", "patient_phone": "9876543211"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let late_id = late["token_id"].as_str().unwrap().to_string();
+    let on_primary: i64 = owner.query_one("SELECT count(*) FROM qlink.tokens", &[]).await.unwrap().get(0);
+    let on_standby: i64 = replica.query_one("SELECT count(*) FROM qlink.tokens", &[]).await.unwrap().get(0);
+    assert_eq!((on_primary, on_standby), (2, 1), "the write went to the primary only");
+    let r = poll(late_id.clone()).await;
+    assert_eq!(r.status(), 200, "a lagging standby made the patient's own token 'not found'");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_number"], 2);
+
+    // Once replay resumes, the standby catches up and the poll shows the call.
+    replica.batch_execute("SELECT pg_wal_replay_resume()").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now: Value = poll(id.clone()).await.json().await.unwrap();
+        if now["status"] == "SERVING" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the standby never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Unknown tokens are still 404 (checked on both).
+    assert_eq!(plain().get(app.url(&format!("/api/v1/tokens/{}", uuid::Uuid::new_v4()))).send().await.unwrap().status(), 404);
+    eprintln!("[{:?}] done", started.elapsed());
+    drop(app);
+    drop(standby);
+    drop(primary);
+    let _ = std::fs::remove_dir_all(&base);
+}
