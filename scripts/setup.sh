@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs QLink on a fresh Debian machine: system packages, PostgreSQL,
 # cargo-pgrx, the qlink extension (release build), the database and its migrations,
-# and a demo clinic.
+# a demo clinic with its logins, and then the server itself (Ctrl-C stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -24,5 +24,10 @@ psql -qXAt -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'"
     psql -qX -d postgres -c "CREATE DATABASE \"$DB_NAME\""
 "$QLINK" migrate
 
-log "Demo clinic"
+log "Demo clinic and logins"
+export QLINK_BIND=${QLINK_BIND:-127.0.0.1:8080}
+export QLINK_PUBLIC_URL=${QLINK_PUBLIC_URL:-http://$QLINK_BIND}
 "$QLINK" demo
+
+log "Starting QLink on $QLINK_PUBLIC_URL (Ctrl-C to stop)"
+exec "$QLINK" serve
