@@ -308,3 +308,22 @@ pub fn apply_delivery_status(
         })
     })
 }
+
+/// Seconds since the oldest due, unsent message became due (0 when none is waiting): the
+/// worker's outbox-lag gauge.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn outbox_lag_seconds() -> Result<f64, ErrorReport> {
+    run(|| {
+        Spi::connect(|client| {
+            let now = crate::clock::now(client)?;
+            let lag: Option<f64> = db::read_value(
+                client,
+                "SELECT coalesce(extract(epoch FROM $1 - min(next_attempt_at))::float8, 0) \
+                 FROM qlink.message_logs WHERE status IN ('PENDING', 'FAILED') AND next_attempt_at <= $1",
+                &[now.into()],
+            )?;
+            Ok(lag.unwrap_or(0.0).max(0.0))
+        })
+    })
+}

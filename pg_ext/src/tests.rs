@@ -515,6 +515,9 @@ mod tests {
         for n in 1..=3 {
             token(&b, &format!("P{n}"), &phone(n));
         }
+        at("2026-03-10 04:30:10+00");
+        assert_eq!(q::<f64>("SELECT qlink.outbox_lag_seconds()"), Some(10.0));
+        at("2026-03-10 04:30:00+00");
         assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(2, '30 seconds')"), 2);
         // Leased rows are not claimed again until the lease runs out.
         assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds')"), 1);

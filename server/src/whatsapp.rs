@@ -349,7 +349,7 @@ impl CloudApi {
             Ok(bytes) => classify_response(status, retry_after, &bytes),
             // The status arrived but the body did not: a broken connection, worth a retry
             // unless the status already says the request itself was bad.
-            Err(e) if status < 400 || status >= 500 => transport_failure(&e),
+            Err(e) if !(400..500).contains(&status) => transport_failure(&e),
             Err(_) => classify_response(status, retry_after, b""),
         }
     }
@@ -574,6 +574,6 @@ mod tests {
         args.whatsapp_access_token = Some(Secret::new("tok"));
         let provider = Provider::from_args(&args).unwrap();
         assert_eq!(provider.name(), PROVIDER_CLOUD);
-        assert!(!format!("{provider:?}").contains("tok\""));
+        assert!(!format!("{provider:?}").contains("tok"));
     }
 }

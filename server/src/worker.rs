@@ -36,7 +36,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -60,9 +60,14 @@ const LISTEN_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 /// Optional extension function giving the age of the oldest due message (seconds).
 pub const OUTBOX_LAG_FUNCTION: &str = "qlink.outbox_lag_seconds";
 /// How often the outbox lag gauge is refreshed.
-const LAG_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+const LAG_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 /// A row is sent only if at least this much of its lease is left; otherwise it is handed back.
 const MIN_SEND_WINDOW: Duration = Duration::from_millis(250);
+/// How long all sends pause when WhatsApp throttles one without saying for how long.
+const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+/// The longest all sends pause for one throttled answer (other messages may be unaffected,
+/// e.g. by a per-recipient limit).
+const MAX_THROTTLE_PAUSE: Duration = Duration::from_secs(5);
 /// How long shutdown waits for the sends in flight (they are bounded by the request timeout).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(REQUEST_TIMEOUT.as_secs() + 5);
 
@@ -248,7 +253,8 @@ struct Dispatcher {
     claim_chunk: usize,
     poll: Duration,
     tasks: JoinSet<()>,
-    lag: LagGauge,
+    /// Shared with the lag gauge: since when claims have kept coming back full.
+    backlog_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Dispatcher {
@@ -259,7 +265,7 @@ impl Dispatcher {
             claim_chunk: (settings.batch_size as usize).min(max_outstanding),
             poll: settings.poll,
             tasks: JoinSet::new(),
-            lag: LagGauge::new(shared.pool.clone()),
+            backlog_since: Arc::new(Mutex::new(None)),
             shared,
             wake,
         }
@@ -267,6 +273,8 @@ impl Dispatcher {
 
     async fn run(mut self) {
         let shutdown = self.shared.shutdown.clone();
+        let lag = LagGauge { pool: self.shared.pool.clone(), backlog_since: self.backlog_since.clone(), function_available: None };
+        let lag_task = tokio::spawn(lag.run(shutdown.clone()));
         let mut errors = Backoff::new(Duration::from_millis(250), Duration::from_secs(15));
         // Claim when there is room for at least half a chunk: fewer, larger claims.
         let low_water = (self.claim_chunk / 2).max(1) as u32;
@@ -275,7 +283,6 @@ impl Dispatcher {
             if shutdown.is_cancelled() {
                 break;
             }
-            self.lag.sample_if_due().await;
             if self.outstanding.available_permits() < low_water as usize {
                 tokio::select! {
                     // Only this loop takes permits, so once `low_water` are free they stay free.
@@ -288,7 +295,13 @@ impl Dispatcher {
                 Ok(rows) => {
                     errors.reset();
                     let full = rows.len() == room;
-                    self.lag.observe_claim(full);
+                    let mut backlog_since = lock(&self.backlog_since);
+                    if full {
+                        backlog_since.get_or_insert_with(Instant::now);
+                    } else {
+                        *backlog_since = None;
+                    }
+                    drop(backlog_since);
                     for row in rows {
                         self.spawn_send(row);
                     }
@@ -308,6 +321,7 @@ impl Dispatcher {
             self.idle().await;
         }
         self.stop().await;
+        let _ = lag_task.await;
     }
 
     /// Waits for a notification, the next poll, the earliest known retry, or shutdown.
@@ -474,6 +488,10 @@ impl Shared {
             }
         };
         drop(slot);
+        if let SendOutcome::Throttled { retry_after, .. } = &outcome {
+            let pause = retry_after.unwrap_or(THROTTLE_PAUSE).min(MAX_THROTTLE_PAUSE);
+            self.limiter.pause_until(Instant::now() + pause);
+        }
         metrics::counter!("qlink_messages_total", "type" => type_label, "outcome" => outcome.metric_label())
             .increment(1);
         self.log_outcome(&row, type_label, &outcome);
@@ -557,6 +575,11 @@ impl Shared {
             match self.try_finish(id, outcome.finish_outcome(), Some(provider), outcome, retry_after).await {
                 Ok(Some(due_in)) => return self.schedule(due_in),
                 Ok(None) => return,
+                Err(e) if is_not_found(&e) => {
+                    // The clinic (and its messages) was deleted while we were sending.
+                    tracing::info!(message_id = id, "message deleted while it was being sent");
+                    return;
+                }
                 Err(e) => match delays.next() {
                     Some(delay) => {
                         tracing::warn!(message_id = id, error = format!("{e:#}"), "recording a message outcome failed; retrying");
@@ -629,65 +652,65 @@ impl Shared {
     }
 }
 
-/// `qlink_outbox_lag_seconds`: the age of the oldest due message, from the extension's
-/// `qlink.outbox_lag_seconds()` when it exists. Without it, an estimate: how long claims
-/// have kept coming back full (a backlog the worker has not caught up with), 0 otherwise.
+/// `qlink_outbox_lag_seconds`, refreshed by its own task so that it keeps moving while the
+/// dispatcher is blocked (every send slot held by a hanging API is exactly when it matters).
+/// The age of the oldest due message comes from the extension's `qlink.outbox_lag_seconds()`
+/// when it has one; without it, an estimate: how long claims have kept coming back full (a
+/// backlog the worker has not caught up with), 0 otherwise.
 struct LagGauge {
     pool: deadpool_postgres::Pool,
-    last_sample: Option<Instant>,
-    /// Whether the extension has the lag function (None: not known yet).
-    function_available: Option<bool>,
-    function_checked_at: Option<Instant>,
-    backlog_since: Option<Instant>,
+    /// Set by the dispatcher when a claim came back full, cleared when one did not.
+    backlog_since: Arc<Mutex<Option<Instant>>>,
+    /// Whether the extension has the lag function, and when that was last looked up (the
+    /// extension may be upgraded while the worker runs).
+    function_available: Option<(bool, Instant)>,
 }
 
 impl LagGauge {
-    fn new(pool: deadpool_postgres::Pool) -> Self {
-        LagGauge { pool, last_sample: None, function_available: None, function_checked_at: None, backlog_since: None }
-    }
-
-    fn observe_claim(&mut self, full: bool) {
-        if full {
-            self.backlog_since.get_or_insert_with(Instant::now);
-        } else {
-            self.backlog_since = None;
-        }
-    }
-
-    async fn sample_if_due(&mut self) {
-        if self.last_sample.is_some_and(|t| t.elapsed() < LAG_SAMPLE_INTERVAL) {
-            return;
-        }
-        self.last_sample = Some(Instant::now());
-        // Look for the function again now and then: the extension may be upgraded under us.
-        let recheck = self.function_checked_at.is_none_or(|t| t.elapsed() > Duration::from_secs(600));
-        if self.function_available != Some(false) || recheck {
-            match self.query_lag().await {
-                Ok(Some(seconds)) => {
-                    self.function_available = Some(true);
-                    metrics::gauge!("qlink_outbox_lag_seconds").set(seconds);
-                    return;
-                }
-                Ok(None) => {
-                    self.function_available = Some(false);
-                    self.function_checked_at = Some(Instant::now());
-                }
-                Err(e) => tracing::debug!(error = format!("{e:#}"), "sampling the outbox lag failed"),
+    async fn run(mut self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(LAG_SAMPLE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => return,
             }
+            let seconds = match self.query_extension().await {
+                Ok(Some(seconds)) => seconds,
+                Ok(None) => lock(&self.backlog_since).map_or(0.0, |t| t.elapsed().as_secs_f64()),
+                Err(e) => {
+                    tracing::debug!(error = format!("{e:#}"), "sampling the outbox lag failed");
+                    continue;
+                }
+            };
+            metrics::gauge!("qlink_outbox_lag_seconds").set(seconds);
         }
-        let estimate = self.backlog_since.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        metrics::gauge!("qlink_outbox_lag_seconds").set(estimate);
     }
 
     /// The lag from the extension, or None when it has no such function.
-    async fn query_lag(&self) -> anyhow::Result<Option<f64>> {
+    async fn query_extension(&mut self) -> anyhow::Result<Option<f64>> {
         let client = self.pool.get().await.context("getting a database connection")?;
-        let result = client.query_one(&format!("SELECT {OUTBOX_LAG_FUNCTION}()::float8"), &[]).await;
-        match result {
-            Ok(row) => Ok(Some(row.try_get::<_, Option<f64>>(0)?.unwrap_or(0.0))),
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_FUNCTION) => Ok(None),
-            Err(e) => Err(e).context(OUTBOX_LAG_FUNCTION),
+        let known = self.function_available.filter(|(_, at)| at.elapsed() < Duration::from_secs(600));
+        let available = match known {
+            Some((available, _)) => available,
+            None => {
+                let available: bool = client
+                    .query_one("SELECT to_regprocedure($1) IS NOT NULL", &[&format!("{OUTBOX_LAG_FUNCTION}()")])
+                    .await
+                    .context("looking up the outbox lag function")?
+                    .try_get(0)?;
+                self.function_available = Some((available, Instant::now()));
+                available
+            }
+        };
+        if !available {
+            return Ok(None);
         }
+        let row = client
+            .query_one(&format!("SELECT {OUTBOX_LAG_FUNCTION}()::float8"), &[])
+            .await
+            .context(OUTBOX_LAG_FUNCTION)?;
+        Ok(Some(row.try_get::<_, Option<f64>>(0)?.unwrap_or(0.0).max(0.0)))
     }
 }
 
@@ -721,6 +744,13 @@ impl RateLimiter {
         };
         tokio::time::sleep_until(slot).await;
     }
+
+    /// No send starts before `until` (the provider said it is overloaded: sends already
+    /// scheduled would only be throttled too).
+    pub fn pause_until(&self, until: Instant) {
+        let mut next_slot = lock(&self.next_slot);
+        *next_slot = Some(next_slot.map_or(until, |t| t.max(until)));
+    }
 }
 
 /// The LISTEN connection: wake-ups, and the housekeeping lock.
@@ -736,7 +766,12 @@ impl Listener {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         while !self.shutdown.is_cancelled() {
             let connected_at = Instant::now();
-            match self.session().await {
+            let ended = tokio::select! {
+                ended = self.session() => ended,
+                // Also while connecting (up to the connect timeout).
+                _ = self.shutdown.cancelled() => break,
+            };
+            match ended {
                 Ok(()) => break, // shutdown
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "the worker's LISTEN connection was lost; reconnecting"),
             }
@@ -791,6 +826,7 @@ impl Listener {
         self.wake.notify_one();
         let mut housekeeper = false;
         let mut health = tokio::time::interval(LISTEN_HEALTH_INTERVAL);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 received = notifications.recv() => match received {
@@ -930,6 +966,16 @@ impl Backoff {
     fn reset(&mut self) {
         self.current = self.min;
     }
+}
+
+/// Whether a database call failed with the extension's "not found" (SQLSTATE P0002).
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::code)
+            .is_some_and(|code| *code == tokio_postgres::error::SqlState::NO_DATA_FOUND)
+    })
 }
 
 /// Locks a std mutex, ignoring poisoning: the guarded data (sets, instants) stays valid even

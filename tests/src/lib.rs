@@ -3,6 +3,7 @@
 //! each other's rows).
 
 pub mod app;
+pub mod fake_whatsapp;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::{Client, NoTls};

@@ -72,8 +72,14 @@ impl App {
     }
 }
 
+/// The whole application: every route with the middleware stack.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    with_middleware(routes(), state)
+}
+
+/// Every route, without middleware (benchmarks add a baseline route beside them).
+pub fn routes() -> Router<AppState> {
+    Router::new()
         .route("/api/v1/clinics/{slug}", get(public::clinic))
         .route("/api/v1/clinics/{slug}/tokens", post(public::create_token))
         .route("/api/v1/tokens/{id}", get(public::token_status))
@@ -97,9 +103,13 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(crate::webhook::routes())
-        .merge(crate::pages::routes());
+        .merge(crate::pages::routes())
+}
 
-    api.fallback(|| async { ApiError::not_found() })
+/// Request ids, tracing, metrics, limits, timeouts, panic safety, and the JSON 404.
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(15)))

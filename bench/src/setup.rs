@@ -1,0 +1,224 @@
+//! Databases, seed data, the in-process server and the baselines (which exist only here).
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use deadpool_postgres::Pool;
+use qlink_server::config::{DbArgs, HttpArgs, WhatsAppArgs};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use tokio_postgres::{Client, NoTls};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub async fn connect(url: &str) -> anyhow::Result<Client> {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+fn db_url(admin_url: &str, db: &str) -> String {
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+    format!("{base}/{db}")
+}
+
+/// Drops and recreates `name`, migrated, with the extension.
+pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    let admin = connect(admin_url).await?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    let url = db_url(admin_url, name);
+    qlink_server::migrate::run(&url).await?;
+    Ok(url)
+}
+
+pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
+    qlink_server::db::pool(tokio_postgres::Config::from_str(url)?, size)
+}
+
+/// `n` clinics, each with today's session and `tokens_each` waiting patients (bulk-loaded:
+/// seeding is not what is measured).
+pub async fn clinics(owner: &Client, n: usize, tokens_each: usize) -> anyhow::Result<Vec<Uuid>> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let id: Uuid = owner
+            .query_one(
+                "SELECT qlink.create_business($1, $2, settings => '{\"daily_token_limit\": 10000, \
+                 \"max_tokens_per_phone_per_day\": 50, \"ip_tokens_per_10min\": 10000, \
+                 \"daily_message_limit\": 100000}')",
+                &[&format!("bench-{i}"), &format!("Bench clinic {i}")],
+            )
+            .await?
+            .get(0);
+        // Opens today's session the normal way.
+        owner.query_one("SELECT * FROM qlink.close_session($1)", &[&id]).await?;
+        owner.query_one("SELECT * FROM qlink.reset_session($1)", &[&id]).await?;
+        ids.push(id);
+    }
+    if tokens_each > 0 {
+        owner
+            .execute(
+                "INSERT INTO qlink.tokens (session_id, business_id, token_number, patient_name, patient_phone, \
+                     reminder_queued, joined_people_ahead) \
+                 SELECT s.id, s.business_id, g, 'Patient ' || g, \
+                        '+919' || lpad(((row_number() OVER ()) % 1000000000)::text, 9, '0'), false, g - 1 \
+                 FROM qlink.sessions s, generate_series(1, $1::int) g",
+                &[&(tokens_each as i32)],
+            )
+            .await?;
+        owner.execute("UPDATE qlink.sessions SET last_token_number = $1", &[&(tokens_each as i32)]).await?;
+    }
+    owner.batch_execute("VACUUM ANALYZE").await?;
+    Ok(ids)
+}
+
+/// The baselines: plain PL/pgSQL doing the same essential work as the product, without its
+/// rules (no audit trail, no undo snapshot, no reminders, no ETA learning, no checks).
+pub async fn install_baselines(owner: &Client) -> anyhow::Result<()> {
+    owner
+        .batch_execute(
+            r#"
+CREATE SCHEMA IF NOT EXISTS bench;
+CREATE OR REPLACE FUNCTION bench.next(p_business uuid) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+  v_session uuid;
+  v_next record;
+BEGIN
+  SELECT id INTO v_session FROM qlink.sessions
+   WHERE business_id = p_business AND date = (now() AT TIME ZONE 'Asia/Kolkata')::date FOR UPDATE;
+  UPDATE qlink.tokens SET status = 'SERVED', previous_status = 'SERVING', served_at = now()
+   WHERE session_id = v_session AND status = 'SERVING';
+  UPDATE qlink.tokens SET status = 'SERVING', previous_status = 'WAITING', called_at = now()
+   WHERE id = (SELECT id FROM qlink.tokens WHERE session_id = v_session AND status = 'WAITING'
+               ORDER BY is_priority DESC, token_number LIMIT 1)
+   RETURNING id, token_number, patient_phone INTO v_next;
+  UPDATE qlink.sessions SET now_serving_number = v_next.token_number, updated_at = now() WHERE id = v_session;
+  IF v_next.id IS NOT NULL THEN
+    INSERT INTO qlink.message_logs (business_id, token_id, message_type, to_phone)
+    VALUES (p_business, v_next.id, 'CALLED', v_next.patient_phone);
+  END IF;
+  RETURN v_next.token_number;
+END $$;
+CREATE OR REPLACE FUNCTION bench.create(p_business uuid, p_name text, p_phone text) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+  v_session uuid;
+  v_number int;
+  v_token uuid;
+BEGIN
+  UPDATE qlink.sessions SET last_token_number = last_token_number + 1, updated_at = now()
+   WHERE business_id = p_business AND date = (now() AT TIME ZONE 'Asia/Kolkata')::date
+   RETURNING id, last_token_number INTO v_session, v_number;
+  INSERT INTO qlink.tokens (session_id, business_id, token_number, patient_name, patient_phone)
+  VALUES (v_session, p_business, v_number, p_name, p_phone) RETURNING id INTO v_token;
+  INSERT INTO qlink.message_logs (business_id, token_id, message_type, to_phone)
+  VALUES (p_business, v_token, 'WELCOME', p_phone);
+  RETURN v_number;
+END $$;
+"#,
+        )
+        .await?;
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+pub enum Next {
+    Baseline,
+    Product,
+    /// What the server does: NOTIFY in its own statement once the action committed.
+    ProductNotifyAfter,
+    /// The design we rejected: NOTIFY inside the queue transaction.
+    ProductNotifyInside,
+}
+
+pub async fn next(pool: &Pool, clinic: Uuid, variant: Next) -> anyhow::Result<()> {
+    let mut db = pool.get().await?;
+    match variant {
+        Next::Baseline => {
+            let s = db.prepare_cached("SELECT bench.next($1)").await?;
+            db.query_one(&s, &[&clinic]).await?;
+        }
+        Next::Product | Next::ProductNotifyAfter => {
+            let s = db.prepare_cached("SELECT * FROM qlink.queue_action($1, 'NEXT')").await?;
+            db.query_one(&s, &[&clinic]).await?;
+            if matches!(variant, Next::ProductNotifyAfter) {
+                db.batch_execute("NOTIFY qlink_messages").await?;
+            }
+        }
+        Next::ProductNotifyInside => {
+            let tx = db.transaction().await?;
+            let s = tx.prepare_cached("SELECT * FROM qlink.queue_action($1, 'NEXT')").await?;
+            tx.query_one(&s, &[&clinic]).await?;
+            tx.batch_execute("NOTIFY qlink_messages").await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(pool: &Pool, clinic: Uuid, client: usize, i: u64, product: bool) -> anyhow::Result<()> {
+    let db = pool.get().await?;
+    let phone = format!("9{:09}", (client as u64 * 100_000_000 + i) % 1_000_000_000);
+    if product {
+        let ip: std::net::IpAddr = std::net::Ipv4Addr::from((0x0A00_0000u32) | ((client as u32) << 16) | (i as u32 & 0xFFFF)).into();
+        let s = db.prepare_cached("SELECT token_number FROM qlink.create_token($1, 'Patient', $2, 'QR', $3)").await?;
+        db.query_one(&s, &[&clinic, &phone, &ip]).await?;
+    } else {
+        let s = db.prepare_cached("SELECT bench.create($1, 'Patient', $2)").await?;
+        db.query_one(&s, &[&clinic, &format!("+91{phone}")]).await?;
+    }
+    Ok(())
+}
+
+pub struct Server {
+    pub base: String,
+    stop: CancellationToken,
+}
+
+impl Server {
+    pub fn stop(self) {
+        self.stop.cancel();
+    }
+}
+
+/// One prepared single-row SELECT through the same axum + deadpool + middleware stack.
+async fn baseline(State(pool): State<Pool>, Path(id): Path<String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Ok(id) = Uuid::parse_str(&id) else { return axum::http::StatusCode::NOT_FOUND.into_response() };
+    let Ok(db) = pool.get().await else { return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response() };
+    let Ok(stmt) = db.prepare_cached("SELECT token_number, status FROM qlink.tokens WHERE id = $1").await else {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match db.query_opt(&stmt, &[&id]).await {
+        Ok(Some(r)) => axum::Json(serde_json::json!({"token_number": r.get::<_, i32>(0), "status": r.get::<_, String>(1)})).into_response(),
+        Ok(None) => axum::http::StatusCode::NOT_FOUND.into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The product's router (as `qlink serve` runs it, without the worker) plus the baseline
+/// route, behind the same middleware, on a loopback port.
+pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let db_args = DbArgs { database_url: db.to_string(), app_database_url: None, read_database_url: None, pool_size: 16 };
+    let http = HttpArgs { bind: addr, public_url: format!("http://{addr}"), trusted_proxies: vec![], session_ttl_hours: 12 };
+    let whatsapp = WhatsAppArgs {
+        whatsapp_api_base: "http://127.0.0.1:9".into(),
+        whatsapp_api_version: "v21.0".into(),
+        whatsapp_phone_number_id: None,
+        whatsapp_access_token: None,
+        whatsapp_app_secret: None,
+        whatsapp_verify_token: None,
+    };
+    let state = qlink_server::serve::build_state(&db_args, &http, &whatsapp).await?;
+    // Same pool size; the owner role, since the runtime role cannot read tables at all.
+    let baseline_pool = pool(db, 16)?;
+    let baseline_routes = axum::Router::new().route("/bench/baseline/{id}", get(baseline)).with_state(baseline_pool);
+    let routes = qlink_server::http::routes().route_service("/bench/baseline/{id}", baseline_routes);
+    let app = qlink_server::http::with_middleware(routes, state).into_make_service_with_connect_info::<SocketAddr>();
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(s.cancelled_owned()).await;
+    });
+    Ok(Server { base: format!("http://{addr}"), stop })
+}
