@@ -3,6 +3,7 @@
 //! each other's rows).
 
 pub mod app;
+pub mod browser;
 pub mod fake_whatsapp;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{path_uuid, ApiJson, ClientIp};
-use crate::http::AppState;
+use crate::http::{App, AppState};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +11,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -104,6 +105,25 @@ pub async fn create_token(
     ApiJson(body): ApiJson<NewToken>,
 ) -> ApiResult<Response> {
     let language = body.language.filter(|l| !l.trim().is_empty()).or_else(|| language_from_headers(&headers));
+    let created = create_qr_token(&app, &slug, &body.patient_name, &body.patient_phone, ip, language).await?;
+    let location = HeaderValue::from_str(&created.track_url).ok();
+    let mut response = (StatusCode::CREATED, Json(created)).into_response();
+    if let Some(v) = location {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// A patient joins by QR code: the one call behind both the JSON API and the intake page's
+/// plain form (pages::intake), so both apply exactly the same rules and limits.
+pub async fn create_qr_token(
+    app: &App,
+    slug: &str,
+    patient_name: &str,
+    patient_phone: &str,
+    ip: IpAddr,
+    language: Option<String>,
+) -> ApiResult<CreatedToken> {
     let db = app.db.get().await?;
     let stmt = db
         .prepare_cached(
@@ -112,24 +132,18 @@ pub async fn create_token(
                   LATERAL qlink.create_token(c.business_id, $2, $3, 'QR', $4, false, $5) t",
         )
         .await?;
-    let row = db.query_one(&stmt, &[&slug, &body.patient_name, &body.patient_phone, &ip, &language]).await?;
+    let row = db.query_one(&stmt, &[&slug, &patient_name, &patient_phone, &ip, &language]).await?;
     app.wake_worker(&db).await;
     let token_id: Uuid = row.get(0);
-    let track_url = format!("{}/t/{token_id}", app.public_url);
-    let created = CreatedToken {
+    Ok(CreatedToken {
         token_id,
         token_number: row.get(1),
         status: row.get(2),
         queue_position: row.get(3),
         eta_min_minutes: row.get(4),
         eta_max_minutes: row.get(5),
-        track_url: track_url.clone(),
-    };
-    let mut response = (StatusCode::CREATED, Json(created)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&track_url) {
-        response.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(response)
+        track_url: format!("{}/t/{token_id}", app.public_url),
+    })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -193,9 +207,22 @@ async fn read_status(pool: &deadpool_postgres::Pool, id: Uuid) -> ApiResult<Toke
     })
 }
 
+/// The token's status as the patient sees it (the tracking page renders it too).
+pub async fn load_status(app: &App, id: Uuid) -> ApiResult<TokenStatus> {
+    match &app.read_db {
+        // A replica may lag behind the primary by a moment: a token it doesn't know yet
+        // (the patient's own, just created) is looked up on the primary.
+        Some(replica) => match read_status(replica, id).await {
+            Err(ApiError::NotFound(_)) | Err(ApiError::Unavailable(_)) => read_status(&app.db, id).await,
+            other => other,
+        },
+        None => read_status(&app.db, id).await,
+    }
+}
+
 /// The ETag covers exactly what the patient sees (not `updated_at`, which also moves when
 /// another patient joins behind them).
-fn etag(status: &TokenStatus) -> String {
+pub fn etag(status: &TokenStatus) -> String {
     let mut h = Sha256::new();
     let visible = serde_json::json!([
         status.token_number, status.status, status.queue_position, status.people_ahead,
@@ -214,15 +241,7 @@ fn etag(status: &TokenStatus) -> String {
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn token_status(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
     let id = path_uuid(&id)?;
-    let status = match &app.read_db {
-        // A replica may lag behind the primary by a moment: a token it doesn't know yet
-        // (the patient's own, just created) is looked up on the primary.
-        Some(replica) => match read_status(replica, id).await {
-            Err(ApiError::NotFound(_)) | Err(ApiError::Unavailable(_)) => read_status(&app.db, id).await?,
-            other => other?,
-        },
-        None => read_status(&app.db, id).await?,
-    };
+    let status = load_status(&app, id).await?;
     let tag = etag(&status);
     let matches = headers
         .get(header::IF_NONE_MATCH)

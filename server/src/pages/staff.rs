@@ -1,0 +1,252 @@
+//! `/staff` (the reception dashboard) and `/admin` (the operator's panel). The server only
+//! decides which screen to show: the login form, the dashboard, or "wrong kind of login".
+//! The screens themselves are driven by staff.js / admin.js over the JSON API with the
+//! HttpOnly session cookie; these pages are English only.
+
+use super::assets::Asset;
+use super::i18n::Lang;
+use super::{current_user, html_response, layout, Cache, PageError};
+use crate::http::AppState;
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+
+fn login_form(heading: &str, hint: &str) -> Markup {
+    html! {
+        main.card.login {
+            h1 { (heading) }
+            p.lead { (hint) }
+            p #message .error role="alert" hidden {}
+            form #login {
+                label for="email" { "Email" }
+                input #email name="email" type="email" autocomplete="username" required;
+                label for="password" { "Password" }
+                input #password name="password" type="password" autocomplete="current-password" required;
+                button #login-button .primary type="submit" { "Log in" }
+            }
+        }
+    }
+}
+
+fn wrong_login(email: &str, this_page: &str, other_page: &str, other_label: &str) -> Markup {
+    html! {
+        main.card.login {
+            h1 { (this_page) }
+            p #wrong-login .warning {
+                "You are logged in as " strong { (email) } ". " (other_label)
+            }
+            p { a.button.primary href=(other_page) { "Go to " (other_page) } }
+            p #message .error role="alert" hidden {}
+            p { button #logout .secondary type="button" { "Log out" } }
+        }
+    }
+}
+
+fn page(title: &str, script: Asset, body: Markup) -> Response {
+    html_response(StatusCode::OK, Cache::NoStore, layout(Lang::En, title, "desk", Some(script), body))
+}
+
+pub async fn staff_page(State(app): State<AppState>, mut parts: Parts) -> Response {
+    let user = match current_user(&mut parts, &app).await {
+        Ok(u) => u,
+        Err(e) => return PageError::new(Lang::En, e).into_response(),
+    };
+    match user {
+        None => page("Reception · QLink", Asset::StaffJs, login_form("Reception login", "Log in with your clinic's staff account.")),
+        Some(u) if u.role != "STAFF" => page(
+            "Reception · QLink",
+            Asset::StaffJs,
+            wrong_login(&u.email, "Reception", "/admin", "This dashboard is for a clinic's staff; the operator uses the admin panel."),
+        ),
+        Some(u) => page("Reception · QLink", Asset::StaffJs, dashboard(&u.email)),
+    }
+}
+
+pub async fn admin_page(State(app): State<AppState>, mut parts: Parts) -> Response {
+    let user = match current_user(&mut parts, &app).await {
+        Ok(u) => u,
+        Err(e) => return PageError::new(Lang::En, e).into_response(),
+    };
+    match user {
+        None => page("Operator · QLink", Asset::AdminJs, login_form("Operator login", "For the QLink operator (super admin) only.")),
+        Some(u) if u.role != "SUPER_ADMIN" => page(
+            "Operator · QLink",
+            Asset::AdminJs,
+            wrong_login(&u.email, "Operator only", "/staff", "This panel is for the QLink operator only; clinic staff use the reception dashboard."),
+        ),
+        Some(u) => page("Operator · QLink", Asset::AdminJs, admin_panel(&u.email)),
+    }
+}
+
+fn top_bar(title_id: &str, title: &str, email: &str) -> Markup {
+    html! {
+        header.topbar {
+            h1 id=(title_id) { (title) }
+            span.user { (email) }
+            button #logout .secondary.small type="button" { "Log out" }
+        }
+    }
+}
+
+fn dashboard(email: &str) -> Markup {
+    html! {
+        (top_bar("clinic-name", "Reception", email))
+        main #dashboard .dashboard {
+            p #stall .warning role="status" hidden {}
+            p #message .error role="alert" hidden {}
+            p #notice .notice role="status" hidden {}
+            p #closed-banner .note hidden { "Today's queue is closed for QR sign-ups. You can still add and serve patients." }
+            section.serving-panel {
+                div.now {
+                    p.label { "Now serving" }
+                    p #serving-number .number { "—" }
+                    p #serving-name .serving-name {}
+                }
+                div.actions {
+                    button #next .action.primary.huge type="button" data-action="NEXT" disabled { "NEXT" kbd { "N" } }
+                    button #served .action.huge type="button" data-action="SERVED" disabled { "SERVED" kbd { "S" } }
+                    button #skip .action.huge.warn type="button" data-action="SKIP" disabled { "SKIP" kbd { "K" } }
+                    button #undo .action.secondary type="button" data-action="UNDO" disabled { "UNDO" }
+                }
+            }
+            dl #counts .counts {
+                div { dt { "Waiting" } dd #count-waiting { "0" } }
+                div { dt { "Skipped" } dd #count-skipped { "0" } }
+                div { dt { "Served" } dd #count-served { "0" } }
+                div { dt { "Cancelled" } dd #count-cancelled { "0" } }
+                div { dt { "Tokens today" } dd #count-total { "0" } }
+            }
+            div.columns {
+                section.list {
+                    h2 { "Waiting " span.small-print { "(call order)" } }
+                    ol #waiting-list .tokens {}
+                    p #waiting-empty .empty { "Nobody is waiting." }
+                }
+                section.list {
+                    h2 { "Skipped" }
+                    ul #skipped-list .tokens {}
+                    p #skipped-empty .empty { "Nobody skipped." }
+                }
+            }
+            section.add {
+                h2 { "Add a patient at the desk" }
+                form #add-form {
+                    div.row {
+                        div { label for="add-name" { "Name" } input #add-name name="patient_name" type="text" maxlength="80" required; }
+                        div { label for="add-phone" { "Mobile (optional)" } input #add-phone name="patient_phone" type="tel" maxlength="20"; }
+                    }
+                    div.row.buttons {
+                        button #add-walkin .action.primary type="submit" data-priority="false" { "Add walk-in" }
+                        button #add-emergency .action.danger type="submit" data-priority="true" { "Add emergency" }
+                    }
+                    p.small-print { "An emergency is called before everyone else." }
+                }
+            }
+            section.day {
+                button #close-day .action.secondary type="button" { "Close today's queue" }
+                p.small-print { "Stops QR sign-ups for today. Patients already waiting keep their place." }
+            }
+            p.shortcuts.small-print {
+                "Keyboard: " kbd { "N" } " = NEXT, " kbd { "S" } " = SERVED, " kbd { "K" } " = SKIP. "
+                "The list refreshes by itself."
+            }
+        }
+    }
+}
+
+fn admin_panel(email: &str) -> Markup {
+    html! {
+        (top_bar("admin-title", "QLink operator", email))
+        main #admin .dashboard {
+            p #message .error role="alert" hidden {}
+            p #notice .notice role="status" hidden {}
+            dl #metrics .counts {
+                div { dt { "Tokens today" } dd #m-tokens { "–" } }
+                div { dt { "Open sessions" } dd #m-sessions { "–" } }
+                div { dt { "Active queues" } dd #m-queues { "–" } }
+                div { dt { "Failed messages today" } dd #m-failed { "–" } }
+            }
+            section {
+                h2 { "Clinics" }
+                div.table-wrap {
+                    table #clinics {
+                        thead { tr {
+                            th { "Clinic" } th { "Status" } th { "Today" } th { "Waiting" } th { "Serving" }
+                            th { "Tokens" } th { "Failed msgs" } th { "Actions" }
+                        } }
+                        tbody #clinic-rows {}
+                    }
+                }
+                p #clinics-empty .empty hidden { "No clinics yet." }
+            }
+            section #settings-editor .editor hidden {
+                h2 { "Settings: " span #settings-clinic {} }
+                form #settings-form {
+                    div.grid {
+                        div { label for="s-name" { "Clinic name" } input #s-name type="text" maxlength="120" required; }
+                        div { label for="s-daily_token_limit" { "Daily token limit (1–10000)" }
+                              input #s-daily_token_limit type="number" min="1" max="10000" required; }
+                        div { label for="s-daily_message_limit" { "Daily message limit (0–100000)" }
+                              input #s-daily_message_limit type="number" min="0" max="100000" required; }
+                        div { label for="s-max_tokens_per_phone_per_day" { "Tokens per phone per day (1–50)" }
+                              input #s-max_tokens_per_phone_per_day type="number" min="1" max="50" required; }
+                        div { label for="s-ip_tokens_per_10min" { "Tokens per network per 10 min" }
+                              input #s-ip_tokens_per_10min type="number" min="1" max="1000" required; }
+                        div { label for="s-eta_min_minutes" { "ETA low, minutes per patient (1–240)" }
+                              input #s-eta_min_minutes type="number" min="1" max="240" required; }
+                        div { label for="s-eta_max_minutes" { "ETA high, minutes per patient (1–240)" }
+                              input #s-eta_max_minutes type="number" min="1" max="240" required; }
+                        div { label for="s-stall_warning_minutes" { "Stall warning after (minutes)" }
+                              input #s-stall_warning_minutes type="number" min="1" max="240" required; }
+                        div { label for="s-reminder_at_position" { "Reminder at position (0 = none)" }
+                              input #s-reminder_at_position type="number" min="0" max="50" required; }
+                        div { label for="s-default_language" { "Default language" }
+                              select #s-default_language { option value="en" { "English" } option value="hi" { "Hindi" } } }
+                        div.check { input #s-whatsapp_enabled type="checkbox"; label for="s-whatsapp_enabled" { "WhatsApp messages on" } }
+                        div.check { input #s-qr_intake_enabled type="checkbox"; label for="s-qr_intake_enabled" { "QR sign-ups on" } }
+                    }
+                    p #settings-error .error role="alert" hidden {}
+                    div.row.buttons {
+                        button #settings-save .action.primary type="submit" { "Save settings" }
+                        button #settings-cancel .action.secondary type="button" { "Close" }
+                    }
+                }
+            }
+            section {
+                h2 { "Add a clinic" }
+                form #create-form {
+                    div.grid {
+                        div { label for="c-name" { "Clinic name" } input #c-name type="text" maxlength="120" required; }
+                        div { label for="c-slug" { "Short name for links (a-z, 0-9, -)" }
+                              input #c-slug type="text" pattern="[a-z0-9][a-z0-9\\-]{1,62}" maxlength="63" required; }
+                        div { label for="c-timezone" { "Time zone" } input #c-timezone type="text" value="Asia/Kolkata" required; }
+                        div { label for="c-status" { "Status" }
+                              select #c-status { option value="ACTIVE" { "Active" } option value="TRIAL" { "Trial" } } }
+                        div { label for="c-email" { "First staff login: email" } input #c-email type="email" required; }
+                        div { label for="c-password" { "Staff password (8+ characters)" }
+                              input #c-password type="password" minlength="8" autocomplete="new-password" required; }
+                    }
+                    p #create-error .error role="alert" hidden {}
+                    button #create-button .action.primary type="submit" { "Create clinic" }
+                }
+            }
+            section {
+                h2 { "Failed messages" }
+                div.table-wrap { table #failed {
+                    thead { tr { th { "When" } th { "Clinic" } th { "Token" } th { "Type" } th { "To" } th { "Attempts" } th { "Reason" } } }
+                    tbody #failed-rows {}
+                } }
+                p #failed-empty .empty { "No permanently failed messages." }
+            }
+            section {
+                h2 { "Admin audit log" }
+                div.table-wrap { table #audit {
+                    thead { tr { th { "When" } th { "Who" } th { "From" } th { "Action" } th { "Target" } th { "Details" } } }
+                    tbody #audit-rows {}
+                } }
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! `/t/{token_id}`: the patient's live page. The server renders the current state (so the
+//! page is right at once, and usable without JavaScript: it then refreshes itself every
+//! 30 s); track.js keeps it live by polling `GET /api/v1/tokens/{id}` with the ETag, and
+//! cancels and sends feedback through the JSON API. Without JavaScript the cancel and
+//! feedback forms post here and come back to the page.
+
+use super::i18n::{Lang, K};
+use super::{html_response, language_switch, layout_with_head, message_page, not_found, Cache, PageError};
+use crate::error::ApiError;
+use crate::http::extract::{path_uuid, ApiJson};
+use crate::http::public::{self, etag, load_status, TokenStatus};
+use crate::http::AppState;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+/// The strings track.js needs.
+const SCRIPT_KEYS: &[K] = &[
+    K::st_waiting, K::st_serving, K::st_served, K::st_skipped, K::st_cancelled,
+    K::st_served_body, K::st_skipped_body, K::st_cancelled_body,
+    K::people_ahead, K::one_ahead, K::you_are_next, K::eta, K::eta_soon, K::shift_alert, K::updated_at,
+    K::feedback_pick, K::feedback_thanks, K::err_generic, K::err_offline, K::token, K::nobody_serving,
+];
+
+#[derive(Deserialize)]
+pub struct TrackQuery {
+    pub lang: Option<String>,
+}
+
+/// The token's own language (the patient chose it when joining) unless the page was asked
+/// for another one.
+fn lang_for(query: &TrackQuery, status: Option<&TokenStatus>, headers: &HeaderMap) -> Lang {
+    let chosen = query.lang.as_deref().and_then(Lang::parse);
+    let token = status.and_then(|s| Lang::parse(&s.language));
+    chosen.or(token).unwrap_or_else(|| Lang::choose(None, headers, Lang::En))
+}
+
+pub async fn page(
+    State(app): State<AppState>,
+    Path(raw_id): Path<String>,
+    Query(query): Query<TrackQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(id) = path_uuid(&raw_id) else {
+        return not_found(lang_for(&query, None, &headers));
+    };
+    let status = match load_status(&app, id).await {
+        Ok(s) => s,
+        Err(e) => return PageError::new(lang_for(&query, None, &headers), e).into_response(),
+    };
+    let lang = lang_for(&query, Some(&status), &headers);
+    html_response(StatusCode::OK, Cache::NoCache, render(&raw_id, &status, lang))
+}
+
+fn status_title(lang: Lang, status: &str) -> &'static str {
+    match status {
+        "SERVING" => lang.t(K::st_serving),
+        "SERVED" => lang.t(K::st_served),
+        "SKIPPED" => lang.t(K::st_skipped),
+        "CANCELLED" => lang.t(K::st_cancelled),
+        _ => lang.t(K::st_waiting),
+    }
+}
+
+fn done_body(lang: Lang, status: &str) -> &'static str {
+    match status {
+        "SERVED" => lang.t(K::st_served_body),
+        "SKIPPED" => lang.t(K::st_skipped_body),
+        "CANCELLED" => lang.t(K::st_cancelled_body),
+        _ => "",
+    }
+}
+
+fn ahead_text(lang: Lang, people_ahead: Option<i32>) -> String {
+    match people_ahead {
+        Some(0) | None => lang.t(K::you_are_next).to_string(),
+        Some(1) => lang.t(K::one_ahead).to_string(),
+        Some(n) => lang.tf(K::people_ahead, &[("n", &n.to_string())]),
+    }
+}
+
+fn eta_text(lang: Lang, s: &TokenStatus) -> String {
+    match (s.people_ahead, s.eta_min_minutes, s.eta_max_minutes) {
+        (Some(0), _, _) => lang.t(K::eta_soon).to_string(),
+        (_, Some(lo), Some(hi)) => lang.tf(K::eta, &[("lo", &lo.to_string()), ("hi", &hi.to_string())]),
+        _ => lang.t(K::nobody_serving).to_string(),
+    }
+}
+
+/// Progress from joining (`joined_people_ahead`) to being called, in percent.
+pub fn progress(s: &TokenStatus) -> u32 {
+    match s.status.as_str() {
+        "SERVING" | "SERVED" => 100,
+        "WAITING" => {
+            let joined = s.joined_people_ahead.max(0);
+            let ahead = s.people_ahead.unwrap_or(0).clamp(0, joined.max(0));
+            if joined == 0 {
+                if s.people_ahead.unwrap_or(0) == 0 { 100 } else { 0 }
+            } else {
+                ((joined - ahead) * 100 / joined) as u32
+            }
+        }
+        _ => 0,
+    }
+}
+
+fn render(raw_id: &str, s: &TokenStatus, lang: Lang) -> Markup {
+    let base = format!("/t/{raw_id}");
+    let st = s.status.as_str();
+    let waiting = st == "WAITING";
+    let serving = st == "SERVING";
+    let served = st == "SERVED";
+    let state_json = serde_json::to_string(s).unwrap_or_else(|_| "{}".into());
+    let live = waiting || serving;
+    let closed_note = waiting && s.session_status == "CLOSED";
+    let ask_feedback = served && !s.feedback_given;
+    let thanked = served && s.feedback_given;
+    // Without JavaScript the page still follows the queue, more slowly.
+    let head = html! {
+        @if live { noscript { meta http-equiv="refresh" content="30"; } }
+    };
+    let body = html! {
+        (language_switch(lang, &base))
+        main #track .card.track .turn[serving] data-token=(raw_id) data-etag=(etag(s)) data-state=(state_json)
+            data-i18n=(lang.json(SCRIPT_KEYS)) {
+            p.clinic-name { (s.business_name) }
+            section.ticket aria-live="polite" {
+                p.label { (lang.t(K::your_token)) }
+                p #number .number { (s.token_number) }
+                p #status-line .status { (status_title(lang, st)) }
+            }
+            div #turn .turn-banner role="alert" hidden[!serving] {
+                p.big { (lang.t(K::st_serving)) }
+                p { (lang.t(K::st_serving_body)) }
+            }
+            div #shift .alert role="status" hidden {
+                p #shift-text {}
+                button #shift-ok .small type="button" { (lang.t(K::dismiss)) }
+            }
+            p #offline .offline role="status" hidden { (lang.t(K::offline)) }
+            section #live-info hidden[!live] {
+                dl.stats {
+                    div #now-box hidden[serving] { dt { (lang.t(K::now_serving)) } dd #now-serving {
+                        @match s.now_serving_number { Some(n) => (n), None => (lang.t(K::nobody_serving)) }
+                    } }
+                    div #position-box hidden[!waiting] { dt { (lang.t(K::position)) } dd #position {
+                        @if let Some(p) = s.queue_position { (p) }
+                    } }
+                    div #eta-box hidden[!waiting] { dt { (lang.t(K::eta_label)) } dd #eta { (eta_text(lang, s)) } }
+                }
+                div #ahead-box hidden[!waiting] {
+                    p #ahead .ahead { (ahead_text(lang, s.people_ahead)) }
+                    label.progress-label for="progress" { (lang.t(K::progress_label)) }
+                    progress #progress max="100" value=(progress(s)) { (progress(s)) "%" }
+                }
+                p #closed-note .note hidden[!closed_note] { (lang.t(K::intake_closed_note)) }
+                p.note { (lang.t(K::keep_open)) }
+            }
+            p #done-body .done hidden[live] { (done_body(lang, st)) }
+            section #cancel-box hidden[!waiting] {
+                details #cancel {
+                    summary.button.secondary { (lang.t(K::cancel_button)) }
+                    div.confirm {
+                        p { (lang.tf(K::cancel_confirm, &[("n", &s.token_number.to_string())])) }
+                        form #cancel-form method="post" action={ (base) "/cancel" } {
+                            button #cancel-yes .danger type="submit" { (lang.t(K::cancel_yes)) }
+                            " "
+                            button #cancel-no .secondary type="button" hidden { (lang.t(K::cancel_no)) }
+                        }
+                        p #cancel-error .error role="alert" hidden {}
+                    }
+                }
+            }
+            section #feedback-box hidden[!ask_feedback] {
+                h2 { (lang.t(K::feedback_title)) }
+                form #feedback-form method="post" action={ (base) "/feedback" } {
+                    fieldset.rating {
+                        legend { (lang.t(K::rating_label)) }
+                        @for n in 1..=5 {
+                            input type="radio" name="rating" id={ "rating-" (n) } value=(n);
+                            label for={ "rating-" (n) } { (n) }
+                        }
+                    }
+                    label for="feedback-comment" { (lang.t(K::comment_label)) }
+                    textarea #feedback-comment name="feedback" maxlength="1000" rows="3" {}
+                    p #feedback-error .error role="alert" hidden {}
+                    button #feedback-send .primary type="submit" { (lang.t(K::feedback_send)) }
+                }
+            }
+            p #feedback-thanks .done hidden[!thanked] { (lang.t(K::feedback_thanks)) }
+            p #updated .small-print {}
+        }
+        footer.footer { (lang.t(K::footer_note)) }
+    };
+    let title = format!("{} {} · {}", lang.t(K::token), s.token_number, status_title(lang, st));
+    layout_with_head(lang, &title, "patient", Some(super::Asset::TrackJs), head, body)
+}
+
+fn back_to(raw_id: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/t/{raw_id}"))]).into_response()
+}
+
+/// The cancel form without JavaScript: the same call as `POST /api/v1/tokens/{id}/cancel`.
+pub async fn cancel(State(app): State<AppState>, Path(raw_id): Path<String>, headers: HeaderMap) -> Response {
+    let lang = Lang::choose(None, &headers, Lang::En);
+    match public::cancel_token(State(app), Path(raw_id.clone())).await {
+        // Already called or finished: the page shows what happened instead.
+        Ok(_) | Err(ApiError::Conflict(_)) => back_to(&raw_id),
+        Err(e) => PageError::new(lang, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FeedbackForm {
+    pub rating: Option<String>,
+    pub feedback: Option<String>,
+}
+
+/// The feedback form without JavaScript: the same call as `POST /api/v1/tokens/{id}/feedback`.
+pub async fn feedback(
+    State(app): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<FeedbackForm>, FormRejection>,
+) -> Response {
+    let lang = Lang::choose(None, &headers, Lang::En);
+    let form = form.map(|Form(f)| f).unwrap_or(FeedbackForm { rating: None, feedback: None });
+    let Some(rating) = form.rating.as_deref().and_then(|r| r.trim().parse::<i32>().ok()) else {
+        return message_page(lang, StatusCode::BAD_REQUEST, lang.t(K::feedback_title), lang.t(K::feedback_pick), back_link(&raw_id, lang));
+    };
+    let comment = form.feedback.filter(|c| !c.trim().is_empty());
+    let body = public::Feedback { rating, feedback: comment };
+    match public::feedback(State(app), Path(raw_id.clone()), ApiJson(body)).await {
+        // Given twice (a double tap): the first one counts, and the page says thanks.
+        Ok(_) | Err(ApiError::Conflict(_)) => back_to(&raw_id),
+        Err(ApiError::InvalidInput(message)) => {
+            message_page(lang, StatusCode::BAD_REQUEST, lang.t(K::feedback_title), &message, back_link(&raw_id, lang))
+        }
+        Err(e) => PageError::new(lang, e).into_response(),
+    }
+}
+
+fn back_link(raw_id: &str, lang: Lang) -> Markup {
+    html! { p { a.button href={ "/t/" (raw_id) } { (lang.t(K::back_to_form)) } } }
+}

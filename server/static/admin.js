@@ -1,0 +1,323 @@
+// Operator panel: clinics with today's usage, create / suspend / reactivate / reset /
+// delete, settings, failed messages and the audit log, all through the admin JSON API with
+// the HttpOnly session cookie. Every value is written with textContent.
+(function () {
+  'use strict';
+  function $(x) { return document.getElementById(x); }
+  var messageBox = $('message');
+
+  function showError(text) { messageBox.textContent = text; messageBox.hidden = false; }
+  function clearError() { messageBox.hidden = true; messageBox.textContent = ''; }
+
+  function api(method, path, body) {
+    var init = { method: method, credentials: 'same-origin', cache: 'no-store', headers: {} };
+    if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
+    return fetch(path, init).then(function (r) {
+      return r.json().catch(function () { return null; }).then(function (data) { return { status: r.status, data: data }; });
+    });
+  }
+  function errorText(res) {
+    return res.data && res.data.error && res.data.error.message ? res.data.error.message : 'The request failed (HTTP ' + res.status + ').';
+  }
+  var NETWORK = 'Network error: the server could not be reached.';
+
+  var login = $('login');
+  if (login) {
+    login.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var button = $('login-button');
+      button.disabled = true;
+      clearError();
+      api('POST', '/api/v1/auth/login', { email: $('email').value, password: $('password').value }).then(function (res) {
+        // A staff login also succeeds: the page then explains that this panel is for the operator.
+        if (res.status === 200) { location.reload(); return; }
+        button.disabled = false;
+        showError(errorText(res));
+      }, function () { button.disabled = false; showError(NETWORK); });
+    });
+    $('email').focus();
+  }
+
+  var logout = $('logout');
+  if (logout) {
+    logout.addEventListener('click', function () {
+      logout.disabled = true;
+      api('POST', '/api/v1/auth/logout').then(function () { location.reload(); }, function () { logout.disabled = false; showError(NETWORK); });
+    });
+  }
+
+  var panel = $('admin');
+  if (!panel) return;
+
+  var clinics = [], busy = false, editing = null;
+  var noticeBox = $('notice');
+  function notice(text) { noticeBox.textContent = text; noticeBox.hidden = !text; }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function link(href, text) { var a = el('a', null, text); a.href = href; return a; }
+  function when(iso) { return iso ? new Date(iso).toLocaleString('en-IN', { dateStyle: 'medium', timeStyle: 'short' }) : ''; }
+
+  function setBusy(on) {
+    busy = on;
+    Array.prototype.forEach.call(panel.querySelectorAll('button'), function (b) { b.disabled = on; });
+    panel.setAttribute('aria-busy', on ? 'true' : 'false');
+  }
+
+  // Irreversible or disruptive actions take two clicks: the first one only asks.
+  function twoStep(button, question, action) {
+    if (button.getAttribute('data-armed')) { action(); return; }
+    button.setAttribute('data-armed', '1');
+    var label = button.textContent;
+    button.textContent = question;
+    button.classList.add('danger');
+    setTimeout(function () {
+      if (!button.isConnected) return;
+      button.removeAttribute('data-armed');
+      button.textContent = label;
+      button.classList.remove('danger');
+    }, 6000);
+  }
+
+  function actionButton(label, act, clinic, cls) {
+    var b = el('button', 'small ' + (cls || 'secondary'), label);
+    b.type = 'button';
+    b.setAttribute('data-act', act);
+    b.setAttribute('data-id', clinic.business_id);
+    return b;
+  }
+
+  function renderClinics() {
+    var body = $('clinic-rows');
+    body.textContent = '';
+    clinics.forEach(function (c) {
+      var tr = el('tr');
+      tr.setAttribute('data-slug', c.slug);
+      var name = el('td');
+      name.appendChild(el('strong', 'clinic-title', c.name));
+      name.appendChild(el('br'));
+      name.appendChild(link('/c/' + encodeURIComponent(c.slug), '/c/' + c.slug));
+      var more = el('div', 'small-print');
+      more.appendChild(link('/c/' + encodeURIComponent(c.slug) + '/poster', 'poster'));
+      more.appendChild(document.createTextNode(' · '));
+      more.appendChild(link('/c/' + encodeURIComponent(c.slug) + '/display', 'lobby display'));
+      more.appendChild(document.createTextNode(' · '));
+      more.appendChild(link('/c/' + encodeURIComponent(c.slug) + '/qr.png', 'QR PNG'));
+      name.appendChild(more);
+      tr.appendChild(name);
+      var status = el('td');
+      status.appendChild(el('span', 'badge ' + c.status.toLowerCase(), c.status));
+      tr.appendChild(status);
+      tr.appendChild(el('td', null, c.session_status || 'not opened'));
+      tr.appendChild(el('td', null, c.waiting_count));
+      tr.appendChild(el('td', null, c.serving_count));
+      tr.appendChild(el('td', null, c.tokens_today));
+      tr.appendChild(el('td', null, c.failed_messages_today));
+      var actions = el('td');
+      if (c.status === 'SUSPENDED' || c.status === 'DISABLED') actions.appendChild(actionButton('Reactivate', 'activate', c, 'primary'));
+      else actions.appendChild(actionButton('Suspend', 'suspend', c, 'warn'));
+      actions.appendChild(actionButton('Settings', 'settings', c));
+      actions.appendChild(actionButton('Reset today', 'reset', c));
+      actions.appendChild(actionButton('Delete', 'delete', c));
+      tr.appendChild(actions);
+      body.appendChild(tr);
+    });
+    $('clinics-empty').hidden = clinics.length > 0;
+    if (busy) setBusy(true);
+  }
+
+  function renderMetrics(m) {
+    $('m-tokens').textContent = m.tokens_today;
+    $('m-sessions').textContent = m.active_sessions;
+    $('m-queues').textContent = m.active_queues;
+    $('m-failed').textContent = m.failed_messages_today;
+  }
+
+  function renderFailed(messages) {
+    var body = $('failed-rows');
+    body.textContent = '';
+    messages.forEach(function (m) {
+      var tr = el('tr');
+      [when(m.updated_at), m.business_slug, m.token_number, m.message_type, m.to_phone || '', m.attempts,
+        m.reason || (m.provider_response ? JSON.stringify(m.provider_response) : '')].forEach(function (v, i) {
+        tr.appendChild(el('td', i === 6 ? 'details' : null, v));
+      });
+      body.appendChild(tr);
+    });
+    $('failed-empty').hidden = messages.length > 0;
+  }
+
+  function renderAudit(entries) {
+    var body = $('audit-rows');
+    body.textContent = '';
+    entries.forEach(function (e) {
+      var tr = el('tr');
+      var target = (e.details && (e.details.slug || e.details.name)) || e.target_id || '';
+      [when(e.created_at), e.actor_email, e.actor_ip || '', e.action, target, JSON.stringify(e.details)].forEach(function (v, i) {
+        tr.appendChild(el('td', i === 5 ? 'details' : null, v));
+      });
+      body.appendChild(tr);
+    });
+  }
+
+  function load() {
+    return Promise.all([
+      api('GET', '/api/v1/admin/clinics'),
+      api('GET', '/api/v1/admin/metrics'),
+      api('GET', '/api/v1/admin/messages?status=PERMANENTLY_FAILED'),
+      api('GET', '/api/v1/admin/audit')
+    ]).then(function (r) {
+      if (r.some(function (x) { return x.status === 401; })) { location.reload(); return; }
+      var bad = r.filter(function (x) { return x.status !== 200; })[0];
+      if (bad) { showError(errorText(bad)); return; }
+      clinics = r[0].data.clinics;
+      renderClinics();
+      renderMetrics(r[1].data);
+      renderFailed(r[2].data.messages);
+      renderAudit(r[3].data.entries);
+    }, function () { showError(NETWORK); });
+  }
+
+  function run(request, onOk, onError) {
+    if (busy) return;
+    setBusy(true);
+    clearError();
+    notice('');
+    request().then(function (res) {
+      if (res.status === 401) { location.reload(); return; }
+      if (res.status >= 200 && res.status < 300) { if (onOk) onOk(res); } else if (!onError || !onError(res)) { showError(errorText(res)); }
+    }, function () { showError(NETWORK); }).then(load).then(function () { setBusy(false); });
+  }
+
+  function byId(id) { return clinics.filter(function (c) { return c.business_id === id; })[0]; }
+
+  $('clinic-rows').addEventListener('click', function (event) {
+    var b = event.target.closest('button[data-act]');
+    if (!b || b.disabled) return;
+    var c = byId(b.getAttribute('data-id'));
+    if (!c) return;
+    var path = '/api/v1/admin/clinics/' + encodeURIComponent(c.business_id);
+    switch (b.getAttribute('data-act')) {
+      case 'suspend':
+        run(function () { return api('PATCH', path, { status: 'SUSPENDED' }); }, function () {
+          notice(c.name + ' is suspended: patients and staff can no longer use the queue.');
+        });
+        break;
+      case 'activate':
+        run(function () { return api('PATCH', path, { status: 'ACTIVE' }); }, function () { notice(c.name + ' is active again.'); });
+        break;
+      case 'reset':
+        twoStep(b, 'Confirm reset?', function () {
+          run(function () { return api('POST', path + '/reset-session'); }, function (res) {
+            notice('Today\'s queue of ' + c.name + ' was reset: ' + res.data.cancelled_count + ' waiting or skipped tokens cancelled.');
+          }, function (res) {
+            if (res.status !== 409) return false;
+            showError('Cannot reset ' + c.name + ' now: ' + errorText(res) + ' Ask the desk to finish the patient being seen (SERVED or SKIP) first.');
+            return true;
+          });
+        });
+        break;
+      case 'delete':
+        twoStep(b, 'Confirm delete?', function () {
+          run(function () { return api('DELETE', path); }, function () { notice(c.name + ' was deleted.'); }, function (res) {
+            if (res.status !== 409) return false;
+            showError('Cannot delete ' + c.name + ': ' + errorText(res) +
+              ' A clinic with patients waiting or being seen today is never deleted. Reset today\'s queue first (or let the day finish), then delete.');
+            return true;
+          });
+        });
+        break;
+      case 'settings':
+        openEditor(c);
+        break;
+    }
+  });
+
+  var SETTINGS = ['daily_token_limit', 'daily_message_limit', 'max_tokens_per_phone_per_day', 'ip_tokens_per_10min',
+    'eta_min_minutes', 'eta_max_minutes', 'stall_warning_minutes', 'reminder_at_position'];
+  var FLAGS = ['whatsapp_enabled', 'qr_intake_enabled'];
+
+  function openEditor(c) {
+    editing = c;
+    $('settings-clinic').textContent = c.name;
+    $('s-name').value = c.name;
+    SETTINGS.forEach(function (k) { $('s-' + k).value = c.settings[k]; });
+    FLAGS.forEach(function (k) { $('s-' + k).checked = !!c.settings[k]; });
+    $('s-default_language').value = c.settings.default_language || 'en';
+    $('settings-error').hidden = true;
+    $('settings-editor').hidden = false;
+    $('settings-editor').scrollIntoView({ block: 'start' });
+    $('s-name').focus();
+  }
+
+  $('settings-cancel').addEventListener('click', function () { editing = null; $('settings-editor').hidden = true; });
+
+  $('settings-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    if (!editing) return;
+    var c = editing, error = $('settings-error');
+    var patch = {}, changed = false;
+    for (var i = 0; i < SETTINGS.length; i++) {
+      var input = $('s-' + SETTINGS[i]);
+      if (!input.checkValidity() || !/^\d+$/.test(input.value)) {
+        error.textContent = input.labels[0].textContent + ': ' + (input.validationMessage || 'enter a whole number.');
+        error.hidden = false;
+        input.focus();
+        return;
+      }
+      var v = parseInt(input.value, 10);
+      if (v !== c.settings[SETTINGS[i]]) { patch[SETTINGS[i]] = v; changed = true; }
+    }
+    var lo = parseInt($('s-eta_min_minutes').value, 10), hi = parseInt($('s-eta_max_minutes').value, 10);
+    if (lo > hi) { error.textContent = 'The ETA low value must not be above the high value.'; error.hidden = false; return; }
+    FLAGS.forEach(function (k) { var v = $('s-' + k).checked; if (v !== c.settings[k]) { patch[k] = v; changed = true; } });
+    var lang = $('s-default_language').value;
+    if (lang !== c.settings.default_language) { patch.default_language = lang; changed = true; }
+    var body = {};
+    if (changed) body.settings = patch;
+    var name = $('s-name').value.trim();
+    if (!name) { error.textContent = 'The clinic needs a name.'; error.hidden = false; return; }
+    if (name !== c.name) body.name = name;
+    if (!Object.keys(body).length) { $('settings-editor').hidden = true; editing = null; return; }
+    error.hidden = true;
+    run(function () { return api('PATCH', '/api/v1/admin/clinics/' + encodeURIComponent(c.business_id), body); }, function () {
+      $('settings-editor').hidden = true;
+      editing = null;
+      notice('Settings of ' + name + ' saved.');
+    }, function (res) {
+      error.textContent = errorText(res);
+      error.hidden = false;
+      return true;
+    });
+  });
+
+  $('create-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var error = $('create-error');
+    var body = {
+      name: $('c-name').value.trim(),
+      slug: $('c-slug').value.trim().toLowerCase(),
+      timezone: $('c-timezone').value.trim() || 'Asia/Kolkata',
+      status: $('c-status').value,
+      staff_email: $('c-email').value.trim(),
+      staff_password: $('c-password').value
+    };
+    error.hidden = true;
+    run(function () { return api('POST', '/api/v1/admin/clinics', body); }, function (res) {
+      $('create-form').reset();
+      notice('Clinic ' + res.data.clinic.name + ' created. Staff login: ' + res.data.staff_user.email + '.');
+    }, function (res) {
+      error.textContent = errorText(res);
+      error.hidden = false;
+      return true;
+    });
+  });
+
+  load();
+  // Usage numbers move during the day; the panel follows without hammering the server.
+  setInterval(function () { if (!busy && !editing) load(); }, 30000);
+})();

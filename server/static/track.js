@@ -1,0 +1,212 @@
+// Tracking page: keeps the server-rendered state live. Polls GET /api/v1/tokens/{id} with
+// If-None-Match (a 304 costs almost nothing), backing off from 5 s to 30 s while nothing
+// changes and never waiting longer than the server's poll_after_seconds while the patient
+// is in the queue. Pauses while offline and refreshes as soon as the phone is back online.
+// Every value from the server is written with textContent.
+(function () {
+  'use strict';
+  var root = document.getElementById('track');
+  if (!root) return;
+  var T = JSON.parse(root.getAttribute('data-i18n'));
+  var id = root.getAttribute('data-token');
+  var etag = root.getAttribute('data-etag');
+  var state = JSON.parse(root.getAttribute('data-state'));
+  var locale = document.documentElement.lang === 'hi' ? 'hi-IN' : 'en-IN';
+  var MIN = 5, MAX = 30;
+  // Tests (and a curious developer) may ask for faster polling: ?poll=1..5 seconds at most.
+  var m = /[?&]poll=(\d+)/.exec(location.search);
+  var cap = m ? Math.min(5, Math.max(1, +m[1])) : 0;
+  var backoff = MIN, timer = null, inflight = false, shift = 0;
+  var posKey = 'qlink_pos_' + id;
+
+  function $(x) { return document.getElementById(x); }
+  function fmt(s, args) {
+    return String(s).replace(/\{(\w+)\}/g, function (all, k) { return k in args ? String(args[k]) : all; });
+  }
+  function setText(x, s) { $(x).textContent = s; }
+  function show(x, on) { $(x).hidden = !on; }
+  function live(st) { return st === 'WAITING' || st === 'SERVING'; }
+
+  // The last position seen survives a reload or reopening the link from WhatsApp, so a
+  // shift that happened meanwhile is still explained.
+  function storedPos() {
+    try { var v = localStorage.getItem(posKey); return v === null ? null : +v; } catch (e) { return null; }
+  }
+  function storePos(p) {
+    try { if (p === null) localStorage.removeItem(posKey); else localStorage.setItem(posKey, String(p)); } catch (e) { /* private mode */ }
+  }
+
+  var TITLES = { WAITING: T.st_waiting, SERVING: T.st_serving, SERVED: T.st_served, SKIPPED: T.st_skipped, CANCELLED: T.st_cancelled };
+  var BODIES = { SERVED: T.st_served_body, SKIPPED: T.st_skipped_body, CANCELLED: T.st_cancelled_body };
+
+  function aheadText(n) {
+    if (n === null || n <= 0) return T.you_are_next;
+    if (n === 1) return T.one_ahead;
+    return fmt(T.people_ahead, { n: n });
+  }
+
+  function progress(s) {
+    if (s.status === 'SERVING' || s.status === 'SERVED') return 100;
+    if (s.status !== 'WAITING') return 0;
+    var joined = Math.max(0, s.joined_people_ahead), ahead = s.people_ahead || 0;
+    if (joined === 0) return ahead === 0 ? 100 : 0;
+    return Math.round(100 * (joined - Math.min(ahead, joined)) / joined);
+  }
+
+  function render(s, first) {
+    var st = s.status, waiting = st === 'WAITING', served = st === 'SERVED';
+    var before = state.status;
+
+    // A position that got worse means someone was put ahead: a priority case.
+    if (waiting && s.queue_position !== null) {
+      var prev = storedPos();
+      if (prev !== null && s.queue_position > prev) shift += s.queue_position - prev;
+      storePos(s.queue_position);
+    } else {
+      shift = 0;
+      storePos(null);
+    }
+    show('shift', waiting && shift > 0);
+    if (shift > 0) setText('shift-text', fmt(T.shift_alert, { n: shift }));
+
+    setText('number', s.token_number);
+    setText('status-line', TITLES[st] || st);
+    root.classList.toggle('turn', st === 'SERVING');
+    show('turn', st === 'SERVING');
+    show('live-info', live(st));
+    setText('now-serving', s.now_serving_number === null ? T.nobody_serving : s.now_serving_number);
+    show('now-box', st !== 'SERVING');
+    show('position-box', waiting);
+    show('eta-box', waiting);
+    show('ahead-box', waiting);
+    setText('position', s.queue_position === null ? '' : s.queue_position);
+    if (s.people_ahead === 0) setText('eta', T.eta_soon);
+    else if (s.eta_min_minutes !== null && s.eta_max_minutes !== null) setText('eta', fmt(T.eta, { lo: s.eta_min_minutes, hi: s.eta_max_minutes }));
+    else setText('eta', T.nobody_serving);
+    setText('ahead', aheadText(s.people_ahead));
+    var bar = $('progress');
+    bar.value = progress(s);
+    bar.textContent = bar.value + '%';
+    show('closed-note', waiting && s.session_status === 'CLOSED');
+    show('done-body', !live(st));
+    setText('done-body', BODIES[st] || '');
+    show('cancel-box', waiting);
+    show('feedback-box', served && !s.feedback_given);
+    show('feedback-thanks', served && s.feedback_given);
+    document.title = T.token + ' ' + s.token_number + ' · ' + (TITLES[st] || st);
+
+    if (!first && st === 'SERVING' && before !== 'SERVING') {
+      if (navigator.vibrate) { try { navigator.vibrate([400, 150, 400, 150, 400]); } catch (e) { /* not allowed */ } }
+    }
+    state = s;
+    setText('updated', fmt(T.updated_at, { time: new Date().toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' }) }));
+  }
+
+  function schedule(changed) {
+    clearTimeout(timer);
+    timer = null;
+    if (!navigator.onLine) return;
+    backoff = changed ? MIN : Math.min(MAX, Math.round(backoff * 1.5));
+    var delay = backoff, hint = state.poll_after_seconds || MAX;
+    // In the queue the server's hint is an upper bound (it asks for more when the patient
+    // is close to the front); once finished, it is a lower bound (nothing much will change).
+    delay = live(state.status) ? Math.min(delay, hint) : Math.max(delay, hint);
+    if (cap) delay = Math.min(delay, cap);
+    timer = setTimeout(poll, delay * 1000);
+  }
+
+  function poll() {
+    if (inflight) return;
+    if (!navigator.onLine) { show('offline', true); return; }
+    inflight = true;
+    clearTimeout(timer);
+    var headers = {};
+    if (etag) headers['If-None-Match'] = etag;
+    // no-store: the browser's own cache must not turn our 304 into a stale 200.
+    fetch('/api/v1/tokens/' + encodeURIComponent(id), { headers: headers, cache: 'no-store' })
+      .then(function (r) {
+        if (r.status === 304) return null;
+        if (!r.ok) throw new Error('HTTP ' + r.status);
+        etag = r.headers.get('ETag') || etag;
+        return r.json();
+      })
+      .then(function (s) {
+        inflight = false;
+        show('offline', false);
+        if (s) render(s, false);
+        else setText('updated', fmt(T.updated_at, { time: new Date().toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' }) }));
+        schedule(!!s);
+      })
+      .catch(function () { inflight = false; schedule(false); });
+  }
+
+  function post(path, body) {
+    return fetch('/api/v1/tokens/' + encodeURIComponent(id) + path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body || {}),
+      cache: 'no-store'
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) { return { status: r.status, data: data }; });
+    });
+  }
+
+  function failure(box) {
+    return function () {
+      setText(box, navigator.onLine ? T.err_generic : T.err_offline);
+      show(box, true);
+    };
+  }
+
+  // Cancel: the <details> is the confirmation step; "No" closes it.
+  var cancelForm = $('cancel-form'), cancelNo = $('cancel-no');
+  cancelNo.hidden = false;
+  cancelNo.addEventListener('click', function () { $('cancel').open = false; });
+  cancelForm.addEventListener('submit', function (event) {
+    event.preventDefault();
+    var yes = $('cancel-yes');
+    yes.disabled = true;
+    show('cancel-error', false);
+    post('/cancel').then(function (res) {
+      yes.disabled = false;
+      // 409: already called or finished; the fresh state explains it.
+      if (res.status === 200 || res.status === 409) { $('cancel').open = false; poll(); return; }
+      failure('cancel-error')();
+    }, function () { yes.disabled = false; failure('cancel-error')(); });
+  });
+
+  var feedbackForm = $('feedback-form');
+  feedbackForm.addEventListener('submit', function (event) {
+    event.preventDefault();
+    var picked = feedbackForm.querySelector('input[name=rating]:checked');
+    if (!picked) { setText('feedback-error', T.feedback_pick); show('feedback-error', true); return; }
+    var send = $('feedback-send');
+    send.disabled = true;
+    show('feedback-error', false);
+    var comment = $('feedback-comment').value.trim();
+    post('/feedback', { rating: +picked.value, feedback: comment || null }).then(function (res) {
+      send.disabled = false;
+      if (res.status === 200 || res.status === 409) {
+        state.feedback_given = true;
+        show('feedback-box', false);
+        show('feedback-thanks', true);
+        return;
+      }
+      var msg = res.data && res.data.error && res.data.error.message;
+      setText('feedback-error', res.status === 400 && msg ? msg : T.err_generic);
+      show('feedback-error', true);
+    }, function () { send.disabled = false; failure('feedback-error')(); });
+  });
+
+  $('shift-ok').addEventListener('click', function () { shift = 0; show('shift', false); });
+
+  window.addEventListener('offline', function () { clearTimeout(timer); timer = null; show('offline', true); });
+  window.addEventListener('online', function () { show('offline', false); backoff = MIN; poll(); });
+  document.addEventListener('visibilitychange', function () {
+    if (document.visibilityState === 'visible') poll();
+  });
+
+  render(state, true);
+  if (!navigator.onLine) show('offline', true);
+  schedule(true);
+})();
