@@ -34,6 +34,8 @@ CREATE TABLE qlink.sessions (
     service_p25_minutes integer,
     service_p75_minutes integer,
     last_action_at     timestamptz,
+    -- WAITING tokens now; kept by every queue function so no action counts the line.
+    waiting_count      integer NOT NULL DEFAULT 0 CHECK (waiting_count >= 0),
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
     closed_at          timestamptz,
@@ -76,6 +78,9 @@ CREATE UNIQUE INDEX tokens_one_serving_per_session
 -- Call order over the waiting line.
 CREATE INDEX tokens_waiting_call_order
     ON qlink.tokens (session_id, is_priority DESC, token_number) WHERE status = 'WAITING';
+-- Today's service times (the learned ETA).
+CREATE INDEX tokens_served_recent
+    ON qlink.tokens (session_id, served_at DESC) WHERE status = 'SERVED';
 -- Per-phone daily limit.
 CREATE INDEX tokens_session_phone ON qlink.tokens (session_id, patient_phone);
 -- Retention purge.

@@ -104,6 +104,11 @@ async fn bench_poll(admin_url: &str, seconds: u64, clients: usize, rate: f64) ->
         etags.push(r.headers()["etag"].to_str()?.to_string());
     }
     let etags = Arc::new(etags);
+    // Each endpoint must answer correctly before it is measured.
+    let check = http.get(format!("{base}/bench/baseline/{}", ids[0])).send().await?;
+    anyhow::ensure!(check.status() == 200, "baseline answered {}: {}", check.status(), check.text().await?);
+    let check = http.get(format!("{base}/api/v1/tokens/{}", ids[0])).send().await?;
+    anyhow::ensure!(check.status() == 200, "status poll answered {}", check.status());
 
     let product = {
         let (http, ids, base) = (http.clone(), ids.clone(), base.clone());

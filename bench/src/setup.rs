@@ -65,7 +65,9 @@ pub async fn clinics(owner: &Client, n: usize, tokens_each: usize) -> anyhow::Re
                 &[&(tokens_each as i32)],
             )
             .await?;
-        owner.execute("UPDATE qlink.sessions SET last_token_number = $1", &[&(tokens_each as i32)]).await?;
+        owner
+            .execute("UPDATE qlink.sessions SET last_token_number = $1, waiting_count = $1", &[&(tokens_each as i32)])
+            .await?;
     }
     owner.batch_execute("VACUUM ANALYZE").await?;
     Ok(ids)
@@ -212,8 +214,8 @@ pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
     let state = qlink_server::serve::build_state(&db_args, &http, &whatsapp).await?;
     // Same pool size; the owner role, since the runtime role cannot read tables at all.
     let baseline_pool = pool(db, 16)?;
-    let baseline_routes = axum::Router::new().route("/bench/baseline/{id}", get(baseline)).with_state(baseline_pool);
-    let routes = qlink_server::http::routes().route_service("/bench/baseline/{id}", baseline_routes);
+    let baseline_routes = axum::Router::new().route("/baseline/{id}", get(baseline)).with_state(baseline_pool);
+    let routes = qlink_server::http::routes().nest_service("/bench", baseline_routes);
     let app = qlink_server::http::with_middleware(routes, state).into_make_service_with_connect_info::<SocketAddr>();
     let stop = CancellationToken::new();
     let s = stop.clone();

@@ -4,12 +4,31 @@
 
 use crate::db::{self, col};
 use crate::error::{conflict, QResult};
-use crate::model::{Business, Session};
+use crate::model::{Business, Session, Token};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{JsonB, Uuid};
 
-/// The session fields and token rows an action may change.
+/// The session fields an action may change.
+fn session_snapshot(session: &Session) -> serde_json::Value {
+    serde_json::json!({
+        "status": session.status,
+        "closed_at": session.closed_at.map(|t| serde_json::to_value(t).unwrap_or(serde_json::Value::Null)),
+        "now_serving_number": session.now_serving_number,
+    })
+}
+
+/// The state of the session and of the given tokens, from what the action already holds
+/// in memory (no query).
+pub fn snapshot_of(session: &Session, tokens: &[&Token]) -> JsonB {
+    JsonB(serde_json::json!({
+        "session": session_snapshot(session),
+        "tokens": tokens.iter().map(|t| t.snapshot.clone()).collect::<Vec<_>>(),
+    }))
+}
+
+/// The session fields and token rows an action may change, read from the database (for
+/// actions that touch many tokens at once).
 pub fn snapshot(client: &mut SpiClient<'_>, session: &Session, token_ids: &[Uuid]) -> QResult<JsonB> {
     let snap: Option<JsonB> = db::value(
         client,

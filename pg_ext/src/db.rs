@@ -10,7 +10,17 @@ use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-type PlanKey = (&'static str, Vec<u32>);
+/// A statement is identified by its (static) text's address and its argument types: cheap
+/// to hash on every call, unlike the text itself.
+type PlanKey = (usize, usize, u64);
+
+fn plan_key(sql: &'static str, args: &[DatumWithOid<'_>]) -> PlanKey {
+    let mut types = 0xcbf2_9ce4_8422_2325u64;
+    for a in args {
+        types = (types ^ u64::from(a.oid().to_u32())).wrapping_mul(0x0100_0000_01b3);
+    }
+    (sql.as_ptr() as usize, sql.len(), types)
+}
 
 thread_local! {
     static PLANS: RefCell<HashMap<PlanKey, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
@@ -24,7 +34,7 @@ pub fn read<'conn>(
     sql: &'static str,
     args: &[DatumWithOid<'_>],
 ) -> QResult<SpiTupleTable<'conn>> {
-    let key: PlanKey = (sql, args.iter().map(|a| a.oid().to_u32()).collect());
+    let key = plan_key(sql, args);
     let cached = READ_PLANS.with(|plans| plans.borrow().contains_key(&key));
     if !cached {
         let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
@@ -67,7 +77,7 @@ pub fn exec<'conn>(
     sql: &'static str,
     args: &[DatumWithOid<'_>],
 ) -> QResult<SpiTupleTable<'conn>> {
-    let key: PlanKey = (sql, args.iter().map(|a| a.oid().to_u32()).collect());
+    let key = plan_key(sql, args);
     let cached = PLANS.with(|plans| plans.borrow().contains_key(&key));
     if !cached {
         let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();

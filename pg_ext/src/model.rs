@@ -56,10 +56,12 @@ pub struct Session {
     pub service_p25_minutes: Option<i32>,
     pub service_p75_minutes: Option<i32>,
     pub closed_at: Option<TimestampWithTimeZone>,
+    /// WAITING tokens right now, kept by every transition so no action counts the line.
+    pub waiting_count: i32,
 }
 
 const LOCK_TODAY: &str = "SELECT id, status, last_token_number, now_serving_number, messages_queued, \
-     service_p25_minutes, service_p75_minutes, closed_at \
+     service_p25_minutes, service_p75_minutes, closed_at, waiting_count \
      FROM qlink.sessions WHERE business_id = $1 AND date = ($2 AT TIME ZONE $3)::date FOR UPDATE";
 
 impl Session {
@@ -96,6 +98,7 @@ impl Session {
             service_p25_minutes: nullable(&row, 6)?,
             service_p75_minutes: nullable(&row, 7)?,
             closed_at: nullable(&row, 8)?,
+            waiting_count: col(&row, 9)?,
         }))
     }
 
@@ -105,7 +108,8 @@ impl Session {
             client,
             "UPDATE qlink.sessions SET status = $2, last_token_number = $3, now_serving_number = $4, \
              messages_queued = $5, service_p25_minutes = $6, service_p75_minutes = $7, closed_at = $8, \
-             last_action_at = CASE WHEN $9 THEN $10 ELSE last_action_at END, updated_at = $10 \
+             last_action_at = CASE WHEN $9 THEN $10 ELSE last_action_at END, updated_at = $10, \
+             waiting_count = $11 \
              WHERE id = $1",
             &[
                 self.id.into(),
@@ -118,6 +122,7 @@ impl Session {
                 self.closed_at.into(),
                 staff_action.into(),
                 now.into(),
+                self.waiting_count.into(),
             ],
         )?;
         Ok(())
@@ -132,7 +137,8 @@ impl Session {
         }
     }
 
-    /// Re-learns today's service time percentiles from SERVED tokens.
+    /// Re-learns today's service time percentiles from SERVED tokens (the latest 200, which
+    /// bounds the cost on a huge day and follows the doctor's current pace).
     pub fn relearn_service_time(&mut self, client: &mut SpiClient<'_>) -> QResult<()> {
         let row = db::first(
             client,
@@ -141,7 +147,8 @@ impl Session {
                     round(percentile_cont(0.75) WITHIN GROUP (ORDER BY m))::int \
              FROM (SELECT extract(epoch FROM served_at - called_at)::float8 / 60.0 AS m \
                    FROM qlink.tokens WHERE session_id = $1 AND status = 'SERVED' \
-                   AND called_at IS NOT NULL AND served_at IS NOT NULL) d",
+                   AND called_at IS NOT NULL AND served_at IS NOT NULL \
+                   ORDER BY served_at DESC LIMIT 200) d",
             &[self.id.into()],
         )?
         .expect("aggregate returns a row");
@@ -157,17 +164,19 @@ impl Session {
         Ok(())
     }
 
-    pub fn waiting_count(&self, client: &mut SpiClient<'_>) -> QResult<i32> {
-        Ok(db::value(
+    /// Counts the line again (after UNDO or RESET, which move many tokens at once).
+    pub fn recount_waiting(&mut self, client: &mut SpiClient<'_>) -> QResult<()> {
+        self.waiting_count = db::value(
             client,
             "SELECT count(*)::int FROM qlink.tokens WHERE session_id = $1 AND status = 'WAITING'",
             &[self.id.into()],
         )?
-        .unwrap_or(0))
+        .unwrap_or(0);
+        Ok(())
     }
 }
 
-/// The fields of a token the rules look at.
+/// The fields of a token the rules look at, and its undo snapshot.
 #[derive(Clone)]
 pub struct Token {
     pub id: Uuid,
@@ -178,21 +187,33 @@ pub struct Token {
     pub is_priority: bool,
     pub patient_phone: Option<String>,
     pub language: String,
+    /// What UNDO restores: status, previous_status, priority and the three timestamps,
+    /// as the database has them (read together with the row, so no extra query).
+    pub snapshot: serde_json::Value,
 }
 
 /// `SELECT <the Token columns> FROM qlink.tokens <tail>` as one static string.
 macro_rules! token_sql {
     ($tail:literal) => {
         concat!(
-            "SELECT id, session_id, business_id, token_number, status, is_priority, patient_phone, language \
+            "SELECT id, session_id, business_id, token_number, status, is_priority, patient_phone, language, \
+                    jsonb_build_object('id', id, 'token_number', token_number, 'status', status, \
+                        'previous_status', previous_status, 'is_priority', is_priority, 'called_at', called_at, \
+                        'served_at', served_at, 'cancelled_at', cancelled_at) \
              FROM qlink.tokens ",
             $tail
         )
     };
 }
 
+/// How a move changes the length of the line.
+fn line_delta(from: &str, to: &str) -> i32 {
+    i32::from(to == "WAITING") - i32::from(from == "WAITING")
+}
+
 impl Token {
-    fn from_row(row: &pgrx::spi::SpiTupleTable<'_>) -> QResult<Token> {
+    pub fn from_row(row: &pgrx::spi::SpiTupleTable<'_>) -> QResult<Token> {
+        let snapshot: JsonB = col(row, 9)?;
         Ok(Token {
             id: col(row, 1)?,
             session_id: col(row, 2)?,
@@ -202,6 +223,7 @@ impl Token {
             is_priority: col(row, 6)?,
             patient_phone: nullable(row, 7)?,
             language: col(row, 8)?,
+            snapshot: snapshot.0,
         })
     }
 
@@ -225,28 +247,46 @@ impl Token {
         Ok(token)
     }
 
-    pub fn serving(client: &mut SpiClient<'_>, session: &Session) -> QResult<Option<Token>> {
-        const SQL: &str = token_sql!("WHERE session_id = $1 AND status = 'SERVING'");
-        match db::first(client, SQL, &[session.id.into()])? {
-            Some(row) => Ok(Some(Self::from_row(&row)?)),
-            None => Ok(None),
+    /// The token being served and the next one in call order (priority first, then by
+    /// number), in one round trip.
+    pub fn serving_and_next(client: &mut SpiClient<'_>, session: &Session) -> QResult<(Option<Token>, Option<Token>)> {
+        const SQL: &str = concat!(
+            "(",
+            token_sql!("WHERE session_id = $1 AND status = 'SERVING'"),
+            ") UNION ALL (",
+            token_sql!("WHERE session_id = $1 AND status = 'WAITING' ORDER BY is_priority DESC, token_number LIMIT 1"),
+            ")"
+        );
+        let table = db::exec(client, SQL, &[session.id.into()])?;
+        let (mut serving, mut next) = (None, None);
+        for row in table {
+            let snapshot: JsonB = row.get(9)?.expect("snapshot");
+            let token = Token {
+                id: row.get(1)?.expect("id"),
+                session_id: row.get(2)?.expect("session_id"),
+                business_id: row.get(3)?.expect("business_id"),
+                token_number: row.get(4)?.expect("token_number"),
+                status: row.get(5)?.expect("status"),
+                is_priority: row.get(6)?.expect("is_priority"),
+                patient_phone: row.get(7)?,
+                language: row.get(8)?.expect("language"),
+                snapshot: snapshot.0,
+            };
+            if token.status == "SERVING" {
+                serving = Some(token);
+            } else {
+                next = Some(token);
+            }
         }
-    }
-
-    /// The next token in call order: priority first, then by number.
-    pub fn next_waiting(client: &mut SpiClient<'_>, session: &Session) -> QResult<Option<Token>> {
-        const SQL: &str = token_sql!("WHERE session_id = $1 AND status = 'WAITING' ORDER BY is_priority DESC, token_number LIMIT 1");
-        match db::first(client, SQL, &[session.id.into()])? {
-            Some(row) => Ok(Some(Self::from_row(&row)?)),
-            None => Ok(None),
-        }
+        Ok((serving, next))
     }
 
     /// Moves the token to `status`, remembering where it came from and stamping the
-    /// matching timestamp.
+    /// matching timestamp; keeps the session's line length and the token's snapshot.
     pub fn transition(
         &mut self,
         client: &mut SpiClient<'_>,
+        session: &mut Session,
         status: &str,
         priority: Option<bool>,
         now: TimestampWithTimeZone,
@@ -262,6 +302,21 @@ impl Token {
              WHERE id = $1",
             &[self.id.into(), status.into(), priority.into(), now.into()],
         )?;
+        session.waiting_count += line_delta(&self.status, status);
+        let stamp = serde_json::to_value(now).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(snap) = &mut self.snapshot {
+            snap.insert("previous_status".into(), self.status.clone().into());
+            snap.insert("status".into(), status.into());
+            match status {
+                "SERVING" => snap.insert("called_at".into(), stamp),
+                "SERVED" => snap.insert("served_at".into(), stamp),
+                "CANCELLED" => snap.insert("cancelled_at".into(), stamp),
+                _ => None,
+            };
+            if let Some(p) = priority {
+                snap.insert("is_priority".into(), p.into());
+            }
+        }
         self.status = status.to_string();
         if let Some(p) = priority {
             self.is_priority = p;

@@ -103,6 +103,7 @@ pub fn queue_reminders(
             is_priority: row.get(6)?.expect("is_priority"),
             patient_phone: row.get(7)?,
             language: row.get(8)?.expect("language"),
+            snapshot: serde_json::Value::Null,
         };
         let pos: i32 = row.get(9)?.expect("pos");
         due.push((token, pos));

@@ -101,19 +101,26 @@ pub fn create_token(
             }
 
             let is_priority = is_priority.unwrap_or(false);
-            let waiting_ahead: i32 = db::value(
-                client,
-                "SELECT count(*)::int FROM qlink.tokens \
-                 WHERE session_id = $1 AND status = 'WAITING' AND (is_priority OR NOT $2)",
-                &[session.id.into(), is_priority.into()],
-            )?
-            .unwrap_or(0);
+            // Everyone waiting is ahead of a new patient; only the other emergencies are
+            // ahead of a new emergency (few, found through the call-order index).
+            let waiting_ahead: i32 = if is_priority {
+                db::value(
+                    client,
+                    "SELECT count(*)::int FROM qlink.tokens \
+                     WHERE session_id = $1 AND status = 'WAITING' AND is_priority",
+                    &[session.id.into()],
+                )?
+                .unwrap_or(0)
+            } else {
+                session.waiting_count
+            };
             let position = waiting_ahead + 1;
             let people_ahead = waiting_ahead + i32::from(session.now_serving_number.is_some());
             // Close to the front already: the WELCOME says so, no REMINDER later.
             let reach = settings.reminder_at_position;
             let reminder_queued = reach <= 0 || i64::from(position) <= reach;
             session.last_token_number += 1;
+            session.waiting_count += 1;
             let token_number = session.last_token_number;
             let token_id: Uuid = db::value(
                 client,
@@ -144,6 +151,7 @@ pub fn create_token(
                 is_priority,
                 patient_phone: phone,
                 language,
+                snapshot: serde_json::Value::Null,
             };
             let audit_id = if source == "STAFF" {
                 Some(audit::record(
@@ -295,20 +303,18 @@ pub fn queue_action(
                 Some(id) => Some(Token::in_session(client, id, &business, &session)?),
                 None => None,
             };
-            let affected = match action {
+            let (affected, serving) = match action {
                 Action::Undo => undo(client, &business, &mut session, staff_id, now)?,
                 _ => apply(client, &business, &mut session, action, target, staff_id, now)?,
             };
             session.save(client, now, true)?;
-            let serving = Token::serving(client, &session)?.map(|t| t.id);
-            let waiting = session.waiting_count(client)?;
-            Ok(TableIterator::once((session.now_serving_number, serving, affected, waiting)))
+            Ok(TableIterator::once((session.now_serving_number, serving, affected, session.waiting_count)))
         })
     })
 }
 
 /// NEXT, SERVED, SKIP, RECALL, CANCEL: moves tokens, audits with before/after state,
-/// queues CALLED and REMINDER messages. Returns the token acted on.
+/// queues CALLED and REMINDER messages. Returns the token acted on and the one now serving.
 fn apply(
     client: &mut SpiClient<'_>,
     business: &Business,
@@ -317,8 +323,8 @@ fn apply(
     target: Option<Token>,
     staff_id: Option<Uuid>,
     now: TimestampWithTimeZone,
-) -> QResult<Option<Uuid>> {
-    let serving = Token::serving(client, session)?;
+) -> QResult<(Option<Uuid>, Option<Uuid>)> {
+    let (serving, next) = Token::serving_and_next(client, session)?;
     // Decide who moves where before touching anything.
     let mut moves: Vec<(Token, &'static str, Option<bool>)> = Vec::new();
     let mut called: Option<Token> = None;
@@ -327,7 +333,7 @@ fn apply(
             if let Some(s) = serving.clone() {
                 moves.push((s, "SERVED", None));
             }
-            if let Some(n) = Token::next_waiting(client, session)? {
+            if let Some(n) = next {
                 moves.push((n.clone(), "SERVING", None));
                 called = Some(n);
             }
@@ -367,24 +373,27 @@ fn apply(
     }
 
     let ids: Vec<Uuid> = moves.iter().map(|(t, _, _)| t.id).collect();
-    let before = audit::snapshot(client, session, &ids)?;
+    let before = audit::snapshot_of(session, &moves.iter().map(|(t, _, _)| t).collect::<Vec<_>>());
     let mut served_someone = false;
+    let mut serving_now = serving.as_ref().map(|t| t.id);
     // Order matters: the SERVING token leaves before the next one arrives.
     for (token, status, priority) in moves.iter_mut() {
         let was_serving = token.status == "SERVING";
-        token.transition(client, status, *priority, now)?;
+        token.transition(client, session, status, *priority, now)?;
         served_someone |= *status == "SERVED";
         if was_serving {
             session.now_serving_number = None;
+            serving_now = None;
         }
         if *status == "SERVING" {
             session.now_serving_number = Some(token.token_number);
+            serving_now = Some(token.id);
         }
     }
     if served_someone {
         session.relearn_service_time(client)?;
     }
-    let after = audit::snapshot(client, session, &ids)?;
+    let after = audit::snapshot_of(session, &moves.iter().map(|(t, _, _)| t).collect::<Vec<_>>());
     let affected = match action {
         Action::Next => called.as_ref().map(|t| t.id),
         _ => ids.first().copied(),
@@ -408,7 +417,7 @@ fn apply(
         outbox::enqueue(client, business, session, &token, "CALLED", Some(0), Some(audit_id), now)?;
     }
     outbox::queue_reminders(client, business, session, Some(audit_id), now)?;
-    Ok(affected)
+    Ok((affected, serving_now))
 }
 
 fn undo(
@@ -417,9 +426,10 @@ fn undo(
     session: &mut Session,
     staff_id: Option<Uuid>,
     now: TimestampWithTimeZone,
-) -> QResult<Option<Uuid>> {
+) -> QResult<(Option<Uuid>, Option<Uuid>)> {
     let (undone_id, token_id, before, after) = audit::undo_last(client, session, now)?;
     session.relearn_service_time(client)?;
+    session.recount_waiting(client)?;
     let undo_id = audit::record(
         client,
         Entry {
@@ -437,7 +447,11 @@ fn undo(
     )?;
     audit::mark_undone(client, undone_id, undo_id, now)?;
     outbox::skip_unsent_for_audit(client, undone_id, now)?;
-    Ok(token_id)
+    let serving = match session.now_serving_number {
+        Some(_) => Token::serving_and_next(client, session)?.0.map(|t| t.id),
+        None => None,
+    };
+    Ok((token_id, serving))
 }
 
 /// Closes today's queue for QR intake (staff may still add and serve). Undoable.
@@ -454,10 +468,10 @@ pub fn close_session(
             check_staff(client, staff_id, &business)?;
             let mut session = Session::lock_today(client, &business, now)?;
             if session.status != "CLOSED" {
-                let before = audit::snapshot(client, &session, &[])?;
+                let before = audit::snapshot_of(&session, &[]);
                 session.status = "CLOSED".into();
                 session.closed_at = Some(now);
-                let after = audit::snapshot(client, &session, &[])?;
+                let after = audit::snapshot_of(&session, &[]);
                 audit::record(
                     client,
                     Entry {
@@ -494,7 +508,7 @@ pub fn reset_session(
             let business = Business::load(client, business_id)?;
             check_staff(client, staff_id, &business)?;
             let mut session = Session::lock_today(client, &business, now)?;
-            if session.now_serving_number.is_some() || Token::serving(client, &session)?.is_some() {
+            if session.now_serving_number.is_some() || Token::serving_and_next(client, &session)?.0.is_some() {
                 return Err(conflict(
                     "A patient is being served. Mark them served or skip them before resetting the queue.",
                 ));
@@ -518,6 +532,7 @@ pub fn reset_session(
             )?;
             session.status = "OPEN".into();
             session.closed_at = None;
+            session.waiting_count = 0;
             let after = audit::snapshot(client, &session, &ids)?;
             audit::record(
                 client,
@@ -562,9 +577,9 @@ pub fn cancel_token(
             if token.status != "WAITING" {
                 return Err(conflict("Only a token that is still waiting can be cancelled."));
             }
-            let before = audit::snapshot(client, &session, &[token.id])?;
-            token.transition(client, "CANCELLED", None, now)?;
-            let after = audit::snapshot(client, &session, &[token.id])?;
+            let before = audit::snapshot_of(&session, &[&token]);
+            token.transition(client, &mut session, "CANCELLED", None, now)?;
+            let after = audit::snapshot_of(&session, &[&token]);
             let audit_id = audit::record(
                 client,
                 Entry {

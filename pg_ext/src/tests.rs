@@ -89,12 +89,25 @@ mod tests {
         ))
     }
 
+    /// The session's kept line length equals the real one.
+    fn line_length_is_kept(b: &str) {
+        let (kept, real) = Spi::get_two::<i32, i64>(&format!(
+            "SELECT s.waiting_count, (SELECT count(*) FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING') \
+             FROM qlink.sessions s WHERE s.business_id = '{b}' ORDER BY s.date DESC LIMIT 1"
+        ))
+        .unwrap();
+        assert_eq!(kept.map(i64::from), real, "sessions.waiting_count drifted");
+    }
+
     fn act(b: &str, action: &str) -> Option<String> {
-        q::<String>(&format!("SELECT affected_token_id::text FROM qlink.queue_action('{b}', '{action}')"))
+        let affected = q::<String>(&format!("SELECT affected_token_id::text FROM qlink.queue_action('{b}', '{action}')"));
+        line_length_is_kept(b);
+        affected
     }
 
     fn act_on(b: &str, action: &str, t: &str) {
         Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', '{action}', '{t}')")).unwrap();
+        line_length_is_kept(b);
     }
 
     fn status(t: &str) -> String {

@@ -252,13 +252,14 @@ async fn ten_clinics_under_random_concurrent_actions_keep_every_invariant() {
             "SELECT count(*) FROM qlink.sessions s WHERE \
                (SELECT count(*) FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'SERVING') > 1 \
                OR s.now_serving_number IS DISTINCT FROM \
-                  (SELECT token_number FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'SERVING')",
+                  (SELECT token_number FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'SERVING') \
+               OR s.waiting_count <> (SELECT count(*) FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING')",
             &[],
         )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(bad, 0, "a session has two SERVING or a wrong pointer");
+    assert_eq!(bad, 0, "a session has two SERVING, a wrong pointer or a wrong line length");
     // Numbers unique and gap-free per session.
     let gaps: i64 = setup
         .query_one(

@@ -100,9 +100,10 @@ impl Model {
         let line = self.line();
         let positions: Vec<String> = line.iter().enumerate().map(|(p, &i)| format!("{}@{}", i + 1, p + 1)).collect();
         format!(
-            "{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}",
             if self.closed { "CLOSED" } else { "OPEN" },
             pointer,
+            line.len(),
             toks.join(","),
             positions.join(",")
         )
@@ -111,7 +112,7 @@ impl Model {
 
 async fn db_state(db: &tokio_postgres::Transaction<'_>, clinic: Uuid) -> String {
     db.query_one(
-        "SELECT concat_ws('|', s.status, coalesce(s.now_serving_number::text, ''), \
+        "SELECT concat_ws('|', s.status, coalesce(s.now_serving_number::text, ''), s.waiting_count, \
             coalesce((SELECT string_agg(t.token_number || ':' || t.status || ':' || t.is_priority, ',' ORDER BY t.token_number) \
                       FROM qlink.tokens t WHERE t.session_id = s.id), ''), \
             coalesce((SELECT string_agg(t.token_number || '@' || ts.queue_position, ',' ORDER BY ts.queue_position) \
