@@ -33,6 +33,8 @@ CREATE TABLE qlink.sessions (
     -- so that the patients' polls never compute percentiles.
     service_p25_minutes integer,
     service_p75_minutes integer,
+    -- The latest service durations (ms) they are learned from, oldest first.
+    service_ms         integer[] NOT NULL DEFAULT '{}',
     last_action_at     timestamptz,
     -- WAITING tokens now; kept by every queue function so no action counts the line.
     waiting_count      integer NOT NULL DEFAULT 0 CHECK (waiting_count >= 0),

@@ -58,11 +58,23 @@ pub struct Session {
     pub closed_at: Option<TimestampWithTimeZone>,
     /// WAITING tokens right now, kept by every transition so no action counts the line.
     pub waiting_count: i32,
+    /// Today's latest service durations (ms), oldest first: the learned ETA without a query.
+    pub service_ms: Vec<i32>,
 }
 
+/// How many recent service durations the ETA learns from.
+pub const SERVICE_SAMPLES: usize = 200;
+
 const LOCK_TODAY: &str = "SELECT id, status, last_token_number, now_serving_number, messages_queued, \
-     service_p25_minutes, service_p75_minutes, closed_at, waiting_count \
+     service_p25_minutes, service_p75_minutes, closed_at, waiting_count, service_ms \
      FROM qlink.sessions WHERE business_id = $1 AND date = ($2 AT TIME ZONE $3)::date FOR UPDATE";
+
+/// The clinic and its locked session in one round trip (the hot path of every action).
+const LOCK_TODAY_WITH_CLINIC: &str = "SELECT s.id, s.status, s.last_token_number, s.now_serving_number, \
+     s.messages_queued, s.service_p25_minutes, s.service_p75_minutes, s.closed_at, s.waiting_count, s.service_ms, \
+     b.id, b.name, b.timezone, b.status, b.settings \
+     FROM qlink.sessions s JOIN qlink.businesses b ON b.id = s.business_id \
+     WHERE s.business_id = $1 AND s.date = ($2 AT TIME ZONE b.timezone)::date FOR UPDATE OF s";
 
 impl Session {
     /// Locks the clinic's session for its local date, opening it first if needed.
@@ -99,7 +111,48 @@ impl Session {
             service_p75_minutes: nullable(&row, 7)?,
             closed_at: nullable(&row, 8)?,
             waiting_count: col(&row, 9)?,
+            service_ms: col(&row, 10)?,
         }))
+    }
+
+    fn from_row(row: &pgrx::spi::SpiTupleTable<'_>) -> QResult<Session> {
+        Ok(Session {
+            id: col(row, 1)?,
+            status: col(row, 2)?,
+            last_token_number: col(row, 3)?,
+            now_serving_number: nullable(row, 4)?,
+            messages_queued: col(row, 5)?,
+            service_p25_minutes: nullable(row, 6)?,
+            service_p75_minutes: nullable(row, 7)?,
+            closed_at: nullable(row, 8)?,
+            waiting_count: col(row, 9)?,
+            service_ms: col(row, 10)?,
+        })
+    }
+
+    /// Loads the clinic and locks today's session, opening it if needed. Usually one
+    /// statement; the first action of a clinic's day takes three.
+    pub fn open_for(
+        client: &mut SpiClient<'_>,
+        business_id: Option<Uuid>,
+        now: TimestampWithTimeZone,
+    ) -> QResult<(Business, Session)> {
+        if let Some(id) = business_id {
+            if let Some(row) = db::first(client, LOCK_TODAY_WITH_CLINIC, &[id.into(), now.into()])? {
+                let settings: JsonB = col(&row, 15)?;
+                let business = Business {
+                    id: col(&row, 11)?,
+                    name: col(&row, 12)?,
+                    timezone: col(&row, 13)?,
+                    status: col(&row, 14)?,
+                    settings: Settings::from_stored(&settings.0),
+                };
+                return Ok((business, Session::from_row(&row)?));
+            }
+        }
+        let business = Business::load(client, business_id)?;
+        let session = Session::lock_today(client, &business, now)?;
+        Ok((business, session))
     }
 
     /// Writes the session back. `staff_action` marks a staff action (the stall warning's clock).
@@ -109,7 +162,7 @@ impl Session {
             "UPDATE qlink.sessions SET status = $2, last_token_number = $3, now_serving_number = $4, \
              messages_queued = $5, service_p25_minutes = $6, service_p75_minutes = $7, closed_at = $8, \
              last_action_at = CASE WHEN $9 THEN $10 ELSE last_action_at END, updated_at = $10, \
-             waiting_count = $11 \
+             waiting_count = $11, service_ms = $12 \
              WHERE id = $1",
             &[
                 self.id.into(),
@@ -123,6 +176,7 @@ impl Session {
                 staff_action.into(),
                 now.into(),
                 self.waiting_count.into(),
+                self.service_ms.clone().into(),
             ],
         )?;
         Ok(())
@@ -137,30 +191,50 @@ impl Session {
         }
     }
 
-    /// Re-learns today's service time percentiles from SERVED tokens (the latest 200, which
-    /// bounds the cost on a huge day and follows the doctor's current pace).
-    pub fn relearn_service_time(&mut self, client: &mut SpiClient<'_>) -> QResult<()> {
-        let row = db::first(
-            client,
-            "SELECT count(*)::int, \
-                    round(percentile_cont(0.25) WITHIN GROUP (ORDER BY m))::int, \
-                    round(percentile_cont(0.75) WITHIN GROUP (ORDER BY m))::int \
-             FROM (SELECT extract(epoch FROM served_at - called_at)::float8 / 60.0 AS m \
-                   FROM qlink.tokens WHERE session_id = $1 AND status = 'SERVED' \
-                   AND called_at IS NOT NULL AND served_at IS NOT NULL \
-                   ORDER BY served_at DESC LIMIT 200) d",
-            &[self.id.into()],
-        )?
-        .expect("aggregate returns a row");
-        let samples: i32 = col(&row, 1)?;
-        if samples >= 5 {
-            let clamp = |m: Option<i32>| m.map(|m| m.clamp(1, 60));
-            self.service_p25_minutes = clamp(nullable(&row, 2)?);
-            self.service_p75_minutes = clamp(nullable(&row, 3)?);
-        } else {
+    /// Records one finished service and re-learns the ETA from the latest samples.
+    pub fn record_service(&mut self, ms: i32) {
+        self.service_ms.push(ms.max(0));
+        if self.service_ms.len() > SERVICE_SAMPLES {
+            let excess = self.service_ms.len() - SERVICE_SAMPLES;
+            self.service_ms.drain(..excess);
+        }
+        self.learn();
+    }
+
+    /// p25/p75 of the samples (PostgreSQL's percentile_cont, rounded half to even), in
+    /// minutes clamped to 1–60, once there are 5; none before.
+    fn learn(&mut self) {
+        if self.service_ms.len() < 5 {
             self.service_p25_minutes = None;
             self.service_p75_minutes = None;
+            return;
         }
+        let mut minutes: Vec<f64> = self.service_ms.iter().map(|ms| f64::from(*ms) / 60_000.0).collect();
+        minutes.sort_by(f64::total_cmp);
+        let percentile = |q: f64| {
+            let pos = q * (minutes.len() - 1) as f64;
+            let (lo, frac) = (pos.floor() as usize, pos - pos.floor());
+            let hi = (lo + 1).min(minutes.len() - 1);
+            let v = minutes[lo] + frac * (minutes[hi] - minutes[lo]);
+            (v.round_ties_even() as i32).clamp(1, 60)
+        };
+        self.service_p25_minutes = Some(percentile(0.25));
+        self.service_p75_minutes = Some(percentile(0.75));
+    }
+
+    /// Re-reads today's latest service durations (after UNDO, which may un-serve someone).
+    pub fn relearn_service_time(&mut self, client: &mut SpiClient<'_>) -> QResult<()> {
+        let samples: Option<Vec<i32>> = db::value(
+            client,
+            "SELECT coalesce(array_agg(ms ORDER BY served_at), '{}') FROM ( \
+                 SELECT served_at, (extract(epoch FROM served_at - called_at) * 1000)::int AS ms \
+                 FROM qlink.tokens WHERE session_id = $1 AND status = 'SERVED' \
+                   AND called_at IS NOT NULL AND served_at IS NOT NULL \
+                 ORDER BY served_at DESC LIMIT 200) d",
+            &[self.id.into()],
+        )?;
+        self.service_ms = samples.unwrap_or_default();
+        self.learn();
         Ok(())
     }
 
@@ -190,6 +264,7 @@ pub struct Token {
     /// What UNDO restores: status, previous_status, priority and the three timestamps,
     /// as the database has them (read together with the row, so no extra query).
     pub snapshot: serde_json::Value,
+    pub called_at: Option<TimestampWithTimeZone>,
 }
 
 /// `SELECT <the Token columns> FROM qlink.tokens <tail>` as one static string.
@@ -199,7 +274,7 @@ macro_rules! token_sql {
             "SELECT id, session_id, business_id, token_number, status, is_priority, patient_phone, language, \
                     jsonb_build_object('id', id, 'token_number', token_number, 'status', status, \
                         'previous_status', previous_status, 'is_priority', is_priority, 'called_at', called_at, \
-                        'served_at', served_at, 'cancelled_at', cancelled_at) \
+                        'served_at', served_at, 'cancelled_at', cancelled_at), called_at \
              FROM qlink.tokens ",
             $tail
         )
@@ -224,6 +299,7 @@ impl Token {
             patient_phone: nullable(row, 7)?,
             language: col(row, 8)?,
             snapshot: snapshot.0,
+            called_at: nullable(row, 10)?,
         })
     }
 
@@ -271,6 +347,7 @@ impl Token {
                 patient_phone: row.get(7)?,
                 language: row.get(8)?.expect("language"),
                 snapshot: snapshot.0,
+                called_at: row.get(10)?,
             };
             if token.status == "SERVING" {
                 serving = Some(token);
@@ -303,6 +380,15 @@ impl Token {
             &[self.id.into(), status.into(), priority.into(), now.into()],
         )?;
         session.waiting_count += line_delta(&self.status, status);
+        if self.status == "SERVING" && status == "SERVED" {
+            if let Some(called) = self.called_at {
+                let ms = (now.into_inner() - called.into_inner()) / 1000;
+                session.record_service(ms.clamp(0, i64::from(i32::MAX)) as i32);
+            }
+        }
+        if status == "SERVING" {
+            self.called_at = Some(now);
+        }
         let stamp = serde_json::to_value(now).unwrap_or(serde_json::Value::Null);
         if let serde_json::Value::Object(snap) = &mut self.snapshot {
             snap.insert("previous_status".into(), self.status.clone().into());

@@ -104,6 +104,7 @@ pub fn queue_reminders(
             patient_phone: row.get(7)?,
             language: row.get(8)?.expect("language"),
             snapshot: serde_json::Value::Null,
+            called_at: None,
         };
         let pos: i32 = row.get(9)?.expect("pos");
         due.push((token, pos));

@@ -70,10 +70,9 @@ pub fn create_token(
         };
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let business = Business::load(client, business_id)?;
+            let (business, mut session) = Session::open_for(client, business_id, now)?;
             business.require_operational()?;
             check_staff(client, staff_id, &business)?;
-            let mut session = Session::lock_today(client, &business, now)?;
             let settings = &business.settings;
             if source == "QR" {
                 if !settings.qr_intake_enabled {
@@ -152,6 +151,7 @@ pub fn create_token(
                 patient_phone: phone,
                 language,
                 snapshot: serde_json::Value::Null,
+                called_at: None,
             };
             let audit_id = if source == "STAFF" {
                 Some(audit::record(
@@ -295,10 +295,9 @@ pub fn queue_action(
         }
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let business = Business::load(client, business_id)?;
+            let (business, mut session) = Session::open_for(client, business_id, now)?;
             business.require_operational()?;
             check_staff(client, staff_id, &business)?;
-            let mut session = Session::lock_today(client, &business, now)?;
             let target = match token_id {
                 Some(id) => Some(Token::in_session(client, id, &business, &session)?),
                 None => None,
@@ -374,13 +373,11 @@ fn apply(
 
     let ids: Vec<Uuid> = moves.iter().map(|(t, _, _)| t.id).collect();
     let before = audit::snapshot_of(session, &moves.iter().map(|(t, _, _)| t).collect::<Vec<_>>());
-    let mut served_someone = false;
     let mut serving_now = serving.as_ref().map(|t| t.id);
     // Order matters: the SERVING token leaves before the next one arrives.
     for (token, status, priority) in moves.iter_mut() {
         let was_serving = token.status == "SERVING";
         token.transition(client, session, status, *priority, now)?;
-        served_someone |= *status == "SERVED";
         if was_serving {
             session.now_serving_number = None;
             serving_now = None;
@@ -389,9 +386,6 @@ fn apply(
             session.now_serving_number = Some(token.token_number);
             serving_now = Some(token.id);
         }
-    }
-    if served_someone {
-        session.relearn_service_time(client)?;
     }
     let after = audit::snapshot_of(session, &moves.iter().map(|(t, _, _)| t).collect::<Vec<_>>());
     let affected = match action {
