@@ -10,7 +10,9 @@
 //!
 //! The baselines live only in this crate. Results print as Markdown (see BENCHMARKS.md).
 
+mod day;
 mod load;
+mod messaging;
 mod setup;
 
 use clap::{Parser, Subcommand};
@@ -53,7 +55,18 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         clients: usize,
     },
-    /// Everything above, in one run.
+    /// The worker against the fake WhatsApp API at 80/s and 1,000/s sender limits.
+    Worker,
+    /// The seed's day: clinics × tokens, receptionists, polling patients, all messages.
+    Day {
+        #[arg(long, default_value_t = 1000)]
+        clinics: usize,
+        #[arg(long, default_value_t = 300)]
+        tokens: usize,
+        #[arg(long, default_value_t = 10_000)]
+        viewers: usize,
+    },
+    /// poll, next, create and worker, in one run.
     All,
 }
 
@@ -185,7 +198,7 @@ async fn bench_poll(admin_url: &str, seconds: u64, clients: usize, rate: f64) ->
 
     println!("\n### Status poll: highest fixed rate with p99 < 25 ms (open loop, 5 s steps)\n\n{HEADER}");
     let mut best = 0.0;
-    for r in [1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0, 8000.0, 10000.0] {
+    for r in [1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0, 14000.0, 16000.0, 20000.0] {
         let s = open_loop(r, Duration::from_secs(5), { let p = p.clone(); move |i| p(i) }).await;
         println!("{}", row(&format!("status poll at {r:.0}/s"), &s));
         if s.p99_ms < 25.0 && s.errors == 0 && s.rate() > 0.95 * r {
@@ -282,10 +295,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Poll { clients, rate } => bench_poll(&cli.admin_url, cli.seconds, clients, rate).await?,
         Command::Next { clients } => bench_next(&cli.admin_url, cli.seconds, clients).await?,
         Command::Create { clients } => bench_create(&cli.admin_url, cli.seconds, clients).await?,
+        Command::Worker => messaging::bench(&cli.admin_url, cli.seconds).await?,
+        Command::Day { clinics, tokens, viewers } => day::bench(&cli.admin_url, clinics, tokens, viewers).await?,
         Command::All => {
             bench_poll(&cli.admin_url, cli.seconds, 32, 2000.0).await?;
             bench_next(&cli.admin_url, cli.seconds, 8).await?;
             bench_create(&cli.admin_url, cli.seconds, 8).await?;
+            messaging::bench(&cli.admin_url, cli.seconds).await?;
         }
     }
     Ok(())
