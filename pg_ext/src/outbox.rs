@@ -329,3 +329,94 @@ pub fn outbox_lag_seconds() -> Result<f64, ErrorReport> {
         })
     })
 }
+
+/// The tail of a staff action in one statement: the audit entry, the CALLED message, the
+/// REMINDERs owed to tokens that came within `reminder_at_position`, and the session row
+/// written back. (As separate statements these were most of the cost of a NEXT.)
+#[allow(clippy::too_many_arguments)]
+pub fn finish_staff_action(
+    client: &mut SpiClient<'_>,
+    business: &Business,
+    session: &mut Session,
+    staff_id: Option<Uuid>,
+    action: &str,
+    affected: Option<Uuid>,
+    before: JsonB,
+    after: JsonB,
+    called: Option<&Token>,
+    now: TimestampWithTimeZone,
+) -> QResult<()> {
+    let settings = &business.settings;
+    let budget = (settings.daily_message_limit - i64::from(session.messages_queued)).clamp(0, i64::from(i32::MAX)) as i32;
+    let queued: Option<i32> = db::value(
+        client,
+        "WITH a AS ( \
+             INSERT INTO qlink.audit_logs (business_id, session_id, staff_id, actor, action, token_id, \
+                 before_state, after_state, undoable, created_at) \
+             VALUES ($1, $2, $3, 'STAFF', $4, $5, $6, $7, true, $8) RETURNING id), \
+         line AS ( \
+             SELECT id, row_number() OVER (ORDER BY is_priority DESC, token_number)::int AS pos \
+             FROM (SELECT id, is_priority, token_number FROM qlink.tokens \
+                   WHERE session_id = $2 AND status = 'WAITING' \
+                   ORDER BY is_priority DESC, token_number LIMIT $9) w), \
+         rem AS ( \
+             UPDATE qlink.tokens t SET reminder_queued = true FROM line \
+             WHERE t.id = line.id AND NOT t.reminder_queued \
+             RETURNING t.id, t.token_number, t.patient_phone, t.language, line.pos), \
+         due AS ( \
+             SELECT $10::uuid AS token_id, 'CALLED'::text AS kind, $11::text AS phone, $12::text AS language, \
+                    $13::int AS number, 0 AS ahead, 0 AS ord \
+             WHERE $10::uuid IS NOT NULL AND $11::text IS NOT NULL \
+             UNION ALL \
+             SELECT id, 'REMINDER', patient_phone, language, token_number, pos - 1 + $14, pos \
+             FROM rem WHERE patient_phone IS NOT NULL), \
+         numbered AS (SELECT due.*, row_number() OVER (ORDER BY ord) AS n FROM due), \
+         sent AS ( \
+             INSERT INTO qlink.message_logs (business_id, token_id, audit_log_id, message_type, to_phone, language, \
+                 payload, status, reason, next_attempt_at, created_at, updated_at) \
+             SELECT $1, n.token_id, a.id, n.kind, n.phone, n.language, \
+                    jsonb_build_object('clinic_name', $15::text, 'token_number', n.number, \
+                                       'token_id', n.token_id::text, 'people_ahead', n.ahead), \
+                    CASE WHEN NOT $16 OR n.n > $17 THEN 'SKIPPED' ELSE 'PENDING' END, \
+                    CASE WHEN NOT $16 THEN 'whatsapp_disabled' WHEN n.n > $17 THEN 'daily_message_limit' END, \
+                    $8, $8, $8 \
+             FROM numbered n CROSS JOIN a \
+             RETURNING status) \
+         UPDATE qlink.sessions SET status = $18, last_token_number = $19, now_serving_number = $20, \
+             messages_queued = $21 + (SELECT count(*)::int FROM sent WHERE status = 'PENDING'), \
+             service_p25_minutes = $22, service_p75_minutes = $23, closed_at = $24, waiting_count = $25, \
+             service_ms = $26, last_action_at = $8, updated_at = $8 \
+         WHERE id = $2 \
+         RETURNING messages_queued",
+        &[
+            business.id.into(),
+            session.id.into(),
+            staff_id.into(),
+            action.into(),
+            affected.into(),
+            before.into(),
+            after.into(),
+            now.into(),
+            (settings.reminder_at_position.max(0)).into(),
+            called.map(|t| t.id).into(),
+            called.and_then(|t| t.patient_phone.clone()).into(),
+            called.map(|t| t.language.clone()).unwrap_or_else(|| "en".into()).into(),
+            called.map(|t| t.token_number).unwrap_or(0).into(),
+            i32::from(session.now_serving_number.is_some()).into(),
+            business.name.as_str().into(),
+            settings.whatsapp_enabled.into(),
+            budget.into(),
+            session.status.as_str().into(),
+            session.last_token_number.into(),
+            session.now_serving_number.into(),
+            session.messages_queued.into(),
+            session.service_p25_minutes.into(),
+            session.service_p75_minutes.into(),
+            session.closed_at.into(),
+            session.waiting_count.into(),
+            session.service_ms.clone().into(),
+        ],
+    )?;
+    session.messages_queued = queued.unwrap_or(session.messages_queued);
+    Ok(())
+}
