@@ -445,6 +445,7 @@ pub fn close_session(
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
+            business.require_operational()?;
             check_staff(client, staff_id, &business)?;
             let mut session = Session::lock_today(client, &business, now)?;
             if session.status != "CLOSED" {

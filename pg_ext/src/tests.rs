@@ -310,6 +310,7 @@ mod tests {
         Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'SUSPENDED')")).unwrap();
         refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT')"), "42501");
         refused(&format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO')"), "42501");
+        refused(&format!("SELECT * FROM qlink.close_session('{b}')"), "42501");
         // Yesterday's token is not in today's queue.
         Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'ACTIVE')")).unwrap();
         at("2026-03-11 04:30:00+00");

@@ -10,9 +10,23 @@ pub const APP_ROLE: &str = "qlink_app";
 /// The NOTIFY channel that wakes the message worker.
 pub const MESSAGES_CHANNEL: &str = "qlink_messages";
 
-pub fn pool(config: tokio_postgres::Config, size: usize) -> anyhow::Result<Pool> {
+/// How long a request waits for a connection, or for a new one to be made, before it is
+/// answered 503: a database that silently drops packets must not hold requests until the
+/// request timeout.
+const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+pub fn pool(mut config: tokio_postgres::Config, size: usize) -> anyhow::Result<Pool> {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(POOL_TIMEOUT);
+    }
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    Ok(Pool::builder(manager).max_size(size).build()?)
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .recycle_timeout(Some(POOL_TIMEOUT))
+        .build()?)
 }
 
 /// Connects one client outside any pool (the worker's LISTEN connection, CLI commands).

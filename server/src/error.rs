@@ -39,7 +39,7 @@ pub struct ErrorBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// invalid_input, not_found, forbidden, conflict, rate_limited, unauthorized,
-    /// payload_too_large, unsupported_media_type, unavailable, internal
+    /// payload_too_large, unsupported_media_type, method_not_allowed, unavailable, internal
     pub code: &'static str,
     pub message: String,
 }
@@ -78,6 +78,9 @@ impl From<tokio_postgres::Error> for ApiError {
             "42501" => ApiError::Forbidden(message),
             "55000" => ApiError::Conflict(message),
             "54000" => ApiError::RateLimited(message),
+            // Text PostgreSQL cannot store (a NUL character in text or JSON): the client's
+            // input, refused before anything ran. PostgreSQL's own words are not shown.
+            "22021" | "22P05" => ApiError::InvalidInput("The request contains a character that is not allowed (NUL).".into()),
             // Admin shutdown / cannot connect now / crash recovery.
             "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006" => ApiError::Unavailable(e.into()),
             _ => ApiError::Internal(e.into()),

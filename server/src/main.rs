@@ -1,3 +1,4 @@
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use qlink_server::config::{DbArgs, HttpArgs, LogFormat, WhatsAppArgs, WorkerArgs};
 use qlink_server::{accounts, demo, migrate, serve, worker};
@@ -43,10 +44,10 @@ struct ServeCmd {
     #[command(flatten)]
     worker: WorkerArgs,
     /// Don't migrate on start; refuse to start if the schema is behind.
-    #[arg(long, env = "QLINK_NO_MIGRATE")]
+    #[arg(long, env = "QLINK_NO_MIGRATE", value_parser = BoolishValueParser::new())]
     no_migrate: bool,
     /// Don't run the message worker in this process (run `qlink worker` elsewhere).
-    #[arg(long, env = "QLINK_NO_WORKER")]
+    #[arg(long, env = "QLINK_NO_WORKER", value_parser = BoolishValueParser::new())]
     no_worker: bool,
 }
 
@@ -112,7 +113,11 @@ struct DemoCmd {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // tokio-postgres logs every statement's parameters at DEBUG: password hashes, session
+    // digests, patients' names and phones. Never below INFO, whatever RUST_LOG asks.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info".into())
+        .add_directive("tokio_postgres=info".parse().expect("static directive"));
     match format {
         LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),

@@ -198,6 +198,12 @@ async fn receive_statuses(State(state): State<WebhookState>, headers: HeaderMap,
                 metrics::counter!("qlink_webhook_statuses_total", "status" => status.status, "result" => "unknown").increment(1);
                 tracing::info!(provider_message_id = %status.wamid, status = status.status, "delivery status for an unknown message; ignored");
             }
+            // A status PostgreSQL cannot store (a NUL in its id or details) would fail on
+            // every redelivery and hold back the batch forever: ignore that one.
+            Err(e) if e.code().is_some_and(|c| c.code().starts_with("22")) => {
+                ignored += 1;
+                tracing::warn!(error = %e, "a delivery status that cannot be stored; ignored");
+            }
             Err(e) => {
                 // Statuses already applied stay applied; applying them again is a no-op.
                 tracing::error!(error = %e, provider_message_id = %status.wamid, "applying a delivery status failed; Meta will retry");

@@ -5,6 +5,8 @@
 pub mod app;
 pub mod browser;
 pub mod fake_whatsapp;
+pub mod load;
+pub mod probe;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::{Client, NoTls};

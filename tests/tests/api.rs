@@ -130,6 +130,10 @@ async fn public_errors_are_clear_and_change_nothing() {
     assert_error(plain().get(app.url(&format!("/api/v1/tokens/{}", uuid::Uuid::new_v4()))).send().await.unwrap(), 404, "not_found").await;
     assert_error(plain().post(app.url("/api/v1/tokens/1/cancel")).send().await.unwrap(), 404, "not_found").await;
     assert_error(plain().get(app.url("/api/v1/nothing/here")).send().await.unwrap(), 404, "not_found").await;
+    // People who mistype an address get a page, not JSON.
+    let r = plain().get(app.url("/staff/typo")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let tokens: i64 = app.db.query_one("SELECT count(*) FROM qlink.tokens", &[]).await.unwrap().get(0);
     assert_eq!(tokens, 0);
 

@@ -109,7 +109,7 @@ pub fn routes() -> Router<AppState> {
 /// Request ids, tracing, metrics, limits, timeouts, panic safety, and the JSON 404.
 pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     routes
-        .fallback(|| async { ApiError::not_found() })
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(15)))
@@ -117,6 +117,7 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
             tracing::error!("a request handler panicked");
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -125,6 +126,55 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Every error answer is `{"error":{"code","message"}}`, also those the framework writes on
+/// its own in plain text or with no body at all: 405 for a method a route lacks, 400 for a
+/// path or query string that does not decode, 503 from the timeout. JSON errors and the
+/// pages' HTML errors pass through untouched.
+async fn json_errors(response: Response) -> Response {
+    use axum::http::{header, StatusCode};
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
+        return response;
+    }
+    let (status, code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (status, "method_not_allowed", "This method is not allowed here."),
+        StatusCode::NOT_FOUND => (status, "not_found", "Not found."),
+        StatusCode::PAYLOAD_TOO_LARGE => (status, "payload_too_large", "The request body is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, "unsupported_media_type", "Send JSON with Content-Type: application/json."),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The service is briefly unavailable. Please try again in a moment.",
+        ),
+        s if s.is_server_error() => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side. Please try again.")
+        }
+        _ => (StatusCode::BAD_REQUEST, "invalid_input", "The request is not valid: check its address and parameters."),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.status = status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    parts.headers.insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// An unknown address: JSON for API clients, a page for people.
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    let machine = path.starts_with("/api/") || path.starts_with("/assets/") || matches!(path, "/healthz" | "/readyz" | "/metrics");
+    if machine {
+        return ApiError::not_found().into_response();
+    }
+    let lang = crate::pages::i18n::Lang::choose(None, req.headers(), crate::pages::i18n::Lang::En);
+    crate::pages::not_found(lang)
 }
 
 /// Request counts and latency per route (the route template, never the raw path).

@@ -19,9 +19,10 @@ pub async fn healthz() -> &'static str {
 pub async fn check_ready(app: &AppState) -> Result<String, String> {
     let db = app.db.get().await.map_err(|_| "database unreachable".to_string())?;
     let row = db
-        .query_one("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'qlink'", &[])
+        .query_opt("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'qlink'", &[])
         .await
-        .map_err(|_| "the qlink extension is not installed".to_string())?;
+        .map_err(|_| "database unreachable".to_string())?
+        .ok_or_else(|| "the qlink extension is not installed".to_string())?;
     let installed: String = row.get(0);
     if installed != EXPECTED_EXTENSION_VERSION {
         return Err(format!("extension qlink {installed} installed, this server needs {EXPECTED_EXTENSION_VERSION}"));
