@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use deadpool_postgres::Pool;
-use qlink_server::config::{DbArgs, HttpArgs, WhatsAppArgs};
+use qlink_server::config::{DbArgs, HttpArgs};
 use std::net::SocketAddr;
 use std::str::FromStr;
 use tokio_postgres::{Client, NoTls};
@@ -203,15 +203,7 @@ pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let db_args = DbArgs { database_url: db.to_string(), app_database_url: None, read_database_url: None, pool_size: 16 };
     let http = HttpArgs { bind: addr, public_url: format!("http://{addr}"), trusted_proxies: vec![], session_ttl_hours: 12 };
-    let whatsapp = WhatsAppArgs {
-        whatsapp_api_base: "http://127.0.0.1:9".into(),
-        whatsapp_api_version: "v21.0".into(),
-        whatsapp_phone_number_id: None,
-        whatsapp_access_token: None,
-        whatsapp_app_secret: None,
-        whatsapp_verify_token: None,
-    };
-    let state = qlink_server::serve::build_state(&db_args, &http, &whatsapp).await?;
+    let state = qlink_server::serve::build_state(&db_args, &http, &qlink_tests::app::no_whatsapp()).await?;
     // Same pool size; the owner role, since the runtime role cannot read tables at all.
     let baseline_pool = pool(db, 16)?;
     let baseline_routes = axum::Router::new().route("/baseline/{id}", get(baseline)).with_state(baseline_pool);

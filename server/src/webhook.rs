@@ -61,7 +61,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// Meta's subscription handshake.
-async fn verify_subscription(
+#[utoipa::path(get, path = "/api/v1/webhooks/whatsapp", tag = "webhook",
+    params(("hub.mode" = String, Query), ("hub.verify_token" = String, Query), ("hub.challenge" = String, Query)),
+    responses((status = 200, description = "The challenge, as text/plain"),
+              (status = 403, body = crate::error::ErrorBody, description = "Wrong or unconfigured verify token")))]
+pub async fn verify_subscription(
     State(state): State<WebhookState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
@@ -155,7 +159,13 @@ fn delivery_statuses(payload: &Value) -> Vec<DeliveryStatus> {
     found
 }
 
-async fn receive_statuses(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Delivery statuses from Meta, signed with the app secret (`X-Hub-Signature-256`).
+#[utoipa::path(post, path = "/api/v1/webhooks/whatsapp", tag = "webhook",
+    request_body(content = serde_json::Value, description = "Meta's webhook payload"),
+    responses((status = 200, description = "`{\"applied\": n, \"ignored\": m}`"),
+              (status = 401, body = crate::error::ErrorBody, description = "Missing or bad signature; nothing changed"),
+              (status = 413, body = crate::error::ErrorBody)))]
+pub async fn receive_statuses(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = state.app_secret.as_ref() else {
         tracing::warn!("WhatsApp webhook refused: WHATSAPP_APP_SECRET is not configured");
         return error(StatusCode::UNAUTHORIZED, "unauthorized", "Webhook signatures cannot be checked.");

@@ -1,5 +1,5 @@
 //! Hostile input over HTTP. A seeded fuzzer walks every operation of the running app's
-//! `/api/v1/openapi.json` (plus the WhatsApp webhook, which the document leaves out) and
+//! `/api/v1/openapi.json` (the WhatsApp webhook with its own signing generator) and
 //! sends generated requests: random and boundary values in path parameters, query
 //! parameters and JSON bodies (wrong types, missing and extra fields, nulls, huge strings,
 //! deep nesting, numbers out of range, SQL metacharacters, NUL and invalid UTF-8 bytes,
@@ -867,7 +867,7 @@ fn random_ip(g: &mut Gen) -> String {
     format!("10.{}.{}.{}", g.rng.gen_range(0..256), g.rng.gen_range(0..256), g.rng.gen_range(1..255))
 }
 
-/// The WhatsApp webhook: served by the app, not listed in the OpenAPI document.
+/// The WhatsApp webhook, with the signing knowledge the OpenAPI document can't carry.
 fn webhook_operations() -> Vec<Operation> {
     let op = |method: Method| Operation {
         method,
@@ -1070,6 +1070,9 @@ async fn fuzz_every_openapi_route() {
     let mut ops = operations(&doc);
     let documented_ops = ops.len();
     assert!(documented_ops >= 20, "the OpenAPI document lists {documented_ops} operations");
+    // The webhook is in the document; its own generator knows how to sign (or not sign)
+    // its bodies, so the documented entries give way to it.
+    ops.retain(|op| op.tag != "webhook");
     ops.extend(webhook_operations());
     let mut all_methods: BTreeMap<String, BTreeSet<Method>> = BTreeMap::new();
     for op in &ops {
@@ -1204,7 +1207,9 @@ async fn body_routes(w: &World) -> Vec<(Operation, String, Option<String>)> {
         .get(0);
     operations(&doc)
         .into_iter()
-        .filter(|op| op.body.is_some())
+        // The webhook checks Meta's signature before it reads a body; its malformed bodies
+        // are covered by the fuzzer's webhook generator and tests/tests/messaging.rs.
+        .filter(|op| op.body.is_some() && op.tag != "webhook")
         .map(|op| {
             let mut values = BTreeMap::new();
             values.insert("slug".to_string(), MAIN.to_string());

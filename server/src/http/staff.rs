@@ -3,6 +3,7 @@
 
 use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ClinicStaff};
+use crate::http::public::CreatedToken;
 use crate::http::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -162,25 +163,15 @@ pub struct WalkIn {
     pub language: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AddedToken {
-    pub token_id: Uuid,
-    pub token_number: i32,
-    pub status: String,
-    pub queue_position: Option<i32>,
-    pub eta_min_minutes: Option<i32>,
-    pub eta_max_minutes: Option<i32>,
-    pub track_url: String,
-}
 
 #[utoipa::path(post, path = "/api/v1/staff/tokens", tag = "staff", request_body = WalkIn,
-    responses((status = 201, body = AddedToken), (status = 400, body = crate::error::ErrorBody),
+    responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn add_token(
     State(app): State<AppState>,
     staff: ClinicStaff,
     ApiJson(body): ApiJson<WalkIn>,
-) -> ApiResult<(StatusCode, Json<AddedToken>)> {
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let db = app.db.get().await?;
     let stmt = db
         .prepare_cached(
@@ -198,7 +189,7 @@ pub async fn add_token(
     let token_id: Uuid = row.get(0);
     Ok((
         StatusCode::CREATED,
-        Json(AddedToken {
+        Json(CreatedToken {
             token_id,
             token_number: row.get(1),
             status: row.get(2),
