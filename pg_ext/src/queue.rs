@@ -302,15 +302,11 @@ pub fn queue_action(
                 Some(id) => Some(Token::in_session(client, id, &business, &session)?),
                 None => None,
             };
-            // apply() writes the session back itself, in its last statement.
             let (affected, serving) = match action {
-                Action::Undo => {
-                    let result = undo(client, &business, &mut session, staff_id, now)?;
-                    session.save(client, now, true)?;
-                    result
-                }
+                Action::Undo => undo(client, &business, &mut session, staff_id, now)?,
                 _ => apply(client, &business, &mut session, action, target, staff_id, now)?,
             };
+            session.save(client, now, true)?;
             Ok(TableIterator::once((session.now_serving_number, serving, affected, session.waiting_count)))
         })
     })
@@ -396,7 +392,25 @@ fn apply(
         Action::Next => called.as_ref().map(|t| t.id),
         _ => ids.first().copied(),
     };
-    outbox::finish_staff_action(client, business, session, staff_id, action.name(), affected, before, after, called.as_ref(), now)?;
+    let audit_id = audit::record(
+        client,
+        Entry {
+            business,
+            session: Some(session),
+            staff_id,
+            actor: "STAFF",
+            action: action.name(),
+            token_id: affected,
+            before: Some(before),
+            after: Some(after),
+            undoable: true,
+        },
+        now,
+    )?;
+    if let Some(token) = called {
+        outbox::enqueue(client, business, session, &token, "CALLED", Some(0), Some(audit_id), now)?;
+    }
+    outbox::queue_reminders(client, business, session, Some(audit_id), now)?;
     Ok((affected, serving_now))
 }
 
