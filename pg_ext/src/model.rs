@@ -98,21 +98,10 @@ impl Session {
     }
 
     fn read(client: &mut SpiClient<'_>, args: &[pgrx::datum::DatumWithOid<'_>]) -> QResult<Option<Session>> {
-        let Some(row) = db::first(client, LOCK_TODAY, args)? else {
-            return Ok(None);
-        };
-        Ok(Some(Session {
-            id: col(&row, 1)?,
-            status: col(&row, 2)?,
-            last_token_number: col(&row, 3)?,
-            now_serving_number: nullable(&row, 4)?,
-            messages_queued: col(&row, 5)?,
-            service_p25_minutes: nullable(&row, 6)?,
-            service_p75_minutes: nullable(&row, 7)?,
-            closed_at: nullable(&row, 8)?,
-            waiting_count: col(&row, 9)?,
-            service_ms: col(&row, 10)?,
-        }))
+        match db::first(client, LOCK_TODAY, args)? {
+            Some(row) => Ok(Some(Session::from_row(&row)?)),
+            None => Ok(None),
+        }
     }
 
     fn from_row(row: &pgrx::spi::SpiTupleTable<'_>) -> QResult<Session> {

@@ -134,16 +134,24 @@ pub async fn create_qr_token(
         .await?;
     let row = db.query_one(&stmt, &[&slug, &patient_name, &patient_phone, &ip, &language]).await?;
     app.wake_worker(&db).await;
-    let token_id: Uuid = row.get(0);
-    Ok(CreatedToken {
-        token_id,
-        token_number: row.get(1),
-        status: row.get(2),
-        queue_position: row.get(3),
-        eta_min_minutes: row.get(4),
-        eta_max_minutes: row.get(5),
-        track_url: format!("{}/t/{token_id}", app.public_url),
-    })
+    Ok(CreatedToken::from_row(&row, &app.public_url))
+}
+
+impl CreatedToken {
+    /// From a `qlink.create_token` row: token_id, token_number, status, queue_position,
+    /// eta_min_minutes, eta_max_minutes.
+    pub fn from_row(row: &tokio_postgres::Row, public_url: &str) -> CreatedToken {
+        let token_id: Uuid = row.get(0);
+        CreatedToken {
+            token_id,
+            token_number: row.get(1),
+            status: row.get(2),
+            queue_position: row.get(3),
+            eta_min_minutes: row.get(4),
+            eta_max_minutes: row.get(5),
+            track_url: format!("{public_url}/t/{token_id}"),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -186,19 +186,7 @@ pub async fn add_token(
         )
         .await?;
     app.wake_worker(&db).await;
-    let token_id: Uuid = row.get(0);
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            token_id,
-            token_number: row.get(1),
-            status: row.get(2),
-            queue_position: row.get(3),
-            eta_min_minutes: row.get(4),
-            eta_max_minutes: row.get(5),
-            track_url: format!("{}/t/{token_id}", app.public_url),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(CreatedToken::from_row(&row, &app.public_url))))
 }
 
 #[derive(Serialize, ToSchema)]
