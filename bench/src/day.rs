@@ -50,7 +50,12 @@ pub async fn bench(admin_url: &str, clinics: usize, tokens_per_clinic: usize, vi
             )
             .await?
             .get(0);
-        owner.query_one("SELECT qlink.create_staff_user($1, $2, 'STAFF', $3)", &[&format!("desk@day-{c}.test"), &hash, &id]).await?;
+        owner
+            .query_one(
+                "SELECT qlink.create_staff_user($1, $2, 'STAFF', $3)",
+                &[&format!("desk@day-{c}.test"), &hash, &id],
+            )
+            .await?;
         ids.push(id);
     }
     let fake = FakeWhatsApp::start().await;
@@ -114,14 +119,19 @@ pub async fn bench(admin_url: &str, clinics: usize, tokens_per_clinic: usize, vi
     // Patient pages: poll a live token with ETag and the page's backoff until it is done.
     let mut pollers = Vec::new();
     for v in 0..viewers {
-        let (http, base, lat, counts, live, over) = (http.clone(), base.clone(), lat.clone(), counts.clone(), live_tokens.clone(), day_over.clone());
+        let (http, base, lat, counts, live, over) =
+            (http.clone(), base.clone(), lat.clone(), counts.clone(), live_tokens.clone(), day_over.clone());
         pollers.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(v as u64);
             tokio::time::sleep(Duration::from_millis(rng.gen_range(0..5000))).await;
             while !over.load(Ordering::Relaxed) {
                 let token = {
                     let l = live.lock().unwrap();
-                    if l.is_empty() { None } else { Some(l[rng.gen_range(0..l.len())].clone()) }
+                    if l.is_empty() {
+                        None
+                    } else {
+                        Some(l[rng.gen_range(0..l.len())].clone())
+                    }
                 };
                 let Some(token) = token else {
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -167,7 +177,15 @@ pub async fn bench(admin_url: &str, clinics: usize, tokens_per_clinic: usize, vi
     let mut desks = Vec::new();
     for (c, clinic) in ids.iter().enumerate() {
         let _ = clinic;
-        let (http, base, lat, counts, live, gate, bearer) = (http.clone(), base.clone(), lat.clone(), counts.clone(), live_tokens.clone(), gate.clone(), bearers[c].clone());
+        let (http, base, lat, counts, live, gate, bearer) = (
+            http.clone(),
+            base.clone(),
+            lat.clone(),
+            counts.clone(),
+            live_tokens.clone(),
+            gate.clone(),
+            bearers[c].clone(),
+        );
         desks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(1_000_000 + c as u64);
             let mut mine: Vec<String> = Vec::new();

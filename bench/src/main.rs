@@ -82,19 +82,27 @@ fn row(name: &str, s: &Stats) -> String {
     )
 }
 
-const HEADER: &str = "| run | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---:|---:|---:|---:|---:|---:|";
+const HEADER: &str =
+    "| run | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---:|---:|---:|---:|---:|---:|";
 
 async fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
         .unwrap_or(0);
-    format!("{cores} cores ({cpu}), {:.0} GiB RAM; load generator, server and PostgreSQL on the same machine", mem as f64 / 1048576.0)
+    format!(
+        "{cores} cores ({cpu}), {:.0} GiB RAM; load generator, server and PostgreSQL on the same machine",
+        mem as f64 / 1048576.0
+    )
 }
 
 async fn bench_poll(admin_url: &str, seconds: u64, clients: usize, rate: f64) -> anyhow::Result<()> {
@@ -105,7 +113,8 @@ async fn bench_poll(admin_url: &str, seconds: u64, clients: usize, rate: f64) ->
     for c in clinics.iter().take(50) {
         owner.query_one("SELECT * FROM qlink.queue_action($1, 'NEXT')", &[c]).await?;
     }
-    let ids: Vec<uuid::Uuid> = owner.query("SELECT id FROM qlink.tokens", &[]).await?.iter().map(|r| r.get(0)).collect();
+    let ids: Vec<uuid::Uuid> =
+        owner.query("SELECT id FROM qlink.tokens", &[]).await?.iter().map(|r| r.get(0)).collect();
     let server = setup::serve_with_baseline(&db).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
     let ids = Arc::new(ids);
@@ -142,7 +151,11 @@ async fn bench_poll(admin_url: &str, seconds: u64, clients: usize, rate: f64) ->
             let (http, ids, etags, base) = (http.clone(), ids.clone(), etags.clone(), base.clone());
             async move {
                 let k = (i as usize * 7919) % ids.len();
-                let r = http.get(format!("{base}/api/v1/tokens/{}", ids[k])).header("if-none-match", &etags[k]).send().await;
+                let r = http
+                    .get(format!("{base}/api/v1/tokens/{}", ids[k]))
+                    .header("if-none-match", &etags[k])
+                    .send()
+                    .await;
                 matches!(r, Ok(r) if r.status() == 304)
             }
         }
@@ -161,7 +174,9 @@ async fn bench_poll(admin_url: &str, seconds: u64, clients: usize, rate: f64) ->
         }
     };
     let d = Duration::from_secs(seconds);
-    let closed = |f: Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, bool> + Send + Sync>| closed_loop(clients, d, move |_, i| f(i));
+    let closed = |f: Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, bool> + Send + Sync>| {
+        closed_loop(clients, d, move |_, i| f(i))
+    };
     fn boxed<F, Fut>(f: F) -> Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, bool> + Send + Sync>
     where
         F: Fn(u64) -> Fut + Send + Sync + 'static,
@@ -171,8 +186,16 @@ async fn bench_poll(admin_url: &str, seconds: u64, clients: usize, rate: f64) ->
     }
     let (p, n, b) = (boxed(product), boxed(not_modified), boxed(baseline));
     // Warm up pools, plans and caches.
-    closed_loop(clients, Duration::from_secs(2), { let p = p.clone(); move |_, i| p(i) }).await;
-    closed_loop(clients, Duration::from_secs(2), { let b = b.clone(); move |_, i| b(i) }).await;
+    closed_loop(clients, Duration::from_secs(2), {
+        let p = p.clone();
+        move |_, i| p(i)
+    })
+    .await;
+    closed_loop(clients, Duration::from_secs(2), {
+        let b = b.clone();
+        move |_, i| b(i)
+    })
+    .await;
 
     let base_max = closed(b.clone()).await;
     let prod_max = closed(p.clone()).await;
@@ -187,7 +210,9 @@ async fn bench_poll(admin_url: &str, seconds: u64, clients: usize, rate: f64) ->
         100.0 * nm_max.rate() / base_max.rate()
     );
 
-    let fixed = |f: Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, bool> + Send + Sync>, r: f64| open_loop(r, d, move |i| f(i));
+    let fixed = |f: Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, bool> + Send + Sync>, r: f64| {
+        open_loop(r, d, move |i| f(i))
+    };
     let base_fixed = fixed(b.clone(), rate).await;
     let prod_fixed = fixed(p.clone(), rate).await;
     let nm_fixed = fixed(n.clone(), rate).await;
@@ -199,7 +224,11 @@ async fn bench_poll(admin_url: &str, seconds: u64, clients: usize, rate: f64) ->
     println!("\n### Status poll: highest fixed rate with p99 < 25 ms (open loop, 5 s steps)\n\n{HEADER}");
     let mut best = 0.0;
     for r in [1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0, 14000.0, 16000.0, 20000.0] {
-        let s = open_loop(r, Duration::from_secs(5), { let p = p.clone(); move |i| p(i) }).await;
+        let s = open_loop(r, Duration::from_secs(5), {
+            let p = p.clone();
+            move |i| p(i)
+        })
+        .await;
         println!("{}", row(&format!("status poll at {r:.0}/s"), &s));
         if s.p99_ms < 25.0 && s.errors == 0 && s.rate() > 0.95 * r {
             best = r;
@@ -261,23 +290,31 @@ async fn bench_next(admin_url: &str, seconds: u64, clients: usize) -> anyhow::Re
 }
 
 async fn bench_create(admin_url: &str, seconds: u64, clients: usize) -> anyhow::Result<()> {
-    println!("\n### create_token at a rush (100 clinics, {clients} connections, closed loop, {seconds} s each)\n\n{HEADER}");
+    println!(
+        "\n### create_token at a rush (100 clinics, {clients} connections, closed loop, {seconds} s each)\n\n{HEADER}"
+    );
     let d = Duration::from_secs(seconds);
     let mut rates = Vec::new();
-    for (label, product) in [("baseline PL/pgSQL: lock + insert token + insert outbox", false), ("qlink.create_token (QR, per-IP limit)", true)] {
+    for (label, product) in [
+        ("baseline PL/pgSQL: lock + insert token + insert outbox", false),
+        ("qlink.create_token (QR, per-IP limit)", true),
+    ] {
         let db = setup::fresh_database(admin_url, "qlink_bench").await?;
         let owner = setup::connect(&db).await?;
         setup::install_baselines(&owner).await?;
         let ids = Arc::new(setup::clinics(&owner, 100, 0).await?);
         let pool = setup::pool(&db, clients)?;
-        let stats = closed_loop(clients, d, {
-            let (pool, ids) = (pool.clone(), ids.clone());
-            move |c, i| {
+        let stats =
+            closed_loop(clients, d, {
                 let (pool, ids) = (pool.clone(), ids.clone());
-                async move { setup::create(&pool, ids[(c * 31 + i as usize * 17) % ids.len()], c, i, product).await.is_ok() }
-            }
-        })
-        .await;
+                move |c, i| {
+                    let (pool, ids) = (pool.clone(), ids.clone());
+                    async move {
+                        setup::create(&pool, ids[(c * 31 + i as usize * 17) % ids.len()], c, i, product).await.is_ok()
+                    }
+                }
+            })
+            .await;
         println!("{}", row(label, &stats));
         rates.push(stats.rate());
     }

@@ -24,7 +24,9 @@ async fn backlog(owner: &tokio_postgres::Client, n: i64) -> anyhow::Result<()> {
 
 pub async fn bench(admin_url: &str, seconds: u64) -> anyhow::Result<()> {
     println!("\n### Message worker against the fake WhatsApp API\n");
-    println!("| sender limit | measured | sent | sends/s | of the limit | backlog drain |\n|---:|---|---:|---:|---:|---:|");
+    println!(
+        "| sender limit | measured | sent | sends/s | of the limit | backlog drain |\n|---:|---|---:|---:|---:|---:|"
+    );
     for (rate, backlog_size, window) in [(80.0, 2_000i64, Some(seconds)), (1000.0, 10_000, None)] {
         let db = setup::fresh_database(admin_url, "qlink_bench").await?;
         let owner = setup::connect(&db).await?;
@@ -42,7 +44,13 @@ pub async fn bench(admin_url: &str, seconds: u64) -> anyhow::Result<()> {
         };
         let mut cfg: tokio_postgres::Config = db.parse()?;
         cfg.user("qlink_app");
-        let worker = tokio::spawn(qlink_server::worker::run(cfg, "http://127.0.0.1:8080".into(), fake.whatsapp_args(), args, stop.clone()));
+        let worker = tokio::spawn(qlink_server::worker::run(
+            cfg,
+            "http://127.0.0.1:8080".into(),
+            fake.whatsapp_args(),
+            args,
+            stop.clone(),
+        ));
         let started = Instant::now();
         match window {
             Some(secs) => {

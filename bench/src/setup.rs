@@ -160,7 +160,8 @@ pub async fn create(pool: &Pool, clinic: Uuid, client: usize, i: u64, product: b
     let db = pool.get().await?;
     let phone = format!("9{:09}", (client as u64 * 100_000_000 + i) % 1_000_000_000);
     if product {
-        let ip: std::net::IpAddr = std::net::Ipv4Addr::from((0x0A00_0000u32) | ((client as u32) << 16) | (i as u32 & 0xFFFF)).into();
+        let ip: std::net::IpAddr =
+            std::net::Ipv4Addr::from((0x0A00_0000u32) | ((client as u32) << 16) | (i as u32 & 0xFFFF)).into();
         let s = db.prepare_cached("SELECT token_number FROM qlink.create_token($1, 'Patient', $2, 'QR', $3)").await?;
         db.query_one(&s, &[&clinic, &phone, &ip]).await?;
     } else {
@@ -190,7 +191,10 @@ async fn baseline(State(pool): State<Pool>, Path(id): Path<String>) -> axum::res
         return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     match db.query_opt(&stmt, &[&id]).await {
-        Ok(Some(r)) => axum::Json(serde_json::json!({"token_number": r.get::<_, i32>(0), "status": r.get::<_, String>(1)})).into_response(),
+        Ok(Some(r)) => {
+            axum::Json(serde_json::json!({"token_number": r.get::<_, i32>(0), "status": r.get::<_, String>(1)}))
+                .into_response()
+        }
         Ok(None) => axum::http::StatusCode::NOT_FOUND.into_response(),
         Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -201,8 +205,10 @@ async fn baseline(State(pool): State<Pool>, Path(id): Path<String>) -> axum::res
 pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let db_args = DbArgs { database_url: db.to_string(), app_database_url: None, read_database_url: None, pool_size: 16 };
-    let http = HttpArgs { bind: addr, public_url: format!("http://{addr}"), trusted_proxies: vec![], session_ttl_hours: 12 };
+    let db_args =
+        DbArgs { database_url: db.to_string(), app_database_url: None, read_database_url: None, pool_size: 16 };
+    let http =
+        HttpArgs { bind: addr, public_url: format!("http://{addr}"), trusted_proxies: vec![], session_ttl_hours: 12 };
     let state = qlink_server::serve::build_state(&db_args, &http, &qlink_tests::app::no_whatsapp()).await?;
     // Same pool size; the owner role, since the runtime role cannot read tables at all.
     let baseline_pool = pool(db, 16)?;

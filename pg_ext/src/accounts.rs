@@ -363,7 +363,12 @@ pub fn admin_messages(
     run(|| {
         let status = match status.map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()) {
             None => None,
-            Some(s) if ["PENDING", "SENT", "DELIVERED", "READ", "FAILED", "PERMANENTLY_FAILED", "SKIPPED"].contains(&s.as_str()) => Some(s),
+            Some(s)
+                if ["PENDING", "SENT", "DELIVERED", "READ", "FAILED", "PERMANENTLY_FAILED", "SKIPPED"]
+                    .contains(&s.as_str()) =>
+            {
+                Some(s)
+            }
             Some(s) => return Err(invalid_input(format!("Unknown message status \"{s}\"."))),
         };
         let max_rows = max_rows.unwrap_or(100).clamp(1, 1000);

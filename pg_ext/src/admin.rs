@@ -38,12 +38,9 @@ fn status(raw: &str) -> QResult<String> {
 
 fn timezone(client: &mut SpiClient<'_>, raw: &str) -> QResult<String> {
     let tz = raw.trim();
-    let known: bool = db::value(
-        client,
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names WHERE name = $1)",
-        &[tz.into()],
-    )?
-    .unwrap_or(false);
+    let known: bool =
+        db::value(client, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names WHERE name = $1)", &[tz.into()])?
+            .unwrap_or(false);
     if !known {
         return Err(invalid_input(format!("Unknown time zone \"{raw}\" (for example Asia/Kolkata).")));
     }

@@ -129,9 +129,7 @@ pub fn undo_last(
         &[JsonB(after.0.clone()).into()],
     )?;
     if drifted.unwrap_or(0) > 0 {
-        return Err(conflict(
-            "The last action can't be undone because those patients' tokens changed since.",
-        ));
+        return Err(conflict("The last action can't be undone because those patients' tokens changed since."));
     }
 
     // Tokens leaving SERVING first, so the one-SERVING index never sees two at once.
@@ -157,7 +155,12 @@ pub fn undo_last(
     Ok((audit_id, token_id, before, after))
 }
 
-pub fn mark_undone(client: &mut SpiClient<'_>, audit_id: i64, undone_by: i64, now: TimestampWithTimeZone) -> QResult<()> {
+pub fn mark_undone(
+    client: &mut SpiClient<'_>,
+    audit_id: i64,
+    undone_by: i64,
+    now: TimestampWithTimeZone,
+) -> QResult<()> {
     db::exec(
         client,
         "UPDATE qlink.audit_logs SET undone_at = $3, undone_by = $2 WHERE id = $1",

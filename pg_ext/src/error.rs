@@ -29,11 +29,9 @@ impl QError {
     pub fn into_report(self) -> ErrorReport {
         match self {
             QError::Report(r) => r,
-            QError::Spi(e) => ErrorReport::new(
-                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                format!("qlink internal error: {e}"),
-                "qlink",
-            ),
+            QError::Spi(e) => {
+                ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("qlink internal error: {e}"), "qlink")
+            }
         }
     }
 

@@ -78,11 +78,7 @@ const LOCK_TODAY_WITH_CLINIC: &str = "SELECT s.id, s.status, s.last_token_number
 
 impl Session {
     /// Locks the clinic's session for its local date, opening it first if needed.
-    pub fn lock_today(
-        client: &mut SpiClient<'_>,
-        business: &Business,
-        now: TimestampWithTimeZone,
-    ) -> QResult<Session> {
+    pub fn lock_today(client: &mut SpiClient<'_>, business: &Business, now: TimestampWithTimeZone) -> QResult<Session> {
         let args = || [business.id.into(), now.into(), business.timezone.as_str().into()];
         if let Some(s) = Self::read(client, &args())? {
             return Ok(s);

@@ -157,9 +157,9 @@ pub fn claim_messages(
     ErrorReport,
 > {
     run(|| {
-        let max_rows = max_rows.filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-            invalid_input("max_rows must be from 1 to 1000.")
-        })?;
+        let max_rows = max_rows
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| invalid_input("max_rows must be from 1 to 1000."))?;
         let lease = lease.ok_or_else(|| invalid_input("lease is required."))?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
@@ -213,7 +213,10 @@ pub fn finish_message(
     provider_response: default!(Option<JsonB>, "NULL"),
     retry_after: default!(Option<Interval>, "NULL"),
 ) -> Result<
-    TableIterator<'static, (name!(status, String), name!(attempts, i32), name!(next_attempt_at, TimestampWithTimeZone))>,
+    TableIterator<
+        'static,
+        (name!(status, String), name!(attempts, i32), name!(next_attempt_at, TimestampWithTimeZone)),
+    >,
     ErrorReport,
 > {
     run(|| {
@@ -273,7 +276,9 @@ pub fn apply_delivery_status(
     details: default!(Option<JsonB>, "NULL"),
 ) -> Result<bool, ErrorReport> {
     run(|| {
-        let pmid = provider_message_id.filter(|p| !p.is_empty()).ok_or_else(|| invalid_input("provider_message_id is required."))?;
+        let pmid = provider_message_id
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| invalid_input("provider_message_id is required."))?;
         let status = status.unwrap_or("").trim().to_ascii_uppercase();
         let rank = |s: &str| match s {
             "SENT" => 1,

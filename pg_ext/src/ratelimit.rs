@@ -19,7 +19,12 @@ fn record_hit(client: &mut SpiClient<'_>, key: &str, now: TimestampWithTimeZone)
 }
 
 /// The per-(clinic, IP) intake window of SPEC §2 (`ip_tokens_per_10min`).
-pub fn hit_ten_minutes(client: &mut SpiClient<'_>, key: &str, max_hits: i64, now: TimestampWithTimeZone) -> QResult<bool> {
+pub fn hit_ten_minutes(
+    client: &mut SpiClient<'_>,
+    key: &str,
+    max_hits: i64,
+    now: TimestampWithTimeZone,
+) -> QResult<bool> {
     lock_key(client, key)?;
     let hits: i64 = db::value(
         client,
@@ -38,9 +43,15 @@ pub fn hit_ten_minutes(client: &mut SpiClient<'_>, key: &str, max_hits: i64, now
 /// `max_hits` hits were accepted within the last `window_size`.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-pub fn check_rate_limit(key: Option<&str>, max_hits: Option<i32>, window_size: Option<Interval>) -> Result<bool, ErrorReport> {
+pub fn check_rate_limit(
+    key: Option<&str>,
+    max_hits: Option<i32>,
+    window_size: Option<Interval>,
+) -> Result<bool, ErrorReport> {
     run(|| {
-        let key = key.filter(|k| !k.is_empty() && k.len() <= 500).ok_or_else(|| invalid_input("key must be 1–500 characters."))?;
+        let key = key
+            .filter(|k| !k.is_empty() && k.len() <= 500)
+            .ok_or_else(|| invalid_input("key must be 1–500 characters."))?;
         let max_hits = max_hits.filter(|m| *m >= 0).ok_or_else(|| invalid_input("max_hits must be zero or more."))?;
         let window = window_size.ok_or_else(|| invalid_input("window_size is required."))?;
         Spi::connect_mut(|client| {

@@ -45,10 +45,7 @@ mod tests {
 
     fn assert_code(sql: &str, code: &str) {
         let got = err(sql);
-        assert!(
-            got.as_deref().is_some_and(|g| g.starts_with(code)),
-            "{sql}\n expected SQLSTATE {code}, got {got:?}"
-        );
+        assert!(got.as_deref().is_some_and(|g| g.starts_with(code)), "{sql}\n expected SQLSTATE {code}, got {got:?}");
     }
 
     /// A digest of every row the rules can change.
@@ -74,9 +71,7 @@ mod tests {
     }
 
     fn clinic_with(slug: &str, settings: &str) -> String {
-        s(&format!(
-            "SELECT qlink.create_business('{slug}', 'Clinic {slug}', settings => '{settings}')::text"
-        ))
+        s(&format!("SELECT qlink.create_business('{slug}', 'Clinic {slug}', settings => '{settings}')::text"))
     }
 
     fn token(b: &str, name: &str, phone: &str) -> String {
@@ -84,9 +79,7 @@ mod tests {
     }
 
     fn staff_token(b: &str, name: &str, priority: bool) -> String {
-        s(&format!(
-            "SELECT token_id::text FROM qlink.create_token('{b}', '{name}', NULL, 'STAFF', NULL, {priority})"
-        ))
+        s(&format!("SELECT token_id::text FROM qlink.create_token('{b}', '{name}', NULL, 'STAFF', NULL, {priority})"))
     }
 
     /// The session's kept line length equals the real one.
@@ -100,7 +93,8 @@ mod tests {
     }
 
     fn act(b: &str, action: &str) -> Option<String> {
-        let affected = q::<String>(&format!("SELECT affected_token_id::text FROM qlink.queue_action('{b}', '{action}')"));
+        let affected =
+            q::<String>(&format!("SELECT affected_token_id::text FROM qlink.queue_action('{b}', '{action}')"));
         line_length_is_kept(b);
         affected
     }
@@ -131,9 +125,7 @@ mod tests {
     fn create_token_numbers_positions_and_phone_normalisation() {
         setup();
         let b = clinic("numbers");
-        let row = |sql: &str| {
-            Spi::get_three::<i32, i32, i32>(sql).unwrap()
-        };
+        let row = |sql: &str| Spi::get_three::<i32, i32, i32>(sql).unwrap();
         let r1 = row(&format!(
             "SELECT token_number, queue_position, eta_max_minutes FROM qlink.create_token('{b}', ' Asha ', '9876500001')"
         ));
@@ -178,25 +170,27 @@ mod tests {
         Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'TRIAL')")).unwrap();
         token(&b, "Trial works", "9876500003");
         // 3. QR intake off beats bad input; staff can still add
-        Spi::run(&format!(
-            "SELECT qlink.update_business('{b}', settings => '{{\"qr_intake_enabled\": false}}')"
-        ))
-        .unwrap();
+        Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{{\"qr_intake_enabled\": false}}')"))
+            .unwrap();
         refused(&format!("SELECT * FROM qlink.create_token('{b}', '', 'bad')"), "42501");
         staff_token(&b, "Walk-in", false);
         Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{{\"qr_intake_enabled\": true}}')"))
             .unwrap();
         // 4. bad name / phone / source / language
-        for (name, phone) in [("''", "'9876500004'"), ("'   '", "'9876500004'"), ("NULL", "'9876500004'"),
-                              (&format!("'{}'", "x".repeat(81)), "'9876500004'"), ("E'tab\\there'", "'9876500004'"),
-                              ("'Good'", "'12345'"), ("'Good'", "NULL"), ("'Good'", "'5876500004'")] {
+        for (name, phone) in [
+            ("''", "'9876500004'"),
+            ("'   '", "'9876500004'"),
+            ("NULL", "'9876500004'"),
+            (&format!("'{}'", "x".repeat(81)), "'9876500004'"),
+            ("E'tab\\there'", "'9876500004'"),
+            ("'Good'", "'12345'"),
+            ("'Good'", "NULL"),
+            ("'Good'", "'5876500004'"),
+        ] {
             refused(&format!("SELECT * FROM qlink.create_token('{b}', {name}, {phone})"), "22023");
         }
         refused(&format!("SELECT * FROM qlink.create_token('{b}', 'A', '9876500004', 'EMAIL')"), "22023");
-        refused(
-            &format!("SELECT * FROM qlink.create_token('{b}', 'A', '9876500004', language => 'fr')"),
-            "22023",
-        );
+        refused(&format!("SELECT * FROM qlink.create_token('{b}', 'A', '9876500004', language => 'fr')"), "22023");
         assert_eq!(i("SELECT count(*) FROM qlink.tokens"), 3);
     }
 
@@ -204,7 +198,8 @@ mod tests {
     fn intake_limits_ip_phone_daily() {
         setup();
         let b = clinic_with("limits", r#"{"daily_token_limit": 6, "ip_tokens_per_10min": 3}"#);
-        let from_ip = |n: u32| format!("SELECT * FROM qlink.create_token('{b}', 'P{n}', '{}', 'QR', '10.0.0.1')", phone(n));
+        let from_ip =
+            |n: u32| format!("SELECT * FROM qlink.create_token('{b}', 'P{n}', '{}', 'QR', '10.0.0.1')", phone(n));
         for n in 1..=3 {
             Spi::run(&from_ip(n)).unwrap();
         }
@@ -364,16 +359,28 @@ mod tests {
             f();
             states.push(state(&b));
         };
-        step(&|| { act(&b, "NEXT"); });
-        step(&|| { act(&b, "NEXT"); });
+        step(&|| {
+            act(&b, "NEXT");
+        });
+        step(&|| {
+            act(&b, "NEXT");
+        });
         step(&|| act_on(&b, "SKIP", &t3));
         step(&|| act_on(&b, "RECALL", &t3));
-        step(&|| { act(&b, "SERVED"); });
-        step(&|| { act(&b, "NEXT"); });
-        step(&|| { act(&b, "SKIP"); });
+        step(&|| {
+            act(&b, "SERVED");
+        });
+        step(&|| {
+            act(&b, "NEXT");
+        });
+        step(&|| {
+            act(&b, "SKIP");
+        });
         step(&|| act_on(&b, "RECALL", &t3));
         step(&|| act_on(&b, "CANCEL", &t3));
-        step(&|| { Spi::run(&format!("SELECT * FROM qlink.close_session('{b}')")).unwrap(); });
+        step(&|| {
+            Spi::run(&format!("SELECT * FROM qlink.close_session('{b}')")).unwrap();
+        });
         let _ = (&t1, &t2);
         // Undo everything, one level at a time, checking each intermediate state.
         let mut states = states;
@@ -386,7 +393,10 @@ mod tests {
         assert_eq!(i("SELECT count(*) FROM qlink.audit_logs WHERE action = 'UNDO'"), 10);
         assert_eq!(status(&t1), "WAITING");
         // Undone CALLED messages that were never sent are dropped.
-        assert_eq!(i("SELECT count(*) FROM qlink.message_logs WHERE message_type = 'CALLED' AND status = 'PENDING'"), 0);
+        assert_eq!(
+            i("SELECT count(*) FROM qlink.message_logs WHERE message_type = 'CALLED' AND status = 'PENDING'"),
+            0
+        );
     }
 
     #[pg_test]
@@ -454,10 +464,9 @@ mod tests {
         assert_eq!(i("SELECT count(*) FROM qlink.sessions"), 1);
         // ...and a new day, numbered from 1, half an hour later.
         at("2026-03-11 18:31:00+00");
-        let row = Spi::get_one::<i32>(&format!(
-            "SELECT token_number FROM qlink.create_token('{b}', 'Early', '9876500003')"
-        ))
-        .unwrap();
+        let row =
+            Spi::get_one::<i32>(&format!("SELECT token_number FROM qlink.create_token('{b}', 'Early', '9876500003')"))
+                .unwrap();
         assert_eq!(row, Some(1));
         assert_eq!(s("SELECT string_agg(date::text, ',' ORDER BY date) FROM qlink.sessions"), "2026-03-11,2026-03-12");
         // A clinic in another zone follows its own clock.
@@ -540,7 +549,10 @@ mod tests {
         assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds')"), 3);
         // SENT with the wamid.
         Spi::run("SELECT * FROM qlink.finish_message(1, 'SENT', 'whatsapp', 'wamid.1', '{}')").unwrap();
-        assert_eq!(s("SELECT status || ':' || attempts || ':' || provider_message_id FROM qlink.message_logs WHERE id = 1"), "SENT:1:wamid.1");
+        assert_eq!(
+            s("SELECT status || ':' || attempts || ':' || provider_message_id FROM qlink.message_logs WHERE id = 1"),
+            "SENT:1:wamid.1"
+        );
         // Transient failures back off 2 s, then 4 s; the third is permanent.
         assert_eq!(s("SELECT status || ':' || attempts || ':' || (next_attempt_at - '2026-03-10 04:30:31+00')::text FROM qlink.finish_message(2, 'RETRY')"), "FAILED:1:00:00:02");
         assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds')"), 0);
@@ -613,7 +625,10 @@ mod tests {
         refused(&format!("SELECT qlink.submit_feedback('{t1}', 0)"), "22023");
         assert!(q::<bool>(&format!("SELECT qlink.submit_feedback('{t1}', 4, 'Quick, thank you')")).unwrap());
         refused(&format!("SELECT qlink.submit_feedback('{t1}', 5)"), "55000");
-        assert_eq!(s(&format!("SELECT rating || ':' || feedback FROM qlink.tokens WHERE id = '{t1}'")), "4:Quick, thank you");
+        assert_eq!(
+            s(&format!("SELECT rating || ':' || feedback FROM qlink.tokens WHERE id = '{t1}'")),
+            "4:Quick, thank you"
+        );
     }
 
     #[pg_test]
@@ -646,7 +661,9 @@ mod tests {
         );
         let _ = e;
         assert_eq!(
-            s(&format!("SELECT concat_ws(',', waiting_count, now_serving_number, undo_action) FROM qlink.queue_summary('{b}')")),
+            s(&format!(
+                "SELECT concat_ws(',', waiting_count, now_serving_number, undo_action) FROM qlink.queue_summary('{b}')"
+            )),
             "3,1,NEXT"
         );
         refused("SELECT * FROM qlink.queue_snapshot(gen_random_uuid())", "P0002");
@@ -698,7 +715,10 @@ mod tests {
         refused("SELECT qlink.create_business('ok-slug', 'X', 'Mars/Olympus')", "22023");
         refused("SELECT qlink.create_business('ok-slug', 'X', status => 'GONE')", "22023");
         refused("SELECT qlink.create_business('ok-slug', 'X', settings => '{\"colour\": \"red\"}')", "22023");
-        refused("SELECT qlink.create_business('ok-slug', 'X', settings => '{\"daily_token_limit\": \"many\"}')", "22023");
+        refused(
+            "SELECT qlink.create_business('ok-slug', 'X', settings => '{\"daily_token_limit\": \"many\"}')",
+            "22023",
+        );
         let b = clinic("ok-slug");
         refused("SELECT qlink.create_business('ok-slug', 'Again')", "55000");
         assert_eq!(

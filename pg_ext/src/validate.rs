@@ -177,9 +177,7 @@ impl Settings {
         let mut next = self.clone();
         next.apply(map)?;
         if next.eta_min_minutes > next.eta_max_minutes {
-            return Err(invalid_input(
-                "Setting \"eta_min_minutes\" must not be larger than \"eta_max_minutes\".",
-            ));
+            return Err(invalid_input("Setting \"eta_min_minutes\" must not be larger than \"eta_max_minutes\"."));
         }
         Ok(next)
     }
@@ -192,9 +190,7 @@ impl Settings {
             match kind {
                 Kind::Bool => {
                     let Some(b) = value.as_bool() else {
-                        return Err(invalid_input(format!(
-                            "Setting \"{key}\" must be true or false."
-                        )));
+                        return Err(invalid_input(format!("Setting \"{key}\" must be true or false.")));
                     };
                     match key.as_str() {
                         "whatsapp_enabled" => self.whatsapp_enabled = b,
@@ -203,9 +199,7 @@ impl Settings {
                 }
                 Kind::Int(lo, hi) => {
                     let n = value.as_i64().filter(|n| (*lo..=*hi).contains(n)).ok_or_else(|| {
-                        invalid_input(format!(
-                            "Setting \"{key}\" must be a whole number from {lo} to {hi}."
-                        ))
+                        invalid_input(format!("Setting \"{key}\" must be a whole number from {lo} to {hi}."))
                     })?;
                     match key.as_str() {
                         "daily_token_limit" => self.daily_token_limit = n,
@@ -219,9 +213,10 @@ impl Settings {
                     }
                 }
                 Kind::Lang => {
-                    let lang = value.as_str().filter(|l| LANGUAGES.contains(l)).ok_or_else(|| {
-                        invalid_input(format!("Setting \"{key}\" must be \"en\" or \"hi\"."))
-                    })?;
+                    let lang = value
+                        .as_str()
+                        .filter(|l| LANGUAGES.contains(l))
+                        .ok_or_else(|| invalid_input(format!("Setting \"{key}\" must be \"en\" or \"hi\".")))?;
                     self.default_language = lang.to_string();
                 }
             }
@@ -249,7 +244,17 @@ mod unit {
 
     #[test]
     fn bad_phones_rejected() {
-        for raw in ["", "12345", "5876543210", "+91587654321", "98765abc10", "+0123456789", "987654321012345678", "+9198765432100", "'; drop table x; --"] {
+        for raw in [
+            "",
+            "12345",
+            "5876543210",
+            "+91587654321",
+            "98765abc10",
+            "+0123456789",
+            "987654321012345678",
+            "+9198765432100",
+            "'; drop table x; --",
+        ] {
             assert!(phone(raw).is_err(), "{raw} should be rejected");
         }
     }

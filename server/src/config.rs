@@ -42,8 +42,12 @@ impl FromStr for Secret {
 pub struct DbArgs {
     /// PostgreSQL URL of the database owner (runs migrations; a superuser, or the extension
     /// must already exist).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true,
-          default_value = "postgres://postgres@127.0.0.1:5432/qlink")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = "postgres://postgres@127.0.0.1:5432/qlink"
+    )]
     pub database_url: String,
 
     /// PostgreSQL URL for the least-privilege runtime role. Default: DATABASE_URL with the

@@ -80,7 +80,9 @@ impl From<tokio_postgres::Error> for ApiError {
             "54000" => ApiError::RateLimited(message),
             // Text PostgreSQL cannot store (a NUL character in text or JSON): the client's
             // input, refused before anything ran. PostgreSQL's own words are not shown.
-            "22021" | "22P05" => ApiError::InvalidInput("The request contains a character that is not allowed (NUL).".into()),
+            "22021" | "22P05" => {
+                ApiError::InvalidInput("The request contains a character that is not allowed (NUL).".into())
+            }
             // Admin shutdown / cannot connect now / crash recovery.
             "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006" => ApiError::Unavailable(e.into()),
             _ => ApiError::Internal(e.into()),

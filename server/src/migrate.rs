@@ -29,9 +29,8 @@ pub async fn run(database_url: &str) -> anyhow::Result<usize> {
 
 /// For `qlink serve --no-migrate`: refuses to start when migrations are pending.
 pub async fn ensure_current(database_url: &str) -> anyhow::Result<()> {
-    let (mut client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-        .await
-        .context("connecting to the database")?;
+    let (mut client, connection) =
+        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await.context("connecting to the database")?;
     tokio::spawn(connection);
     let mut runner = embedded::migrations::runner();
     let runner = runner.set_migration_table_name("qlink_schema_history");

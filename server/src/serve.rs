@@ -20,7 +20,8 @@ pub async fn build_state(db_args: &DbArgs, http_args: &HttpArgs, whatsapp: &What
         None => None,
     };
     let public_origin = http::origin_of(&http_args.public_url)?;
-    let dummy_password_hash = tokio::task::spawn_blocking(|| accounts::hash_password(&accounts::random_password())).await??;
+    let dummy_password_hash =
+        tokio::task::spawn_blocking(|| accounts::hash_password(&accounts::random_password())).await??;
     let state = AppState(Arc::new(App {
         webhook: WebhookState {
             pool: pool.clone(),

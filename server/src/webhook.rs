@@ -201,11 +201,13 @@ pub async fn receive_statuses(State(state): State<WebhookState>, headers: Header
         match result.and_then(|row| row.try_get::<_, bool>(0)) {
             Ok(true) => {
                 applied += 1;
-                metrics::counter!("qlink_webhook_statuses_total", "status" => status.status, "result" => "applied").increment(1);
+                metrics::counter!("qlink_webhook_statuses_total", "status" => status.status, "result" => "applied")
+                    .increment(1);
             }
             Ok(false) => {
                 ignored += 1;
-                metrics::counter!("qlink_webhook_statuses_total", "status" => status.status, "result" => "unknown").increment(1);
+                metrics::counter!("qlink_webhook_statuses_total", "status" => status.status, "result" => "unknown")
+                    .increment(1);
                 tracing::info!(provider_message_id = %status.wamid, status = status.status, "delivery status for an unknown message; ignored");
             }
             // A status PostgreSQL cannot store (a NUL in its id or details) would fail on

@@ -328,13 +328,8 @@ impl CloudApi {
             };
         };
         let body = message.request_body(&recipient);
-        let result = self
-            .http
-            .post(&self.messages_url)
-            .bearer_auth(self.access_token.expose())
-            .json(&body)
-            .send()
-            .await;
+        let result =
+            self.http.post(&self.messages_url).bearer_auth(self.access_token.expose()).json(&body).send().await;
         let response = match result {
             Ok(r) => r,
             Err(e) => return transport_failure(&e),
@@ -406,12 +401,8 @@ pub fn classify_response(status: u16, retry_after: Option<Duration>, body: &[u8]
         // Meta sends a number; some gateways relay it as a string.
         c.as_i64().or_else(|| c.as_str().and_then(|s| s.trim().parse().ok()))
     });
-    let meta_message = parsed
-        .as_ref()
-        .and_then(|v| v.pointer("/error/message"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let meta_message =
+        parsed.as_ref().and_then(|v| v.pointer("/error/message")).and_then(Value::as_str).unwrap_or("").to_string();
     let reason = match code {
         Some(code) => format!("HTTP {status}, Meta error {code}: {meta_message}"),
         None => format!("HTTP {status}"),
@@ -521,8 +512,10 @@ mod tests {
     }
 
     fn meta_error(code: Value) -> Vec<u8> {
-        serde_json::to_vec(&json!({"error": {"message": "x", "type": "OAuthException", "code": code, "fbtrace_id": "T"}}))
-            .unwrap()
+        serde_json::to_vec(
+            &json!({"error": {"message": "x", "type": "OAuthException", "code": code, "fbtrace_id": "T"}}),
+        )
+        .unwrap()
     }
 
     #[test]

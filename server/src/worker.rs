@@ -273,7 +273,11 @@ impl Dispatcher {
 
     async fn run(mut self) {
         let shutdown = self.shared.shutdown.clone();
-        let lag = LagGauge { pool: self.shared.pool.clone(), backlog_since: self.backlog_since.clone(), function_available: None };
+        let lag = LagGauge {
+            pool: self.shared.pool.clone(),
+            backlog_since: self.backlog_since.clone(),
+            function_available: None,
+        };
         let lag_task = tokio::spawn(lag.run(shutdown.clone()));
         let mut errors = Backoff::new(Duration::from_millis(250), Duration::from_secs(15));
         // Claim when there is room for at least half a chunk: fewer, larger claims.
@@ -373,7 +377,10 @@ impl Dispatcher {
         if !lock(&self.shared.in_flight).insert(row.id) {
             // Still ours from an earlier claim (its lease ran out while recording it); the
             // running task finishes it.
-            tracing::warn!(message_id = row.id, "message claimed again while still in flight; leaving it to the first send");
+            tracing::warn!(
+                message_id = row.id,
+                "message claimed again while still in flight; leaving it to the first send"
+            );
             return;
         }
         let guard = InFlight { shared: self.shared.clone(), id: row.id };
@@ -502,7 +509,8 @@ impl Shared {
     /// is unusable: it would fail the same way every time).
     fn prepare(&self, row: &ClaimedMessage, message_type: Option<MessageType>) -> Result<OutboundMessage, String> {
         let message_type = message_type.ok_or_else(|| format!("unknown message type {:?}", row.message_type))?;
-        let to_phone = row.to_phone.clone().filter(|p| !p.trim().is_empty()).ok_or("the message has no phone number")?;
+        let to_phone =
+            row.to_phone.clone().filter(|p| !p.trim().is_empty()).ok_or("the message has no phone number")?;
         let clinic_name = row
             .payload
             .get("clinic_name")
@@ -524,12 +532,8 @@ impl Shared {
             .or(row.token_id)
             .ok_or("the message payload has no token_id")?;
         // Null for messages queued without a position; 0 is the honest default.
-        let people_ahead = row
-            .payload
-            .get("people_ahead")
-            .and_then(Value::as_i64)
-            .and_then(|n| i32::try_from(n).ok())
-            .unwrap_or(0);
+        let people_ahead =
+            row.payload.get("people_ahead").and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok()).unwrap_or(0);
         Ok(OutboundMessage {
             message_type,
             to_phone,
@@ -582,7 +586,11 @@ impl Shared {
                 }
                 Err(e) => match delays.next() {
                     Some(delay) => {
-                        tracing::warn!(message_id = id, error = format!("{e:#}"), "recording a message outcome failed; retrying");
+                        tracing::warn!(
+                            message_id = id,
+                            error = format!("{e:#}"),
+                            "recording a message outcome failed; retrying"
+                        );
                         tokio::time::sleep(delay).await;
                     }
                     None => {
@@ -635,7 +643,11 @@ impl Shared {
         }
         .await;
         if let Err(e) = result {
-            tracing::warn!(message_id = id, error = format!("{e:#}"), "handing a message back failed; it returns when its lease ends");
+            tracing::warn!(
+                message_id = id,
+                error = format!("{e:#}"),
+                "handing a message back failed; it returns when its lease ends"
+            );
         }
     }
 
@@ -773,7 +785,9 @@ impl Listener {
             };
             match ended {
                 Ok(()) => break, // shutdown
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "the worker's LISTEN connection was lost; reconnecting"),
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "the worker's LISTEN connection was lost; reconnecting")
+                }
             }
             // A session that lasted a while was healthy: start the backoff over.
             if connected_at.elapsed() > Duration::from_secs(60) {
@@ -817,10 +831,7 @@ impl Listener {
         notifications: &mut mpsc::Receiver<()>,
         driver: &mut tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
     ) -> anyhow::Result<()> {
-        client
-            .batch_execute(&format!("LISTEN {}", crate::db::MESSAGES_CHANNEL))
-            .await
-            .context("LISTEN")?;
+        client.batch_execute(&format!("LISTEN {}", crate::db::MESSAGES_CHANNEL)).await.context("LISTEN")?;
         tracing::debug!(channel = crate::db::MESSAGES_CHANNEL, "listening for message wake-ups");
         // Anything queued while we were not listening is picked up now.
         self.wake.notify_one();

@@ -44,13 +44,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut DbArgs, &mut HttpArgs)) -> 
     let db_url = fresh_database().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
-    let mut db_args = DbArgs { database_url: db_url.clone(), app_database_url: None, read_database_url: None, pool_size: 8 };
-    let mut http = HttpArgs {
-        bind: addr,
-        public_url: format!("http://{addr}"),
-        trusted_proxies: vec![],
-        session_ttl_hours: 12,
-    };
+    let mut db_args =
+        DbArgs { database_url: db_url.clone(), app_database_url: None, read_database_url: None, pool_size: 8 };
+    let mut http =
+        HttpArgs { bind: addr, public_url: format!("http://{addr}"), trusted_proxies: vec![], session_ttl_hours: 12 };
     adjust(&mut db_args, &mut http);
     let state = qlink_server::serve::build_state(&db_args, &http, &no_whatsapp()).await.expect("app state");
     let shutdown = CancellationToken::new();
@@ -91,7 +88,10 @@ impl TestApp {
             .get(0);
         let hash = qlink_server::accounts::hash_password(PASSWORD).unwrap();
         self.db
-            .query_one("SELECT qlink.create_staff_user($1, $2, 'STAFF', $3)", &[&format!("staff@{slug}.test"), &hash, &id])
+            .query_one(
+                "SELECT qlink.create_staff_user($1, $2, 'STAFF', $3)",
+                &[&format!("staff@{slug}.test"), &hash, &id],
+            )
             .await
             .unwrap();
         id
@@ -107,7 +107,12 @@ impl TestApp {
     /// Logs a browser in; returns the client holding the session cookie.
     pub async fn login(&self, email: &str) -> reqwest::Client {
         let client = browser(self);
-        let r = client.post(self.url("/api/v1/auth/login")).json(&json!({"email": email, "password": PASSWORD})).send().await.unwrap();
+        let r = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "login as {email}: {}", r.text().await.unwrap());
         client
     }
@@ -129,11 +134,7 @@ impl TestApp {
     }
 
     pub async fn token_status(&self, id: &str) -> String {
-        self.db
-            .query_one("SELECT status FROM qlink.tokens WHERE id = $1::text::uuid", &[&id])
-            .await
-            .unwrap()
-            .get(0)
+        self.db.query_one("SELECT status FROM qlink.tokens WHERE id = $1::text::uuid", &[&id]).await.unwrap().get(0)
     }
 }
 

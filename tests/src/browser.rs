@@ -38,7 +38,8 @@ pub const DESK: Size = Size { width: 1280, height: 900 };
 
 /// Where screenshots go: `$CARGO_TARGET_DIR/page-shots` (or target/page-shots).
 pub fn shots_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string());
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string());
     let dir = PathBuf::from(target).join("page-shots");
     let _ = std::fs::create_dir_all(&dir);
     dir
@@ -79,7 +80,11 @@ impl Browser {
 
     pub async fn start_with_language(name: &str, size: Size, accept_language: &str) -> Browser {
         let port = free_port();
-        let profile = std::env::temp_dir().join(format!("qlink-chromium-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        let profile = std::env::temp_dir().join(format!(
+            "qlink-chromium-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir_all(&profile).expect("profile dir");
         let child = Command::new(chromedriver_path())
             .arg(format!("--port={port}"))
@@ -131,8 +136,7 @@ impl Browser {
         if size.width < 500 {
             // Headless windows have a minimum width above a phone's: emulate the phone's
             // viewport (and touch) exactly instead.
-            caps["goog:chromeOptions"]["mobileEmulation"] =
-                json!({ "deviceMetrics": { "width": size.width, "height": size.height, "pixelRatio": 1.0, "touch": true, "mobile": true } });
+            caps["goog:chromeOptions"]["mobileEmulation"] = json!({ "deviceMetrics": { "width": size.width, "height": size.height, "pixelRatio": 1.0, "touch": true, "mobile": true } });
         }
         let caps = match caps {
             Value::Object(map) => map,
@@ -164,7 +168,10 @@ impl Browser {
 
     /// Runs a script (its `return` value comes back) with `arguments[0..]`.
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.client.execute(script, args).await.unwrap_or_else(|e| panic!("[{}] script failed: {e}\n{script}", self.name))
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] script failed: {e}\n{script}", self.name))
     }
 
     /// The text content of the first element matching `css` ("" if none).
@@ -193,7 +200,8 @@ impl Browser {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("[{}] find {css}: {e}", self.name));
+            let element =
+                self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("[{}] find {css}: {e}", self.name));
             match element.click().await {
                 Ok(()) => return,
                 Err(e) if attempts < 5 && e.to_string().contains("stale element") => {
@@ -205,7 +213,8 @@ impl Browser {
     }
 
     pub async fn fill(&self, css: &str, value: &str) {
-        let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("[{}] find {css}: {e}", self.name));
+        let element =
+            self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("[{}] find {css}: {e}", self.name));
         element.clear().await.unwrap_or_else(|e| panic!("[{}] clear {css}: {e}", self.name));
         element.send_keys(value).await.unwrap_or_else(|e| panic!("[{}] type into {css}: {e}", self.name));
     }
@@ -244,7 +253,11 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 let shot = self.screenshot(&format!("FAILED-{}", sanitize(css))).await;
-                panic!("[{}] timed out waiting for {needle:?} in {css}; it says {text:?}; screenshot {}", self.name, shot.display());
+                panic!(
+                    "[{}] timed out waiting for {needle:?} in {css}; it says {text:?}; screenshot {}",
+                    self.name,
+                    shot.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -253,13 +266,15 @@ impl Browser {
     /// Asserts the page fits the window: no sideways scrolling, no zoomed-out layout (on a
     /// phone, content wider than the screen makes the browser shrink the whole page).
     pub async fn assert_fits(&self, width: u32) {
-        let v = self
-            .js("return [window.innerWidth, document.documentElement.scrollWidth];", vec![])
-            .await;
+        let v = self.js("return [window.innerWidth, document.documentElement.scrollWidth];", vec![]).await;
         let (inner, scroll) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
         if inner != u64::from(width) || scroll > inner {
             let shot = self.screenshot("FAILED-too-wide").await;
-            panic!("[{}] the page is {scroll}px wide in a {inner}px layout for a {width}px screen; screenshot {}", self.name, shot.display());
+            panic!(
+                "[{}] the page is {scroll}px wide in a {inner}px layout for a {width}px screen; screenshot {}",
+                self.name,
+                shot.display()
+            );
         }
     }
 

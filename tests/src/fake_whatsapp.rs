@@ -106,7 +106,8 @@ impl FakeWhatsApp {
         let addr = listener.local_addr().expect("local address");
         let inner = Arc::new(Inner::default());
         let shutdown = CancellationToken::new();
-        let app = Router::new().route("/{version}/{phone_number_id}/messages", post(send_message)).with_state(inner.clone());
+        let app =
+            Router::new().route("/{version}/{phone_number_id}/messages", post(send_message)).with_state(inner.clone());
         let stop = shutdown.clone();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
@@ -166,7 +167,10 @@ impl FakeWhatsApp {
                 return received;
             }
             if Instant::now() > deadline {
-                panic!("fake WhatsApp: timed out after {timeout:?} waiting for {what}; received {} requests", received.len());
+                panic!(
+                    "fake WhatsApp: timed out after {timeout:?} waiting for {what}; received {} requests",
+                    received.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -189,7 +193,10 @@ fn meta_error(status: StatusCode, code: i64, message: &str, details: &str) -> Re
 fn permanent_error(code: i64) -> Response {
     let (message, details) = match code {
         131026 => ("Message undeliverable", "Message could not be delivered to the recipient."),
-        132000 => ("Number of parameters does not match the expected number of params", "body: number of localizable_params does not match"),
+        132000 => (
+            "Number of parameters does not match the expected number of params",
+            "body: number of localizable_params does not match",
+        ),
         132001 => ("Template name does not exist in the translation", "template name does not exist in the language"),
         131047 => ("Re-engagement message", "More than 24 hours have passed since the recipient last replied."),
         100 => ("Invalid parameter", "Invalid parameter"),
@@ -225,12 +232,19 @@ async fn send_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {ACCESS_TOKEN}"));
+    let authorized =
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {ACCESS_TOKEN}"));
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let fault = if authorized { inner.faults.lock().unwrap().pop_front() } else { None };
     let index = {
         let mut received = inner.received.lock().unwrap();
-        received.push(Received { at: Instant::now(), body: parsed.clone(), authorized, fault: fault.clone(), wamid: None });
+        received.push(Received {
+            at: Instant::now(),
+            body: parsed.clone(),
+            authorized,
+            fault: fault.clone(),
+            wamid: None,
+        });
         received.len() - 1
     };
     let latency = *inner.latency.lock().unwrap();
@@ -242,11 +256,21 @@ async fn send_message(
         return meta_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.", "Invalid OAuth access token.");
     }
     if version != API_VERSION || phone_number_id != PHONE_NUMBER_ID {
-        return meta_error(StatusCode::BAD_REQUEST, 100, "Unsupported post request.", "Unknown phone number id or version");
+        return meta_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "Unsupported post request.",
+            "Unknown phone number id or version",
+        );
     }
     match fault {
         Some(Fault::ServerError) => {
-            return meta_error(StatusCode::INTERNAL_SERVER_ERROR, 131000, "Something went wrong", "Something went wrong.")
+            return meta_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                131000,
+                "Something went wrong",
+                "Something went wrong.",
+            )
         }
         Some(Fault::Throttle { retry_after }) => {
             let mut response = meta_error(

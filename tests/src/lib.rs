@@ -37,11 +37,7 @@ pub async fn connect(url: &str) -> Client {
 async fn ensure_template() {
     let admin = connect(&admin_url()).await;
     admin.execute("SELECT pg_advisory_lock(727274)", &[]).await.unwrap();
-    let exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&TEMPLATE])
-        .await
-        .unwrap()
-        .is_some();
+    let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&TEMPLATE]).await.unwrap().is_some();
     if !exists {
         admin.batch_execute(&format!("CREATE DATABASE {TEMPLATE}")).await.unwrap();
         qlink_server::migrate::run(&url_for(TEMPLATE)).await.expect("migrate template");
@@ -80,7 +76,10 @@ pub async fn fresh_database() -> String {
 /// Creates a clinic through the SQL API and returns its id.
 pub async fn create_clinic(client: &Client, slug: &str, settings: serde_json::Value) -> uuid::Uuid {
     client
-        .query_one("SELECT qlink.create_business($1, $2, settings => $3)", &[&slug, &format!("Clinic {slug}"), &settings])
+        .query_one(
+            "SELECT qlink.create_business($1, $2, settings => $3)",
+            &[&slug, &format!("Clinic {slug}"), &settings],
+        )
         .await
         .expect("create clinic")
         .get(0)
@@ -104,9 +103,8 @@ pub fn qlink_bin() -> std::path::PathBuf {
     if let Ok(p) = std::env::var("QLINK_BIN") {
         return p.into();
     }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string()
-    });
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string());
     let bin = std::path::Path::new(&target).join("debug").join("qlink");
     assert!(bin.exists(), "{} not built: run cargo build -p qlink-server", bin.display());
     bin

@@ -187,7 +187,11 @@ impl Stack {
                     return started.elapsed();
                 }
             }
-            assert!(started.elapsed() < timeout, "qlink serve not ready within {timeout:?}; logs in {}", self.log_dir.display());
+            assert!(
+                started.elapsed() < timeout,
+                "qlink serve not ready within {timeout:?}; logs in {}",
+                self.log_dir.display()
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -249,9 +253,12 @@ pub async fn create_clinics(db_url: &str, prefix: &str, n: usize) -> Vec<(String
     for i in 0..n {
         let slug = format!("{prefix}-{i}");
         let id = crate::create_clinic(&db, &slug, load_clinic_settings()).await;
-        db.query_one("SELECT qlink.create_staff_user($1, $2, 'STAFF', $3)", &[&format!("staff@{slug}.test"), &hash, &id])
-            .await
-            .expect("create staff user");
+        db.query_one(
+            "SELECT qlink.create_staff_user($1, $2, 'STAFF', $3)",
+            &[&format!("staff@{slug}.test"), &hash, &id],
+        )
+        .await
+        .expect("create staff user");
         clinics.push((slug, id));
     }
     clinics
@@ -493,8 +500,24 @@ impl Load {
         let http = loopback_client(plan.request_timeout);
         let mut tasks = JoinSet::new();
         for (index, clinic) in plan.clinics.iter().enumerate() {
-            tasks.spawn(patients(index, clinic.clone(), plan.clone(), http.clone(), ledger.clone(), stop.clone(), deadline));
-            tasks.spawn(receptionist(index, clinic.clone(), plan.clone(), http.clone(), ledger.clone(), stop.clone(), deadline));
+            tasks.spawn(patients(
+                index,
+                clinic.clone(),
+                plan.clone(),
+                http.clone(),
+                ledger.clone(),
+                stop.clone(),
+                deadline,
+            ));
+            tasks.spawn(receptionist(
+                index,
+                clinic.clone(),
+                plan.clone(),
+                http.clone(),
+                ledger.clone(),
+                stop.clone(),
+                deadline,
+            ));
         }
         for poller in 0..plan.pollers {
             tasks.spawn(polls(poller as u64, plan.clone(), http.clone(), ledger.clone(), stop.clone(), deadline));
@@ -730,8 +753,12 @@ pub async fn lost_acknowledgements(db_url: &str, clinics: &[Receptionist], ledge
     for t in &tokens {
         let expected = (clinics[t.clinic].business_id, t.number, Some(format!("+91{}", t.phone)));
         match found.get(&t.id) {
-            None => report.lost.push(format!("token {} (number {}) acknowledged but not in the database", t.id, t.number)),
-            Some(row) if *row != expected => report.lost.push(format!("token {} is {row:?}, acknowledged as {expected:?}", t.id)),
+            None => {
+                report.lost.push(format!("token {} (number {}) acknowledged but not in the database", t.id, t.number))
+            }
+            Some(row) if *row != expected => {
+                report.lost.push(format!("token {} is {row:?}, acknowledged as {expected:?}", t.id))
+            }
             Some(_) => {}
         }
     }
@@ -752,15 +779,19 @@ pub async fn lost_acknowledgements(db_url: &str, clinics: &[Receptionist], ledge
         let Some(id) = n.serving_token_id else { continue };
         match state.get(&id) {
             Some((status, true)) if status == "SERVING" || status == "SERVED" => {}
-            other => report
-                .lost
-                .push(format!("NEXT acknowledged as calling {id} ({:?}), database has {other:?}", n.now_serving_number)),
+            other => report.lost.push(format!(
+                "NEXT acknowledged as calling {id} ({:?}), database has {other:?}",
+                n.now_serving_number
+            )),
         }
     }
     for (index, clinic) in clinics.iter().enumerate() {
         let acked = nexts.iter().filter(|n| n.clinic == index).count() as i64;
         let audited: i64 = db
-            .query_one("SELECT count(*) FROM qlink.audit_logs WHERE business_id = $1 AND action = 'NEXT'", &[&clinic.business_id])
+            .query_one(
+                "SELECT count(*) FROM qlink.audit_logs WHERE business_id = $1 AND action = 'NEXT'",
+                &[&clinic.business_id],
+            )
             .await
             .expect("count NEXTs")
             .get(0);
@@ -969,7 +1000,11 @@ impl Cluster {
 
     /// Whether it accepts connections.
     pub fn is_ready(&self) -> bool {
-        Command::new("pg_isready").args(["-q", "-d", &crate::admin_url()]).status().map(|s| s.success()).unwrap_or(false)
+        Command::new("pg_isready")
+            .args(["-q", "-d", &crate::admin_url()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
     }
 
     pub fn wait_ready(&self, timeout: Duration) -> bool {

@@ -70,14 +70,16 @@ impl ProbeApp {
         let db_url = fresh_database().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
-        let db_args = DbArgs { database_url: db_url.clone(), app_database_url: None, read_database_url: None, pool_size: 8 };
+        let db_args =
+            DbArgs { database_url: db_url.clone(), app_database_url: None, read_database_url: None, pool_size: 8 };
         let http = HttpArgs {
             bind: addr,
             public_url: format!("http://{addr}"),
             trusted_proxies: if trust_loopback_proxy { vec!["127.0.0.0/8".parse().expect("CIDR")] } else { vec![] },
             session_ttl_hours: 12,
         };
-        let state = qlink_server::serve::build_state(&db_args, &http, &whatsapp_with_secrets()).await.expect("app state");
+        let state =
+            qlink_server::serve::build_state(&db_args, &http, &whatsapp_with_secrets()).await.expect("app state");
         let shutdown = CancellationToken::new();
         let router = qlink_server::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let stop = shutdown.clone();
@@ -96,7 +98,10 @@ impl ProbeApp {
     pub async fn clinic(&self, slug: &str, settings: Value) -> (Uuid, Uuid) {
         let id: Uuid = self
             .db
-            .query_one("SELECT qlink.create_business($1, $2, settings => $3)", &[&slug, &format!("Clinic {slug}"), &settings])
+            .query_one(
+                "SELECT qlink.create_business($1, $2, settings => $3)",
+                &[&slug, &format!("Clinic {slug}"), &settings],
+            )
             .await
             .expect("create clinic")
             .get(0);
@@ -130,7 +135,10 @@ impl ProbeApp {
     pub async fn session_alive(&self, secret: &str) -> bool {
         let digest = qlink_server::accounts::session_digest(secret);
         self.db
-            .query_one("SELECT count(*) FROM qlink.login_sessions WHERE token_hash = $1 AND expires_at > now()", &[&digest])
+            .query_one(
+                "SELECT count(*) FROM qlink.login_sessions WHERE token_hash = $1 AND expires_at > now()",
+                &[&digest],
+            )
             .await
             .expect("session lookup")
             .get::<_, i64>(0)
@@ -239,8 +247,10 @@ pub async fn try_exchange(builder: RequestBuilder) -> Result<Exchange, String> {
         request.headers().iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
     let request_body = request.body().and_then(|b| b.as_bytes()).map(<[u8]>::to_vec).unwrap_or_default();
     let describe = |what: &str, e: &reqwest::Error| {
-        let headers: Vec<String> =
-            request_headers.iter().map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v).chars().take(120).collect::<String>())).collect();
+        let headers: Vec<String> = request_headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v).chars().take(120).collect::<String>()))
+            .collect();
         format!(
             "{method} {} ({} bytes of URL) {headers:?} with a {}-byte body: {what}: {:?}",
             url.chars().take(300).collect::<String>(),
@@ -573,9 +583,7 @@ pub fn operations(doc: &Value) -> Vec<Operation> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let body = op
-                .pointer("/requestBody/content/application~1json/schema")
-                .map(|s| resolve(doc, s));
+            let body = op.pointer("/requestBody/content/application~1json/schema").map(|s| resolve(doc, s));
             let mut responses = BTreeSet::new();
             let mut json_responses = BTreeSet::new();
             for (status, r) in op["responses"].as_object().into_iter().flatten() {
@@ -661,7 +669,11 @@ pub async fn stored_secrets(db: &Client) -> Vec<Watched> {
             }
         }
     }
-    for r in db.query("SELECT encode(token_hash, 'hex'), encode(token_hash, 'base64') FROM qlink.login_sessions", &[]).await.expect("digests") {
+    for r in db
+        .query("SELECT encode(token_hash, 'hex'), encode(token_hash, 'base64') FROM qlink.login_sessions", &[])
+        .await
+        .expect("digests")
+    {
         out.push(Watched::secret("session digest (hex)", r.get::<_, String>(0)));
         out.push(Watched::secret("session digest (base64)", r.get::<_, String>(1)));
     }
@@ -760,7 +772,11 @@ pub fn fresh_qlink_bin() -> PathBuf {
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .output()
                 .expect("run cargo build");
-            assert!(out.status.success(), "cargo build -p qlink-server failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "cargo build -p qlink-server failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
     crate::qlink_bin()

@@ -33,7 +33,8 @@ async fn a_patients_whole_journey() {
     let other = app.take_token("sharma", "Ravi", "9876543211").await;
 
     // Polling: ETag, 304 while nothing changes, Cache-Control: no-cache.
-    let r = plain().get(app.url(&format!("/api/v1/tokens/{}", other["token_id"].as_str().unwrap()))).send().await.unwrap();
+    let r =
+        plain().get(app.url(&format!("/api/v1/tokens/{}", other["token_id"].as_str().unwrap()))).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()[CACHE_CONTROL], "no-cache");
     let etag = r.headers()[ETAG].to_str().unwrap().to_string();
@@ -67,16 +68,27 @@ async fn a_patients_whole_journey() {
     // The called patient can't cancel any more; feedback only after being seen.
     let mine: Value = plain().get(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(mine["status"], "SERVING");
-    assert_error(plain().post(app.url(&format!("/api/v1/tokens/{id}/cancel"))).send().await.unwrap(), 409, "conflict").await;
+    assert_error(plain().post(app.url(&format!("/api/v1/tokens/{id}/cancel"))).send().await.unwrap(), 409, "conflict")
+        .await;
     assert_error(
-        plain().post(app.url(&format!("/api/v1/tokens/{id}/feedback"))).json(&json!({"rating": 5})).send().await.unwrap(),
+        plain()
+            .post(app.url(&format!("/api/v1/tokens/{id}/feedback")))
+            .json(&json!({"rating": 5}))
+            .send()
+            .await
+            .unwrap(),
         409,
         "conflict",
     )
     .await;
     staff.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "SERVED"})).send().await.unwrap();
     assert_error(
-        plain().post(app.url(&format!("/api/v1/tokens/{id}/feedback"))).json(&json!({"rating": 9})).send().await.unwrap(),
+        plain()
+            .post(app.url(&format!("/api/v1/tokens/{id}/feedback")))
+            .json(&json!({"rating": 9}))
+            .send()
+            .await
+            .unwrap(),
         400,
         "invalid_input",
     )
@@ -89,14 +101,23 @@ async fn a_patients_whole_journey() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_error(
-        plain().post(app.url(&format!("/api/v1/tokens/{id}/feedback"))).json(&json!({"rating": 4})).send().await.unwrap(),
+        plain()
+            .post(app.url(&format!("/api/v1/tokens/{id}/feedback")))
+            .json(&json!({"rating": 4}))
+            .send()
+            .await
+            .unwrap(),
         409,
         "conflict",
     )
     .await;
 
     // The other patient cancels from their page.
-    let r = plain().post(app.url(&format!("/api/v1/tokens/{}/cancel", other["token_id"].as_str().unwrap()))).send().await.unwrap();
+    let r = plain()
+        .post(app.url(&format!("/api/v1/tokens/{}/cancel", other["token_id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let cancelled: Value = r.json().await.unwrap();
     assert_eq!(cancelled["status"], "CANCELLED");
@@ -112,22 +133,55 @@ async fn public_errors_are_clear_and_change_nothing() {
     };
     assert_error(plain().get(app.url("/api/v1/clinics/nope")).send().await.unwrap(), 404, "not_found").await;
     assert_error(
-        plain().post(app.url("/api/v1/clinics/nope/tokens")).json(&json!({"patient_name": "A", "patient_phone": "9876543210"})).send().await.unwrap(),
+        plain()
+            .post(app.url("/api/v1/clinics/nope/tokens"))
+            .json(&json!({"patient_name": "A", "patient_phone": "9876543210"}))
+            .send()
+            .await
+            .unwrap(),
         404,
         "not_found",
     )
     .await;
-    let m = assert_error(create(json!({"patient_name": "A", "patient_phone": "123"})).await, 400, "invalid_input").await;
+    let m =
+        assert_error(create(json!({"patient_name": "A", "patient_phone": "123"})).await, 400, "invalid_input").await;
     assert!(m.contains("mobile number"), "{m}");
     assert_error(create(json!({"patient_name": " ", "patient_phone": "9876543210"})).await, 400, "invalid_input").await;
     assert_error(create(json!({"patient_name": "A"})).await, 400, "invalid_input").await;
-    assert_error(create(json!({"patient_name": "A", "patient_phone": "9876543210", "is_priority": true})).await, 400, "invalid_input").await;
-    assert_error(plain().post(app.url("/api/v1/clinics/errs/tokens")).body("{\"patient_name\":").header("content-type", "application/json").send().await.unwrap(), 400, "invalid_input").await;
-    assert_error(plain().post(app.url("/api/v1/clinics/errs/tokens")).body("patient_name=A").send().await.unwrap(), 415, "unsupported_media_type").await;
+    assert_error(
+        create(json!({"patient_name": "A", "patient_phone": "9876543210", "is_priority": true})).await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    assert_error(
+        plain()
+            .post(app.url("/api/v1/clinics/errs/tokens"))
+            .body("{\"patient_name\":")
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_input",
+    )
+    .await;
+    assert_error(
+        plain().post(app.url("/api/v1/clinics/errs/tokens")).body("patient_name=A").send().await.unwrap(),
+        415,
+        "unsupported_media_type",
+    )
+    .await;
     let huge = "x".repeat(200 * 1024);
-    assert_error(create(json!({"patient_name": huge, "patient_phone": "9876543210"})).await, 413, "payload_too_large").await;
+    assert_error(create(json!({"patient_name": huge, "patient_phone": "9876543210"})).await, 413, "payload_too_large")
+        .await;
     assert_error(plain().get(app.url("/api/v1/tokens/not-a-uuid")).send().await.unwrap(), 404, "not_found").await;
-    assert_error(plain().get(app.url(&format!("/api/v1/tokens/{}", uuid::Uuid::new_v4()))).send().await.unwrap(), 404, "not_found").await;
+    assert_error(
+        plain().get(app.url(&format!("/api/v1/tokens/{}", uuid::Uuid::new_v4()))).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
     assert_error(plain().post(app.url("/api/v1/tokens/1/cancel")).send().await.unwrap(), 404, "not_found").await;
     assert_error(plain().get(app.url("/api/v1/nothing/here")).send().await.unwrap(), 404, "not_found").await;
     // People who mistype an address get a page, not JSON.
@@ -207,7 +261,12 @@ async fn staff_login_logout_expiry_csrf_and_bearer() {
 
     // Login: an HttpOnly, SameSite=Lax cookie, not Secure on plain http; no secret in the body.
     let client = browser(&app);
-    let r = client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "Staff@Auth.test", "password": PASSWORD})).send().await.unwrap();
+    let r = client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "Staff@Auth.test", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let cookie = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
     assert!(cookie.starts_with("qlink_session="), "{cookie}");
@@ -222,7 +281,13 @@ async fn staff_login_logout_expiry_csrf_and_bearer() {
     // CSRF: the cookie alone is not enough for a write from elsewhere.
     let cookie_only = reqwest::Client::new();
     let raw_cookie = format!("qlink_session={secret}");
-    let r = cookie_only.post(app.url("/api/v1/staff/queue/actions")).header("cookie", &raw_cookie).json(&json!({"action": "NEXT"})).send().await.unwrap();
+    let r = cookie_only
+        .post(app.url("/api/v1/staff/queue/actions"))
+        .header("cookie", &raw_cookie)
+        .json(&json!({"action": "NEXT"}))
+        .send()
+        .await
+        .unwrap();
     assert_error(r, 403, "forbidden").await;
     let r = cookie_only
         .post(app.url("/api/v1/staff/queue/actions"))
@@ -247,29 +312,58 @@ async fn staff_login_logout_expiry_csrf_and_bearer() {
     // The session is stored only as a digest.
     let stored: i64 = app
         .db
-        .query_one("SELECT count(*) FROM qlink.login_sessions WHERE encode(token_hash, 'escape') LIKE '%' || $1 || '%'", &[&secret])
+        .query_one(
+            "SELECT count(*) FROM qlink.login_sessions WHERE encode(token_hash, 'escape') LIKE '%' || $1 || '%'",
+            &[&secret],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(stored, 0);
 
     // API clients: a bearer token, no Origin needed.
-    let r = plain().post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": PASSWORD, "issue_token": true})).send().await.unwrap();
+    let r = plain()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD, "issue_token": true}))
+        .send()
+        .await
+        .unwrap();
     let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
-    let r = plain().post(app.url("/api/v1/staff/queue/actions")).bearer_auth(&token).json(&json!({"action": "NEXT"})).send().await.unwrap();
+    let r = plain()
+        .post(app.url("/api/v1/staff/queue/actions"))
+        .bearer_auth(&token)
+        .json(&json!({"action": "NEXT"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_error(plain().get(app.url("/api/v1/staff/queue")).bearer_auth("forged-token").send().await.unwrap(), 401, "unauthorized").await;
+    assert_error(
+        plain().get(app.url("/api/v1/staff/queue")).bearer_auth("forged-token").send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
 
     // Logout ends the session.
     assert_eq!(client.post(app.url("/api/v1/auth/logout")).send().await.unwrap().status(), 204);
     assert_error(client.get(app.url("/api/v1/staff/queue")).send().await.unwrap(), 401, "unauthorized").await;
-    assert_error(cookie_only.get(app.url("/api/v1/staff/queue")).header("cookie", &raw_cookie).send().await.unwrap(), 401, "unauthorized").await;
+    assert_error(
+        cookie_only.get(app.url("/api/v1/staff/queue")).header("cookie", &raw_cookie).send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
 
     // An expired session is refused (and removed).
     let old = app.login(email).await;
     app.db.execute("UPDATE qlink.login_sessions SET expires_at = now() - interval '1 minute'", &[]).await.unwrap();
     assert_error(old.get(app.url("/api/v1/staff/queue")).send().await.unwrap(), 401, "unauthorized").await;
-    assert_error(plain().get(app.url("/api/v1/staff/queue")).bearer_auth(&token).send().await.unwrap(), 401, "unauthorized").await;
+    assert_error(
+        plain().get(app.url("/api/v1/staff/queue")).bearer_auth(&token).send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -278,7 +372,9 @@ async fn login_attempts_are_rate_limited() {
     app.clinic("brute").await;
     let attempt = |password: &'static str| {
         let url = app.url("/api/v1/auth/login");
-        async move { plain().post(url).json(&json!({"email": "staff@brute.test", "password": password})).send().await.unwrap() }
+        async move {
+            plain().post(url).json(&json!({"email": "staff@brute.test", "password": password})).send().await.unwrap()
+        }
     };
     for _ in 0..10 {
         assert_eq!(attempt("guess").await.status(), 401);
@@ -321,14 +417,29 @@ async fn staff_endpoints_drive_the_queue() {
     assert_eq!(app.token_status(a["token_id"].as_str().unwrap()).await, "SKIPPED");
     assert_error(post("/api/v1/staff/queue/actions", json!({"action": "DANCE"})).await, 400, "invalid_input").await;
     assert_error(post("/api/v1/staff/queue/actions", json!({"action": "RECALL"})).await, 400, "invalid_input").await;
-    assert_error(post("/api/v1/staff/queue/actions", json!({"action": "CANCEL", "token_id": emergency["token_id"]})).await, 409, "conflict").await;
-    assert_error(post("/api/v1/staff/queue/actions", json!({"action": "SKIP", "token_id": "nope"})).await, 400, "invalid_input").await;
+    assert_error(
+        post("/api/v1/staff/queue/actions", json!({"action": "CANCEL", "token_id": emergency["token_id"]})).await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert_error(
+        post("/api/v1/staff/queue/actions", json!({"action": "SKIP", "token_id": "nope"})).await,
+        400,
+        "invalid_input",
+    )
+    .await;
 
     // Close the day: QR intake is refused, staff can still add.
     let r: Value = staff.post(app.url("/api/v1/staff/session/close")).send().await.unwrap().json().await.unwrap();
     assert_eq!(r["status"], "CLOSED");
     assert_error(
-        plain().post(app.url("/api/v1/clinics/desk/tokens")).json(&json!({"patient_name": "Late", "patient_phone": "9876543211"})).send().await.unwrap(),
+        plain()
+            .post(app.url("/api/v1/clinics/desk/tokens"))
+            .json(&json!({"patient_name": "Late", "patient_phone": "9876543211"}))
+            .send()
+            .await
+            .unwrap(),
         403,
         "forbidden",
     )
@@ -354,7 +465,12 @@ async fn tenant_isolation() {
     let b2 = app.take_token("clinic-b", "B two", "9876543211").await;
     let staff_b = app.staff("clinic-b").await;
     staff_b.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "NEXT"})).send().await.unwrap();
-    staff_b.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "SKIP", "token_id": b2["token_id"]})).send().await.unwrap();
+    staff_b
+        .post(app.url("/api/v1/staff/queue/actions"))
+        .json(&json!({"action": "SKIP", "token_id": b2["token_id"]}))
+        .send()
+        .await
+        .unwrap();
     let fingerprint = || async {
         app.db
             .query_one(
@@ -380,8 +496,14 @@ async fn tenant_isolation() {
     let r = staff_a.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "UNDO"})).send().await.unwrap();
     assert_error(r, 409, "conflict").await;
     // Unknown fields (e.g. a business_id) are refused, never used.
-    let b_id: uuid::Uuid = app.db.query_one("SELECT id FROM qlink.businesses WHERE slug = 'clinic-b'", &[]).await.unwrap().get(0);
-    let r = staff_a.post(app.url("/api/v1/staff/tokens")).json(&json!({"patient_name": "X", "business_id": b_id})).send().await.unwrap();
+    let b_id: uuid::Uuid =
+        app.db.query_one("SELECT id FROM qlink.businesses WHERE slug = 'clinic-b'", &[]).await.unwrap().get(0);
+    let r = staff_a
+        .post(app.url("/api/v1/staff/tokens"))
+        .json(&json!({"patient_name": "X", "business_id": b_id}))
+        .send()
+        .await
+        .unwrap();
     assert_error(r, 400, "invalid_input").await;
     assert_eq!(before, fingerprint().await);
     // A sees none of B's patients.
@@ -406,7 +528,8 @@ async fn tenant_isolation() {
         assert_error(r, 401, "unauthorized").await;
     }
     assert_eq!(before, fingerprint().await);
-    let status: String = app.db.query_one("SELECT status FROM qlink.businesses WHERE id = $1", &[&b_id]).await.unwrap().get(0);
+    let status: String =
+        app.db.query_one("SELECT status FROM qlink.businesses WHERE id = $1", &[&b_id]).await.unwrap().get(0);
     assert_eq!(status, "ACTIVE");
     // A super admin is not a receptionist of any clinic.
     let admin = app.login(&app.admin_user().await).await;
@@ -424,11 +547,7 @@ async fn tenant_isolation() {
         let e = runtime.execute(sql, &[]).await.unwrap_err();
         assert_eq!(qlink_tests::sqlstate(&e).as_deref(), Some("42501"), "{sql}: {e}");
     }
-    let n: i32 = runtime
-        .query_one("SELECT waiting_count FROM qlink.queue_summary($1)", &[&b_id])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i32 = runtime.query_one("SELECT waiting_count FROM qlink.queue_summary($1)", &[&b_id]).await.unwrap().get(0);
     assert_eq!(n, 0);
 }
 
@@ -447,21 +566,29 @@ async fn admin_clinic_lifecycle() {
     let id = created["clinic"]["business_id"].as_str().unwrap().to_string();
     assert_eq!(created["clinic"]["settings"]["daily_token_limit"], 50);
     assert_eq!(created["staff_user"]["email"], "desk@new.test");
-    assert_error(admin.post(app.url("/api/v1/admin/clinics")).json(&new_clinic).send().await.unwrap(), 409, "conflict").await;
+    assert_error(admin.post(app.url("/api/v1/admin/clinics")).json(&new_clinic).send().await.unwrap(), 409, "conflict")
+        .await;
     let mut bad = new_clinic.clone();
     bad["slug"] = json!("other-clinic");
     bad["settings"] = json!({"colour": "red"});
-    assert_error(admin.post(app.url("/api/v1/admin/clinics")).json(&bad).send().await.unwrap(), 400, "invalid_input").await;
+    assert_error(admin.post(app.url("/api/v1/admin/clinics")).json(&bad).send().await.unwrap(), 400, "invalid_input")
+        .await;
     bad["settings"] = json!({});
     bad["staff_password"] = json!("short");
-    assert_error(admin.post(app.url("/api/v1/admin/clinics")).json(&bad).send().await.unwrap(), 400, "invalid_input").await;
+    assert_error(admin.post(app.url("/api/v1/admin/clinics")).json(&bad).send().await.unwrap(), 400, "invalid_input")
+        .await;
     // Nothing half-created by the refused requests.
     let clinics: i64 = app.db.query_one("SELECT count(*) FROM qlink.businesses", &[]).await.unwrap().get(0);
     assert_eq!(clinics, 1);
 
     // The new clinic's receptionist can log in and work.
     let desk = browser(&app);
-    let r = desk.post(app.url("/api/v1/auth/login")).json(&json!({"email": "desk@new.test", "password": "a long password"})).send().await.unwrap();
+    let r = desk
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "desk@new.test", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let t = app.take_token("new-clinic", "Patient", "9876543210").await;
     desk.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "NEXT"})).send().await.unwrap();
@@ -476,14 +603,32 @@ async fn admin_clinic_lifecycle() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "SUSPENDED");
     assert_error(
-        plain().post(app.url("/api/v1/clinics/new-clinic/tokens")).json(&json!({"patient_name": "P", "patient_phone": "9876543211"})).send().await.unwrap(),
+        plain()
+            .post(app.url("/api/v1/clinics/new-clinic/tokens"))
+            .json(&json!({"patient_name": "P", "patient_phone": "9876543211"}))
+            .send()
+            .await
+            .unwrap(),
         403,
         "forbidden",
     )
     .await;
-    assert_error(desk.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "NEXT"})).send().await.unwrap(), 403, "forbidden").await;
+    assert_error(
+        desk.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "NEXT"})).send().await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
     assert_eq!(patch(json!({"status": "ACTIVE"})).await.status(), 200);
-    assert_eq!(desk.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "SERVED"})).send().await.unwrap().status(), 200);
+    assert_eq!(
+        desk.post(app.url("/api/v1/staff/queue/actions"))
+            .json(&json!({"action": "SERVED"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // Settings are validated.
     assert_error(patch(json!({"settings": {"whatsapp_enabled": "yes"}})).await, 400, "invalid_input").await;
     assert_error(patch(json!({"status": "PAUSED"})).await, 400, "invalid_input").await;
@@ -520,7 +665,8 @@ async fn admin_clinic_lifecycle() {
     plain().post(app.url(&format!("/api/v1/tokens/{}/cancel", t3["token_id"].as_str().unwrap()))).send().await.unwrap();
     assert_eq!(delete().await.status(), 204);
     assert_error(delete().await, 404, "not_found").await;
-    assert_error(admin.delete(app.url("/api/v1/admin/clinics/not-an-id")).send().await.unwrap(), 404, "not_found").await;
+    assert_error(admin.delete(app.url("/api/v1/admin/clinics/not-an-id")).send().await.unwrap(), 404, "not_found")
+        .await;
 
     // Metrics, messages, and the audit trail with actor and IP.
     let m: Value = admin.get(app.url("/api/v1/admin/metrics")).send().await.unwrap().json().await.unwrap();
@@ -529,13 +675,21 @@ async fn admin_clinic_lifecycle() {
     }
     let r = admin.get(app.url("/api/v1/admin/messages?status=PERMANENTLY_FAILED")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_error(admin.get(app.url("/api/v1/admin/messages?status=BOGUS")).send().await.unwrap(), 400, "invalid_input").await;
+    assert_error(admin.get(app.url("/api/v1/admin/messages?status=BOGUS")).send().await.unwrap(), 400, "invalid_input")
+        .await;
     let audit: Value = admin.get(app.url("/api/v1/admin/audit")).send().await.unwrap().json().await.unwrap();
-    let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for expected in ["CREATE_CLINIC", "SUSPEND_CLINIC", "ACTIVATE_CLINIC", "UPDATE_CLINIC", "RESET_SESSION", "DELETE_CLINIC"] {
+    let actions: Vec<&str> =
+        audit["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for expected in
+        ["CREATE_CLINIC", "SUSPEND_CLINIC", "ACTIVATE_CLINIC", "UPDATE_CLINIC", "RESET_SESSION", "DELETE_CLINIC"]
+    {
         assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
     }
-    assert!(audit["entries"].as_array().unwrap().iter().all(|e| e["actor_email"] == admin_email.as_str() && e["actor_ip"] == "127.0.0.1"));
+    assert!(audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor_email"] == admin_email.as_str() && e["actor_ip"] == "127.0.0.1"));
     // Refused admin actions leave no audit line.
     assert_eq!(actions.len(), 7, "{actions:?}");
 }
@@ -553,12 +707,22 @@ async fn operations_endpoints() {
     let r = plain().get(app.url("/healthz")).send().await.unwrap();
     assert!(r.headers().contains_key("x-request-id"));
     let metrics = plain().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    for series in ["qlink_http_requests_total", "qlink_http_request_duration_seconds_bucket", "qlink_queue_actions_total", "qlink_db_pool_connections"] {
+    for series in [
+        "qlink_http_requests_total",
+        "qlink_http_request_duration_seconds_bucket",
+        "qlink_queue_actions_total",
+        "qlink_db_pool_connections",
+    ] {
         assert!(metrics.contains(series), "{series} missing");
     }
     assert!(metrics.contains("route=\"/api/v1/staff/queue/actions\""));
     let spec: Value = plain().get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-    for path in ["/api/v1/clinics/{slug}/tokens", "/api/v1/tokens/{id}", "/api/v1/staff/queue/actions", "/api/v1/admin/clinics/{id}"] {
+    for path in [
+        "/api/v1/clinics/{slug}/tokens",
+        "/api/v1/tokens/{id}",
+        "/api/v1/staff/queue/actions",
+        "/api/v1/admin/clinics/{id}",
+    ] {
         assert!(spec["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
 }
@@ -567,9 +731,18 @@ async fn operations_endpoints() {
 async fn readyz_fails_when_the_extension_version_differs() {
     let app = spawn_app().await;
     // Pretend the database has another version of the extension installed.
-    app.db.execute("UPDATE pg_catalog.pg_extension SET extversion = '0.0.1' WHERE extname = 'qlink'", &[]).await.unwrap();
+    app.db
+        .execute("UPDATE pg_catalog.pg_extension SET extversion = '0.0.1' WHERE extname = 'qlink'", &[])
+        .await
+        .unwrap();
     let r = plain().get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
-    app.db.execute("UPDATE pg_catalog.pg_extension SET extversion = $1 WHERE extname = 'qlink'", &[&env!("CARGO_PKG_VERSION")]).await.unwrap();
+    app.db
+        .execute(
+            "UPDATE pg_catalog.pg_extension SET extversion = $1 WHERE extname = 'qlink'",
+            &[&env!("CARGO_PKG_VERSION")],
+        )
+        .await
+        .unwrap();
     assert_eq!(plain().get(app.url("/readyz")).send().await.unwrap().status(), 200);
 }

@@ -42,7 +42,10 @@ fn every_command_has_help() {
         assert!(text(&out).contains("Usage"), "{args:?}");
     }
     // Secrets given through the environment are never echoed by --help.
-    let out = qlink(&["serve", "--help"], &[("WHATSAPP_ACCESS_TOKEN", "EAAG-secret-token"), ("WHATSAPP_APP_SECRET", "app-secret-xyz")]);
+    let out = qlink(
+        &["serve", "--help"],
+        &[("WHATSAPP_ACCESS_TOKEN", "EAAG-secret-token"), ("WHATSAPP_APP_SECRET", "app-secret-xyz")],
+    );
     let help = text(&out);
     assert!(!help.contains("EAAG-secret-token") && !help.contains("app-secret-xyz"));
 }
@@ -73,7 +76,10 @@ async fn migrate_clinic_and_user_commands() {
     assert!(!out.status.success());
 
     let with_password = |pw: &'static str| [("DATABASE_URL", url.as_str()), ("QLINK_PASSWORD", pw)];
-    let out = qlink(&["user", "create", "--email", "desk@cli.test", "--role", "STAFF", "--clinic", "cli-clinic"], &with_password("a fine password"));
+    let out = qlink(
+        &["user", "create", "--email", "desk@cli.test", "--role", "STAFF", "--clinic", "cli-clinic"],
+        &with_password("a fine password"),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let out = qlink(&["user", "create", "--email", "boss@cli.test", "--role", "SUPER_ADMIN"], &with_password("short"));
     assert!(!out.status.success());
@@ -81,7 +87,11 @@ async fn migrate_clinic_and_user_commands() {
     let out = qlink(&["user", "create", "--email", "x@cli.test", "--role", "STAFF"], &with_password("a fine password"));
     assert!(!out.status.success(), "STAFF without a clinic must be refused");
     let db = connect(&url).await;
-    let hash: String = db.query_one("SELECT password_hash FROM qlink.staff_users WHERE email = 'desk@cli.test'", &[]).await.unwrap().get(0);
+    let hash: String = db
+        .query_one("SELECT password_hash FROM qlink.staff_users WHERE email = 'desk@cli.test'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(hash.starts_with("$argon2id$"));
 }
 
@@ -100,7 +110,10 @@ async fn demo_then_serve_then_sigterm() {
     assert!(out.status.success(), "{}", text(&out));
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     let login_of = |label: &str| -> (String, String) {
-        let line = printed.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("{label} in {printed}"));
+        let line = printed
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("{label} in {printed}"));
         let parts: Vec<&str> = line.split_whitespace().collect();
         (parts[parts.len() - 3].to_string(), parts[parts.len() - 1].to_string())
     };
@@ -137,7 +150,12 @@ async fn demo_then_serve_then_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The demo receptionist drives the queue with curl-like requests.
-    let r = http.post(format!("{base}/api/v1/auth/login")).json(&json!({"email": staff_email, "password": staff_password, "issue_token": true})).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": staff_email, "password": staff_password, "issue_token": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
     let t: Value = http
@@ -149,18 +167,50 @@ async fn demo_then_serve_then_sigterm() {
         .json()
         .await
         .unwrap();
-    let r = http.post(format!("{base}/api/v1/staff/queue/actions")).bearer_auth(&token).json(&json!({"action": "NEXT"})).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/api/v1/staff/queue/actions"))
+        .bearer_auth(&token)
+        .json(&json!({"action": "NEXT"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let s: Value = http.get(format!("{base}/api/v1/tokens/{}", t["token_id"].as_str().unwrap())).send().await.unwrap().json().await.unwrap();
+    let s: Value = http
+        .get(format!("{base}/api/v1/tokens/{}", t["token_id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(s["status"], "SERVING");
     // The demo operator suspends and reactivates the clinic.
     let admin = reqwest::Client::new();
-    let r = admin.post(format!("{base}/api/v1/auth/login")).json(&json!({"email": admin_email, "password": admin_password, "issue_token": true})).send().await.unwrap();
+    let r = admin
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": admin_email, "password": admin_password, "issue_token": true}))
+        .send()
+        .await
+        .unwrap();
     let admin_token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
-    let clinics: Value = admin.get(format!("{base}/api/v1/admin/clinics")).bearer_auth(&admin_token).send().await.unwrap().json().await.unwrap();
+    let clinics: Value = admin
+        .get(format!("{base}/api/v1/admin/clinics"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = clinics["clinics"][0]["business_id"].as_str().unwrap().to_string();
     for status in ["SUSPENDED", "TRIAL"] {
-        let r = admin.patch(format!("{base}/api/v1/admin/clinics/{id}")).bearer_auth(&admin_token).json(&json!({"status": status})).send().await.unwrap();
+        let r = admin
+            .patch(format!("{base}/api/v1/admin/clinics/{id}"))
+            .bearer_auth(&admin_token)
+            .json(&json!({"status": status}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
 
@@ -180,7 +230,9 @@ async fn demo_then_serve_then_sigterm() {
     let logs = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(logs.contains("shutting down"), "{logs}");
     // No secret reaches the logs: not the WhatsApp token, passwords or session secrets.
-    for secret in ["EAAG-never-log-me", staff_password.as_str(), admin_password.as_str(), token.as_str(), admin_token.as_str()] {
+    for secret in
+        ["EAAG-never-log-me", staff_password.as_str(), admin_password.as_str(), token.as_str(), admin_token.as_str()]
+    {
         assert!(!logs.contains(secret), "a secret appeared in the logs");
     }
 }

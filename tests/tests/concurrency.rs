@@ -36,7 +36,10 @@ async fn twenty_clients_pressing_next_together_advance_exactly_twenty_times() {
         tasks.push(tokio::spawn(async move {
             let client = connect(&url).await;
             barrier.wait().await;
-            client.query_one("SELECT now_serving_number FROM qlink.queue_action($1, 'NEXT')", &[&clinic]).await.unwrap();
+            client
+                .query_one("SELECT now_serving_number FROM qlink.queue_action($1, 'NEXT')", &[&clinic])
+                .await
+                .unwrap();
         }));
     }
     // Watch for two SERVING at once while they run.
@@ -70,15 +73,14 @@ async fn twenty_clients_pressing_next_together_advance_exactly_twenty_times() {
         )
         .await
         .unwrap();
-    let (served, serving, waiting, now): (i64, i64, i64, Option<i32>) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (served, serving, waiting, now): (i64, i64, i64, Option<i32>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     assert_eq!((served, serving, waiting, now), (19, 1, 10, Some(20)));
-    let nexts: i64 = setup
-        .query_one("SELECT count(*) FROM qlink.audit_logs WHERE action = 'NEXT'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let nexts: i64 =
+        setup.query_one("SELECT count(*) FROM qlink.audit_logs WHERE action = 'NEXT'", &[]).await.unwrap().get(0);
     assert_eq!(nexts, 20);
-    let pointer: Option<i32> = setup.query_one("SELECT now_serving_number FROM qlink.sessions", &[]).await.unwrap().get(0);
+    let pointer: Option<i32> =
+        setup.query_one("SELECT now_serving_number FROM qlink.sessions", &[]).await.unwrap().get(0);
     assert_eq!(pointer, Some(20));
 }
 
@@ -98,8 +100,14 @@ async fn one_clinic_waits_for_its_own_lock_but_never_for_another_clinic() {
     let other = connect(&url).await;
     other.batch_execute("SET lock_timeout = '1s'").await.unwrap();
     // Clinic B goes ahead at once.
-    other.query_one("SELECT * FROM qlink.queue_action($1, 'NEXT')", &[&b]).await.expect("clinic B was blocked by clinic A");
-    other.query_one("SELECT * FROM qlink.create_token($1, 'New', '9000000099')", &[&b]).await.expect("clinic B intake blocked");
+    other
+        .query_one("SELECT * FROM qlink.queue_action($1, 'NEXT')", &[&b])
+        .await
+        .expect("clinic B was blocked by clinic A");
+    other
+        .query_one("SELECT * FROM qlink.create_token($1, 'New', '9000000099')", &[&b])
+        .await
+        .expect("clinic B intake blocked");
     // A second action on clinic A has to wait for the first.
     let e = other.query_one("SELECT * FROM qlink.queue_action($1, 'NEXT')", &[&a]).await.unwrap_err();
     assert_eq!(sqlstate(&e).as_deref(), Some("55P03"), "expected a lock timeout, got {e}");
@@ -136,7 +144,10 @@ async fn clinic_state(client: &tokio_postgres::Client, clinic: Uuid) -> String {
 
 async fn pick(client: &tokio_postgres::Client, clinic: Uuid, status: &str, rng_pick: f64) -> Option<Uuid> {
     let rows = client
-        .query("SELECT id FROM qlink.tokens WHERE business_id = $1 AND status = $2 ORDER BY token_number", &[&clinic, &status])
+        .query(
+            "SELECT id FROM qlink.tokens WHERE business_id = $1 AND status = $2 ORDER BY token_number",
+            &[&clinic, &status],
+        )
         .await
         .unwrap();
     if rows.is_empty() {
@@ -157,7 +168,11 @@ async fn random_step(client: &tokio_postgres::Client, clinic: Uuid, rng: &mut St
             let phone = format!("7{:09}", rng.gen_range(0..1_000_000_000u32));
             client.query("SELECT * FROM qlink.create_token($1, $2, $3)", &[&clinic, &format!("P{n}"), &phone]).await
         }
-        25..=27 => client.query("SELECT * FROM qlink.create_token($1, 'Emergency', NULL, 'STAFF', NULL, true)", &[&clinic]).await,
+        25..=27 => {
+            client
+                .query("SELECT * FROM qlink.create_token($1, 'Emergency', NULL, 'STAFF', NULL, true)", &[&clinic])
+                .await
+        }
         28..=54 => client.query("SELECT * FROM qlink.queue_action($1, 'NEXT')", &[&clinic]).await,
         55..=59 => client.query("SELECT * FROM qlink.queue_action($1, 'SERVED')", &[&clinic]).await,
         60..=65 => {
@@ -182,10 +197,7 @@ async fn random_step(client: &tokio_postgres::Client, clinic: Uuid, rng: &mut St
             // lock: UNDO must restore exactly the state before it.
             let action = ["NEXT", "SERVED", "SKIP"][rng.gen_range(0..3)];
             client.batch_execute("BEGIN").await.unwrap();
-            client
-                .query("SELECT 1 FROM qlink.sessions WHERE business_id = $1 FOR UPDATE", &[&clinic])
-                .await
-                .unwrap();
+            client.query("SELECT 1 FROM qlink.sessions WHERE business_id = $1 FOR UPDATE", &[&clinic]).await.unwrap();
             let before = clinic_state(client, clinic).await;
             let done = client.query("SELECT * FROM qlink.queue_action($1, $2)", &[&clinic, &action]).await;
             if done.is_ok() {
@@ -220,8 +232,12 @@ async fn ten_clinics_under_random_concurrent_actions_keep_every_invariant() {
     let mut clinics = Vec::new();
     for c in 0..10 {
         clinics.push(
-            create_clinic(&setup, &format!("rand-{c}"), serde_json::json!({"max_tokens_per_phone_per_day": 50, "daily_token_limit": 10000}))
-                .await,
+            create_clinic(
+                &setup,
+                &format!("rand-{c}"),
+                serde_json::json!({"max_tokens_per_phone_per_day": 50, "daily_token_limit": 10000}),
+            )
+            .await,
         );
     }
     // Open every clinic's day (UNDO restores queue state; it never deletes the session).

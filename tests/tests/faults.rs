@@ -26,9 +26,9 @@
 
 use qlink_tests::fake_whatsapp::FakeWhatsApp;
 use qlink_tests::load::{
-    create_clinics, delivery_report, log_in, loopback_client, lost_acknowledgements, ms, outcome_table, terminate_backends,
-    wait_for_drained_outbox, Cluster, ClusterGuard, Ledger, Load, LoadPlan, Op, Outcome, Percentiles, Receptionist, Stack,
-    WORKER_LEASE_SECONDS,
+    create_clinics, delivery_report, log_in, loopback_client, lost_acknowledgements, ms, outcome_table,
+    terminate_backends, wait_for_drained_outbox, Cluster, ClusterGuard, Ledger, Load, LoadPlan, Op, Outcome,
+    Percentiles, Receptionist, Stack, WORKER_LEASE_SECONDS,
 };
 use qlink_tests::{admin_url, connect, fresh_database, qlink_bin, url_for};
 use rand::rngs::StdRng;
@@ -162,7 +162,9 @@ async fn probe_outage(base: &str, clinic: &Receptionist, token: Option<uuid::Uui
         ),
         (
             "NEXT",
-            http.post(format!("{base}/api/v1/staff/queue/actions")).bearer_auth(&clinic.bearer).json(&json!({"action": "NEXT"})),
+            http.post(format!("{base}/api/v1/staff/queue/actions"))
+                .bearer_auth(&clinic.bearer)
+                .json(&json!({"action": "NEXT"})),
         ),
     ];
     if let Some(id) = token {
@@ -328,7 +330,10 @@ async fn process_and_database_faults_under_load_lose_nothing() {
         .map(|s| (s.op, s.outcome.clone()))
         .take(10)
         .collect();
-    assert!(unanswered_elsewhere.is_empty(), "requests unanswered while the server was running: {unanswered_elsewhere:#?}");
+    assert!(
+        unanswered_elsewhere.is_empty(),
+        "requests unanswered while the server was running: {unanswered_elsewhere:#?}"
+    );
 
     // Every message reaches a terminal state once the workers have drained the outbox.
     let (rows, drained_in) = wait_for_drained_outbox(&db_url, Duration::from_secs(60)).await;
@@ -340,7 +345,11 @@ async fn process_and_database_faults_under_load_lose_nothing() {
     let unwelcomed = tokens.iter().filter(|t| !welcomed.contains(format!("91{}", t.phone).as_str())).count();
     assert_eq!(unwelcomed, 0, "acknowledged tokens without a WELCOME in the outbox");
     assert_eq!(report.by_status.keys().collect::<Vec<_>>(), ["SENT"], "every message SENT: {:?}", report.by_status);
-    assert!(report.unexplained_sent.is_empty(), "SENT rows whose wamid the API never issued: {:?}", report.unexplained_sent);
+    assert!(
+        report.unexplained_sent.is_empty(),
+        "SENT rows whose wamid the API never issued: {:?}",
+        report.unexplained_sent
+    );
     assert_eq!(report.stray_requests, 0, "requests at the API that match no outbox row");
     // Each fault that can interrupt a worker between a send and its recording can cause one
     // more send of a row (the lease runs out, another claim sends it again), never more.
@@ -363,7 +372,9 @@ async fn process_and_database_faults_under_load_lose_nothing() {
     let mut kinds: Vec<_> = by_fault.into_iter().collect();
     kinds.sort();
     let recovery = |pick: fn(&Injected) -> Duration| Percentiles::of(injected.iter().map(pick).collect()).unwrap();
-    let worst = |fault: Fault| injected.iter().filter(|i| i.fault == fault).map(|i| i.ready_after.max(i.first_write_after)).max();
+    let worst = |fault: Fault| {
+        injected.iter().filter(|i| i.fault == fault).map(|i| i.ready_after.max(i.first_write_after)).max()
+    };
     eprintln!(
         "\n== process and database faults under load ({} form, seed {seed}) ==",
         if full_form() { "full" } else { "quick" }
@@ -461,11 +472,10 @@ fn dead_summary(dead: &[(String, i64)]) -> String {
 async fn an_old_snapshot_pinning_vacuum_slows_the_queue_but_stops_nothing() {
     let _serial = SERIAL.lock().await;
     let run_started = Instant::now();
-    let pinned_for = std::env::var("QLINK_VACUUM_PINNED_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(if full_form() {
-        300.0
-    } else {
-        20.0
-    });
+    let pinned_for = std::env::var("QLINK_VACUUM_PINNED_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if full_form() { 300.0 } else { 20.0 });
     let (baseline_for, after_for) = if full_form() { (60.0, 30.0) } else { (6.0, 5.0) };
 
     let fake = FakeWhatsApp::start().await;
@@ -570,7 +580,9 @@ async fn an_old_snapshot_pinning_vacuum_slows_the_queue_but_stops_nothing() {
             tokens
                 .iter()
                 .filter(|t| t.acked_at >= from && t.acked_at < to)
-                .filter_map(|t| first_welcome.get(&format!("91{}", t.phone)).map(|at| at.saturating_duration_since(t.acked_at)))
+                .filter_map(|t| {
+                    first_welcome.get(&format!("91{}", t.phone)).map(|at| at.saturating_duration_since(t.acked_at))
+                })
                 .collect(),
         )
     };
@@ -588,11 +600,17 @@ async fn an_old_snapshot_pinning_vacuum_slows_the_queue_but_stops_nothing() {
         "\n== vacuum pinned by an idle REPEATABLE READ transaction ({} form) ==",
         if full_form() { "full" } else { "quick" }
     );
-    eprintln!("baseline {baseline_for:.0} s, pinned {pinned_for:.0} s, after release {after_for:.0} s; load: {load_shape}");
+    eprintln!(
+        "baseline {baseline_for:.0} s, pinned {pinned_for:.0} s, after release {after_for:.0} s; load: {load_shape}"
+    );
     eprintln!("| p50 / p99 | {} |", windows.map(|w| w.0).join(" | "));
     eprintln!("|---|{}", "---|".repeat(windows.len()));
     for op in [Op::Poll, Op::Next, Op::TakeToken] {
-        eprintln!("| {} | {} |", op.label(), windows.map(|(_, from, to)| cell(ledger.latency(op, from, to))).join(" | "));
+        eprintln!(
+            "| {} | {} |",
+            op.label(),
+            windows.map(|(_, from, to)| cell(ledger.latency(op, from, to))).join(" | ")
+        );
     }
     eprintln!("| WELCOME at the API | {} |", windows.map(|(_, from, to)| cell(welcome_latency(from, to))).join(" | "));
     eprintln!(

@@ -20,9 +20,9 @@
 //! Unicode and SQL-metacharacter round trips.
 
 use qlink_tests::probe::{
-    self, client, diff, documented_error_codes, valid_body, error_contract_violation, exchange, leak, operations, pct, pct_bytes,
-    rows, try_exchange, Exchange, Fingerprint, Fingerprinter, Operation, ProbeApp, LOGIN_HITS, PASSWORD, WA_APP_SECRET,
-    WA_VERIFY_TOKEN,
+    self, client, diff, documented_error_codes, error_contract_violation, exchange, leak, operations, pct, pct_bytes,
+    rows, try_exchange, valid_body, Exchange, Fingerprint, Fingerprinter, Operation, ProbeApp, LOGIN_HITS, PASSWORD,
+    WA_APP_SECRET, WA_VERIFY_TOKEN,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -248,18 +248,29 @@ impl World {
                     .db
                     .query_one(
                         "SELECT token_id FROM qlink.create_token($1, $2, $3)",
-                        &[&clinic, &format!("Seed {i}"), &format!("9{:09}", 100_000 + i + if clinic == main_id { 0 } else { 50 })],
+                        &[
+                            &clinic,
+                            &format!("Seed {i}"),
+                            &format!("9{:09}", 100_000 + i + if clinic == main_id { 0 } else { 50 }),
+                        ],
                     )
                     .await
                     .expect("seed token");
                 w.tokens.push(row.get(0));
             }
             for action in ["NEXT", "NEXT", "SKIP", "NEXT"] {
-                w.app.db.query_one("SELECT * FROM qlink.queue_action($1, $2)", &[&clinic, &action]).await.expect("seed action");
+                w.app
+                    .db
+                    .query_one("SELECT * FROM qlink.queue_action($1, $2)", &[&clinic, &action])
+                    .await
+                    .expect("seed action");
             }
             w.app
                 .db
-                .query_one("SELECT * FROM qlink.queue_action($1, 'CANCEL', $2)", &[&clinic, &w.tokens[w.tokens.len() - 1]])
+                .query_one(
+                    "SELECT * FROM qlink.queue_action($1, 'CANCEL', $2)",
+                    &[&clinic, &w.tokens[w.tokens.len() - 1]],
+                )
                 .await
                 .expect("seed cancel");
         }
@@ -287,16 +298,20 @@ impl World {
         if !self.app.session_alive(&self.admin_secret).await {
             self.admin_secret = self.app.mint_session(self.admin_id).await;
         }
-        db.query_one("SELECT qlink.update_business($1, status => 'ACTIVE', settings => $2)", &[&self.main_id, &main_settings()])
-            .await
-            .expect("main clinic");
+        db.query_one(
+            "SELECT qlink.update_business($1, status => 'ACTIVE', settings => $2)",
+            &[&self.main_id, &main_settings()],
+        )
+        .await
+        .expect("main clinic");
         db.execute(
             "UPDATE qlink.sessions SET status = 'OPEN', closed_at = NULL WHERE business_id = $1 AND status = 'CLOSED'",
             &[&self.main_id],
         )
         .await
         .expect("reopen");
-        let waiting: i32 = db.query_one("SELECT waiting_count FROM qlink.queue_summary($1)", &[&self.main_id]).await.unwrap().get(0);
+        let waiting: i32 =
+            db.query_one("SELECT waiting_count FROM qlink.queue_summary($1)", &[&self.main_id]).await.unwrap().get(0);
         for i in waiting..4 {
             let row = db
                 .query_one(
@@ -317,7 +332,8 @@ impl World {
         while self.victims.len() < 3 {
             self.victim_counter += 1;
             let slug = format!("fuzz-victim-{}", self.victim_counter);
-            let id: Uuid = db.query_one("SELECT qlink.create_business($1, $2)", &[&slug, &"Victim"]).await.unwrap().get(0);
+            let id: Uuid =
+                db.query_one("SELECT qlink.create_business($1, $2)", &[&slug, &"Victim"]).await.unwrap().get(0);
             self.victims.push(id);
         }
         if self.tokens.len() > 400 {
@@ -549,16 +565,29 @@ impl Gen {
             "is_priority" | "issue_token" => json!(self.chance(0.5)),
             "rating" => json!(self.rng.gen_range(1..=5)),
             "feedback" => json!(if self.chance(0.5) { "Quick and kind".to_string() } else { self.hostile_string() }),
-            "email" => json!(if self.chance(0.2) { self.pick(&w.emails).to_uppercase() } else { self.pick(&w.emails).clone() }),
+            "email" => {
+                json!(if self.chance(0.2) { self.pick(&w.emails).to_uppercase() } else { self.pick(&w.emails).clone() })
+            }
             "password" => json!(if self.chance(0.4) { PASSWORD.to_string() } else { "wrong password".to_string() }),
             "slug" => json!(if self.chance(0.8) { format!("fz-{}", self.fresh()) } else { MAIN.to_string() }),
             "name" => json!(format!("Clinic {}", self.pick(UNICODE_NAMES))),
-            "timezone" => json!(*self.pick(&["Asia/Kolkata", "UTC", "America/New_York", "Mars/Olympus", "+05:30", "posix/Asia/Kolkata"])),
+            "timezone" => json!(*self.pick(&[
+                "Asia/Kolkata",
+                "UTC",
+                "America/New_York",
+                "Mars/Olympus",
+                "+05:30",
+                "posix/Asia/Kolkata"
+            ])),
             "status" => json!(*self.pick(CLINIC_STATUSES)),
             "settings" => self.settings(w),
             "address" => json!(if self.chance(0.5) { "12 MG Road, Pune".to_string() } else { "x".repeat(301) }),
             "contact_phone" => json!(self.phone()),
-            "staff_email" => json!(if self.chance(0.8) { format!("desk{}@fuzz.test", self.fresh()) } else { self.pick(&w.emails).clone() }),
+            "staff_email" => json!(if self.chance(0.8) {
+                format!("desk{}@fuzz.test", self.fresh())
+            } else {
+                self.pick(&w.emails).clone()
+            }),
             "staff_password" => json!(*self.pick(&["a long password", "short", "        "])),
             _ => match type_of(schema).as_str() {
                 "integer" | "number" => json!(self.rng.gen_range(0..10)),
@@ -637,8 +666,10 @@ impl Gen {
     /// missing. This is what reaches the database functions with a single bad value.
     fn near_valid_body(&mut self, schema: &Value, w: &World) -> Value {
         let mut body = Map::new();
-        let props: Vec<(String, Value)> =
-            schema["properties"].as_object().map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let props: Vec<(String, Value)> = schema["properties"]
+            .as_object()
+            .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         for (name, s) in &props {
             if name == "token_id" && self.chance(0.5) {
                 continue;
@@ -752,7 +783,9 @@ impl Gen {
             return if self.chance(0.1) { "x".repeat(self.rng.gen_range(300..6000)) } else { self.hostile_segment() };
         }
         match name {
-            "slug" => self.pick(&[MAIN, MAIN, MAIN, OTHER, SUSPENDED, "no-such-clinic", "FUZZ-MAIN", "fuzz-main-"]).to_string(),
+            "slug" => self
+                .pick(&[MAIN, MAIN, MAIN, OTHER, SUSPENDED, "no-such-clinic", "FUZZ-MAIN", "fuzz-main-"])
+                .to_string(),
             _ if op.path.starts_with("/api/v1/admin") => {
                 let candidates: Vec<Uuid> = w.victims.clone();
                 let id = if self.chance(0.75) { *self.pick(&candidates) } else { Uuid::new_v4() };
@@ -805,7 +838,10 @@ impl Gen {
         let (mine, others): (&str, [&str; 2]) = match op.tag.as_str() {
             "staff" => (&w.staff_secret, [&w.admin_secret, &w.other_staff_secret]),
             "admin" => (&w.admin_secret, [&w.staff_secret, &w.other_staff_secret]),
-            "auth" => (if self.chance(0.5) { &w.staff_secret } else { &w.admin_secret }, [&w.other_staff_secret, &w.admin_secret]),
+            "auth" => (
+                if self.chance(0.5) { &w.staff_secret } else { &w.admin_secret },
+                [&w.other_staff_secret, &w.admin_secret],
+            ),
             _ => ("", [&w.staff_secret, &w.admin_secret]),
         };
         let valid = |s: &str, g: &mut Gen| {
@@ -825,7 +861,9 @@ impl Gen {
             Auth::None
         } else if r < 0.83 {
             let s = if mine.is_empty() { w.staff_secret.clone() } else { mine.to_string() };
-            let origin = self.pick(&[None, Some("https://evil.example"), Some("null"), Some("http://127.0.0.1.evil.example")]).map(str::to_string);
+            let origin = self
+                .pick(&[None, Some("https://evil.example"), Some("null"), Some("http://127.0.0.1.evil.example")])
+                .map(str::to_string);
             Auth::Cookie(s, origin)
         } else {
             let real = if mine.is_empty() { w.staff_secret.clone() } else { mine.to_string() };
@@ -889,14 +927,20 @@ fn sign(body: &[u8]) -> String {
 }
 
 /// One generated request for `op`.
-fn generate(g: &mut Gen, op: &Operation, all_methods: &BTreeMap<String, BTreeSet<Method>>, w: &World) -> reqwest::RequestBuilder {
+fn generate(
+    g: &mut Gen,
+    op: &Operation,
+    all_methods: &BTreeMap<String, BTreeSet<Method>>,
+    w: &World,
+) -> reqwest::RequestBuilder {
     // Now and then a method the path does not have.
     let mut method = op.method.clone();
     if g.chance(0.04) {
-        let candidates: Vec<Method> = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS, Method::TRACE]
-            .into_iter()
-            .filter(|m| !all_methods[&op.path].contains(m))
-            .collect();
+        let candidates: Vec<Method> =
+            [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS, Method::TRACE]
+                .into_iter()
+                .filter(|m| !all_methods[&op.path].contains(m))
+                .collect();
         if !candidates.is_empty() {
             method = g.pick(&candidates).clone();
         }
@@ -911,7 +955,12 @@ fn generate(g: &mut Gen, op: &Operation, all_methods: &BTreeMap<String, BTreeSet
         let token = if g.chance(0.4) { WA_VERIFY_TOKEN.to_string() } else { g.hostile_for_url() };
         let challenge = if g.chance(0.3) { "x".repeat(g.rng.gen_range(200..400)) } else { g.hostile_for_url() };
         let mode = if g.chance(0.7) { "subscribe".to_string() } else { g.hostile_for_url() };
-        url.push_str(&format!("?hub.mode={}&hub.verify_token={}&hub.challenge={}", pct(&mode), pct(&token), pct(&challenge)));
+        url.push_str(&format!(
+            "?hub.mode={}&hub.verify_token={}&hub.challenge={}",
+            pct(&mode),
+            pct(&token),
+            pct(&challenge)
+        ));
         if g.chance(0.1) {
             url.push_str("&hub.mode=subscribe&%FF=%00");
         }
@@ -1005,7 +1054,10 @@ fn generate(g: &mut Gen, op: &Operation, all_methods: &BTreeMap<String, BTreeSet
     if g.chance(0.15) {
         let (name, value): (&str, Vec<u8>) = match g.rng.gen_range(0..6) {
             0 => ("if-none-match", g.hostile_string().into_bytes()),
-            1 => ("accept-language", g.pick(&["hi-IN,hi;q=0.9", "*", "x".repeat(5000).as_str(), "hi;q=abc,,,"]).as_bytes().to_vec()),
+            1 => (
+                "accept-language",
+                g.pick(&["hi-IN,hi;q=0.9", "*", "x".repeat(5000).as_str(), "hi;q=abc,,,"]).as_bytes().to_vec(),
+            ),
             2 => ("user-agent", [g.hostile_string().as_bytes(), &[0xe2, 0x80, 0xae]].concat()),
             3 => ("referer", g.hostile_string().into_bytes()),
             4 => ("x-request-id", g.hostile_string().into_bytes()),
@@ -1133,7 +1185,8 @@ async fn fuzz_every_openapi_route() {
         if let Some(label) = secret_in(&x, &w) {
             failures.add("secret", case, &op, &x, &format!("{label} in the response"));
         }
-        if (200..300).contains(&x.status) && same_method && op.json_responses.contains(&x.status) && x.json().is_none() {
+        if (200..300).contains(&x.status) && same_method && op.json_responses.contains(&x.status) && x.json().is_none()
+        {
             failures.add("not JSON", case, &op, &x, "a documented JSON response is not JSON");
         }
 
@@ -1218,7 +1271,10 @@ async fn body_routes(w: &World) -> Vec<(Operation, String, Option<String>)> {
         .map(|op| {
             let mut values = BTreeMap::new();
             values.insert("slug".to_string(), MAIN.to_string());
-            values.insert("id".to_string(), if op.tag == "admin" { w.victims[0].to_string() } else { waiting.to_string() });
+            values.insert(
+                "id".to_string(),
+                if op.tag == "admin" { w.victims[0].to_string() } else { waiting.to_string() },
+            );
             let path = op.fill(&values);
             let auth = match op.tag.as_str() {
                 "staff" => Some(w.staff_secret.clone()),
@@ -1269,7 +1325,8 @@ async fn every_body_route_refuses_malformed_bodies_and_changes_nothing() {
         let schema = op.body.as_ref().unwrap();
         let valid = serde_json::to_vec(&valid_body(schema, n as u64, &format!("staff@{MAIN}.test"))).unwrap();
         let request = |body: Vec<u8>, content_type: Option<&str>| {
-            let mut rb = with_auth(client().request(op.method.clone(), w.url(path)), auth).header("x-forwarded-for", format!("10.9.{n}.1"));
+            let mut rb = with_auth(client().request(op.method.clone(), w.url(path)), auth)
+                .header("x-forwarded-for", format!("10.9.{n}.1"));
             if let Some(ct) = content_type {
                 rb = rb.header("content-type", ct);
             }
@@ -1278,10 +1335,22 @@ async fn every_body_route_refuses_malformed_bodies_and_changes_nothing() {
         // Over 64 KiB: 413, whatever the body says.
         let mut big = valid_body(schema, n as u64, &format!("staff@{MAIN}.test"));
         big.insert("padding".into(), json!("x".repeat(64 * 1024)));
-        let x = refused(&w, &mut before, request(serde_json::to_vec(&big).unwrap(), Some("application/json")), &op.path).await;
-        assert_eq!((x.status, x.json().unwrap()["error"]["code"].clone()), (413, json!("payload_too_large")), "{}", x.describe());
+        let x =
+            refused(&w, &mut before, request(serde_json::to_vec(&big).unwrap(), Some("application/json")), &op.path)
+                .await;
+        assert_eq!(
+            (x.status, x.json().unwrap()["error"]["code"].clone()),
+            (413, json!("payload_too_large")),
+            "{}",
+            x.describe()
+        );
         // Not JSON by Content-Type: 415.
-        for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x")] {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+        ] {
             let x = refused(&w, &mut before, request(valid.clone(), ct), &op.path).await;
             assert_eq!(x.status, 415, "{ct:?}: {}", x.describe());
         }
@@ -1289,15 +1358,31 @@ async fn every_body_route_refuses_malformed_bodies_and_changes_nothing() {
         let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes();
         let mut invalid_utf8 = b"{\"patient_name\":\"\xff\xfe\",\"email\":\"\xc0\x80\"}".to_vec();
         invalid_utf8.extend_from_slice(b"");
-        for body in [Vec::new(), b"null".to_vec(), b"[]".to_vec(), b"{".to_vec(), deep, invalid_utf8, b"\xef\xbb\xbf{}".to_vec()] {
+        for body in [
+            Vec::new(),
+            b"null".to_vec(),
+            b"[]".to_vec(),
+            b"{".to_vec(),
+            deep,
+            invalid_utf8,
+            b"\xef\xbb\xbf{}".to_vec(),
+        ] {
             let x = refused(&w, &mut before, request(body, Some("application/json")), &op.path).await;
             assert_eq!(x.status, 400, "{}", x.describe());
         }
         // An unknown field (a clinic id, a role) is refused, never used.
-        for (k, v) in [("business_id", json!(w.other_id)), ("role", json!("SUPER_ADMIN")), ("staff_id", json!(w.other_staff_id))] {
+        for (k, v) in
+            [("business_id", json!(w.other_id)), ("role", json!("SUPER_ADMIN")), ("staff_id", json!(w.other_staff_id))]
+        {
             let mut body = valid_body(schema, n as u64, &format!("staff@{MAIN}.test"));
             body.insert(k.into(), v);
-            let x = refused(&w, &mut before, request(serde_json::to_vec(&body).unwrap(), Some("application/json")), &op.path).await;
+            let x = refused(
+                &w,
+                &mut before,
+                request(serde_json::to_vec(&body).unwrap(), Some("application/json")),
+                &op.path,
+            )
+            .await;
             assert_eq!(x.status, 400, "{}", x.describe());
         }
         // Every string field with a NUL character: 400 (it was a 500: PostgreSQL refuses
@@ -1312,7 +1397,13 @@ async fn every_body_route_refuses_malformed_bodies_and_changes_nothing() {
                 }
                 let mut body = valid_body(schema, n as u64, &format!("staff@{MAIN}.test"));
                 body.insert(field.clone(), bad);
-                let x = refused(&w, &mut before, request(serde_json::to_vec(&body).unwrap(), Some("application/json")), &op.path).await;
+                let x = refused(
+                    &w,
+                    &mut before,
+                    request(serde_json::to_vec(&body).unwrap(), Some("application/json")),
+                    &op.path,
+                )
+                .await;
                 // A password is only hashed, never stored or looked up: wrong, not invalid.
                 let expected: &[u16] = if field == "password" { &[400, 401] } else { &[400] };
                 assert!(expected.contains(&x.status), "NUL in {field}: {}", x.describe());
@@ -1330,7 +1421,10 @@ async fn every_body_route_refuses_malformed_bodies_and_changes_nothing() {
     )
     .await;
     assert_eq!(x.status, 413, "{}", x.describe());
-    println!("malformed bodies: {probes} probes over {} routes with a JSON body, each refused with nothing changed", routes.len());
+    println!(
+        "malformed bodies: {probes} probes over {} routes with a JSON body, each refused with nothing changed",
+        routes.len()
+    );
 }
 
 #[tokio::test]
@@ -1383,7 +1477,13 @@ async fn nul_bytes_and_undecodable_urls_are_refused_not_500() {
     )
     .await;
     assert_eq!((x.status, x.json()), (200, Some(json!({"applied": 1, "ignored": 2}))), "{}", x.describe());
-    let status: String = w.app.db.query_one("SELECT status FROM qlink.message_logs WHERE provider_message_id = 'wamid.ok'", &[]).await.unwrap().get(0);
+    let status: String = w
+        .app
+        .db
+        .query_one("SELECT status FROM qlink.message_logs WHERE provider_message_id = 'wamid.ok'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(status, "READ");
     let changed = diff(&before, &w.fp.take(&w.app.db).await);
     assert_eq!(changed.len(), 1, "only the message row changed: {changed:?}");
@@ -1418,7 +1518,10 @@ async fn unsupported_methods_answer_405_in_the_error_shape() {
         }
     }
     assert!(probes >= 40, "{probes} probes");
-    println!("405: {probes} requests with a method the path lacks, over {} paths, each 405 method_not_allowed with Allow", methods.len());
+    println!(
+        "405: {probes} requests with a method the path lacks, over {} paths, each 405 method_not_allowed with Allow",
+        methods.len()
+    );
 }
 
 /// Creates a token through the public API from its own client address.
@@ -1463,7 +1566,13 @@ async fn unicode_names_are_accepted_and_returned_byte_exact() {
     }
     // And from the desk (a walk-in), the same names.
     for name in UNICODE_NAMES {
-        let x = exchange(client().post(w.url("/api/v1/staff/tokens")).bearer_auth(&w.staff_secret).json(&json!({"patient_name": name}))).await;
+        let x = exchange(
+            client()
+                .post(w.url("/api/v1/staff/tokens"))
+                .bearer_auth(&w.staff_secret)
+                .json(&json!({"patient_name": name})),
+        )
+        .await;
         assert_eq!(x.status, 201, "{}", x.describe());
         created.push((x.json().unwrap()["token_id"].as_str().unwrap().to_string(), name.to_string()));
     }
@@ -1471,7 +1580,13 @@ async fn unicode_names_are_accepted_and_returned_byte_exact() {
     for (id, name) in &created {
         let (got, bytes) = listed.get(id).unwrap_or_else(|| panic!("token {id} ({name:?}) is not in the staff queue"));
         assert_eq!(bytes.as_slice(), name.as_bytes(), "{name:?} came back as {got:?}");
-        let stored: String = w.app.db.query_one("SELECT patient_name FROM qlink.tokens WHERE id = $1::text::uuid", &[id]).await.unwrap().get(0);
+        let stored: String = w
+            .app
+            .db
+            .query_one("SELECT patient_name FROM qlink.tokens WHERE id = $1::text::uuid", &[id])
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(stored.as_bytes(), name.as_bytes(), "{name:?} was stored as {stored:?}");
     }
     // The limit counts characters, not bytes: 80 Devanagari letters (240 bytes) and 80
@@ -1482,7 +1597,10 @@ async fn unicode_names_are_accepted_and_returned_byte_exact() {
         assert_eq!(x.status, 400, "{}", x.describe());
     }
     assert_eq!(diff(&before, &w.fp.take(&w.app.db).await), Vec::<String>::new());
-    println!("unicode: {} names accepted and returned byte-exact (public and desk), 2 over-long refused", created.len());
+    println!(
+        "unicode: {} names accepted and returned byte-exact (public and desk), 2 over-long refused",
+        created.len()
+    );
 }
 
 #[tokio::test]
@@ -1499,18 +1617,31 @@ async fn names_with_sql_metacharacters_are_stored_literally() {
         // "pg_sleep(10)" in a name sleeps nowhere.
         assert!(started.elapsed().as_secs() < 5, "{name:?} took {:?}", started.elapsed());
         created.push((x.json().unwrap()["token_id"].as_str().unwrap().to_string(), name.to_string()));
-        let x = exchange(client().post(w.url("/api/v1/staff/tokens")).bearer_auth(&w.staff_secret).json(&json!({"patient_name": name}))).await;
+        let x = exchange(
+            client()
+                .post(w.url("/api/v1/staff/tokens"))
+                .bearer_auth(&w.staff_secret)
+                .json(&json!({"patient_name": name})),
+        )
+        .await;
         assert_eq!(x.status, 201, "{}", x.describe());
         created.push((x.json().unwrap()["token_id"].as_str().unwrap().to_string(), name.to_string()));
     }
     let listed = listed_names(&w).await;
     for (id, name) in &created {
         assert_eq!(listed[id].1.as_slice(), name.as_bytes(), "{name:?}");
-        let stored: String = w.app.db.query_one("SELECT patient_name FROM qlink.tokens WHERE id = $1::text::uuid", &[id]).await.unwrap().get(0);
+        let stored: String = w
+            .app
+            .db
+            .query_one("SELECT patient_name FROM qlink.tokens WHERE id = $1::text::uuid", &[id])
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(&stored, name);
     }
     // Every table is still there, and exactly the new tokens were added.
-    let tables_after: i64 = w.app.db.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'qlink'", &[]).await.unwrap().get(0);
+    let tables_after: i64 =
+        w.app.db.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'qlink'", &[]).await.unwrap().get(0);
     let tokens_after: i64 = w.app.db.query_one("SELECT count(*) FROM qlink.tokens", &[]).await.unwrap().get(0);
     assert_eq!(tables_after, tables_before);
     assert_eq!(tokens_after, tokens_before + created.len() as i64);

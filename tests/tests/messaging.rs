@@ -212,11 +212,16 @@ async fn a_tokens_life_sends_welcome_reminder_and_called_once_each_in_order() {
     assert!(fake.received().iter().all(|r| r.authorized && r.body["recipient_type"] == "individual"));
 
     // Every row SENT once, with the wamid the API gave it.
-    let outbox = wait_for_rows(&s.db, Duration::from_secs(5), "all SENT", |r| r.iter().all(|m| m.status == "SENT")).await;
+    let outbox =
+        wait_for_rows(&s.db, Duration::from_secs(5), "all SENT", |r| r.iter().all(|m| m.status == "SENT")).await;
     assert_eq!(outbox.len(), 7);
     let wamids: Vec<String> = fake.received().iter().filter_map(|r| r.wamid.clone()).collect();
     for row in &outbox {
-        assert_eq!((row.status.as_str(), row.attempts, row.provider.as_deref()), ("SENT", 1, Some("whatsapp")), "{row:?}");
+        assert_eq!(
+            (row.status.as_str(), row.attempts, row.provider.as_deref()),
+            ("SENT", 1, Some("whatsapp")),
+            "{row:?}"
+        );
         assert!(wamids.contains(row.provider_message_id.as_ref().expect("wamid")), "{row:?}");
         // The patient's number is not copied into the provider response (it outlives the purge).
         assert!(!row.provider_response.as_ref().unwrap().to_string().contains("98765"), "{row:?}");
@@ -240,7 +245,10 @@ async fn transient_failures_are_retried_with_backoff_until_sent() {
     assert_eq!(done[0].attempts, 3);
     let received = fake.received();
     assert_eq!(received.len(), 3);
-    assert_eq!(received.iter().map(|r| r.fault.clone()).collect::<Vec<_>>(), [Some(Fault::ServerError), Some(Fault::ServerError), None]);
+    assert_eq!(
+        received.iter().map(|r| r.fault.clone()).collect::<Vec<_>>(),
+        [Some(Fault::ServerError), Some(Fault::ServerError), None]
+    );
     // Backoff 2 s then 4 s, and the patient still has the message within ~15 s.
     let first_gap = received[1].at - received[0].at;
     let second_gap = received[2].at - received[1].at;
@@ -259,7 +267,9 @@ async fn the_third_transient_failure_is_permanent() {
     take_token(&s.db, s.clinic, "Asha", "9876500001", None).await;
     notify(&s.db).await;
 
-    let done = wait_for_rows(&s.db, Duration::from_secs(20), "PERMANENTLY_FAILED", |r| r[0].status == "PERMANENTLY_FAILED").await;
+    let done =
+        wait_for_rows(&s.db, Duration::from_secs(20), "PERMANENTLY_FAILED", |r| r[0].status == "PERMANENTLY_FAILED")
+            .await;
     assert_eq!(done[0].attempts, 3);
     let response = done[0].provider_response.as_ref().expect("Meta's error kept");
     assert_eq!(response["http_status"], 500);
@@ -431,7 +441,13 @@ async fn listener_pid(db: &Client, timeout: Duration) -> i32 {
 }
 
 /// Creates a token, optionally NOTIFYs, and returns how long until its WELCOME arrived.
-async fn time_to_welcome(s: &Setup, fake: &FakeWhatsApp, phone: &str, send_notify: bool, timeout: Duration) -> Duration {
+async fn time_to_welcome(
+    s: &Setup,
+    fake: &FakeWhatsApp,
+    phone: &str,
+    send_notify: bool,
+    timeout: Duration,
+) -> Duration {
     let started = Instant::now();
     take_token(&s.db, s.clinic, "Patient", phone, None).await;
     if send_notify {
@@ -538,9 +554,8 @@ async fn one_worker_does_the_housekeeping_under_an_advisory_lock() {
         s.db.query_one("SELECT patient_name FROM qlink.tokens WHERE id = $1", &[&today]).await.unwrap().get(0);
     assert_eq!(kept.as_deref(), Some("New Patient"));
     // Exactly one of the two workers holds the housekeeping lock, on its LISTEN connection.
-    let holders = s
-        .db
-        .query(
+    let holders =
+        s.db.query(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted AND l.database = \
                    (SELECT oid FROM pg_database WHERE datname = current_database()) \
@@ -633,7 +648,10 @@ async fn sigkilled_workers_lose_no_message_and_resend_at_most_once_per_kill() {
         assert_eq!(row.message_type, "WELCOME");
     }
     let duplicates: usize = seen.values().map(|v| v.len() - 1).sum();
-    eprintln!("crash test: {} requests for 500 messages, {duplicates} re-sent after {kills} kills", fake.received().len());
+    eprintln!(
+        "crash test: {} requests for 500 messages, {duplicates} re-sent after {kills} kills",
+        fake.received().len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -716,7 +734,8 @@ async fn sent_messages(s: &Setup) -> Vec<(i64, String)> {
 }
 
 async fn status_of(db: &Client, id: i64) -> (String, Option<Value>) {
-    let row = db.query_one("SELECT status, provider_response FROM qlink.message_logs WHERE id = $1", &[&id]).await.unwrap();
+    let row =
+        db.query_one("SELECT status, provider_response FROM qlink.message_logs WHERE id = $1", &[&id]).await.unwrap();
     (row.get(0), row.get(1))
 }
 
@@ -762,7 +781,9 @@ async fn webhook_applies_signed_statuses_and_refuses_unsigned_ones() {
 
     // Refused, and nothing changes: no signature, a wrong one, one for another body.
     let body = status_payload(&[(first_wamid, "read")]);
-    for signature in [None, Some("sha256=00".to_string()), Some(sign("not-the-secret", &body)), Some(sign(APP_SECRET, b"{}"))] {
+    for signature in
+        [None, Some("sha256=00".to_string()), Some(sign("not-the-secret", &body)), Some(sign(APP_SECRET, b"{}"))]
+    {
         let r = post_statuses(&url, body.clone(), signature.clone()).await;
         assert_eq!(r.status(), 401, "{signature:?}");
         let error: Value = r.json().await.unwrap();

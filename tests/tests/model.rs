@@ -170,7 +170,11 @@ async fn step(
 ) -> Result<(), String> {
     let pick = |model: &Model, st: St, rng: &mut StdRng| -> Option<usize> {
         let c: Vec<usize> = (0..model.tokens.len()).filter(|&i| model.tokens[i].status == st).collect();
-        if c.is_empty() { None } else { Some(c[rng.gen_range(0..c.len())]) }
+        if c.is_empty() {
+            None
+        } else {
+            Some(c[rng.gen_range(0..c.len())])
+        }
     };
     // (sql result, expected outcome: Ok(effect) or Err(sqlstate))
     let refused = |code: &str| Err::<(), String>(code.to_string());
@@ -179,9 +183,17 @@ async fn step(
             *phone += 1;
             let staff = matches!(act, Act::Emergency);
             let r = if staff {
-                db.query_one("SELECT token_id FROM qlink.create_token($1, 'Emergency', NULL, 'STAFF', NULL, true)", &[&clinic]).await
+                db.query_one(
+                    "SELECT token_id FROM qlink.create_token($1, 'Emergency', NULL, 'STAFF', NULL, true)",
+                    &[&clinic],
+                )
+                .await
             } else {
-                db.query_one("SELECT token_id FROM qlink.create_token($1, 'Patient', $2)", &[&clinic, &format!("7{:09}", *phone)]).await
+                db.query_one(
+                    "SELECT token_id FROM qlink.create_token($1, 'Patient', $2)",
+                    &[&clinic, &format!("7{:09}", *phone)],
+                )
+                .await
             };
             if !staff && model.closed {
                 return check(r.map(|_| ()), refused("42501"));
@@ -243,9 +255,17 @@ async fn step(
             let id = model.tokens[t].id;
             let current = model.tokens[t].status;
             let r = match act {
-                Act::SkipWaiting => db.query_one("SELECT * FROM qlink.queue_action($1, 'SKIP', $2)", &[&clinic, &id]).await.map(|_| ()),
-                Act::Recall => db.query_one("SELECT * FROM qlink.queue_action($1, 'RECALL', $2)", &[&clinic, &id]).await.map(|_| ()),
-                Act::Cancel => db.query_one("SELECT * FROM qlink.queue_action($1, 'CANCEL', $2)", &[&clinic, &id]).await.map(|_| ()),
+                Act::SkipWaiting => {
+                    db.query_one("SELECT * FROM qlink.queue_action($1, 'SKIP', $2)", &[&clinic, &id]).await.map(|_| ())
+                }
+                Act::Recall => db
+                    .query_one("SELECT * FROM qlink.queue_action($1, 'RECALL', $2)", &[&clinic, &id])
+                    .await
+                    .map(|_| ()),
+                Act::Cancel => db
+                    .query_one("SELECT * FROM qlink.queue_action($1, 'CANCEL', $2)", &[&clinic, &id])
+                    .await
+                    .map(|_| ()),
                 _ => db.query_one("SELECT * FROM qlink.cancel_token($1)", &[&id]).await.map(|_| ()),
             };
             let allowed = match act {
@@ -268,7 +288,8 @@ async fn step(
         Act::Undo => {
             let r = db.query_one("SELECT * FROM qlink.queue_action($1, 'UNDO')", &[&clinic]).await.map(|_| ());
             let Some(entry) = model.undo.last().cloned() else { return check(r, refused("55000")) };
-            let drifted = entry.after.iter().any(|&(i, st, p)| model.tokens[i].status != st || model.tokens[i].priority != p);
+            let drifted =
+                entry.after.iter().any(|&(i, st, p)| model.tokens[i].status != st || model.tokens[i].priority != p);
             if drifted {
                 return check(r, refused("55000"));
             }
@@ -323,9 +344,18 @@ async fn the_extension_matches_a_reference_model_under_concurrency() {
     let setup = connect(&url).await;
     let mut clinics = Vec::new();
     for c in 0..10 {
-        let id = create_clinic(&setup, &format!("model-{c}"), serde_json::json!({"daily_token_limit": 10000, "ip_tokens_per_10min": 10000})).await;
+        let id = create_clinic(
+            &setup,
+            &format!("model-{c}"),
+            serde_json::json!({"daily_token_limit": 10000, "ip_tokens_per_10min": 10000}),
+        )
+        .await;
         // Open the day (one token; the model starts from it).
-        let t: Uuid = setup.query_one("SELECT token_id FROM qlink.create_token($1, 'First', '7000000000')", &[&id]).await.unwrap().get(0);
+        let t: Uuid = setup
+            .query_one("SELECT token_id FROM qlink.create_token($1, 'First', '7000000000')", &[&id])
+            .await
+            .unwrap()
+            .get(0);
         let model = Model { tokens: vec![Tok { id: t, status: St::Waiting, priority: false }], ..Default::default() };
         clinics.push((id, Arc::new(Mutex::new(model))));
     }
@@ -343,7 +373,9 @@ async fn the_extension_matches_a_reference_model_under_concurrency() {
                 let act = pick_act(&mut rng);
                 let tx = db.transaction().await.unwrap();
                 // The clinic's lock first: the model then sees the database's order.
-                tx.query_one("SELECT 1 FROM qlink.sessions WHERE business_id = $1 FOR UPDATE", &[&clinic]).await.unwrap();
+                tx.query_one("SELECT 1 FROM qlink.sessions WHERE business_id = $1 FOR UPDATE", &[&clinic])
+                    .await
+                    .unwrap();
                 let mut model = model.lock().await;
                 let result = step(&tx, clinic, &mut model, act, &mut rng, &mut phone).await;
                 match result {

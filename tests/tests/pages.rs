@@ -5,7 +5,9 @@
 
 use qlink_tests::app::{plain, spawn_app, TestApp, PASSWORD};
 use qlink_tests::browser::{Browser, Size, DESK, PHONE};
-use reqwest::header::{ACCEPT_ENCODING, ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use reqwest::header::{
+    ACCEPT_ENCODING, ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, SET_COOKIE,
+};
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 
@@ -28,7 +30,10 @@ async fn set_settings(app: &TestApp, slug: &str, settings: Value) {
 
 async fn rename_clinic(app: &TestApp, slug: &str, name: &str) {
     app.db
-        .query_one("SELECT qlink.update_business((SELECT id FROM qlink.businesses WHERE slug = $1), name => $2)", &[&slug, &name])
+        .query_one(
+            "SELECT qlink.update_business((SELECT id FROM qlink.businesses WHERE slug = $1), name => $2)",
+            &[&slug, &name],
+        )
         .await
         .unwrap();
 }
@@ -117,7 +122,8 @@ async fn a_patient_joins_and_the_desk_drives_the_queue_live() {
     desk.click("#skip").await;
     desk.wait_for_text("#skipped-list", "Asha Rao").await;
     patient.wait_for_text("#status-line", "You missed your turn").await;
-    desk.wait_until("RECALL enabled", "!document.querySelector('#skipped-list button[data-action=RECALL]').disabled").await;
+    desk.wait_until("RECALL enabled", "!document.querySelector('#skipped-list button[data-action=RECALL]').disabled")
+        .await;
     desk.click("#skipped-list button[data-action=RECALL]").await;
     desk.wait_for_text("#waiting-list", "Asha Rao").await;
     desk.wait_for_text("#waiting-list", "PRIORITY").await;
@@ -145,7 +151,11 @@ async fn a_patient_joins_and_the_desk_drives_the_queue_live() {
     patient.screenshot("feedback-done").await;
     patient.assert_fits(360).await;
     let (rating, comment): (Option<i32>, Option<String>) = {
-        let r = app.db.query_one("SELECT rating::int, feedback FROM qlink.tokens WHERE id = $1::text::uuid", &[&id]).await.unwrap();
+        let r = app
+            .db
+            .query_one("SELECT rating::int, feedback FROM qlink.tokens WHERE id = $1::text::uuid", &[&id])
+            .await
+            .unwrap();
         (r.get(0), r.get(1))
     };
     assert_eq!((rating, comment.as_deref()), (Some(5), Some("Quick and kind")));
@@ -199,7 +209,11 @@ async fn an_emergency_shifts_an_open_page_and_a_patient_cancels_from_theirs() {
     desk.fill("#add-name", "Accident Case").await;
     desk.click("#add-emergency").await;
     desk.wait_for_text("#notice", "Emergency added: token 3").await;
-    desk.wait_until("the emergency first in call order", "document.querySelector('#waiting-list li .name').textContent === 'Accident Case'").await;
+    desk.wait_until(
+        "the emergency first in call order",
+        "document.querySelector('#waiting-list li .name').textContent === 'Accident Case'",
+    )
+    .await;
 
     patient.wait_visible("#shift").await;
     patient.wait_for_text("#shift-text", "A priority case was added. Your position shifted by 1.").await;
@@ -347,13 +361,15 @@ async fn the_operator_suspends_a_clinic_and_its_intake_page_says_so() {
     patient.wait_visible("#intake").await;
 
     // Delete with a live queue is refused, with the reason explained.
-    b.wait_until("the panel idle", "!document.querySelector('tr[data-slug=susp] button[data-act=delete]').disabled").await;
+    b.wait_until("the panel idle", "!document.querySelector('tr[data-slug=susp] button[data-act=delete]').disabled")
+        .await;
     b.click("tr[data-slug=susp] button[data-act=delete]").await;
     b.wait_for_text("tr[data-slug=susp] button[data-act=delete]", "Confirm").await;
     b.click("tr[data-slug=susp] button[data-act=delete]").await;
     b.wait_for_text("#message", "Reset today's queue first").await;
     // Reset today's queue (two clicks), then the delete goes through.
-    b.wait_until("the panel idle", "!document.querySelector('tr[data-slug=susp] button[data-act=reset]').disabled").await;
+    b.wait_until("the panel idle", "!document.querySelector('tr[data-slug=susp] button[data-act=reset]').disabled")
+        .await;
     b.click("tr[data-slug=susp] button[data-act=reset]").await;
     b.wait_for_text("tr[data-slug=susp] button[data-act=reset]", "Confirm").await;
     b.click("tr[data-slug=susp] button[data-act=reset]").await;
@@ -374,7 +390,8 @@ async fn the_operator_suspends_a_clinic_and_its_intake_page_says_so() {
         .unwrap();
     let pdf = b.client.print(a4).await.unwrap();
     std::fs::write(qlink_tests::browser::shots_dir().join("poster.pdf"), &pdf).unwrap();
-    let pages = String::from_utf8_lossy(&pdf).matches("/Type /Page").count() - String::from_utf8_lossy(&pdf).matches("/Type /Pages").count();
+    let pages = String::from_utf8_lossy(&pdf).matches("/Type /Page").count()
+        - String::from_utf8_lossy(&pdf).matches("/Type /Pages").count();
     assert_eq!(pages, 1, "the poster prints on {pages} pages");
     b.client.back().await.unwrap();
     log_in_if_needed(&b).await;
@@ -467,7 +484,8 @@ async fn hostile_names_are_shown_as_text_and_run_nothing() {
 
     for b in [&patient, &desk, &operator, &display] {
         assert_eq!(b.open_dialog().await, None, "[{}] a script ran", b.name);
-        let injected = b.js("return document.querySelectorAll('img[src=x], body script:not([src])').length;", vec![]).await;
+        let injected =
+            b.js("return document.querySelectorAll('img[src=x], body script:not([src])').length;", vec![]).await;
         assert_eq!(injected, json!(0), "[{}] markup was injected", b.name);
     }
     let _ = id;
@@ -496,7 +514,11 @@ async fn the_lobby_display_calls_numbers_one_at_a_time() {
     b.wait_for_text("#now", "1").await;
     next().await;
     b.wait_for_text("#now", "2").await;
-    b.wait_until("both call-outs finished", "(document.getElementById('display').getAttribute('data-call-log') || '').indexOf('end:2') >= 0").await;
+    b.wait_until(
+        "both call-outs finished",
+        "(document.getElementById('display').getAttribute('data-call-log') || '').indexOf('end:2') >= 0",
+    )
+    .await;
     let log = b.js("return document.getElementById('display').getAttribute('data-call-log');", vec![]).await;
     assert_eq!(log, json!("start:1 end:1 start:2 end:2"), "call-outs overlapped or were lost");
     b.wait_for_text("#next-list", "34").await;
@@ -629,13 +651,16 @@ async fn pages_send_security_headers_and_no_inline_code() {
     app.clinic("sec").await;
     let token = app.take_token("sec", "Asha", "9876543210").await;
     let id = token["token_id"].as_str().unwrap();
-    let strict = ["/c/sec".to_string(), format!("/t/{id}"), "/staff".to_string(), "/admin".to_string(), "/t/nope".to_string()];
+    let strict =
+        ["/c/sec".to_string(), format!("/t/{id}"), "/staff".to_string(), "/admin".to_string(), "/t/nope".to_string()];
     let framable = ["/c/sec/display".to_string(), "/c/sec/poster".to_string()];
     for (path, frames) in strict.iter().map(|p| (p, false)).chain(framable.iter().map(|p| (p, true))) {
         let r = plain().get(app.url(path)).send().await.unwrap();
         let h = r.headers().clone();
         let csp = h["content-security-policy"].to_str().unwrap().to_string();
-        for part in ["default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'", "base-uri 'none'"] {
+        for part in
+            ["default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'", "base-uri 'none'"]
+        {
             assert!(csp.contains(part), "{path}: {csp}");
         }
         assert!(!csp.contains("unsafe"), "{path}: {csp}");
@@ -678,9 +703,11 @@ async fn intake_without_javascript() {
     set_settings(&app, "plain", json!({"ip_tokens_per_10min": 50})).await;
     let phone_a = form_client();
     let join = |client: &reqwest::Client, name: &str, phone: &str, lang: &str| {
-        let req = client
-            .post(app.url("/c/plain"))
-            .form(&[("patient_name", name), ("patient_phone", phone), ("language", lang)]);
+        let req = client.post(app.url("/c/plain")).form(&[
+            ("patient_name", name),
+            ("patient_phone", phone),
+            ("language", lang),
+        ]);
         async move { req.send().await.unwrap() }
     };
 
@@ -689,18 +716,27 @@ async fn intake_without_javascript() {
     assert_eq!(r.status(), 303);
     let location = r.headers()[LOCATION].to_str().unwrap().to_string();
     let cookie = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("qlink_mine=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.starts_with("qlink_mine=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let id = token_id_from(&location);
     let page = phone_a.get(app.url(&location)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Your token") && page.contains("http-equiv=\"refresh\""));
     let intake = phone_a.get(app.url("/c/plain")).send().await.unwrap().text().await.unwrap();
-    assert!(intake.contains("You already have token 1 here today.") && intake.contains(&format!("/t/{id}")), "{intake}");
+    assert!(
+        intake.contains("You already have token 1 here today.") && intake.contains(&format!("/t/{id}")),
+        "{intake}"
+    );
 
     // The same number again from this phone: a link to its own token.
     let r = join(&phone_a, "Asha Rao", "98765 43210", "en").await;
     assert_eq!(r.status(), 429);
     let body = r.text().await.unwrap();
-    assert!(body.contains("This mobile number already has a token today") && body.contains(&format!("/t/{id}")), "{body}");
+    assert!(
+        body.contains("This mobile number already has a token today") && body.contains(&format!("/t/{id}")),
+        "{body}"
+    );
     // From another phone: never someone else's token.
     let stranger = form_client();
     let r = join(&stranger, "Someone", "9876543210", "en").await;
@@ -728,12 +764,22 @@ async fn intake_without_javascript() {
     for action in ["NEXT", "SERVED"] {
         staff.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": action})).send().await.unwrap();
     }
-    let r = stranger.post(app.url(&format!("/t/{ravi}/feedback"))).form(&[("feedback", "no rating")]).send().await.unwrap();
+    let r =
+        stranger.post(app.url(&format!("/t/{ravi}/feedback"))).form(&[("feedback", "no rating")]).send().await.unwrap();
     assert_eq!(r.status(), 400);
-    let r = stranger.post(app.url(&format!("/t/{ravi}/feedback"))).form(&[("rating", "4"), ("feedback", "Good")]).send().await.unwrap();
+    let r = stranger
+        .post(app.url(&format!("/t/{ravi}/feedback")))
+        .form(&[("rating", "4"), ("feedback", "Good")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
-    let rating: Option<i32> =
-        app.db.query_one("SELECT rating::int FROM qlink.tokens WHERE id = $1::text::uuid", &[&ravi]).await.unwrap().get(0);
+    let rating: Option<i32> = app
+        .db
+        .query_one("SELECT rating::int FROM qlink.tokens WHERE id = $1::text::uuid", &[&ravi])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(rating, Some(4));
     let page = stranger.get(app.url(&format!("/t/{ravi}"))).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Thank you for your feedback!") && !page.contains("http-equiv=\"refresh\""));
@@ -749,7 +795,11 @@ async fn intake_without_javascript() {
     app.clinic("tight").await;
     set_settings(&app, "tight", json!({"ip_tokens_per_10min": 1})).await;
     let post_tight = |phone: &str| {
-        let req = stranger.post(app.url("/c/tight")).form(&[("patient_name", "P"), ("patient_phone", phone), ("language", "en")]);
+        let req = stranger.post(app.url("/c/tight")).form(&[
+            ("patient_name", "P"),
+            ("patient_phone", phone),
+            ("language", "en"),
+        ]);
         async move { req.send().await.unwrap() }
     };
     assert_eq!(post_tight("9876543220").await.status(), 303);

@@ -20,7 +20,12 @@ struct Cluster {
 
 fn as_postgres(args: &[&str]) -> std::process::Output {
     let out = Command::new("runuser").arg("-u").arg("postgres").arg("--").args(args).output().expect("runuser");
-    assert!(out.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -32,8 +37,14 @@ impl Cluster {
     fn start(&self) {
         let log = self.dir.with_extension("log");
         as_postgres(&[
-            &format!("{BIN}/pg_ctl"), "-D", self.dir.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w",
-            "-o", &format!("-p {} -c listen_addresses=127.0.0.1 -k /tmp", self.port),
+            &format!("{BIN}/pg_ctl"),
+            "-D",
+            self.dir.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "-o",
+            &format!("-p {} -c listen_addresses=127.0.0.1 -k /tmp", self.port),
             "start",
         ]);
     }
@@ -46,7 +57,17 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--", &format!("{BIN}/pg_ctl"), "-D", self.dir.to_str().unwrap(), "-m", "immediate", "stop"])
+            .args([
+                "-u",
+                "postgres",
+                "--",
+                &format!("{BIN}/pg_ctl"),
+                "-D",
+                self.dir.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_file(self.dir.with_extension("log"));
@@ -62,7 +83,16 @@ fn workdir() -> PathBuf {
 
 fn primary(base: &Path) -> Cluster {
     let dir = base.join("primary");
-    as_postgres(&[&format!("{BIN}/initdb"), "-D", dir.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8"]);
+    as_postgres(&[
+        &format!("{BIN}/initdb"),
+        "-D",
+        dir.to_str().unwrap(),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+    ]);
     let conf = dir.join("postgresql.conf");
     let mut c = std::fs::read_to_string(&conf).unwrap();
     c.push_str("\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\n");
@@ -79,8 +109,19 @@ fn primary(base: &Path) -> Cluster {
 fn standby_of(primary: &Cluster, base: &Path) -> Cluster {
     let dir = base.join("standby");
     as_postgres(&[
-        &format!("{BIN}/pg_basebackup"), "-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", "postgres",
-        "-D", dir.to_str().unwrap(), "-R", "-X", "stream", "--checkpoint=fast",
+        &format!("{BIN}/pg_basebackup"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &primary.port.to_string(),
+        "-U",
+        "postgres",
+        "-D",
+        dir.to_str().unwrap(),
+        "-R",
+        "-X",
+        "stream",
+        "--checkpoint=fast",
     ]);
     let cluster = Cluster { dir, port: free_port() };
     cluster.start();
@@ -179,7 +220,10 @@ async fn polls_read_from_the_standby_and_writes_go_to_the_primary() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Unknown tokens are still 404 (checked on both).
-    assert_eq!(plain().get(app.url(&format!("/api/v1/tokens/{}", uuid::Uuid::new_v4()))).send().await.unwrap().status(), 404);
+    assert_eq!(
+        plain().get(app.url(&format!("/api/v1/tokens/{}", uuid::Uuid::new_v4()))).send().await.unwrap().status(),
+        404
+    );
     eprintln!("[{:?}] done", started.elapsed());
     drop(app);
     drop(standby);

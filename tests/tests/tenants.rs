@@ -12,9 +12,9 @@
 
 use qlink_tests::fake_whatsapp::{FakeWhatsApp, ACCESS_TOKEN as FAKE_ACCESS_TOKEN, API_VERSION, PHONE_NUMBER_ID};
 use qlink_tests::probe::{
-    self, client, diff, documented_error_codes, error_contract_violation, leak, log_violations, operations, secret_violations,
-    stored_secrets, valid_body, Exchange, Fingerprint, Fingerprinter, Operation, ProbeApp, Recorder, Watched, PASSWORD,
-    WA_APP_SECRET, WA_VERIFY_TOKEN,
+    self, client, diff, documented_error_codes, error_contract_violation, leak, log_violations, operations,
+    secret_violations, stored_secrets, valid_body, Exchange, Fingerprint, Fingerprinter, Operation, ProbeApp, Recorder,
+    Watched, PASSWORD, WA_APP_SECRET, WA_VERIFY_TOKEN,
 };
 use qlink_tests::{connect, fresh_database, sqlstate, url_as};
 use reqwest::{Method, RequestBuilder};
@@ -81,7 +81,10 @@ impl Tenant {
 
     /// Every id of this clinic a hostile caller could try.
     fn ids(&self) -> Vec<(String, String)> {
-        let mut ids = vec![("business id".to_string(), self.id.to_string()), ("session id".to_string(), self.session_id.to_string())];
+        let mut ids = vec![
+            ("business id".to_string(), self.id.to_string()),
+            ("session id".to_string(), self.session_id.to_string()),
+        ];
         for (status, id) in &self.tokens {
             ids.push((format!("{status} token"), id.to_string()));
         }
@@ -203,11 +206,16 @@ impl World {
         let mut ids = Vec::new();
         for n in 0..5 {
             let (name, phone) = create(n);
-            let row = db.query_one("SELECT token_id FROM qlink.create_token($1, $2, $3)", &[&id, &name, &phone]).await.unwrap();
+            let row = db
+                .query_one("SELECT token_id FROM qlink.create_token($1, $2, $3)", &[&id, &name, &phone])
+                .await
+                .unwrap();
             ids.push(row.get::<_, Uuid>(0));
         }
         for (action, token) in [("NEXT", None::<Uuid>), ("NEXT", None), ("SKIP", None), ("NEXT", None)] {
-            db.query_one("SELECT * FROM qlink.queue_action($1, $2, $3, $4)", &[&id, &action, &token, &staff_id]).await.unwrap();
+            db.query_one("SELECT * FROM qlink.queue_action($1, $2, $3, $4)", &[&id, &action, &token, &staff_id])
+                .await
+                .unwrap();
         }
         db.query_one("SELECT * FROM qlink.cancel_token($1)", &[&ids[4]]).await.unwrap();
         let feedback = format!("{patient} says thank you");
@@ -225,11 +233,13 @@ impl World {
         tokens.insert("CANCELLED", ids[4]);
         tokens.insert("PRIORITY", emergency);
         for (status, token) in &tokens {
-            let got: String = db.query_one("SELECT status FROM qlink.tokens WHERE id = $1", &[token]).await.unwrap().get(0);
+            let got: String =
+                db.query_one("SELECT status FROM qlink.tokens WHERE id = $1", &[token]).await.unwrap().get(0);
             let expected = if *status == "PRIORITY" { "WAITING" } else { status };
             assert_eq!(got, expected, "set-up of {slug}");
         }
-        let session_id: Uuid = db.query_one("SELECT id FROM qlink.sessions WHERE business_id = $1", &[&id]).await.unwrap().get(0);
+        let session_id: Uuid =
+            db.query_one("SELECT id FROM qlink.sessions WHERE business_id = $1", &[&id]).await.unwrap().get(0);
         let message_ids: Vec<i64> = db
             .query("SELECT id FROM qlink.message_logs WHERE business_id = $1 ORDER BY id", &[&id])
             .await
@@ -241,7 +251,8 @@ impl World {
         let staff_email = format!("staff@{slug}.test");
         let bearer = self.login(&staff_email, true).await;
         let cookie = self.login(&staff_email, false).await;
-        let mut private = vec![id.to_string(), session_id.to_string(), staff_id.to_string(), second_staff_id.to_string()];
+        let mut private =
+            vec![id.to_string(), session_id.to_string(), staff_id.to_string(), second_staff_id.to_string()];
         private.extend(tokens.values().map(Uuid::to_string));
         private.extend(names);
         private.extend(phones);
@@ -250,7 +261,19 @@ impl World {
         private.push(format!("desk2@{slug}.test"));
         private.push(slug.to_string());
         private.push(format!("Clinic {slug}"));
-        Tenant { slug: slug.into(), id, staff_email, staff_id, second_staff_id, bearer, cookie, tokens, session_id, message_ids, private }
+        Tenant {
+            slug: slug.into(),
+            id,
+            staff_email,
+            staff_id,
+            second_staff_id,
+            bearer,
+            cookie,
+            tokens,
+            session_id,
+            message_ids,
+            private,
+        }
     }
 
     /// Everything of one clinic, to prove it did not change: its rows in every table, its
@@ -375,10 +398,20 @@ fn probes_for(op: &Operation, me: &Tenant, other: &Tenant, n: &mut u64) -> Vec<P
         // The other clinic named in the query string (a real request otherwise).
         for (k, v) in &query_sets {
             *n += 1;
-            out.push(Probe { op: op.clone(), what: format!("?{k}= of the other clinic"), path: with_query(&op.path, &[(k.clone(), v.clone())]), body: base_body(*n) });
+            out.push(Probe {
+                op: op.clone(),
+                what: format!("?{k}= of the other clinic"),
+                path: with_query(&op.path, &[(k.clone(), v.clone())]),
+                body: base_body(*n),
+            });
         }
         *n += 1;
-        out.push(Probe { op: op.clone(), what: "all of them in the query".into(), path: with_query(&op.path, &query_sets), body: base_body(*n) });
+        out.push(Probe {
+            op: op.clone(),
+            what: "all of them in the query".into(),
+            path: with_query(&op.path, &query_sets),
+            body: base_body(*n),
+        });
     }
     if let Some(schema) = &op.body {
         // The other clinic's tokens in every id field of the body.
@@ -446,7 +479,14 @@ async fn cross_tenant(w: &mut World, me_is_a: bool) -> (usize, usize) {
                 rb = rb.json(b);
             }
             let x = w.send(rb).await;
-            let context = format!("{} {} as {me_slug}'s staff ({}): {}\n{}", p.op.method, p.op.path, cred.label(), p.what, x.describe());
+            let context = format!(
+                "{} {} as {me_slug}'s staff ({}): {}\n{}",
+                p.op.method,
+                p.op.path,
+                cred.label(),
+                p.what,
+                x.describe()
+            );
             assert_eq!(w.tenant_fingerprint(other_id).await, other_before, "the other clinic changed: {context}");
             assert_eq!(foreign_data(&x, &private), None, "the other clinic's data reached the caller: {context}");
             if p.op.tag == "admin" {
@@ -465,21 +505,34 @@ async fn cross_tenant(w: &mut World, me_is_a: bool) -> (usize, usize) {
             match (p.op.method.as_str(), p.op.path.as_str()) {
                 ("GET", "/api/v1/staff/queue") => {
                     assert_eq!(v["business_id"], me_id.to_string(), "{context}");
-                    let listed: BTreeSet<Uuid> =
-                        v["tokens"].as_array().unwrap().iter().map(|t| Uuid::parse_str(t["token_id"].as_str().unwrap()).unwrap()).collect();
+                    let listed: BTreeSet<Uuid> = v["tokens"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| Uuid::parse_str(t["token_id"].as_str().unwrap()).unwrap())
+                        .collect();
                     assert!(listed.is_subset(&token_ids(&w.app.db, me_id).await), "{context}");
                 }
                 ("GET", "/api/v1/auth/me") => assert_eq!(v["business_id"], me_id.to_string(), "{context}"),
                 ("POST", "/api/v1/staff/tokens") => {
                     let id = Uuid::parse_str(v["token_id"].as_str().unwrap()).unwrap();
-                    let clinic: Uuid = w.app.db.query_one("SELECT business_id FROM qlink.tokens WHERE id = $1", &[&id]).await.unwrap().get(0);
+                    let clinic: Uuid = w
+                        .app
+                        .db
+                        .query_one("SELECT business_id FROM qlink.tokens WHERE id = $1", &[&id])
+                        .await
+                        .unwrap()
+                        .get(0);
                     assert_eq!(clinic, me_id, "{context}");
                 }
                 ("POST", "/api/v1/staff/session/close") => {
                     let clinic: Uuid = w
                         .app
                         .db
-                        .query_one("SELECT business_id FROM qlink.sessions WHERE id = $1::text::uuid", &[&v["session_id"].as_str().unwrap()])
+                        .query_one(
+                            "SELECT business_id FROM qlink.sessions WHERE id = $1::text::uuid",
+                            &[&v["session_id"].as_str().unwrap()],
+                        )
                         .await
                         .unwrap()
                         .get(0);
@@ -488,7 +541,10 @@ async fn cross_tenant(w: &mut World, me_is_a: bool) -> (usize, usize) {
                 ("POST", "/api/v1/staff/queue/actions") => {
                     for key in ["serving_token_id", "affected_token_id"] {
                         if let Some(id) = v[key].as_str() {
-                            assert!(token_ids(&w.app.db, me_id).await.contains(&Uuid::parse_str(id).unwrap()), "{context}");
+                            assert!(
+                                token_ids(&w.app.db, me_id).await.contains(&Uuid::parse_str(id).unwrap()),
+                                "{context}"
+                            );
                         }
                     }
                 }
@@ -513,7 +569,11 @@ async fn cross_tenant(w: &mut World, me_is_a: bool) -> (usize, usize) {
         .await
         .unwrap()
         .get(0);
-    let (bearer, digest) = if me_is_a { (w.a.bearer.clone(), hex::encode(qlink_server::accounts::session_digest(&w.b.bearer))) } else { (w.b.bearer.clone(), hex::encode(qlink_server::accounts::session_digest(&w.a.bearer))) };
+    let (bearer, digest) = if me_is_a {
+        (w.a.bearer.clone(), hex::encode(qlink_server::accounts::session_digest(&w.b.bearer)))
+    } else {
+        (w.b.bearer.clone(), hex::encode(qlink_server::accounts::session_digest(&w.a.bearer)))
+    };
     let x = w
         .send(
             client()
@@ -546,7 +606,12 @@ async fn cross_tenant(w: &mut World, me_is_a: bool) -> (usize, usize) {
 }
 
 async fn token_ids(db: &Client, clinic: Uuid) -> BTreeSet<Uuid> {
-    db.query("SELECT id FROM qlink.tokens WHERE business_id = $1", &[&clinic]).await.unwrap().iter().map(|r| r.get(0)).collect()
+    db.query("SELECT id FROM qlink.tokens WHERE business_id = $1", &[&clinic])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -574,7 +639,13 @@ async fn no_clinic_reaches_another_through_any_staff_or_operator_route() {
 #[tokio::test]
 async fn staff_on_every_operator_route_and_the_operator_on_every_staff_route() {
     let mut w = World::new().await;
-    let victim = w.app.db.query_one("SELECT qlink.create_business('victim-clinic', 'Victim')", &[]).await.unwrap().get::<_, Uuid>(0);
+    let victim = w
+        .app
+        .db
+        .query_one("SELECT qlink.create_business('victim-clinic', 'Victim')", &[])
+        .await
+        .unwrap()
+        .get::<_, Uuid>(0);
     let mut probes = 0;
     let ops = w.ops.clone();
     let staff_creds: Vec<Cred> = w.a.creds().into_iter().chain(w.b.creds()).collect();
@@ -602,7 +673,8 @@ async fn staff_on_every_operator_route_and_the_operator_on_every_staff_route() {
                 rb = rb.json(b);
             }
             let x = w.send(rb).await;
-            let expected = if cred.as_ref().is_some_and(|c| w.sessions.iter().any(|s| s == c.secret())) { wanted } else { 401 };
+            let expected =
+                if cred.as_ref().is_some_and(|c| w.sessions.iter().any(|s| s == c.secret())) { wanted } else { 401 };
             assert_eq!(x.status, expected, "{:?}: {}", cred.as_ref().map(Cred::label), x.describe());
             assert_eq!(diff(&before, &w.fingerprint().await), Vec::<String>::new(), "{}", x.describe());
             probes += 1;
@@ -646,7 +718,8 @@ async fn session_fixation_expired_forged_and_tampered_credentials() {
         )
         .await;
     assert_eq!(x.status, 200);
-    let issued = x.header("set-cookie").unwrap().trim_start_matches("qlink_session=").split(';').next().unwrap().to_string();
+    let issued =
+        x.header("set-cookie").unwrap().trim_start_matches("qlink_session=").split(';').next().unwrap().to_string();
     w.sessions.push(issued.clone());
     assert_ne!(issued, planted);
     assert_eq!(me(&w, cookie_req(&w, &planted)).await.status, 401);
@@ -663,17 +736,28 @@ async fn session_fixation_expired_forged_and_tampered_credentials() {
         )
         .await;
     assert_eq!(x.status, 200);
-    let second = x.header("set-cookie").unwrap().trim_start_matches("qlink_session=").split(';').next().unwrap().to_string();
+    let second =
+        x.header("set-cookie").unwrap().trim_start_matches("qlink_session=").split(';').next().unwrap().to_string();
     w.sessions.push(second.clone());
     assert_ne!(second, issued);
     assert_eq!(me(&w, cookie_req(&w, &issued)).await.status, 401, "the pre-login session still works");
     let who = me(&w, cookie_req(&w, &second)).await;
     assert_eq!(who.json().unwrap()["email"], w.b.staff_email.as_str());
     // Logout clears the cookie and ends the session.
-    let x = w.send(client().post(w.url("/api/v1/auth/logout")).header("cookie", format!("qlink_session={second}")).header("origin", &w.app.base)).await;
+    let x = w
+        .send(
+            client()
+                .post(w.url("/api/v1/auth/logout"))
+                .header("cookie", format!("qlink_session={second}"))
+                .header("origin", &w.app.base),
+        )
+        .await;
     assert_eq!(x.status, 204);
     let cleared = x.header("set-cookie").unwrap();
-    assert!(cleared.starts_with("qlink_session=;") && cleared.contains("Max-Age=0") && cleared.contains("HttpOnly"), "{cleared}");
+    assert!(
+        cleared.starts_with("qlink_session=;") && cleared.contains("Max-Age=0") && cleared.contains("HttpOnly"),
+        "{cleared}"
+    );
     assert_eq!(me(&w, cookie_req(&w, &second)).await.status, 401);
 
     // Forged and tampered credentials: 401 every time, nothing changed.
@@ -727,7 +811,13 @@ async fn session_fixation_expired_forged_and_tampered_credentials() {
         }
     }
     // Schemes and headers that are not "Bearer <secret>".
-    for auth in [format!("bearer {real}"), format!("Basic {real}"), format!("Token {real}"), format!("Bearer{real}"), "Bearer".into()] {
+    for auth in [
+        format!("bearer {real}"),
+        format!("Basic {real}"),
+        format!("Token {real}"),
+        format!("Bearer{real}"),
+        "Bearer".into(),
+    ] {
         let x = w.send(client().get(w.url("/api/v1/staff/queue")).header("authorization", auth.clone())).await;
         assert_eq!(x.status, 401, "{auth}: {}", x.describe());
         probes += 1;
@@ -735,11 +825,20 @@ async fn session_fixation_expired_forged_and_tampered_credentials() {
     // A bad bearer is not rescued by a good cookie (the bearer is what was presented);
     // a forged cookie before the real one is the one read.
     let x = w
-        .send(client().get(w.url("/api/v1/staff/queue")).bearer_auth("forged").header("cookie", format!("qlink_session={}", w.a.cookie)))
+        .send(
+            client()
+                .get(w.url("/api/v1/staff/queue"))
+                .bearer_auth("forged")
+                .header("cookie", format!("qlink_session={}", w.a.cookie)),
+        )
         .await;
     assert_eq!(x.status, 401);
     let x = w
-        .send(client().get(w.url("/api/v1/staff/queue")).header("cookie", format!("qlink_session=forged; qlink_session={}", w.a.cookie)))
+        .send(
+            client()
+                .get(w.url("/api/v1/staff/queue"))
+                .header("cookie", format!("qlink_session=forged; qlink_session={}", w.a.cookie)),
+        )
         .await;
     assert_eq!(x.status, 401);
     assert_eq!(diff(&before, &w.fingerprint().await), Vec::<String>::new());
@@ -749,21 +848,49 @@ async fn session_fixation_expired_forged_and_tampered_credentials() {
     // Expired: refused, and the session row is removed on sight.
     let b_bearer = w.b.bearer.clone();
     let b_digest = qlink_server::accounts::session_digest(&b_bearer);
-    w.app.db.execute("UPDATE qlink.login_sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1", &[&b_digest]).await.unwrap();
+    w.app
+        .db
+        .execute(
+            "UPDATE qlink.login_sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
+            &[&b_digest],
+        )
+        .await
+        .unwrap();
     assert_eq!(w.send(client().get(w.url("/api/v1/staff/queue")).bearer_auth(&b_bearer)).await.status, 401);
-    let left: i64 = w.app.db.query_one("SELECT count(*) FROM qlink.login_sessions WHERE token_hash = $1", &[&b_digest]).await.unwrap().get(0);
+    let left: i64 = w
+        .app
+        .db
+        .query_one("SELECT count(*) FROM qlink.login_sessions WHERE token_hash = $1", &[&b_digest])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(left, 0);
     // A deactivated user's live session, and a deleted clinic's staff: refused.
-    w.app.db.execute("UPDATE qlink.staff_users SET is_active = false WHERE id = $1", &[&w.a.second_staff_id]).await.unwrap();
-    let x = w.send(client().post(w.url("/api/v1/auth/login")).json(&json!({"email": format!("desk2@{}.test", w.a.slug), "password": PASSWORD}))).await;
+    w.app
+        .db
+        .execute("UPDATE qlink.staff_users SET is_active = false WHERE id = $1", &[&w.a.second_staff_id])
+        .await
+        .unwrap();
+    let x = w
+        .send(
+            client()
+                .post(w.url("/api/v1/auth/login"))
+                .json(&json!({"email": format!("desk2@{}.test", w.a.slug), "password": PASSWORD})),
+        )
+        .await;
     assert_eq!(x.status, 401, "a deactivated user logged in");
     let deactivated = w.app.mint_session(w.b.second_staff_id).await;
-    w.app.db.execute("UPDATE qlink.staff_users SET is_active = false WHERE id = $1", &[&w.b.second_staff_id]).await.unwrap();
+    w.app
+        .db
+        .execute("UPDATE qlink.staff_users SET is_active = false WHERE id = $1", &[&w.b.second_staff_id])
+        .await
+        .unwrap();
     assert_eq!(w.send(client().get(w.url("/api/v1/auth/me")).bearer_auth(&deactivated)).await.status, 401);
     let (gone_id, gone_staff) = w.app.clinic("gone-clinic", json!({})).await;
     let gone = w.app.mint_session(gone_staff).await;
     assert_eq!(w.send(client().get(w.url("/api/v1/staff/queue")).bearer_auth(&gone)).await.status, 200);
-    let x = w.send(client().delete(w.url(&format!("/api/v1/admin/clinics/{gone_id}"))).bearer_auth(&w.admin_bearer)).await;
+    let x =
+        w.send(client().delete(w.url(&format!("/api/v1/admin/clinics/{gone_id}"))).bearer_auth(&w.admin_bearer)).await;
     assert_eq!(x.status, 204);
     assert_eq!(w.send(client().get(w.url("/api/v1/staff/queue")).bearer_auth(&gone)).await.status, 401);
     w.sessions.push(deactivated);
@@ -783,7 +910,9 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
     let writes: Vec<Operation> = w
         .ops
         .iter()
-        .filter(|o| o.writes() && matches!(o.tag.as_str(), "staff" | "admin" | "auth") && o.path != "/api/v1/auth/login")
+        .filter(|o| {
+            o.writes() && matches!(o.tag.as_str(), "staff" | "admin" | "auth") && o.path != "/api/v1/auth/login"
+        })
         .cloned()
         .collect();
     assert!(writes.len() >= 8, "{} cookie-authenticated write routes", writes.len());
@@ -804,8 +933,13 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
     let mut logout = None;
     for (n, op) in writes.iter().enumerate() {
         // A clinic of its own for each operator route to patch, reset or delete (nobody waiting).
-        let target: Uuid =
-            w.app.db.query_one("SELECT qlink.create_business($1, 'Target')", &[&format!("csrf-target-{n}")]).await.unwrap().get(0);
+        let target: Uuid = w
+            .app
+            .db
+            .query_one("SELECT qlink.create_business($1, 'Target')", &[&format!("csrf-target-{n}")])
+            .await
+            .unwrap()
+            .get(0);
         let cookie = match op.tag.as_str() {
             "admin" => w.admin_cookie.clone(),
             _ => w.a.cookie.clone(),
@@ -819,7 +953,8 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
             Value::Object(b)
         });
         let request = |origin: &Option<String>, referer: &Option<String>| {
-            let mut rb = client().request(op.method.clone(), w.url(&path)).header("cookie", format!("qlink_session={cookie}"));
+            let mut rb =
+                client().request(op.method.clone(), w.url(&path)).header("cookie", format!("qlink_session={cookie}"));
             if let Some(o) = origin {
                 rb = rb.header("origin", o);
             }
@@ -834,7 +969,12 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
         for (origin, referer) in &foreign {
             let before = w.fingerprint().await;
             let x = w.send(request(origin, referer)).await;
-            assert_eq!((x.status, x.json().unwrap()["error"]["code"].clone()), (403, json!("forbidden")), "Origin {origin:?} Referer {referer:?}: {}", x.describe());
+            assert_eq!(
+                (x.status, x.json().unwrap()["error"]["code"].clone()),
+                (403, json!("forbidden")),
+                "Origin {origin:?} Referer {referer:?}: {}",
+                x.describe()
+            );
             assert_eq!(diff(&before, &w.fingerprint().await), Vec::<String>::new(), "{}", x.describe());
             probes += 1;
         }
@@ -855,7 +995,14 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
     let x = w.send(logout.expect("logout is a write route")).await;
     assert_eq!(x.status, 204);
     // Bearer clients (no cookie) need no Origin.
-    let x = w.send(client().post(w.url("/api/v1/staff/queue/actions")).bearer_auth(&w.a.bearer).json(&json!({"action": "NEXT"}))).await;
+    let x = w
+        .send(
+            client()
+                .post(w.url("/api/v1/staff/queue/actions"))
+                .bearer_auth(&w.a.bearer)
+                .json(&json!({"action": "NEXT"})),
+        )
+        .await;
     assert_eq!(x.status, 200);
     let _ = &mut w;
     println!("csrf: {probes} cross-site cookie writes over {} routes, each 403 with nothing changed", writes.len());
@@ -866,7 +1013,13 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
 // Login brute force.
 
 async fn attempt(w: &World, ip: &str, email: &str, password: &str) -> Exchange {
-    w.send(client().post(w.url("/api/v1/auth/login")).header("x-forwarded-for", ip).json(&json!({"email": email, "password": password}))).await
+    w.send(
+        client()
+            .post(w.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -878,7 +1031,8 @@ async fn login_brute_force_is_limited_per_email_and_per_ip() {
     w.app.user(&target, "STAFF", Some(w.a.id)).await;
     // Per email: 10 failures from 10 addresses; then even the right password, from a fresh
     // address, and the same email in other spellings are refused; other logins are not.
-    let sessions_before: i64 = w.app.db.query_one("SELECT count(*) FROM qlink.login_sessions", &[]).await.unwrap().get(0);
+    let sessions_before: i64 =
+        w.app.db.query_one("SELECT count(*) FROM qlink.login_sessions", &[]).await.unwrap().get(0);
     for i in 0..10 {
         assert_eq!(attempt(&w, &format!("10.50.0.{i}"), &target, "guess 1").await.status, 401);
     }
@@ -890,16 +1044,27 @@ async fn login_brute_force_is_limited_per_email_and_per_ip() {
         ("10.50.1.4", format!("  {target} "), PASSWORD.to_string()),
     ] {
         let x = attempt(&w, ip, &email, &password).await;
-        assert_eq!((x.status, x.json().unwrap()["error"]["code"].clone()), (429, json!("rate_limited")), "{email:?}: {}", x.describe());
+        assert_eq!(
+            (x.status, x.json().unwrap()["error"]["code"].clone()),
+            (429, json!("rate_limited")),
+            "{email:?}: {}",
+            x.describe()
+        );
         limited.push(x.json().unwrap()["error"]["message"].clone());
     }
-    let sessions_after: i64 = w.app.db.query_one("SELECT count(*) FROM qlink.login_sessions", &[]).await.unwrap().get(0);
+    let sessions_after: i64 =
+        w.app.db.query_one("SELECT count(*) FROM qlink.login_sessions", &[]).await.unwrap().get(0);
     assert_eq!(sessions_after, sessions_before, "a rate-limited login created a session");
     assert_eq!(attempt(&w, "10.50.1.5", &w.b.staff_email, PASSWORD).await.status, 200, "another user was locked out");
     // Refused attempts record nothing more: the window does not grow while limited.
     let hits = |key: String| {
         let db = &w.app.db;
-        async move { db.query_one("SELECT count(*) FROM qlink.rate_limit_hits WHERE key = $1", &[&key]).await.unwrap().get::<_, i64>(0) }
+        async move {
+            db.query_one("SELECT count(*) FROM qlink.rate_limit_hits WHERE key = $1", &[&key])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
     };
     assert_eq!(hits(format!("login:email:{target}")).await, 10);
     // An unknown email is limited exactly alike: no way to tell which emails exist.
@@ -931,17 +1096,28 @@ async fn login_brute_force_is_limited_per_email_and_per_ip() {
     let rec = Recorder::default();
     for i in 0..30 {
         let x = rec
-            .send(client().post(direct.url("/api/v1/auth/login")).header("x-forwarded-for", format!("203.0.113.{i}")).json(&json!({"email": format!("n{i}@x.test"), "password": "guess"})))
+            .send(
+                client()
+                    .post(direct.url("/api/v1/auth/login"))
+                    .header("x-forwarded-for", format!("203.0.113.{i}"))
+                    .json(&json!({"email": format!("n{i}@x.test"), "password": "guess"})),
+            )
             .await;
         assert_eq!(x.status, 401);
     }
     let x = rec
-        .send(client().post(direct.url("/api/v1/auth/login")).header("x-forwarded-for", "198.51.100.7").json(&json!({"email": "solo@x.test", "password": PASSWORD})))
+        .send(
+            client()
+                .post(direct.url("/api/v1/auth/login"))
+                .header("x-forwarded-for", "198.51.100.7")
+                .json(&json!({"email": "solo@x.test", "password": PASSWORD})),
+        )
         .await;
     assert_eq!(x.status, 429, "a spoofed X-Forwarded-For escaped the per-IP limit: {}", x.describe());
     w.rec.extend(rec.all());
     for r in w.rec.all().iter().filter(|x| x.status == 200 && x.url.ends_with("/auth/login")) {
-        let secret = r.header("set-cookie").unwrap().trim_start_matches("qlink_session=").split(';').next().unwrap().to_string();
+        let secret =
+            r.header("set-cookie").unwrap().trim_start_matches("qlink_session=").split(';').next().unwrap().to_string();
         w.sessions.push(secret);
     }
     println!("brute force: per email (10/15 min, case and spaces folded, unknown emails alike), per IP (30/15 min), X-Forwarded-For only from trusted proxies");
@@ -960,17 +1136,44 @@ async fn a_suspended_or_disabled_clinic_refuses_queue_writes_and_still_reads() {
     let skipped = w.a.tokens["SKIPPED"];
     let served = w.a.tokens["SERVED"];
     for status in ["SUSPENDED", "DISABLED"] {
-        let x = w.send(client().patch(w.url(&format!("/api/v1/admin/clinics/{a}"))).bearer_auth(&w.admin_bearer).json(&json!({"status": status}))).await;
+        let x = w
+            .send(
+                client()
+                    .patch(w.url(&format!("/api/v1/admin/clinics/{a}")))
+                    .bearer_auth(&w.admin_bearer)
+                    .json(&json!({"status": status})),
+            )
+            .await;
         assert_eq!(x.status, 200, "{}", x.describe());
         let before = w.fingerprint().await;
         let staff = w.a.bearer.clone();
         // Every queue write, by staff and by patients: 403, nothing changed.
         let mut writes: Vec<RequestBuilder> = Vec::new();
-        for (action, token) in [("NEXT", None), ("SERVED", None), ("SKIP", None), ("SKIP", Some(waiting)), ("RECALL", Some(skipped)), ("CANCEL", Some(waiting)), ("UNDO", None)] {
-            writes.push(client().post(w.url("/api/v1/staff/queue/actions")).bearer_auth(&staff).json(&json!({"action": action, "token_id": token})));
+        for (action, token) in [
+            ("NEXT", None),
+            ("SERVED", None),
+            ("SKIP", None),
+            ("SKIP", Some(waiting)),
+            ("RECALL", Some(skipped)),
+            ("CANCEL", Some(waiting)),
+            ("UNDO", None),
+        ] {
+            writes.push(
+                client()
+                    .post(w.url("/api/v1/staff/queue/actions"))
+                    .bearer_auth(&staff)
+                    .json(&json!({"action": action, "token_id": token})),
+            );
         }
-        writes.push(client().post(w.url("/api/v1/staff/tokens")).bearer_auth(&staff).json(&json!({"patient_name": "Walk-in"})));
-        writes.push(client().post(w.url("/api/v1/staff/tokens")).bearer_auth(&staff).json(&json!({"patient_name": "Emergency", "is_priority": true})));
+        writes.push(
+            client().post(w.url("/api/v1/staff/tokens")).bearer_auth(&staff).json(&json!({"patient_name": "Walk-in"})),
+        );
+        writes.push(
+            client()
+                .post(w.url("/api/v1/staff/tokens"))
+                .bearer_auth(&staff)
+                .json(&json!({"patient_name": "Emergency", "is_priority": true})),
+        );
         writes.push(client().post(w.url("/api/v1/staff/session/close")).bearer_auth(&staff));
         writes.push(
             client()
@@ -981,9 +1184,18 @@ async fn a_suspended_or_disabled_clinic_refuses_queue_writes_and_still_reads() {
         writes.push(client().post(w.url(&format!("/api/v1/tokens/{waiting}/cancel"))));
         for rb in writes {
             let x = w.send(rb).await;
-            assert_eq!((x.status, x.json().unwrap()["error"]["code"].clone()), (403, json!("forbidden")), "{status}: {}", x.describe());
+            assert_eq!(
+                (x.status, x.json().unwrap()["error"]["code"].clone()),
+                (403, json!("forbidden")),
+                "{status}: {}",
+                x.describe()
+            );
         }
-        assert_eq!(diff(&before, &w.fingerprint().await), Vec::<String>::new(), "{status}: a refused write changed something");
+        assert_eq!(
+            diff(&before, &w.fingerprint().await),
+            Vec::<String>::new(),
+            "{status}: a refused write changed something"
+        );
         // Reads: the staff see their queue, patients see their token and the clinic's state.
         let x = w.send(client().get(w.url("/api/v1/staff/queue")).bearer_auth(&staff)).await;
         assert_eq!(x.status, 200);
@@ -1001,14 +1213,35 @@ async fn a_suspended_or_disabled_clinic_refuses_queue_writes_and_still_reads() {
         let _ = w.login(&email, true).await;
         let _ = served;
         // The other clinic is unaffected.
-        let x = w.send(client().post(w.url("/api/v1/staff/queue/actions")).bearer_auth(&w.b.bearer).json(&json!({"action": "NEXT"}))).await;
+        let x = w
+            .send(
+                client()
+                    .post(w.url("/api/v1/staff/queue/actions"))
+                    .bearer_auth(&w.b.bearer)
+                    .json(&json!({"action": "NEXT"})),
+            )
+            .await;
         assert_eq!(x.status, 200);
         assert_eq!(w.send(client().get(w.url(&format!("/api/v1/tokens/{}", w.b.tokens["WAITING"])))).await.status, 200);
     }
     // Reactivated: writes work again.
-    let x = w.send(client().patch(w.url(&format!("/api/v1/admin/clinics/{a}"))).bearer_auth(&w.admin_bearer).json(&json!({"status": "ACTIVE"}))).await;
+    let x = w
+        .send(
+            client()
+                .patch(w.url(&format!("/api/v1/admin/clinics/{a}")))
+                .bearer_auth(&w.admin_bearer)
+                .json(&json!({"status": "ACTIVE"})),
+        )
+        .await;
     assert_eq!(x.status, 200);
-    let x = w.send(client().post(w.url("/api/v1/staff/queue/actions")).bearer_auth(&w.a.bearer).json(&json!({"action": "NEXT"}))).await;
+    let x = w
+        .send(
+            client()
+                .post(w.url("/api/v1/staff/queue/actions"))
+                .bearer_auth(&w.a.bearer)
+                .json(&json!({"action": "NEXT"})),
+        )
+        .await;
     assert_eq!(x.status, 200, "{}", x.describe());
     let x = w.send(client().post(w.url("/api/v1/staff/session/close")).bearer_auth(&w.a.bearer)).await;
     assert_eq!(x.status, 200, "{}", x.describe());
@@ -1119,7 +1352,10 @@ async fn the_runtime_role_cannot_touch_any_table_or_the_clock() {
         w.app.db.execute("DELETE FROM qlink.tokens WHERE id = $1", &[&id]).await.unwrap();
         w.app
             .db
-            .execute("UPDATE qlink.sessions SET last_token_number = last_token_number - 1 WHERE business_id = $1", &[&w.a.id])
+            .execute(
+                "UPDATE qlink.sessions SET last_token_number = last_token_number - 1 WHERE business_id = $1",
+                &[&w.a.id],
+            )
             .await
             .unwrap();
     }
@@ -1128,7 +1364,10 @@ async fn the_runtime_role_cannot_touch_any_table_or_the_clock() {
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
     let changed = diff(&before, &w.fingerprint().await);
     assert!(changed.iter().all(|c| c.starts_with("qlink.sessions")), "{changed:?}");
-    println!("runtime role: {probes} statements on {} tables, the schema and the clock, each refused (42501)", tables.len());
+    println!(
+        "runtime role: {probes} statements on {} tables, the schema and the clock, each refused (42501)",
+        tables.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1195,14 +1434,24 @@ async fn no_secret_in_any_response_or_in_the_server_log() {
     let url = |p: &str| format!("{base}{p}");
     let mut sessions = Vec::new();
     let mut passwords = vec![admin_password.to_string()];
-    let secret_of = |x: &Exchange| x.header("set-cookie").unwrap().trim_start_matches("qlink_session=").split(';').next().unwrap().to_string();
+    let secret_of = |x: &Exchange| {
+        x.header("set-cookie").unwrap().trim_start_matches("qlink_session=").split(';').next().unwrap().to_string()
+    };
 
     // The operator logs in both ways and creates two clinics with their first staff logins.
-    let x = rec.send(client().post(url("/api/v1/auth/login")).json(&json!({"email": admin_email, "password": admin_password, "issue_token": true}))).await;
+    let x = rec
+        .send(
+            client()
+                .post(url("/api/v1/auth/login"))
+                .json(&json!({"email": admin_email, "password": admin_password, "issue_token": true})),
+        )
+        .await;
     assert_eq!(x.status, 200, "{}", x.describe());
     let admin = secret_of(&x);
     sessions.push(admin.clone());
-    let x = rec.send(client().post(url("/api/v1/auth/login")).json(&json!({"email": admin_email, "password": admin_password}))).await;
+    let x = rec
+        .send(client().post(url("/api/v1/auth/login")).json(&json!({"email": admin_email, "password": admin_password})))
+        .await;
     let admin_cookie = secret_of(&x);
     sessions.push(admin_cookie.clone());
     let mut staff = Vec::new();
@@ -1219,24 +1468,38 @@ async fn no_secret_in_any_response_or_in_the_server_log() {
             )
             .await;
         assert_eq!(x.status, 201, "{}", x.describe());
-        let x = rec.send(client().post(url("/api/v1/auth/login")).json(&json!({"email": format!("desk@{slug}.test"), "password": password, "issue_token": true}))).await;
+        let x = rec
+            .send(
+                client()
+                    .post(url("/api/v1/auth/login"))
+                    .json(&json!({"email": format!("desk@{slug}.test"), "password": password, "issue_token": true})),
+            )
+            .await;
         assert_eq!(x.status, 200);
         let s = secret_of(&x);
         sessions.push(s.clone());
         staff.push((slug, s));
     }
     // Wrong passwords, an unknown user, a bad request.
-    for (email, password) in [("desk@log-alpha.test", "wrong password 1"), ("nobody@log.test", "wrong password 2"), ("", "empty email password 3")] {
+    for (email, password) in [
+        ("desk@log-alpha.test", "wrong password 1"),
+        ("nobody@log.test", "wrong password 2"),
+        ("", "empty email password 3"),
+    ] {
         passwords.push(password.to_string());
-        let x = rec.send(client().post(url("/api/v1/auth/login")).json(&json!({"email": email, "password": password}))).await;
+        let x = rec
+            .send(client().post(url("/api/v1/auth/login")).json(&json!({"email": email, "password": password})))
+            .await;
         assert!(x.status == 401 || x.status == 400);
     }
     // Patients and the desk: tokens (WELCOME messages go to the fake API with the access
     // token), NEXT (CALLED), refusals of every kind.
     for (i, (slug, s)) in staff.iter().enumerate() {
         for n in 0..3 {
-            let x = rec
-                .send(client().post(url(&format!("/api/v1/clinics/{slug}/tokens"))).json(&json!({"patient_name": format!("Patient {n}"), "patient_phone": format!("98765{i}{n:04}")})))
+            let x =
+                rec.send(client().post(url(&format!("/api/v1/clinics/{slug}/tokens"))).json(
+                    &json!({"patient_name": format!("Patient {n}"), "patient_phone": format!("98765{i}{n:04}")}),
+                ))
                 .await;
             assert_eq!(x.status, 201, "{}", x.describe());
             let id = x.json().unwrap()["token_id"].as_str().unwrap().to_string();
@@ -1246,13 +1509,23 @@ async fn no_secret_in_any_response_or_in_the_server_log() {
             rec.send(client().post(url("/api/v1/staff/queue/actions")).bearer_auth(s).json(&body)).await;
         }
         rec.send(client().get(url("/api/v1/staff/queue")).bearer_auth(s)).await;
-        rec.send(client().post(url("/api/v1/staff/queue/actions")).header("cookie", format!("qlink_session={s}")).json(&json!({"action": "NEXT"}))).await;
+        rec.send(
+            client()
+                .post(url("/api/v1/staff/queue/actions"))
+                .header("cookie", format!("qlink_session={s}"))
+                .json(&json!({"action": "NEXT"})),
+        )
+        .await;
         rec.send(client().get(url("/api/v1/admin/clinics")).bearer_auth(s)).await;
     }
     rec.send(client().get(url("/api/v1/staff/queue")).bearer_auth("forged-bearer-token")).await;
     // Webhooks: the handshake with the right and a wrong verify token, signed and unsigned statuses.
-    rec.send(client().get(url(&format!("/api/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={WA_VERIFY_TOKEN}&hub.challenge=1158201444")))).await;
-    rec.send(client().get(url("/api/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1"))).await;
+    rec.send(client().get(url(&format!(
+        "/api/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={WA_VERIFY_TOKEN}&hub.challenge=1158201444"
+    ))))
+    .await;
+    rec.send(client().get(url("/api/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1")))
+        .await;
     // Six WELCOMEs at least (a CALLED undone before it was sent is dropped, by design),
     // then an empty outbox: every message was sent with the access token.
     fake.wait_for(Duration::from_secs(20), "the WELCOME messages", |r| r.len() >= 6).await;
@@ -1278,11 +1551,26 @@ async fn no_secret_in_any_response_or_in_the_server_log() {
         mac.update(&payload);
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     };
-    let x = rec.send(client().post(url("/api/v1/webhooks/whatsapp")).header("x-hub-signature-256", signature).header("content-type", "application/json").body(payload.clone())).await;
+    let x = rec
+        .send(
+            client()
+                .post(url("/api/v1/webhooks/whatsapp"))
+                .header("x-hub-signature-256", signature)
+                .header("content-type", "application/json")
+                .body(payload.clone()),
+        )
+        .await;
     assert_eq!(x.status, 200, "{}", x.describe());
-    rec.send(client().post(url("/api/v1/webhooks/whatsapp")).header("x-hub-signature-256", "sha256=00").body(payload)).await;
+    rec.send(client().post(url("/api/v1/webhooks/whatsapp")).header("x-hub-signature-256", "sha256=00").body(payload))
+        .await;
     // The operator's views, metrics, OpenAPI, logout.
-    for p in ["/api/v1/admin/clinics", "/api/v1/admin/messages", "/api/v1/admin/audit", "/api/v1/admin/metrics", "/api/v1/auth/me"] {
+    for p in [
+        "/api/v1/admin/clinics",
+        "/api/v1/admin/messages",
+        "/api/v1/admin/audit",
+        "/api/v1/admin/metrics",
+        "/api/v1/auth/me",
+    ] {
         assert_eq!(rec.send(client().get(url(p)).bearer_auth(&admin)).await.status, 200);
     }
     for p in ["/metrics", "/readyz", "/healthz", "/api/v1/openapi.json", "/staff", "/admin"] {
@@ -1299,7 +1587,10 @@ async fn no_secret_in_any_response_or_in_the_server_log() {
     for s in &sessions {
         watched.push(Watched::session("a session secret", s.clone()));
         let digest = qlink_server::accounts::session_digest(s);
-        watched.push(Watched::secret("a session digest (as bytes)", format!("{digest:?}").trim_matches(|c| c == '[' || c == ']').to_string()));
+        watched.push(Watched::secret(
+            "a session digest (as bytes)",
+            format!("{digest:?}").trim_matches(|c| c == '[' || c == ']').to_string(),
+        ));
     }
     for p in &passwords {
         watched.push(Watched::secret("a password", p.clone()));
@@ -1315,8 +1606,16 @@ async fn no_secret_in_any_response_or_in_the_server_log() {
         assert!(Instant::now() < deadline, "qlink serve did not stop on SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let log = format!("{}{}", String::from_utf8_lossy(&stdout.join().unwrap()), String::from_utf8_lossy(&stderr.join().unwrap()));
-    assert!(log.contains("login") && log.contains("webhook"), "the log is not the server's: {}", &log[..log.len().min(2000)]);
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout.join().unwrap()),
+        String::from_utf8_lossy(&stderr.join().unwrap())
+    );
+    assert!(
+        log.contains("login") && log.contains("webhook"),
+        "the log is not the server's: {}",
+        &log[..log.len().min(2000)]
+    );
     // In the log, a session secret may not appear at all.
     let log_watched: Vec<Watched> = watched.iter().map(|w| Watched { issued_by_login: false, ..w.clone() }).collect();
     let in_log = log_violations(&log, &log_watched);

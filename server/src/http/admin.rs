@@ -141,8 +141,15 @@ pub async fn create_clinic(
     let user = tx.prepare_cached("SELECT qlink.create_staff_user($1, $2, 'STAFF', $3)").await?;
     let staff_id: Uuid = tx.query_one(&user, &[&body.staff_email, &hash, &id]).await?.get(0);
     let email = body.staff_email.trim().to_lowercase();
-    audit(&tx, &admin, ip, "CREATE_CLINIC", Some(id.to_string()),
-          serde_json::json!({"slug": body.slug, "name": body.name, "staff_email": email})).await?;
+    audit(
+        &tx,
+        &admin,
+        ip,
+        "CREATE_CLINIC",
+        Some(id.to_string()),
+        serde_json::json!({"slug": body.slug, "name": body.name, "staff_email": email}),
+    )
+    .await?;
     let clinic = one_clinic(&tx, id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedClinic { clinic, staff_user: StaffLogin { id: staff_id, email } })))
@@ -176,17 +183,27 @@ pub async fn update_clinic(
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
     let stmt = tx.prepare_cached("SELECT qlink.update_business($1, $2, $3, $4, $5, $6, $7)").await?;
-    tx.query_one(&stmt, &[&id, &body.status, &body.settings, &body.name, &body.timezone, &body.address, &body.contact_phone])
-        .await?;
+    tx.query_one(
+        &stmt,
+        &[&id, &body.status, &body.settings, &body.name, &body.timezone, &body.address, &body.contact_phone],
+    )
+    .await?;
     let action = match body.status.as_deref().map(str::to_ascii_uppercase).as_deref() {
         Some("SUSPENDED") => "SUSPEND_CLINIC",
         Some("DISABLED") => "DISABLE_CLINIC",
         Some("ACTIVE") | Some("TRIAL") => "ACTIVATE_CLINIC",
         _ => "UPDATE_CLINIC",
     };
-    audit(&tx, &admin, ip, action, Some(id.to_string()), serde_json::json!({
-        "status": body.status, "settings": body.settings, "name": body.name, "timezone": body.timezone,
-    }))
+    audit(
+        &tx,
+        &admin,
+        ip,
+        action,
+        Some(id.to_string()),
+        serde_json::json!({
+            "status": body.status, "settings": body.settings, "name": body.name, "timezone": body.timezone,
+        }),
+    )
     .await?;
     let clinic = one_clinic(&tx, id).await?;
     tx.commit().await?;
@@ -208,8 +225,15 @@ pub async fn delete_clinic(
     let before = one_clinic(&tx, id).await?;
     let stmt = tx.prepare_cached("SELECT qlink.delete_business($1)").await?;
     tx.query_one(&stmt, &[&id]).await?;
-    audit(&tx, &admin, ip, "DELETE_CLINIC", Some(id.to_string()), serde_json::json!({"slug": before.slug, "name": before.name}))
-        .await?;
+    audit(
+        &tx,
+        &admin,
+        ip,
+        "DELETE_CLINIC",
+        Some(id.to_string()),
+        serde_json::json!({"slug": before.slug, "name": before.name}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -235,8 +259,15 @@ pub async fn reset_session(
     let stmt = tx.prepare_cached("SELECT session_id, cancelled_count FROM qlink.reset_session($1)").await?;
     let row = tx.query_one(&stmt, &[&id]).await?;
     let result = ResetResult { session_id: row.get(0), cancelled_count: row.get(1) };
-    audit(&tx, &admin, ip, "RESET_SESSION", Some(id.to_string()), serde_json::json!({"cancelled": result.cancelled_count}))
-        .await?;
+    audit(
+        &tx,
+        &admin,
+        ip,
+        "RESET_SESSION",
+        Some(id.to_string()),
+        serde_json::json!({"cancelled": result.cancelled_count}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(result))
 }
@@ -254,7 +285,12 @@ pub async fn metrics(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResu
     let db = app.db.get().await?;
     let stmt = db.prepare_cached("SELECT * FROM qlink.admin_metrics()").await?;
     let r = db.query_one(&stmt, &[]).await?;
-    Ok(Json(Metrics { tokens_today: r.get(0), active_sessions: r.get(1), active_queues: r.get(2), failed_messages_today: r.get(3) }))
+    Ok(Json(Metrics {
+        tokens_today: r.get(0),
+        active_sessions: r.get(1),
+        active_queues: r.get(2),
+        failed_messages_today: r.get(3),
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -61,11 +61,13 @@ pub async fn login(
     let db = app.db.get().await?;
     let limit = db.prepare_cached("SELECT qlink.check_rate_limit($1, $2, interval '15 minutes')").await?;
     let by_ip: bool = db.query_one(&limit, &[&format!("login:ip:{ip}"), &LOGIN_ATTEMPTS_PER_IP]).await?.get(0);
-    let by_email: bool = db.query_one(&limit, &[&format!("login:email:{email}"), &LOGIN_ATTEMPTS_PER_EMAIL]).await?.get(0);
+    let by_email: bool =
+        db.query_one(&limit, &[&format!("login:email:{email}"), &LOGIN_ATTEMPTS_PER_EMAIL]).await?.get(0);
     if !by_ip || !by_email {
         return Err(ApiError::RateLimited("Too many login attempts. Please wait 15 minutes and try again.".into()));
     }
-    let lookup = db.prepare_cached("SELECT staff_id, password_hash, role, business_id FROM qlink.staff_for_login($1)").await?;
+    let lookup =
+        db.prepare_cached("SELECT staff_id, password_hash, role, business_id FROM qlink.staff_for_login($1)").await?;
     let found = db.query_opt(&lookup, &[&email]).await?;
     let stored = found.as_ref().map(|r| r.get::<_, String>(1)).unwrap_or_else(|| app.dummy_password_hash.clone());
     let password = body.password.clone();
@@ -89,15 +91,15 @@ pub async fn login(
     let secret = accounts::new_session_secret();
     let ttl_seconds = app.session_ttl.as_secs();
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let create = db
-        .prepare_cached("SELECT qlink.create_login_session($1, $2, make_interval(secs => $3), $4, $5)")
-        .await?;
+    let create =
+        db.prepare_cached("SELECT qlink.create_login_session($1, $2, make_interval(secs => $3), $4, $5)").await?;
     let expires_at: DateTime<Utc> = db
         .query_one(&create, &[&accounts::session_digest(&secret), &user.id, &(ttl_seconds as f64), &ip, &user_agent])
         .await?
         .get(0);
     tracing::info!(user_id = %user.id, role = %user.role, "login");
-    let mut response = Json(LoggedIn { user, expires_at, token: body.issue_token.then(|| secret.clone()) }).into_response();
+    let mut response =
+        Json(LoggedIn { user, expires_at, token: body.issue_token.then(|| secret.clone()) }).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&app, &secret, ttl_seconds));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)

@@ -35,7 +35,9 @@ where
                 "The request body is not valid: {}",
                 e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
             ))),
-            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::InvalidInput("The request body is not valid JSON.".into())),
+            Err(JsonRejection::JsonSyntaxError(_)) => {
+                Err(ApiError::InvalidInput("The request body is not valid JSON.".into()))
+            }
             Err(_) => Err(ApiError::InvalidInput("The request body could not be read.".into())),
         }
     }
@@ -60,7 +62,11 @@ impl FromRequestParts<AppState> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(client_ip(peer, parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()), &state.trusted_proxies)))
+        Ok(ClientIp(client_ip(
+            peer,
+            parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+            &state.trusted_proxies,
+        )))
     }
 }
 
@@ -124,16 +130,11 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
 /// CSRF defence for cookie-authenticated writes: the request must come from our own pages
 /// (Origin, or failing that Referer, equal to the public origin or the request's Host).
 pub fn same_origin(parts: &Parts, state: &AppState) -> bool {
-    let origin = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| {
-            let referer = parts.headers.get(header::REFERER)?.to_str().ok()?;
-            let url = reqwest::Url::parse(referer).ok()?;
-            Some(url.origin().ascii_serialization())
-        });
+    let origin = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| {
+        let referer = parts.headers.get(header::REFERER)?.to_str().ok()?;
+        let url = reqwest::Url::parse(referer).ok()?;
+        Some(url.origin().ascii_serialization())
+    });
     let Some(origin) = origin else { return false };
     if origin == state.public_origin {
         return true;
@@ -168,9 +169,8 @@ impl FromRequestParts<AppState> for User {
             return Err(ApiError::Forbidden("This request did not come from a QLink page.".into()));
         }
         let db = state.db.get().await?;
-        let stmt = db
-            .prepare_cached("SELECT staff_id, email, role, business_id FROM qlink.login_session_user($1)")
-            .await?;
+        let stmt =
+            db.prepare_cached("SELECT staff_id, email, role, business_id FROM qlink.login_session_user($1)").await?;
         let row = db.query_opt(&stmt, &[&accounts::session_digest(&secret)]).await?.ok_or_else(unauthorized)?;
         Ok(User { id: row.get(0), email: row.get(1), role: row.get(2), business_id: row.get(3) })
     }

@@ -146,7 +146,9 @@ async fn json_errors(response: Response) -> Response {
         StatusCode::METHOD_NOT_ALLOWED => (status, "method_not_allowed", "This method is not allowed here."),
         StatusCode::NOT_FOUND => (status, "not_found", "Not found."),
         StatusCode::PAYLOAD_TOO_LARGE => (status, "payload_too_large", "The request body is too large."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, "unsupported_media_type", "Send JSON with Content-Type: application/json."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            (status, "unsupported_media_type", "Send JSON with Content-Type: application/json.")
+        }
         StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => (
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -169,7 +171,9 @@ async fn json_errors(response: Response) -> Response {
 /// An unknown address: JSON for API clients, a page for people.
 async fn not_found(req: Request) -> Response {
     let path = req.uri().path();
-    let machine = path.starts_with("/api/") || path.starts_with("/assets/") || matches!(path, "/healthz" | "/readyz" | "/metrics");
+    let machine = path.starts_with("/api/")
+        || path.starts_with("/assets/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics");
     if machine {
         return ApiError::not_found().into_response();
     }
@@ -179,7 +183,8 @@ async fn not_found(req: Request) -> Response {
 
 /// Request counts and latency per route (the route template, never the raw path).
 async fn record_metrics(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let started = Instant::now();
     let response = next.run(req).await;

@@ -45,9 +45,14 @@ impl utoipa::Modify for CommonResponses {
             RefOr::T(r)
         };
         for (path, item) in doc.paths.paths.iter_mut() {
-            let needs_login = path.starts_with("/api/v1/staff") || path.starts_with("/api/v1/admin") || path == "/api/v1/auth/logout" || path == "/api/v1/auth/me";
+            let needs_login = path.starts_with("/api/v1/staff")
+                || path.starts_with("/api/v1/admin")
+                || path == "/api/v1/auth/logout"
+                || path == "/api/v1/auth/me";
             let has_id = path.contains('{');
-            for op in [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put].into_iter().flatten() {
+            for op in
+                [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put].into_iter().flatten()
+            {
                 let responses = &mut op.responses.responses;
                 let mut add = |code: &str, what: &str| {
                     responses.entry(code.to_string()).or_insert_with(|| error(what));

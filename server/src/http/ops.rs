@@ -37,7 +37,8 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         Ok(version) => Json(serde_json::json!({"status": "ready", "extension_version": version})).into_response(),
         Err(reason) => {
             tracing::warn!(%reason, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "not_ready", "reason": reason}))).into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "not_ready", "reason": reason})))
+                .into_response()
         }
     }
 }

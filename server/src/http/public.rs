@@ -82,14 +82,13 @@ pub struct CreatedToken {
 /// `hi` when the browser prefers Hindi, else None (the clinic's default applies).
 pub fn language_from_headers(headers: &HeaderMap) -> Option<String> {
     let accept = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
-    accept
-        .split(',')
-        .map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .find_map(|tag| match tag.split('-').next() {
+    accept.split(',').map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).find_map(|tag| {
+        match tag.split('-').next() {
             Some("hi") => Some("hi".to_string()),
             Some("en") => Some("en".to_string()),
             _ => None,
-        })
+        }
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/clinics/{slug}/tokens", tag = "public", request_body = NewToken,
@@ -233,9 +232,18 @@ pub async fn load_status(app: &App, id: Uuid) -> ApiResult<TokenStatus> {
 pub fn etag(status: &TokenStatus) -> String {
     let mut h = Sha256::new();
     let visible = serde_json::json!([
-        status.token_number, status.status, status.queue_position, status.people_ahead,
-        status.now_serving_number, status.eta_min_minutes, status.eta_max_minutes, status.business_name,
-        status.language, status.is_priority, status.feedback_given, status.session_status,
+        status.token_number,
+        status.status,
+        status.queue_position,
+        status.people_ahead,
+        status.now_serving_number,
+        status.eta_min_minutes,
+        status.eta_max_minutes,
+        status.business_name,
+        status.language,
+        status.is_priority,
+        status.feedback_given,
+        status.session_status,
         status.poll_after_seconds
     ]);
     h.update(visible.to_string().as_bytes());
@@ -247,7 +255,11 @@ pub fn etag(status: &TokenStatus) -> String {
     responses((status = 200, body = TokenStatus, description = "With an ETag; send it back in If-None-Match"),
               (status = 304, description = "Nothing changed since that ETag"),
               (status = 404, body = crate::error::ErrorBody)))]
-pub async fn token_status(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn token_status(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let id = path_uuid(&id)?;
     let status = load_status(&app, id).await?;
     let tag = etag(&status);
@@ -255,11 +267,7 @@ pub async fn token_status(State(app): State<AppState>, Path(id): Path<String>, h
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == tag));
-    let mut response = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        Json(status).into_response()
-    };
+    let mut response = if matches { StatusCode::NOT_MODIFIED.into_response() } else { Json(status).into_response() };
     let h = response.headers_mut();
     h.insert(header::ETAG, HeaderValue::from_str(&tag).expect("hex etag"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

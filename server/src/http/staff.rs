@@ -64,11 +64,7 @@ pub struct Queue {
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn queue(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult<Json<Queue>> {
     let db = app.db.get().await?;
-    let summary_stmt = db
-        .prepare_cached(
-            "SELECT * FROM qlink.queue_summary($1)",
-        )
-        .await?;
+    let summary_stmt = db.prepare_cached("SELECT * FROM qlink.queue_summary($1)").await?;
     let s = db.query_one(&summary_stmt, &[&staff.business_id]).await?;
     let tokens_stmt = db.prepare_cached("SELECT * FROM qlink.queue_snapshot($1)").await?;
     let tokens = db
@@ -163,7 +159,6 @@ pub struct WalkIn {
     pub language: Option<String>,
 }
 
-
 #[utoipa::path(post, path = "/api/v1/staff/tokens", tag = "staff", request_body = WalkIn,
     responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody)))]
@@ -182,7 +177,14 @@ pub async fn add_token(
     let row = db
         .query_one(
             &stmt,
-            &[&staff.business_id, &body.patient_name, &body.patient_phone, &body.is_priority, &body.language, &staff.user.id],
+            &[
+                &staff.business_id,
+                &body.patient_name,
+                &body.patient_phone,
+                &body.is_priority,
+                &body.language,
+                &staff.user.id,
+            ],
         )
         .await?;
     app.wake_worker(&db).await;

@@ -27,13 +27,48 @@ struct File {
 }
 
 const FILES: &[File] = &[
-    File { asset: Asset::Css, name: "qlink.css", content_type: "text/css; charset=utf-8", body: include_str!("../../static/qlink.css") },
-    File { asset: Asset::IntakeJs, name: "intake.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../../static/intake.js") },
-    File { asset: Asset::TrackJs, name: "track.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../../static/track.js") },
-    File { asset: Asset::StaffJs, name: "staff.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../../static/staff.js") },
-    File { asset: Asset::AdminJs, name: "admin.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../../static/admin.js") },
-    File { asset: Asset::DisplayJs, name: "display.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../../static/display.js") },
-    File { asset: Asset::Icon, name: "icon.svg", content_type: "image/svg+xml", body: include_str!("../../static/icon.svg") },
+    File {
+        asset: Asset::Css,
+        name: "qlink.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../../static/qlink.css"),
+    },
+    File {
+        asset: Asset::IntakeJs,
+        name: "intake.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/intake.js"),
+    },
+    File {
+        asset: Asset::TrackJs,
+        name: "track.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/track.js"),
+    },
+    File {
+        asset: Asset::StaffJs,
+        name: "staff.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/staff.js"),
+    },
+    File {
+        asset: Asset::AdminJs,
+        name: "admin.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/admin.js"),
+    },
+    File {
+        asset: Asset::DisplayJs,
+        name: "display.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/display.js"),
+    },
+    File {
+        asset: Asset::Icon,
+        name: "icon.svg",
+        content_type: "image/svg+xml",
+        body: include_str!("../../static/icon.svg"),
+    },
 ];
 
 /// The first 10 hex digits of each file's SHA-256, computed once.

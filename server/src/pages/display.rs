@@ -50,10 +50,8 @@ pub async fn page(
             }
         }
     };
-    let callouts: Vec<serde_json::Value> = langs
-        .iter()
-        .map(|l| serde_json::json!({"lang": l.code(), "text": l.t(K::callout)}))
-        .collect();
+    let callouts: Vec<serde_json::Value> =
+        langs.iter().map(|l| serde_json::json!({"lang": l.code(), "text": l.t(K::callout)})).collect();
     let body = html! {
         main #display .display data-slug=(clinic.slug) data-callouts=(serde_json::Value::from(callouts).to_string()) {
             header.display-head {
@@ -77,7 +75,13 @@ pub async fn page(
             }
         }
     };
-    let markup = layout(first, &format!("{} · {}", first.t(K::now_serving), clinic.name), "display-page", Some(Asset::DisplayJs), body);
+    let markup = layout(
+        first,
+        &format!("{} · {}", first.t(K::now_serving), clinic.name),
+        "display-page",
+        Some(Asset::DisplayJs),
+        body,
+    );
     html_response(StatusCode::OK, Cache::NoCache, markup)
 }
 

@@ -216,11 +216,8 @@ mod tests {
     use super::*;
 
     fn placeholders(s: &str) -> Vec<String> {
-        let mut out: Vec<String> = s
-            .split('{')
-            .skip(1)
-            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
-            .collect();
+        let mut out: Vec<String> =
+            s.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string())).collect();
         out.sort();
         out
     }

@@ -109,7 +109,10 @@ fn mine_cookie(app: &AppState, parts: &Parts, new: Uuid) -> String {
     let value: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
     let secure = if app.secure_cookies { "; Secure" } else { "" };
     // Only the intake pages read it: it is not sent along with every status poll.
-    format!("{MINE_COOKIE}={}; Path=/c/; HttpOnly; SameSite=Lax; Max-Age={MINE_MAX_AGE_SECONDS}{secure}", value.join("."))
+    format!(
+        "{MINE_COOKIE}={}; Path=/c/; HttpOnly; SameSite=Lax; Max-Age={MINE_MAX_AGE_SECONDS}{secure}",
+        value.join(".")
+    )
 }
 
 pub async fn page(
@@ -137,10 +140,24 @@ pub async fn page(
 fn refusal_page(clinic: &ClinicView, lang: Lang) -> Option<Response> {
     let name = Some(clinic.name.as_str());
     if !clinic.operational() {
-        return Some(clinic_message_page(lang, StatusCode::FORBIDDEN, name, lang.t(K::suspended_title), lang.t(K::suspended_body), html! {}));
+        return Some(clinic_message_page(
+            lang,
+            StatusCode::FORBIDDEN,
+            name,
+            lang.t(K::suspended_title),
+            lang.t(K::suspended_body),
+            html! {},
+        ));
     }
     if !clinic.accepting() {
-        return Some(clinic_message_page(lang, StatusCode::OK, name, lang.t(K::closed_title), lang.t(K::closed_body), html! {}));
+        return Some(clinic_message_page(
+            lang,
+            StatusCode::OK,
+            name,
+            lang.t(K::closed_title),
+            lang.t(K::closed_body),
+            html! {},
+        ));
     }
     None
 }
@@ -196,7 +213,13 @@ fn form_page(clinic: &ClinicView, lang: Lang, form: &FormState, existing: Option
         }
         footer.footer { (lang.t(K::footer_note)) }
     };
-    layout(lang, &format!("{} · {}", lang.t(K::intake_title), clinic.name), "patient", Some(super::Asset::IntakeJs), body)
+    layout(
+        lang,
+        &format!("{} · {}", lang.t(K::intake_title), clinic.name),
+        "patient",
+        Some(super::Asset::IntakeJs),
+        body,
+    )
 }
 
 pub async fn submit(
@@ -216,7 +239,8 @@ pub async fn submit(
         .or_else(|| crate::http::public::language_from_headers(&parts.headers));
     match create_qr_token(&app, &slug, &form.patient_name, &form.patient_phone, ip, language).await {
         Ok(created) => {
-            let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/t/{}", created.token_id))]).into_response();
+            let mut response =
+                (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/t/{}", created.token_id))]).into_response();
             let cookie = mine_cookie(&app, &parts, created.token_id);
             super::set_header(&mut response, header::SET_COOKIE, &cookie);
             response

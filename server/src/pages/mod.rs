@@ -56,7 +56,10 @@ pub fn routes() -> Router<AppState> {
         .route("/c/{slug}/qr.png", get(qr::png))
         .route("/c/{slug}/poster", get(qr::poster))
         .route("/assets/{hash}/{name}", get(assets::serve))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP_BASE)));
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP_BASE),
+        ));
     strict
         .merge(framable)
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
@@ -73,7 +76,14 @@ pub fn layout(lang: Lang, title: &str, class: &str, script: Option<Asset>, body:
 }
 
 /// `layout` with extra elements in `<head>`.
-pub fn layout_with_head(lang: Lang, title: &str, class: &str, script: Option<Asset>, head: Markup, body: Markup) -> Markup {
+pub fn layout_with_head(
+    lang: Lang,
+    title: &str,
+    class: &str,
+    script: Option<Asset>,
+    head: Markup,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
@@ -203,7 +213,13 @@ impl IntoResponse for PageError {
             }
             ApiError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error (page)");
-                message_page(lang, StatusCode::INTERNAL_SERVER_ERROR, lang.t(K::error_title), lang.t(K::err_generic), html! {})
+                message_page(
+                    lang,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    lang.t(K::error_title),
+                    lang.t(K::err_generic),
+                    html! {},
+                )
             }
             other => {
                 let (status, _) = other.status_and_code();

@@ -144,5 +144,9 @@ pub async fn poster(State(app): State<AppState>, Path(slug): Path<String>, heade
             p.poster-foot { (both(K::poster_no_phone)) }
         }
     };
-    html_response(StatusCode::OK, Cache::NoCache, layout(Lang::En, &format!("QR poster · {}", clinic.name), "poster-page", None, body))
+    html_response(
+        StatusCode::OK,
+        Cache::NoCache,
+        layout(Lang::En, &format!("QR poster · {}", clinic.name), "poster-page", None, body),
+    )
 }

@@ -54,11 +54,20 @@ pub async fn staff_page(State(app): State<AppState>, mut parts: Parts) -> Respon
         Err(e) => return PageError::new(Lang::En, e).into_response(),
     };
     match user {
-        None => page("Reception · QLink", Asset::StaffJs, login_form("Reception login", "Log in with your clinic's staff account.")),
+        None => page(
+            "Reception · QLink",
+            Asset::StaffJs,
+            login_form("Reception login", "Log in with your clinic's staff account."),
+        ),
         Some(u) if u.role != "STAFF" => page(
             "Reception · QLink",
             Asset::StaffJs,
-            wrong_login(&u.email, "Reception", "/admin", "This dashboard is for a clinic's staff; the operator uses the admin panel."),
+            wrong_login(
+                &u.email,
+                "Reception",
+                "/admin",
+                "This dashboard is for a clinic's staff; the operator uses the admin panel.",
+            ),
         ),
         Some(u) => page("Reception · QLink", Asset::StaffJs, dashboard(&u.email)),
     }
@@ -70,11 +79,20 @@ pub async fn admin_page(State(app): State<AppState>, mut parts: Parts) -> Respon
         Err(e) => return PageError::new(Lang::En, e).into_response(),
     };
     match user {
-        None => page("Operator · QLink", Asset::AdminJs, login_form("Operator login", "For the QLink operator (super admin) only.")),
+        None => page(
+            "Operator · QLink",
+            Asset::AdminJs,
+            login_form("Operator login", "For the QLink operator (super admin) only."),
+        ),
         Some(u) if u.role != "SUPER_ADMIN" => page(
             "Operator · QLink",
             Asset::AdminJs,
-            wrong_login(&u.email, "Operator only", "/staff", "This panel is for the QLink operator only; clinic staff use the reception dashboard."),
+            wrong_login(
+                &u.email,
+                "Operator only",
+                "/staff",
+                "This panel is for the QLink operator only; clinic staff use the reception dashboard.",
+            ),
         ),
         Some(u) => page("Operator · QLink", Asset::AdminJs, admin_panel(&u.email)),
     }

@@ -20,10 +20,27 @@ use serde::Deserialize;
 
 /// The strings track.js needs.
 const SCRIPT_KEYS: &[K] = &[
-    K::st_waiting, K::st_serving, K::st_served, K::st_skipped, K::st_cancelled,
-    K::st_served_body, K::st_skipped_body, K::st_cancelled_body,
-    K::people_ahead, K::one_ahead, K::you_are_next, K::eta, K::eta_soon, K::shift_alert, K::updated_at,
-    K::feedback_pick, K::feedback_thanks, K::err_generic, K::err_offline, K::token, K::nobody_serving,
+    K::st_waiting,
+    K::st_serving,
+    K::st_served,
+    K::st_skipped,
+    K::st_cancelled,
+    K::st_served_body,
+    K::st_skipped_body,
+    K::st_cancelled_body,
+    K::people_ahead,
+    K::one_ahead,
+    K::you_are_next,
+    K::eta,
+    K::eta_soon,
+    K::shift_alert,
+    K::updated_at,
+    K::feedback_pick,
+    K::feedback_thanks,
+    K::err_generic,
+    K::err_offline,
+    K::token,
+    K::nobody_serving,
 ];
 
 #[derive(Deserialize)]
@@ -99,7 +116,11 @@ pub fn progress(s: &TokenStatus) -> u32 {
             let joined = s.joined_people_ahead.max(0);
             let ahead = s.people_ahead.unwrap_or(0).clamp(0, joined.max(0));
             if joined == 0 {
-                if s.people_ahead.unwrap_or(0) == 0 { 100 } else { 0 }
+                if s.people_ahead.unwrap_or(0) == 0 {
+                    100
+                } else {
+                    0
+                }
             } else {
                 ((joined - ahead) * 100 / joined) as u32
             }
@@ -230,7 +251,13 @@ pub async fn feedback(
     let lang = Lang::choose(None, &headers, Lang::En);
     let form = form.map(|Form(f)| f).unwrap_or(FeedbackForm { rating: None, feedback: None });
     let Some(rating) = form.rating.as_deref().and_then(|r| r.trim().parse::<i32>().ok()) else {
-        return message_page(lang, StatusCode::BAD_REQUEST, lang.t(K::feedback_title), lang.t(K::feedback_pick), back_link(&raw_id, lang));
+        return message_page(
+            lang,
+            StatusCode::BAD_REQUEST,
+            lang.t(K::feedback_title),
+            lang.t(K::feedback_pick),
+            back_link(&raw_id, lang),
+        );
     };
     let comment = form.feedback.filter(|c| !c.trim().is_empty());
     let body = public::Feedback { rating, feedback: comment };
