@@ -17,6 +17,13 @@ mkdir -p "$PGRX_DATA" && chown postgres "$PGRX_DATA"
 status=0
 summary=()
 
+log "0/4 Formatting (cargo fmt --check)"
+if cargo fmt --all -- --check >/dev/null; then
+    summary+=("fmt: ok")
+else
+    status=1; summary+=("fmt: FAILED (run cargo fmt --all)"); cargo fmt --all -- --check | head -40 || true
+fi
+
 log "1/4 Unit and #[pg_test] tests inside PostgreSQL (cargo pgrx test)"
 if (cd pg_ext && cargo pgrx test pg$PG_MAJOR --runas postgres --pgdata "$PGRX_DATA/data"); then
     summary+=("pg_ext: ok")
@@ -25,6 +32,11 @@ else
 fi
 
 install_extension debug
+# The upgrade scripts are generated from the build (write_upgrade_scripts): a change to the
+# extension must be committed with the upgrade script it produces.
+if [ -n "${CI:-}" ] && [ -n "$(git status --porcelain -- pg_ext/sql)" ]; then
+    status=1; summary+=("upgrade script: STALE (rebuild and commit pg_ext/sql)"); git status --short -- pg_ext/sql
+fi
 cargo build --quiet -p qlink-server
 
 log "2/4 SQL regression tests (pg_regress) and isolation specs (pg_isolation_regress)"
@@ -49,6 +61,10 @@ log "3/4 End-to-end tests (cargo test) against PostgreSQL with the extension"
 # Databases of earlier runs, and the template built from older migrations.
 psql -qXAt -d postgres -c "SELECT datname FROM pg_database WHERE datname LIKE 'qlink\_test\_%'" |
     while read -r db; do psql -qX -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+# The upgrade test installs earlier releases' builds (made once from the history) and this
+# one into a PostgreSQL installation of its own.
+QLINK_RELEASE_PACKAGES=$(release_packages)
+export QLINK_RELEASE_PACKAGES QLINK_PACKAGE=$(package_dir debug)
 if cargo test --workspace --exclude qlink 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"; then
     summary+=("cargo test: ok")
 else

@@ -146,8 +146,13 @@ async fn main() -> anyhow::Result<()> {
             worker::run(c.db.app_config()?, c.public_url, c.whatsapp, c.worker, shutdown).await?;
         }
         Command::Migrate(c) => {
-            let applied = migrate::run(&c.db.database_url).await?;
-            println!("migrations applied: {applied}");
+            let report = migrate::run(&c.db.database_url).await?;
+            println!("migrations applied: {}", report.applied);
+            match (&report.extension_before, &report.extension_after) {
+                (Some(before), Some(after)) if before != after => println!("extension qlink: {before} -> {after}"),
+                (_, Some(after)) => println!("extension qlink: {after}"),
+                _ => {}
+            }
         }
         Command::Clinic(ClinicCmd::Create { db, slug, name, timezone, status }) => {
             let client = qlink_server::db::connect(&db.owner_config()?).await?;

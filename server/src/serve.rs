@@ -38,8 +38,11 @@ pub async fn build_state(db_args: &DbArgs, http_args: &HttpArgs, whatsapp: &What
         metrics: http::prometheus(),
         dummy_password_hash,
     }));
-    if let Err(reason) = http::ops::check_ready(&state).await {
-        anyhow::bail!("the database is not ready for this server: {reason}");
+    match http::ops::check_ready(&state).await {
+        Ok(version) => tracing::debug!(extension = %version, "database ready"),
+        // A version mismatch (an upgrade half done: files installed, `qlink migrate` not run,
+        // or the other way round) is said here, in the start-up log, and by /readyz.
+        Err(reason) => anyhow::bail!("the database is not ready for this server: {reason}"),
     }
     Ok(state)
 }
@@ -78,8 +81,8 @@ pub async fn run(
     if no_migrate {
         migrate::ensure_current(&db_args.database_url).await?;
     } else {
-        let applied = migrate::run(&db_args.database_url).await?;
-        tracing::info!(applied, "migrations up to date");
+        let report = migrate::run(&db_args.database_url).await?;
+        tracing::info!(applied = report.applied, extension = ?report.extension_after, "migrations up to date");
     }
     let state = build_state(&db_args, &http_args, &whatsapp).await?;
     let listener = tokio::net::TcpListener::bind(http_args.bind).await?;

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod cluster;
 pub mod fake_whatsapp;
 pub mod load;
 pub mod probe;

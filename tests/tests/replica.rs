@@ -4,112 +4,25 @@
 //! standby lags behind.
 
 use qlink_tests::app::{plain, spawn_app_with};
+use qlink_tests::cluster::{as_postgres, workdir, Cluster, SYSTEM_BIN};
 use qlink_tests::connect;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
-
-/// A throwaway PostgreSQL cluster owned by the `postgres` OS user (initdb refuses root).
-struct Cluster {
-    dir: PathBuf,
-    port: u16,
-}
-
-fn as_postgres(args: &[&str]) -> std::process::Output {
-    let out = Command::new("runuser").arg("-u").arg("postgres").arg("--").args(args).output().expect("runuser");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Cluster {
-    fn start(&self) {
-        let log = self.dir.with_extension("log");
-        as_postgres(&[
-            &format!("{BIN}/pg_ctl"),
-            "-D",
-            self.dir.to_str().unwrap(),
-            "-l",
-            log.to_str().unwrap(),
-            "-w",
-            "-o",
-            &format!("-p {} -c listen_addresses=127.0.0.1 -k /tmp", self.port),
-            "start",
-        ]);
-    }
-
-    fn url(&self, db: &str, user: &str) -> String {
-        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args([
-                "-u",
-                "postgres",
-                "--",
-                &format!("{BIN}/pg_ctl"),
-                "-D",
-                self.dir.to_str().unwrap(),
-                "-m",
-                "immediate",
-                "stop",
-            ])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_file(self.dir.with_extension("log"));
-    }
-}
-
-fn workdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("qlink-replica-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    Command::new("chown").args(["postgres", dir.to_str().unwrap()]).status().unwrap();
-    dir
-}
-
 fn primary(base: &Path) -> Cluster {
-    let dir = base.join("primary");
-    as_postgres(&[
-        &format!("{BIN}/initdb"),
-        "-D",
-        dir.to_str().unwrap(),
-        "-U",
-        "postgres",
-        "--auth=trust",
-        "-E",
-        "UTF8",
-    ]);
-    let conf = dir.join("postgresql.conf");
-    let mut c = std::fs::read_to_string(&conf).unwrap();
-    c.push_str("\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\n");
-    std::fs::write(&conf, c).unwrap();
-    let hba = dir.join("pg_hba.conf");
-    let mut h = std::fs::read_to_string(&hba).unwrap();
-    h.push_str("\nhost replication postgres 127.0.0.1/32 trust\n");
-    std::fs::write(&hba, h).unwrap();
-    let cluster = Cluster { dir, port: free_port() };
-    cluster.start();
-    cluster
+    Cluster::init(
+        &base.join("primary"),
+        Path::new(SYSTEM_BIN),
+        "wal_level = replica\nmax_wal_senders = 4\nhot_standby = on",
+        "host replication postgres 127.0.0.1/32 trust",
+    )
 }
 
 fn standby_of(primary: &Cluster, base: &Path) -> Cluster {
     let dir = base.join("standby");
     as_postgres(&[
-        &format!("{BIN}/pg_basebackup"),
+        &format!("{SYSTEM_BIN}/pg_basebackup"),
         "-h",
         "127.0.0.1",
         "-p",
@@ -123,7 +36,7 @@ fn standby_of(primary: &Cluster, base: &Path) -> Cluster {
         "stream",
         "--checkpoint=fast",
     ]);
-    let cluster = Cluster { dir, port: free_port() };
+    let cluster = Cluster::at(&dir, Path::new(SYSTEM_BIN));
     cluster.start();
     cluster
 }
@@ -131,7 +44,7 @@ fn standby_of(primary: &Cluster, base: &Path) -> Cluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_read_from_the_standby_and_writes_go_to_the_primary() {
     let started = Instant::now();
-    let base = workdir();
+    let base = workdir("qlink-replica");
     let primary = primary(&base);
     eprintln!("[{:?}] primary up", started.elapsed());
     let admin = connect(&primary.url("postgres", "postgres")).await;
