@@ -4,7 +4,7 @@
 //! stored as SHA-256 digests of the secret the browser holds.
 
 use crate::db::{self, col, nullable};
-use crate::error::{conflict, invalid_input, not_found, run, QResult};
+use crate::error::{refuse, refused, run, QResult, Reason};
 use pgrx::datum::Interval;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -21,13 +21,13 @@ fn email(raw: Option<&str>) -> QResult<String> {
     if valid {
         Ok(e)
     } else {
-        Err(invalid_input("Please enter a valid email address."))
+        Err(refuse(Reason::InvalidEmail, "Please enter a valid email address."))
     }
 }
 
 fn password_hash(raw: Option<&str>) -> QResult<&str> {
     raw.filter(|h| h.starts_with("$argon2id$") && h.len() < 512)
-        .ok_or_else(|| invalid_input("password_hash must be an argon2id PHC string."))
+        .ok_or_else(|| refuse(Reason::InvalidPasswordHash, "password_hash must be an argon2id PHC string."))
 }
 
 /// Creates a login. STAFF belong to exactly one clinic; a SUPER_ADMIN to none.
@@ -45,9 +45,9 @@ pub fn create_staff_user(
         let role = role.unwrap_or("").trim().to_ascii_uppercase();
         match (role.as_str(), business_id) {
             ("STAFF", Some(_)) | ("SUPER_ADMIN", None) => {}
-            ("STAFF", None) => return Err(invalid_input("A STAFF user needs a clinic.")),
-            ("SUPER_ADMIN", Some(_)) => return Err(invalid_input("A SUPER_ADMIN belongs to no clinic.")),
-            _ => return Err(invalid_input("role must be STAFF or SUPER_ADMIN.")),
+            ("STAFF", None) => return Err(refuse(Reason::InvalidRole, "A STAFF user needs a clinic.")),
+            ("SUPER_ADMIN", Some(_)) => return Err(refuse(Reason::InvalidRole, "A SUPER_ADMIN belongs to no clinic.")),
+            _ => return Err(refuse(Reason::InvalidRole, "role must be STAFF or SUPER_ADMIN.")),
         }
         Spi::connect_mut(|client| {
             if let Some(b) = business_id {
@@ -59,7 +59,7 @@ pub fn create_staff_user(
                  VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING RETURNING id",
                 &[business_id.into(), email.as_str().into(), hash.into(), role.as_str().into()],
             )?;
-            id.ok_or_else(|| conflict(format!("A user with the email {email} already exists.")))
+            id.ok_or_else(|| refuse(Reason::EmailTaken, format!("A user with the email {email} already exists.")))
         })
     })
 }
@@ -77,7 +77,7 @@ pub fn set_staff_password(email: Option<&str>, password_hash: Option<&str>) -> R
                 "UPDATE qlink.staff_users SET password_hash = $2 WHERE email = $1 RETURNING id",
                 &[email.as_str().into(), hash.into()],
             )?
-            .ok_or_else(|| not_found("User not found."))?;
+            .ok_or_else(|| refused(Reason::UserNotFound))?;
             db::exec(client, "DELETE FROM qlink.login_sessions WHERE staff_user_id = $1", &[id.into()])?;
             Ok(id)
         })
@@ -113,7 +113,8 @@ pub fn staff_for_login(
 }
 
 fn token_hash(raw: Option<Vec<u8>>) -> QResult<Vec<u8>> {
-    raw.filter(|h| h.len() == 32).ok_or_else(|| invalid_input("token_hash must be 32 bytes (SHA-256)."))
+    raw.filter(|h| h.len() == 32)
+        .ok_or_else(|| refuse(Reason::InvalidArgument, "token_hash must be 32 bytes (SHA-256)."))
 }
 
 /// Stores a login session after a successful login; returns when it expires.
@@ -128,8 +129,8 @@ pub fn create_login_session(
 ) -> Result<TimestampWithTimeZone, ErrorReport> {
     run(|| {
         let hash = self::token_hash(token_hash)?;
-        let staff_id = staff_id.ok_or_else(|| not_found("User not found."))?;
-        let ttl = ttl.ok_or_else(|| invalid_input("ttl is required."))?;
+        let staff_id = staff_id.ok_or_else(|| refused(Reason::UserNotFound))?;
+        let ttl = ttl.ok_or_else(|| refuse(Reason::InvalidArgument, "ttl is required."))?;
         let user_agent: Option<String> = user_agent.map(|u| u.chars().take(300).collect());
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
@@ -152,7 +153,7 @@ pub fn create_login_session(
                     user_agent.into(),
                 ],
             )?
-            .ok_or_else(|| not_found("User not found."))?;
+            .ok_or_else(|| refused(Reason::UserNotFound))?;
             Ok(expires)
         })
     })
@@ -249,8 +250,11 @@ pub fn record_admin_action(
     details: default!(Option<JsonB>, "'{}'"),
 ) -> Result<i64, ErrorReport> {
     run(|| {
-        let actor = actor_email.filter(|a| !a.is_empty()).ok_or_else(|| invalid_input("actor_email is required."))?;
-        let action = action.filter(|a| !a.is_empty()).ok_or_else(|| invalid_input("action is required."))?;
+        let actor = actor_email
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| refuse(Reason::InvalidArgument, "actor_email is required."))?;
+        let action =
+            action.filter(|a| !a.is_empty()).ok_or_else(|| refuse(Reason::InvalidArgument, "action is required."))?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let id: Option<i64> = db::value(
@@ -369,7 +373,7 @@ pub fn admin_messages(
             {
                 Some(s)
             }
-            Some(s) => return Err(invalid_input(format!("Unknown message status \"{s}\"."))),
+            Some(s) => return Err(refuse(Reason::InvalidArgument, format!("Unknown message status \"{s}\"."))),
         };
         let max_rows = max_rows.unwrap_or(100).clamp(1, 1000);
         Spi::connect_mut(|client| {

@@ -2,7 +2,7 @@
 //! change status and settings, delete, and today's metrics across all clinics.
 
 use crate::db::{self, col};
-use crate::error::{conflict, invalid_input, not_found, run, QResult};
+use crate::error::{refuse, refused, run, QResult, Reason};
 use crate::model::Business;
 use crate::validate::Settings;
 use pgrx::pg_sys::panic::ErrorReport;
@@ -22,7 +22,7 @@ fn valid_slug(slug: &str) -> bool {
 fn clinic_name(raw: Option<&str>) -> QResult<String> {
     let name = raw.unwrap_or("").trim();
     if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
-        return Err(invalid_input("The clinic name must be 1–120 characters."));
+        return Err(refuse(Reason::InvalidClinicName, "The clinic name must be 1–120 characters."));
     }
     Ok(name.to_string())
 }
@@ -32,7 +32,10 @@ fn status(raw: &str) -> QResult<String> {
     if STATUSES.contains(&s.as_str()) {
         Ok(s)
     } else {
-        Err(invalid_input(format!("Unknown clinic status \"{raw}\" (use ACTIVE, TRIAL, SUSPENDED or DISABLED).")))
+        Err(refuse(
+            Reason::InvalidClinicStatus,
+            format!("Unknown clinic status \"{raw}\" (use ACTIVE, TRIAL, SUSPENDED or DISABLED)."),
+        ))
     }
 }
 
@@ -42,7 +45,10 @@ fn timezone(client: &mut SpiClient<'_>, raw: &str) -> QResult<String> {
         db::value(client, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names WHERE name = $1)", &[tz.into()])?
             .unwrap_or(false);
     if !known {
-        return Err(invalid_input(format!("Unknown time zone \"{raw}\" (for example Asia/Kolkata).")));
+        return Err(refuse(
+            Reason::InvalidTimezone,
+            format!("Unknown time zone \"{raw}\" (for example Asia/Kolkata)."),
+        ));
     }
     Ok(tz.to_string())
 }
@@ -51,7 +57,7 @@ fn optional_text(raw: Option<&str>, what: &str, max: usize) -> QResult<Option<St
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) if s.chars().count() <= max && !s.chars().any(char::is_control) => Ok(Some(s.to_string())),
-        Some(_) => Err(invalid_input(format!("The {what} must be at most {max} characters."))),
+        Some(_) => Err(refuse(Reason::InvalidAddress, format!("The {what} must be at most {max} characters."))),
     }
 }
 
@@ -69,7 +75,8 @@ pub fn create_business(
     run(|| {
         let slug = slug.unwrap_or("").trim().to_string();
         if !valid_slug(&slug) {
-            return Err(invalid_input(
+            return Err(refuse(
+                Reason::InvalidSlug,
                 "The clinic's short name must be 2–63 characters: lowercase letters, digits and dashes, starting with a letter or digit.",
             ));
         }
@@ -97,7 +104,7 @@ pub fn create_business(
                     contact_phone.as_deref().into(),
                 ],
             )?;
-            id.ok_or_else(|| conflict(format!("The short name \"{slug}\" is already taken.")))
+            id.ok_or_else(|| refuse(Reason::SlugTaken, format!("The short name \"{slug}\" is already taken.")))
         })
     })
 }
@@ -178,9 +185,7 @@ pub fn delete_business(business_id: Option<Uuid>) -> Result<bool, ErrorReport> {
             )?
             .unwrap_or(false);
             if live {
-                return Err(conflict(
-                    "This clinic has patients waiting or being served today. Finish or reset the queue before deleting it.",
-                ));
+                return Err(refused(Reason::DeleteLiveQueue));
             }
             db::exec(client, "DELETE FROM qlink.businesses WHERE id = $1", &[business.id.into()])?;
             Ok(true)
@@ -211,7 +216,7 @@ pub fn clinic_by_slug(
     ErrorReport,
 > {
     run(|| {
-        let missing = || not_found("Clinic not found.");
+        let missing = || refused(Reason::ClinicNotFound);
         let slug = slug.ok_or_else(missing)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;

@@ -3,7 +3,7 @@
 //! recent not-yet-undone action, exactly (statuses, timestamps, priority, the pointer).
 
 use crate::db::{self, col};
-use crate::error::{conflict, QResult};
+use crate::error::{refused, QResult, Reason};
 use crate::model::{Business, Session, Token};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -114,7 +114,7 @@ pub fn undo_last(
          WHERE session_id = $1 AND undoable AND undone_at IS NULL ORDER BY id DESC LIMIT 1",
         &[session.id.into()],
     )?
-    .ok_or_else(|| conflict("There is nothing to undo."))?;
+    .ok_or_else(|| refused(Reason::NothingToUndo))?;
     let audit_id: i64 = col(&row, 1)?;
     let token_id: Option<Uuid> = row.get(2)?;
     let before: JsonB = col(&row, 3)?;
@@ -129,7 +129,7 @@ pub fn undo_last(
         &[JsonB(after.0.clone()).into()],
     )?;
     if drifted.unwrap_or(0) > 0 {
-        return Err(conflict("The last action can't be undone because those patients' tokens changed since."));
+        return Err(refused(Reason::UndoTokensChanged));
     }
 
     // Tokens leaving SERVING first, so the one-SERVING index never sees two at once.

@@ -1,13 +1,255 @@
-//! One error type for the extension. Every user-facing failure carries one of the
-//! SQLSTATEs of SPEC §3, so the server can map it 1:1 to HTTP.
+//! One error type for the extension. Every refusal names its `Reason`: one enum, one
+//! conversion into the `ErrorReport` pgrx raises. The SQLSTATE (sql/API.md) lets the server
+//! map it 1:1 to HTTP; the message is written for a receptionist; the DETAIL
+//! `qlink:<reason>` lets a program (the server, its pages) tell refusals apart without
+//! reading English, since one SQLSTATE covers several conditions (54000 is three limits).
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::PgSqlErrorCode;
 use pgrx::spi::SpiError;
 
+/// Why a call was refused. `name()` is the stable, documented string (sql/API.md); a
+/// reason always goes with the same SQLSTATE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    // 22023: bad input.
+    InvalidName,
+    InvalidPhone,
+    InvalidSource,
+    InvalidLanguage,
+    InvalidAction,
+    ActionTakesNoToken,
+    ActionNeedsToken,
+    InvalidRating,
+    InvalidFeedback,
+    UnknownSetting,
+    InvalidSetting,
+    InvalidSlug,
+    InvalidClinicName,
+    InvalidClinicStatus,
+    InvalidTimezone,
+    InvalidAddress,
+    InvalidEmail,
+    InvalidPasswordHash,
+    InvalidRole,
+    InvalidArgument,
+    // P0002: not found (or another clinic's).
+    ClinicNotFound,
+    TokenNotFound,
+    TokenNotToday,
+    StaffNotFound,
+    UserNotFound,
+    MessageNotFound,
+    // 42501: not allowed now.
+    ClinicSuspended,
+    ClinicDisabled,
+    QrIntakeOff,
+    SessionClosed,
+    StaffWrongClinic,
+    // 55000: the state does not allow it.
+    NothingToUndo,
+    UndoTokensChanged,
+    NobodyServing,
+    NotTheServingPatient,
+    NotSkippable,
+    NotRecallable,
+    NotCancellable,
+    TokenDayOver,
+    FeedbackTooEarly,
+    FeedbackAlreadyGiven,
+    ResetWhileServing,
+    DeleteLiveQueue,
+    SlugTaken,
+    EmailTaken,
+    // 54000: a limit was reached.
+    IpLimit,
+    PhoneLimit,
+    DailyTokenLimit,
+}
+
+impl Reason {
+    /// Every reason, for the documentation test.
+    #[cfg(test)]
+    pub const ALL: [Reason; 48] = [
+        Reason::InvalidName,
+        Reason::InvalidPhone,
+        Reason::InvalidSource,
+        Reason::InvalidLanguage,
+        Reason::InvalidAction,
+        Reason::ActionTakesNoToken,
+        Reason::ActionNeedsToken,
+        Reason::InvalidRating,
+        Reason::InvalidFeedback,
+        Reason::UnknownSetting,
+        Reason::InvalidSetting,
+        Reason::InvalidSlug,
+        Reason::InvalidClinicName,
+        Reason::InvalidClinicStatus,
+        Reason::InvalidTimezone,
+        Reason::InvalidAddress,
+        Reason::InvalidEmail,
+        Reason::InvalidPasswordHash,
+        Reason::InvalidRole,
+        Reason::InvalidArgument,
+        Reason::ClinicNotFound,
+        Reason::TokenNotFound,
+        Reason::TokenNotToday,
+        Reason::StaffNotFound,
+        Reason::UserNotFound,
+        Reason::MessageNotFound,
+        Reason::ClinicSuspended,
+        Reason::ClinicDisabled,
+        Reason::QrIntakeOff,
+        Reason::SessionClosed,
+        Reason::StaffWrongClinic,
+        Reason::NothingToUndo,
+        Reason::UndoTokensChanged,
+        Reason::NobodyServing,
+        Reason::NotTheServingPatient,
+        Reason::NotSkippable,
+        Reason::NotRecallable,
+        Reason::NotCancellable,
+        Reason::TokenDayOver,
+        Reason::FeedbackTooEarly,
+        Reason::FeedbackAlreadyGiven,
+        Reason::ResetWhileServing,
+        Reason::DeleteLiveQueue,
+        Reason::SlugTaken,
+        Reason::EmailTaken,
+        Reason::IpLimit,
+        Reason::PhoneLimit,
+        Reason::DailyTokenLimit,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::InvalidName => "invalid_name",
+            Reason::InvalidPhone => "invalid_phone",
+            Reason::InvalidSource => "invalid_source",
+            Reason::InvalidLanguage => "invalid_language",
+            Reason::InvalidAction => "invalid_action",
+            Reason::ActionTakesNoToken => "action_takes_no_token",
+            Reason::ActionNeedsToken => "action_needs_token",
+            Reason::InvalidRating => "invalid_rating",
+            Reason::InvalidFeedback => "invalid_feedback",
+            Reason::UnknownSetting => "unknown_setting",
+            Reason::InvalidSetting => "invalid_setting",
+            Reason::InvalidSlug => "invalid_slug",
+            Reason::InvalidClinicName => "invalid_clinic_name",
+            Reason::InvalidClinicStatus => "invalid_clinic_status",
+            Reason::InvalidTimezone => "invalid_timezone",
+            Reason::InvalidAddress => "invalid_address",
+            Reason::InvalidEmail => "invalid_email",
+            Reason::InvalidPasswordHash => "invalid_password_hash",
+            Reason::InvalidRole => "invalid_role",
+            Reason::InvalidArgument => "invalid_argument",
+            Reason::ClinicNotFound => "clinic_not_found",
+            Reason::TokenNotFound => "token_not_found",
+            Reason::TokenNotToday => "token_not_today",
+            Reason::StaffNotFound => "staff_not_found",
+            Reason::UserNotFound => "user_not_found",
+            Reason::MessageNotFound => "message_not_found",
+            Reason::ClinicSuspended => "clinic_suspended",
+            Reason::ClinicDisabled => "clinic_disabled",
+            Reason::QrIntakeOff => "qr_intake_off",
+            Reason::SessionClosed => "session_closed",
+            Reason::StaffWrongClinic => "staff_wrong_clinic",
+            Reason::NothingToUndo => "nothing_to_undo",
+            Reason::UndoTokensChanged => "undo_tokens_changed",
+            Reason::NobodyServing => "nobody_serving",
+            Reason::NotTheServingPatient => "not_the_serving_patient",
+            Reason::NotSkippable => "not_skippable",
+            Reason::NotRecallable => "not_recallable",
+            Reason::NotCancellable => "not_cancellable",
+            Reason::TokenDayOver => "token_day_over",
+            Reason::FeedbackTooEarly => "feedback_too_early",
+            Reason::FeedbackAlreadyGiven => "feedback_already_given",
+            Reason::ResetWhileServing => "reset_while_serving",
+            Reason::DeleteLiveQueue => "delete_live_queue",
+            Reason::SlugTaken => "slug_taken",
+            Reason::EmailTaken => "email_taken",
+            Reason::IpLimit => "ip_limit",
+            Reason::PhoneLimit => "phone_limit",
+            Reason::DailyTokenLimit => "daily_token_limit",
+        }
+    }
+
+    pub fn sqlstate(self) -> PgSqlErrorCode {
+        use Reason::*;
+        match self {
+            InvalidName | InvalidPhone | InvalidSource | InvalidLanguage | InvalidAction | ActionTakesNoToken
+            | ActionNeedsToken | InvalidRating | InvalidFeedback | UnknownSetting | InvalidSetting | InvalidSlug
+            | InvalidClinicName | InvalidClinicStatus | InvalidTimezone | InvalidAddress | InvalidEmail
+            | InvalidPasswordHash | InvalidRole | InvalidArgument => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            ClinicNotFound | TokenNotFound | TokenNotToday | StaffNotFound | UserNotFound | MessageNotFound => {
+                PgSqlErrorCode::ERRCODE_NO_DATA_FOUND
+            }
+            ClinicSuspended | ClinicDisabled | QrIntakeOff | SessionClosed | StaffWrongClinic => {
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
+            NothingToUndo | UndoTokensChanged | NobodyServing | NotTheServingPatient | NotSkippable | NotRecallable
+            | NotCancellable | TokenDayOver | FeedbackTooEarly | FeedbackAlreadyGiven | ResetWhileServing
+            | DeleteLiveQueue | SlugTaken | EmailTaken => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            IpLimit | PhoneLimit | DailyTokenLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        }
+    }
+
+    /// The readable message of a refusal whose text never varies.
+    pub fn message(self) -> &'static str {
+        use Reason::*;
+        match self {
+            InvalidPhone => "Please enter a valid 10-digit mobile number.",
+            ClinicNotFound => "Clinic not found.",
+            TokenNotFound => "Token not found.",
+            TokenNotToday => "This token is not in today's queue.",
+            StaffNotFound => "Staff user not found.",
+            UserNotFound => "User not found.",
+            MessageNotFound => "Message not found.",
+            ClinicSuspended => "This clinic is suspended. Please contact QLink support.",
+            ClinicDisabled => "This clinic is not taking patients through QLink.",
+            QrIntakeOff => "This clinic is not giving tokens by QR code right now. Please ask at the reception.",
+            SessionClosed => "The clinic has closed today's queue. Please ask at the reception.",
+            StaffWrongClinic => "This staff user does not belong to this clinic.",
+            NothingToUndo => "There is nothing to undo.",
+            UndoTokensChanged => "The last action can't be undone because those patients' tokens changed since.",
+            NobodyServing => "Nobody is being served right now.",
+            NotTheServingPatient => "That patient is not the one being served.",
+            NotSkippable => "Only a waiting or called patient can be skipped.",
+            NotRecallable => "Only a skipped patient can be recalled.",
+            NotCancellable => "Only a waiting patient can be cancelled.",
+            TokenDayOver => "This token is not in today's queue any more.",
+            FeedbackTooEarly => "Feedback can be given once you have been seen.",
+            FeedbackAlreadyGiven => "Feedback for this visit was already given. Thank you!",
+            ResetWhileServing => "A patient is being served. Mark them served or skip them before resetting the queue.",
+            DeleteLiveQueue => {
+                "This clinic has patients waiting or being served today. Finish or reset the queue before deleting it."
+            }
+            IpLimit => {
+                "Too many tokens were taken from this network. Please wait a few minutes or ask at the reception."
+            }
+            PhoneLimit => "This mobile number already has a token today.",
+            DailyTokenLimit => "The clinic has given out all of today's tokens. Please ask at the reception.",
+            _ => "The request was refused.",
+        }
+    }
+}
+
+/// A refusal: the reason and the message a person reads.
+#[derive(Debug)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl From<Refusal> for ErrorReport {
+    fn from(r: Refusal) -> Self {
+        ErrorReport::new(r.reason.sqlstate(), r.message, "qlink").set_detail(format!("qlink:{}", r.reason.name()))
+    }
+}
+
 #[derive(Debug)]
 pub enum QError {
-    Report(ErrorReport),
+    Refused(Refusal),
     Spi(SpiError),
 }
 
@@ -19,62 +261,85 @@ impl From<SpiError> for QError {
     }
 }
 
-impl From<ErrorReport> for QError {
-    fn from(e: ErrorReport) -> Self {
-        QError::Report(e)
-    }
-}
-
 impl QError {
     pub fn into_report(self) -> ErrorReport {
         match self {
-            QError::Report(r) => r,
+            QError::Refused(r) => r.into(),
             QError::Spi(e) => {
                 ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("qlink internal error: {e}"), "qlink")
             }
         }
     }
 
-    /// The SQLSTATE class of a user error, for unit tests of pure code.
+    /// The message of a refusal, for unit tests of pure code.
     #[cfg(test)]
     pub fn message(&self) -> String {
         match self {
-            QError::Report(r) => r.message().to_string(),
+            QError::Refused(r) => r.message.clone(),
             QError::Spi(e) => e.to_string(),
+        }
+    }
+
+    /// The reason of a refusal, for unit tests of pure code.
+    #[cfg(test)]
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            QError::Refused(r) => Some(r.reason),
+            QError::Spi(_) => None,
         }
     }
 }
 
-fn report(code: PgSqlErrorCode, msg: impl Into<String>) -> QError {
-    QError::Report(ErrorReport::new(code, msg.into(), "qlink"))
+/// A refusal with its own message (one that names the offending value).
+pub fn refuse(reason: Reason, message: impl Into<String>) -> QError {
+    QError::Refused(Refusal { reason, message: message.into() })
 }
 
-/// 22023: bad input (name, phone, action, settings).
-pub fn invalid_input(msg: impl Into<String>) -> QError {
-    report(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, msg)
-}
-
-/// P0002: unknown clinic / token, or a token of another clinic.
-pub fn not_found(msg: impl Into<String>) -> QError {
-    report(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, msg)
-}
-
-/// 42501: clinic suspended or disabled, intake off, session closed.
-pub fn forbidden(msg: impl Into<String>) -> QError {
-    report(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, msg)
-}
-
-/// 55000: state conflict (nothing to undo, reset while serving, ...).
-pub fn conflict(msg: impl Into<String>) -> QError {
-    report(PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg)
-}
-
-/// 54000: a rate or daily limit was reached.
-pub fn rate_limited(msg: impl Into<String>) -> QError {
-    report(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, msg)
+/// A refusal with the reason's fixed message.
+pub fn refused(reason: Reason) -> QError {
+    refuse(reason, reason.message())
 }
 
 /// Runs a function body and turns its error into the `ErrorReport` pgrx raises.
 pub fn run<T>(body: impl FnOnce() -> QResult<T>) -> Result<T, ErrorReport> {
     body().map_err(QError::into_report)
+}
+
+/// A bad argument of an internal call (the worker's, the housekeeping's): no patient or
+/// receptionist meets these, so one reason covers them.
+pub fn invalid_argument(message: impl Into<String>) -> QError {
+    refuse(Reason::InvalidArgument, message)
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    /// sql/API.md has a row `| `reason` | SQLSTATE | … |` for every reason, with its SQLSTATE.
+    #[test]
+    fn every_reason_is_documented_with_its_sqlstate() {
+        let doc = include_str!("../../sql/API.md");
+        let mut seen = std::collections::HashSet::new();
+        for reason in Reason::ALL {
+            assert!(seen.insert(reason.name()), "{} twice", reason.name());
+            let code = match reason.sqlstate() {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE => "22023",
+                PgSqlErrorCode::ERRCODE_NO_DATA_FOUND => "P0002",
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE => "42501",
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE => "55000",
+                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED => "54000",
+                other => panic!("{other:?} is not a SQLSTATE of sql/API.md"),
+            };
+            let row = format!("| `{}` | `{code}` |", reason.name());
+            assert!(doc.contains(&row), "sql/API.md lacks the row {row}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_becomes_sqlstate_message_and_detail() {
+        let report: ErrorReport = Refusal { reason: Reason::PhoneLimit, message: "m".into() }.into();
+        assert_eq!(report.message(), "m");
+        assert_eq!(report.detail(), Some("qlink:phone_limit"));
+        assert_eq!(refused(Reason::PhoneLimit).reason(), Some(Reason::PhoneLimit));
+    }
 }

@@ -1,7 +1,7 @@
 //! Rows the rules work on: the clinic, today's session (the per-clinic lock) and tokens.
 
 use crate::db::{self, col, nullable};
-use crate::error::{forbidden, not_found, QResult};
+use crate::error::{refused, QResult, Reason};
 use crate::validate::Settings;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -17,7 +17,7 @@ pub struct Business {
 
 impl Business {
     pub fn load(client: &mut SpiClient<'_>, id: Option<Uuid>) -> QResult<Business> {
-        let missing = || not_found("Clinic not found.");
+        let missing = || refused(Reason::ClinicNotFound);
         let id = id.ok_or_else(missing)?;
         let row = db::read_first(
             client,
@@ -39,8 +39,8 @@ impl Business {
     pub fn require_operational(&self) -> QResult<()> {
         match self.status.as_str() {
             "ACTIVE" | "TRIAL" => Ok(()),
-            "SUSPENDED" => Err(forbidden("This clinic is suspended. Please contact QLink support.")),
-            _ => Err(forbidden("This clinic is not taking patients through QLink.")),
+            "SUSPENDED" => Err(refused(Reason::ClinicSuspended)),
+            _ => Err(refused(Reason::ClinicDisabled)),
         }
     }
 }
@@ -301,9 +301,9 @@ impl Token {
     pub fn in_session(client: &mut SpiClient<'_>, id: Uuid, business: &Business, session: &Session) -> QResult<Token> {
         let token = Self::by_id(client, id)?
             .filter(|t| t.business_id == business.id)
-            .ok_or_else(|| not_found("Token not found."))?;
+            .ok_or_else(|| refused(Reason::TokenNotFound))?;
         if token.session_id != session.id {
-            return Err(not_found("This token is not in today's queue."));
+            return Err(refused(Reason::TokenNotToday));
         }
         Ok(token)
     }

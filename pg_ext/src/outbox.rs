@@ -4,7 +4,7 @@
 //! its commit, and the worker also polls, so a lost wake-up only delays a message.
 
 use crate::db::{self, col, nullable};
-use crate::error::{invalid_input, not_found, run, QResult};
+use crate::error::{invalid_argument, refused, run, QResult, Reason};
 use crate::model::{Business, Session, Token};
 use pgrx::datum::Interval;
 use pgrx::pg_sys::panic::ErrorReport;
@@ -159,8 +159,8 @@ pub fn claim_messages(
     run(|| {
         let max_rows = max_rows
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| invalid_input("max_rows must be from 1 to 1000."))?;
-        let lease = lease.ok_or_else(|| invalid_input("lease is required."))?;
+            .ok_or_else(|| invalid_argument("max_rows must be from 1 to 1000."))?;
+        let lease = lease.ok_or_else(|| invalid_argument("lease is required."))?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let table = db::exec(
@@ -220,10 +220,10 @@ pub fn finish_message(
     ErrorReport,
 > {
     run(|| {
-        let id = id.ok_or_else(|| not_found("Message not found."))?;
+        let id = id.ok_or_else(|| refused(Reason::MessageNotFound))?;
         let outcome = outcome.unwrap_or("").trim().to_ascii_uppercase();
         if !["SENT", "RETRY", "THROTTLED", "FAILED"].contains(&outcome.as_str()) {
-            return Err(invalid_input("outcome must be SENT, RETRY, THROTTLED or FAILED."));
+            return Err(invalid_argument("outcome must be SENT, RETRY, THROTTLED or FAILED."));
         }
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
@@ -259,7 +259,7 @@ pub fn finish_message(
                     now.into(),
                 ],
             )?
-            .ok_or_else(|| not_found("Message not found."))?;
+            .ok_or_else(|| refused(Reason::MessageNotFound))?;
             Ok(TableIterator::once((col(&row, 1)?, col(&row, 2)?, col(&row, 3)?)))
         })
     })
@@ -278,7 +278,7 @@ pub fn apply_delivery_status(
     run(|| {
         let pmid = provider_message_id
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| invalid_input("provider_message_id is required."))?;
+            .ok_or_else(|| invalid_argument("provider_message_id is required."))?;
         let status = status.unwrap_or("").trim().to_ascii_uppercase();
         let rank = |s: &str| match s {
             "SENT" => 1,
@@ -288,7 +288,7 @@ pub fn apply_delivery_status(
             _ => 0,
         };
         if rank(&status) == 0 {
-            return Err(invalid_input("status must be sent, delivered, read or failed."));
+            return Err(invalid_argument("status must be sent, delivered, read or failed."));
         }
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;

@@ -1,7 +1,7 @@
 //! Data retention: patients' personal data is kept only as long as the clinic needs it.
 
 use crate::db;
-use crate::error::{invalid_input, run};
+use crate::error::{invalid_argument, run};
 use pgrx::datum::Interval;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -13,13 +13,13 @@ use pgrx::prelude::*;
 #[search_path(pg_catalog, pg_temp)]
 pub fn purge_tokens(older_than: default!(Option<Interval>, "'90 days'")) -> Result<i64, ErrorReport> {
     run(|| {
-        let older_than = older_than.ok_or_else(|| invalid_input("older_than is required."))?;
+        let older_than = older_than.ok_or_else(|| invalid_argument("older_than is required."))?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let long_enough: bool =
                 db::value(client, "SELECT $1 >= interval '1 day'", &[older_than.into()])?.unwrap_or(false);
             if !long_enough {
-                return Err(invalid_input("older_than must be at least 1 day."));
+                return Err(invalid_argument("older_than must be at least 1 day."));
             }
             let n: Option<i64> = db::value(
                 client,

@@ -4,7 +4,7 @@
 
 use crate::audit::{self, Entry};
 use crate::db::{self, col, nullable};
-use crate::error::{conflict, forbidden, invalid_input, not_found, rate_limited, run, QResult};
+use crate::error::{refuse, refused, run, QResult, Reason};
 use crate::model::{Business, Session, Token};
 use crate::outbox;
 use crate::ratelimit;
@@ -22,11 +22,11 @@ fn check_staff(client: &mut SpiClient<'_>, staff_id: Option<Uuid>, business: &Bu
         "SELECT role, business_id FROM qlink.staff_users WHERE id = $1 AND is_active",
         &[staff_id.into()],
     )?
-    .ok_or_else(|| not_found("Staff user not found."))?;
+    .ok_or_else(|| refused(Reason::StaffNotFound))?;
     let role: String = col(&row, 1)?;
     let staff_business: Option<Uuid> = nullable(&row, 2)?;
     if role != "SUPER_ADMIN" && staff_business != Some(business.id) {
-        return Err(forbidden("This staff user does not belong to this clinic."));
+        return Err(refused(Reason::StaffWrongClinic));
     }
     Ok(())
 }
@@ -66,7 +66,12 @@ pub fn create_token(
             None | Some("QR") => "QR",
             Some("STAFF") => "STAFF",
             Some("API") => "API",
-            Some(other) => return Err(invalid_input(format!("Unknown source \"{other}\" (use QR, STAFF or API)."))),
+            Some(other) => {
+                return Err(refuse(
+                    Reason::InvalidSource,
+                    format!("Unknown source \"{other}\" (use QR, STAFF or API)."),
+                ))
+            }
         };
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
@@ -76,19 +81,17 @@ pub fn create_token(
             let settings = &business.settings;
             if source == "QR" {
                 if !settings.qr_intake_enabled {
-                    return Err(forbidden(
-                        "This clinic is not giving tokens by QR code right now. Please ask at the reception.",
-                    ));
+                    return Err(refused(Reason::QrIntakeOff));
                 }
                 if session.status == "CLOSED" {
-                    return Err(forbidden("The clinic has closed today's queue. Please ask at the reception."));
+                    return Err(refused(Reason::SessionClosed));
                 }
             }
             let name = validate::patient_name(patient_name)?;
             let phone = match non_empty(patient_phone) {
                 Some(raw) => Some(validate::phone(raw)?),
                 None if source == "STAFF" => None,
-                None => return Err(invalid_input("Please enter a valid 10-digit mobile number.")),
+                None => return Err(refused(Reason::InvalidPhone)),
             };
             let language = match non_empty(language) {
                 Some(raw) => validate::language(raw)?,
@@ -200,9 +203,7 @@ fn check_intake_limits(
     if let Some(ip) = client_ip {
         let key = format!("create_token:{}:{}", business.id, ip.0);
         if !ratelimit::hit_ten_minutes(client, &key, settings.ip_tokens_per_10min, now)? {
-            return Err(rate_limited(
-                "Too many tokens were taken from this network. Please wait a few minutes or ask at the reception.",
-            ));
+            return Err(refused(Reason::IpLimit));
         }
     }
     if let Some(phone) = phone {
@@ -214,11 +215,11 @@ fn check_intake_limits(
         )?
         .unwrap_or(0);
         if taken >= settings.max_tokens_per_phone_per_day {
-            return Err(rate_limited("This mobile number already has a token today."));
+            return Err(refused(Reason::PhoneLimit));
         }
     }
     if i64::from(session.last_token_number) >= settings.daily_token_limit {
-        return Err(rate_limited("The clinic has given out all of today's tokens. Please ask at the reception."));
+        return Err(refused(Reason::DailyTokenLimit));
     }
     Ok(())
 }
@@ -244,9 +245,10 @@ impl Action {
             "CANCEL" => Action::Cancel,
             "UNDO" => Action::Undo,
             _ => {
-                return Err(invalid_input(format!(
-                    "Unknown action \"{raw}\" (use NEXT, SERVED, SKIP, RECALL, CANCEL or UNDO)."
-                )))
+                return Err(refuse(
+                    Reason::InvalidAction,
+                    format!("Unknown action \"{raw}\" (use NEXT, SERVED, SKIP, RECALL, CANCEL or UNDO)."),
+                ))
             }
         })
     }
@@ -286,10 +288,10 @@ pub fn queue_action(
         let action = Action::parse(action)?;
         match (action, token_id) {
             (Action::Next | Action::Undo, Some(_)) => {
-                return Err(invalid_input(format!("{} does not take a token.", action.name())))
+                return Err(refuse(Reason::ActionTakesNoToken, format!("{} does not take a token.", action.name())))
             }
             (Action::Recall | Action::Cancel, None) => {
-                return Err(invalid_input(format!("{} needs the token to act on.", action.name())))
+                return Err(refuse(Reason::ActionNeedsToken, format!("{} needs the token to act on.", action.name())))
             }
             _ => {}
         }
@@ -338,33 +340,33 @@ fn apply(
             }
         }
         Action::Served => {
-            let s = serving.clone().ok_or_else(|| conflict("Nobody is being served right now."))?;
+            let s = serving.clone().ok_or_else(|| refused(Reason::NobodyServing))?;
             if target.as_ref().is_some_and(|t| t.id != s.id) {
-                return Err(conflict("That patient is not the one being served."));
+                return Err(refused(Reason::NotTheServingPatient));
             }
             moves.push((s, "SERVED", None));
         }
         Action::Skip => {
             let t = match target {
                 Some(t) => t,
-                None => serving.clone().ok_or_else(|| conflict("Nobody is being served right now."))?,
+                None => serving.clone().ok_or_else(|| refused(Reason::NobodyServing))?,
             };
             if t.status != "WAITING" && t.status != "SERVING" {
-                return Err(conflict("Only a waiting or called patient can be skipped."));
+                return Err(refused(Reason::NotSkippable));
             }
             moves.push((t, "SKIPPED", None));
         }
         Action::Recall => {
             let t = target.expect("RECALL has a token");
             if t.status != "SKIPPED" {
-                return Err(conflict("Only a skipped patient can be recalled."));
+                return Err(refused(Reason::NotRecallable));
             }
             moves.push((t, "WAITING", Some(true)));
         }
         Action::Cancel => {
             let t = target.expect("CANCEL has a token");
             if t.status != "WAITING" {
-                return Err(conflict("Only a waiting patient can be cancelled."));
+                return Err(refused(Reason::NotCancellable));
             }
             moves.push((t, "CANCELLED", None));
         }
@@ -504,9 +506,7 @@ pub fn reset_session(
             check_staff(client, staff_id, &business)?;
             let mut session = Session::lock_today(client, &business, now)?;
             if session.now_serving_number.is_some() || Token::serving_and_next(client, &session)?.0.is_some() {
-                return Err(conflict(
-                    "A patient is being served. Mark them served or skip them before resetting the queue.",
-                ));
+                return Err(refused(Reason::ResetWhileServing));
             }
             let table = db::exec(
                 client,
@@ -559,18 +559,18 @@ pub fn cancel_token(
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let missing = || not_found("Token not found.");
+            let missing = || refused(Reason::TokenNotFound);
             let found = Token::by_id(client, token_id.ok_or_else(missing)?)?.ok_or_else(missing)?;
             let business = Business::load(client, Some(found.business_id))?;
             business.require_operational()?;
             let mut session = Session::lock_today(client, &business, now)?;
             if found.session_id != session.id {
-                return Err(conflict("This token is not in today's queue any more."));
+                return Err(refused(Reason::TokenDayOver));
             }
             // Re-read under the lock.
             let mut token = Token::in_session(client, found.id, &business, &session)?;
             if token.status != "WAITING" {
-                return Err(conflict("Only a token that is still waiting can be cancelled."));
+                return Err(refuse(Reason::NotCancellable, "Only a token that is still waiting can be cancelled."));
             }
             let before = audit::snapshot_of(&session, &[&token]);
             token.transition(client, &mut session, "CANCELLED", None, now)?;
@@ -608,14 +608,14 @@ pub fn submit_feedback(
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let missing = || not_found("Token not found.");
+            let missing = || refused(Reason::TokenNotFound);
             let token = Token::by_id(client, token_id.ok_or_else(missing)?)?.ok_or_else(missing)?;
             let rating = rating
                 .filter(|r| (1..=5).contains(r))
-                .ok_or_else(|| invalid_input("Please choose a rating from 1 to 5."))?;
+                .ok_or_else(|| refuse(Reason::InvalidRating, "Please choose a rating from 1 to 5."))?;
             let feedback = validate::feedback(feedback)?;
             if token.status != "SERVED" {
-                return Err(conflict("Feedback can be given once you have been seen."));
+                return Err(refused(Reason::FeedbackTooEarly));
             }
             let updated: Option<Uuid> = db::value(
                 client,
@@ -624,7 +624,7 @@ pub fn submit_feedback(
                 &[token.id.into(), (rating as i16).into(), feedback.as_deref().into(), now.into()],
             )?;
             if updated.is_none() {
-                return Err(conflict("Feedback for this visit was already given. Thank you!"));
+                return Err(refused(Reason::FeedbackAlreadyGiven));
             }
             Ok(true)
         })
@@ -660,7 +660,7 @@ pub fn token_status(
     ErrorReport,
 > {
     run(|| {
-        let missing = || not_found("Token not found.");
+        let missing = || refused(Reason::TokenNotFound);
         let token_id = token_id.ok_or_else(missing)?;
         Spi::connect_mut(|client| {
             let row = db::read_first(

@@ -2,7 +2,7 @@
 //! by a transaction-scoped advisory lock, so concurrent callers can't both slip under.
 
 use crate::db;
-use crate::error::{invalid_input, run, QResult};
+use crate::error::{invalid_argument, run, QResult};
 use pgrx::datum::Interval;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -51,14 +51,15 @@ pub fn check_rate_limit(
     run(|| {
         let key = key
             .filter(|k| !k.is_empty() && k.len() <= 500)
-            .ok_or_else(|| invalid_input("key must be 1–500 characters."))?;
-        let max_hits = max_hits.filter(|m| *m >= 0).ok_or_else(|| invalid_input("max_hits must be zero or more."))?;
-        let window = window_size.ok_or_else(|| invalid_input("window_size is required."))?;
+            .ok_or_else(|| invalid_argument("key must be 1–500 characters."))?;
+        let max_hits =
+            max_hits.filter(|m| *m >= 0).ok_or_else(|| invalid_argument("max_hits must be zero or more."))?;
+        let window = window_size.ok_or_else(|| invalid_argument("window_size is required."))?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let positive: bool = db::value(client, "SELECT $1 > interval '0'", &[window.into()])?.unwrap_or(false);
             if !positive {
-                return Err(invalid_input("window_size must be positive."));
+                return Err(invalid_argument("window_size must be positive."));
             }
             lock_key(client, key)?;
             let hits: i64 = db::value(
@@ -81,7 +82,7 @@ pub fn check_rate_limit(
 #[search_path(pg_catalog, pg_temp)]
 pub fn prune_rate_limits(older_than: default!(Option<Interval>, "'1 day'")) -> Result<i64, ErrorReport> {
     run(|| {
-        let older_than = older_than.ok_or_else(|| invalid_input("older_than is required."))?;
+        let older_than = older_than.ok_or_else(|| invalid_argument("older_than is required."))?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let n: Option<i64> = db::value(

@@ -19,6 +19,13 @@ mod tests {
              BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
         )
         .expect("helper");
+        Spi::run(
+            "CREATE FUNCTION pg_temp.reason_of(q text) RETURNS text LANGUAGE plpgsql AS $f$ \
+             DECLARE d text; BEGIN EXECUTE q; RETURN NULL; \
+             EXCEPTION WHEN OTHERS THEN GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL; \
+             RETURN SQLSTATE || ' ' || coalesce(d, ''); END $f$",
+        )
+        .expect("helper");
         at("2026-03-10 04:30:00+00");
     }
 
@@ -63,6 +70,15 @@ mod tests {
     fn refused(sql: &str, code: &str) {
         let before = fingerprint();
         assert_code(sql, code);
+        assert_eq!(before, fingerprint(), "{sql} changed data although it was refused");
+    }
+
+    /// The SQL fails with `code`, names `reason` in its DETAIL (`qlink:<reason>`) and leaves
+    /// every table as it was.
+    fn refused_for(sql: &str, code: &str, reason: &str) {
+        let before = fingerprint();
+        let got = Spi::get_one_with_args::<String>("SELECT pg_temp.reason_of($1)", &[sql.into()]).unwrap();
+        assert_eq!(got.as_deref(), Some(format!("{code} qlink:{reason}").as_str()), "{sql}");
         assert_eq!(before, fingerprint(), "{sql} changed data although it was refused");
     }
 
@@ -764,5 +780,68 @@ mod tests {
             "Clinic ma,ACTIVE,OPEN,2"
         );
         refused("SELECT * FROM qlink.clinic_by_slug('nope')", "P0002");
+    }
+
+    #[pg_test]
+    fn refusals_carry_their_reason() {
+        setup();
+        let b = clinic_with("reasons", r#"{"daily_token_limit": 3, "ip_tokens_per_10min": 1}"#);
+        let ct = |args: &str| format!("SELECT * FROM qlink.create_token({args})");
+        refused_for(&ct("gen_random_uuid(), 'A', '9876500001'"), "P0002", "clinic_not_found");
+        refused_for(&ct(&format!("'{b}', '', '9876500001'")), "22023", "invalid_name");
+        refused_for(&ct(&format!("'{b}', 'A', '12345'")), "22023", "invalid_phone");
+        refused_for(&ct(&format!("'{b}', 'A', NULL")), "22023", "invalid_phone");
+        refused_for(&ct(&format!("'{b}', 'A', '9876500001', 'EMAIL'")), "22023", "invalid_source");
+        refused_for(&ct(&format!("'{b}', 'A', '9876500001', language => 'fr'")), "22023", "invalid_language");
+        Spi::run(&ct(&format!("'{b}', 'A', '9876500001', 'QR', '10.0.0.1'"))).unwrap();
+        refused_for(&ct(&format!("'{b}', 'B', '9876500002', 'QR', '10.0.0.1'")), "54000", "ip_limit");
+        refused_for(&ct(&format!("'{b}', 'A', '9876500001'")), "54000", "phone_limit");
+        token(&b, "B", "9876500002");
+        token(&b, "C", "9876500003");
+        refused_for(&ct(&format!("'{b}', 'D', '9876500004'")), "54000", "daily_token_limit");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{{\"qr_intake_enabled\": false}}')"))
+            .unwrap();
+        refused_for(&ct(&format!("'{b}', 'D', '9876500004'")), "42501", "qr_intake_off");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{{\"qr_intake_enabled\": true}}')"))
+            .unwrap();
+        Spi::run(&format!("SELECT * FROM qlink.close_session('{b}')")).unwrap();
+        refused_for(&ct(&format!("'{b}', 'D', '9876500004'")), "42501", "session_closed");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'SUSPENDED')")).unwrap();
+        refused_for(&ct(&format!("'{b}', 'D', '9876500004'")), "42501", "clinic_suspended");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'DISABLED')")).unwrap();
+        refused_for(&ct(&format!("'{b}', 'D', '9876500004'")), "42501", "clinic_disabled");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'ACTIVE')")).unwrap();
+
+        let qa = |args: &str| format!("SELECT * FROM qlink.queue_action('{b}', {args})");
+        let t = s("SELECT id::text FROM qlink.tokens WHERE token_number = 1");
+        refused_for(&qa("'JUMP'"), "22023", "invalid_action");
+        refused_for(&qa(&format!("'NEXT', '{t}'")), "22023", "action_takes_no_token");
+        refused_for(&qa("'RECALL'"), "22023", "action_needs_token");
+        refused_for(&qa("'CANCEL', gen_random_uuid()"), "P0002", "token_not_found");
+        refused_for(&qa("'SERVED'"), "55000", "nobody_serving");
+        refused_for(&qa(&format!("'RECALL', '{t}'")), "55000", "not_recallable");
+        act(&b, "NEXT");
+        refused_for(&qa(&format!("'CANCEL', '{t}'")), "55000", "not_cancellable");
+        refused_for(&format!("SELECT * FROM qlink.reset_session('{b}')"), "55000", "reset_while_serving");
+        refused_for(&format!("SELECT qlink.submit_feedback('{t}', 5)"), "55000", "feedback_too_early");
+        refused_for(&format!("SELECT qlink.submit_feedback('{t}', 9)"), "22023", "invalid_rating");
+        refused_for(&format!("SELECT qlink.delete_business('{b}')"), "55000", "delete_live_queue");
+        refused_for("SELECT qlink.create_business('reasons', 'Again')", "55000", "slug_taken");
+        refused_for("SELECT qlink.create_business('Bad Slug', 'X')", "22023", "invalid_slug");
+        refused_for(
+            &format!("SELECT qlink.update_business('{b}', settings => '{{\"colour\": 1}}')"),
+            "22023",
+            "unknown_setting",
+        );
+        refused_for(
+            &format!("SELECT qlink.update_business('{b}', settings => '{{\"daily_token_limit\": 0}}')"),
+            "22023",
+            "invalid_setting",
+        );
+        refused_for("SELECT * FROM qlink.token_status(gen_random_uuid())", "P0002", "token_not_found");
+        refused_for("SELECT * FROM qlink.clinic_by_slug('nope')", "P0002", "clinic_not_found");
+        refused_for("SELECT qlink.check_rate_limit('', 2, '1 minute')", "22023", "invalid_argument");
+        let other = clinic("reasons-empty");
+        refused_for(&format!("SELECT * FROM qlink.queue_action('{other}', 'UNDO')"), "55000", "nothing_to_undo");
     }
 }

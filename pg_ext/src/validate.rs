@@ -1,7 +1,7 @@
 //! Pure input rules: names, phone numbers, languages, settings. No database access, so
 //! they are unit-tested with plain `#[test]`s as well as through the SQL functions.
 
-use crate::error::{invalid_input, QResult};
+use crate::error::{refuse, refused, QResult, Reason};
 use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["en", "hi"];
@@ -10,13 +10,13 @@ pub const LANGUAGES: [&str; 2] = ["en", "hi"];
 pub fn patient_name(raw: Option<&str>) -> QResult<String> {
     let name = raw.unwrap_or("").trim();
     if name.is_empty() {
-        return Err(invalid_input("Please enter the patient's name."));
+        return Err(refuse(Reason::InvalidName, "Please enter the patient's name."));
     }
     if name.chars().count() > 80 {
-        return Err(invalid_input("The name is too long (at most 80 characters)."));
+        return Err(refuse(Reason::InvalidName, "The name is too long (at most 80 characters)."));
     }
     if name.chars().any(char::is_control) {
-        return Err(invalid_input("The name contains characters that are not allowed."));
+        return Err(refuse(Reason::InvalidName, "The name contains characters that are not allowed."));
     }
     Ok(name.to_string())
 }
@@ -24,7 +24,7 @@ pub fn patient_name(raw: Option<&str>) -> QResult<String> {
 /// A mobile number, normalised to E.164. Indian mobiles may be typed as 10 digits,
 /// `0`-prefixed, or `91`/`+91`-prefixed; other countries need a leading `+`.
 pub fn phone(raw: &str) -> QResult<String> {
-    let bad = || invalid_input("Please enter a valid 10-digit mobile number.");
+    let bad = || refused(Reason::InvalidPhone);
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.len() > 32 {
         return Err(bad());
@@ -68,7 +68,7 @@ pub fn language(raw: &str) -> QResult<String> {
     if LANGUAGES.contains(&lang.as_str()) {
         Ok(lang)
     } else {
-        Err(invalid_input(format!("Unsupported language \"{raw}\" (use en or hi).")))
+        Err(refuse(Reason::InvalidLanguage, format!("Unsupported language \"{raw}\" (use en or hi).")))
     }
 }
 
@@ -78,10 +78,10 @@ pub fn feedback(raw: Option<&str>) -> QResult<Option<String>> {
         return Ok(None);
     };
     if text.chars().count() > 1000 {
-        return Err(invalid_input("The comment is too long (at most 1000 characters)."));
+        return Err(refuse(Reason::InvalidFeedback, "The comment is too long (at most 1000 characters)."));
     }
     if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-        return Err(invalid_input("The comment contains characters that are not allowed."));
+        return Err(refuse(Reason::InvalidFeedback, "The comment contains characters that are not allowed."));
     }
     Ok(Some(text.to_string()))
 }
@@ -172,12 +172,15 @@ impl Settings {
     /// Validates a patch (unknown keys and wrong types are rejected) and applies it.
     pub fn patched(&self, patch: &Value) -> QResult<Settings> {
         let Value::Object(map) = patch else {
-            return Err(invalid_input("Settings must be a JSON object."));
+            return Err(refuse(Reason::InvalidSetting, "Settings must be a JSON object."));
         };
         let mut next = self.clone();
         next.apply(map)?;
         if next.eta_min_minutes > next.eta_max_minutes {
-            return Err(invalid_input("Setting \"eta_min_minutes\" must not be larger than \"eta_max_minutes\"."));
+            return Err(refuse(
+                Reason::InvalidSetting,
+                "Setting \"eta_min_minutes\" must not be larger than \"eta_max_minutes\".",
+            ));
         }
         Ok(next)
     }
@@ -185,12 +188,15 @@ impl Settings {
     fn apply(&mut self, map: &Map<String, Value>) -> QResult<()> {
         for (key, value) in map {
             let Some((_, kind)) = KEYS.iter().find(|(k, _)| k == key) else {
-                return Err(invalid_input(format!("Unknown setting \"{key}\".")));
+                return Err(refuse(Reason::UnknownSetting, format!("Unknown setting \"{key}\".")));
             };
             match kind {
                 Kind::Bool => {
                     let Some(b) = value.as_bool() else {
-                        return Err(invalid_input(format!("Setting \"{key}\" must be true or false.")));
+                        return Err(refuse(
+                            Reason::InvalidSetting,
+                            format!("Setting \"{key}\" must be true or false."),
+                        ));
                     };
                     match key.as_str() {
                         "whatsapp_enabled" => self.whatsapp_enabled = b,
@@ -199,7 +205,10 @@ impl Settings {
                 }
                 Kind::Int(lo, hi) => {
                     let n = value.as_i64().filter(|n| (*lo..=*hi).contains(n)).ok_or_else(|| {
-                        invalid_input(format!("Setting \"{key}\" must be a whole number from {lo} to {hi}."))
+                        refuse(
+                            Reason::InvalidSetting,
+                            format!("Setting \"{key}\" must be a whole number from {lo} to {hi}."),
+                        )
                     })?;
                     match key.as_str() {
                         "daily_token_limit" => self.daily_token_limit = n,
@@ -213,10 +222,9 @@ impl Settings {
                     }
                 }
                 Kind::Lang => {
-                    let lang = value
-                        .as_str()
-                        .filter(|l| LANGUAGES.contains(l))
-                        .ok_or_else(|| invalid_input(format!("Setting \"{key}\" must be \"en\" or \"hi\".")))?;
+                    let lang = value.as_str().filter(|l| LANGUAGES.contains(l)).ok_or_else(|| {
+                        refuse(Reason::InvalidSetting, format!("Setting \"{key}\" must be \"en\" or \"hi\"."))
+                    })?;
                     self.default_language = lang.to_string();
                 }
             }

@@ -1,24 +1,60 @@
 //! One error type for the whole HTTP API. SQLSTATEs raised by the `qlink` extension map
-//! 1:1 to HTTP statuses (SPEC §3) and carry the extension's message, which is written for
-//! people; everything else is logged with its cause and answered with a generic 500.
+//! 1:1 to HTTP statuses (sql/API.md) and carry the extension's message, which is written for
+//! people, and its machine-readable reason (the DETAIL `qlink:<reason>`), which programs and
+//! our own pages switch on; everything else is logged with its cause and answered with a
+//! generic 500.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+/// What a refusal says: the readable message, and the extension's reason when the
+/// refusal came from it (sql/API.md lists them). Built from a plain string for the
+/// server's own refusals, which have no reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub message: String,
+    pub reason: Option<String>,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal { message, reason: None }
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::ops::Deref for Refusal {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
-    InvalidInput(String),
+    InvalidInput(Refusal),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Refusal),
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Refusal),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Refusal),
     #[error("{0}")]
-    RateLimited(String),
+    RateLimited(Refusal),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -41,12 +77,28 @@ pub struct ErrorDetail {
     /// invalid_input, not_found, forbidden, conflict, rate_limited, unauthorized,
     /// payload_too_large, unsupported_media_type, method_not_allowed, unavailable, internal
     pub code: &'static str,
+    /// Why the extension refused, when it did (for example `phone_limit`, `session_closed`;
+    /// every reason is listed in sql/API.md). Absent for the server's own errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub message: String,
 }
 
 impl ApiError {
     pub fn not_found() -> Self {
         ApiError::NotFound("Not found.".into())
+    }
+
+    /// The extension's reason for a refusal, if it gave one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            ApiError::InvalidInput(r)
+            | ApiError::NotFound(r)
+            | ApiError::Forbidden(r)
+            | ApiError::Conflict(r)
+            | ApiError::RateLimited(r) => r.reason.as_deref(),
+            _ => None,
+        }
     }
 
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
@@ -71,7 +123,10 @@ impl From<tokio_postgres::Error> for ApiError {
             // Connection-level trouble: the database is down or restarting.
             return ApiError::Unavailable(e.into());
         };
-        let message = db.message().to_string();
+        let message = Refusal {
+            message: db.message().to_string(),
+            reason: db.detail().and_then(|d| d.strip_prefix("qlink:")).map(str::to_string),
+        };
         match db.code().code() {
             "22023" => ApiError::InvalidInput(message),
             "P0002" => ApiError::NotFound(message),
@@ -119,7 +174,8 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response();
+        let reason = self.reason().map(str::to_string);
+        let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, reason, message } })).into_response();
         if matches!(self, ApiError::Unavailable(_)) {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
         }

@@ -151,3 +151,17 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     assert!(!message.is_empty());
     message
 }
+
+/// Asserts a refusal of the extension: status, code, and the `reason` it named
+/// (`{"error":{"code","reason","message"}}`). Returns the message.
+pub async fn assert_refusal(response: reqwest::Response, status: u16, code: &str, reason: &str) -> String {
+    let got = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert_eq!(got, status, "body: {body}");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    assert_eq!(v["error"]["code"], code, "{body}");
+    assert_eq!(v["error"]["reason"], reason, "{body}");
+    let message = v["error"]["message"].as_str().expect("message").to_string();
+    assert!(!message.is_empty());
+    message
+}

@@ -345,7 +345,7 @@ pub fn documented_error_codes(doc: &Value) -> BTreeSet<String> {
 }
 
 /// Why an error response breaks the contract, if it does: not JSON, not exactly
-/// `{"error":{"code","message"}}`, a code the document does not list, or a code that does
+/// `{"error":{"code","message"}}` (plus `reason` when the extension refused), a code the document does not list, or a code that does
 /// not go with the status.
 pub fn error_contract_violation(x: &Exchange, documented: &BTreeSet<String>) -> Option<String> {
     if x.status < 400 {
@@ -356,11 +356,19 @@ pub fn error_contract_violation(x: &Exchange, documented: &BTreeSet<String>) -> 
         return Some(format!("error {} with content-type {ct:?}, not JSON", x.status));
     }
     let Some(v) = x.json() else { return Some(format!("error {} body is not JSON", x.status)) };
+    // `reason` is there exactly when the extension named one: a non-empty snake_case word.
+    let reason_ok = match v["error"].get("reason") {
+        None => v["error"].as_object().is_some_and(|e| e.len() == 2),
+        Some(r) => {
+            v["error"].as_object().is_some_and(|e| e.len() == 3)
+                && r.as_str().is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        }
+    };
     let shape_ok = v.as_object().is_some_and(|o| o.len() == 1)
-        && v["error"].as_object().is_some_and(|e| e.len() == 2)
+        && reason_ok
         && v["error"]["message"].as_str().is_some_and(|m| !m.trim().is_empty());
     if !shape_ok {
-        return Some(format!("error body is not {{\"error\":{{\"code\",\"message\"}}}}: {v}"));
+        return Some(format!("error body is not {{\"error\":{{\"code\",\"reason\"?,\"message\"}}}}: {v}"));
     }
     let code = v["error"]["code"].as_str().unwrap_or_default();
     if !documented.contains(code) {

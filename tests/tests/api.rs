@@ -1,7 +1,7 @@
 //! The REST API end to end: the real router on a loopback port, a fresh database with the
 //! real extension, real HTTP clients. Every endpoint's success path and its error codes.
 
-use qlink_tests::app::{assert_error, browser, plain, spawn_app, spawn_app_with, PASSWORD};
+use qlink_tests::app::{assert_error, assert_refusal, browser, plain, spawn_app, spawn_app_with, PASSWORD};
 use qlink_tests::{connect, url_as};
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH, SET_COOKIE};
 use serde_json::{json, Value};
@@ -224,6 +224,44 @@ async fn public_errors_are_clear_and_change_nothing() {
     assert_eq!(clinic_view["accepting_tokens"], false);
     let tokens: i64 = app.db.query_one("SELECT count(*) FROM qlink.tokens", &[]).await.unwrap().get(0);
     assert_eq!(tokens, 3);
+}
+
+/// Each refusal of the extension names its reason (sql/API.md), so a client can tell the
+/// three 429s apart without reading English; the server's own errors have none.
+#[tokio::test]
+async fn refusals_name_their_reason() {
+    let app = spawn_app().await;
+    let clinic = app.clinic("why").await;
+    let create = |name: &str, phone: &str| {
+        let url = app.url("/api/v1/clinics/why/tokens");
+        let body = json!({"patient_name": name, "patient_phone": phone});
+        async move { plain().post(url).json(&body).send().await.unwrap() }
+    };
+    assert_refusal(create("A", "123").await, 400, "invalid_input", "invalid_phone").await;
+    assert_refusal(create(" ", "9876543210").await, 400, "invalid_input", "invalid_name").await;
+    let r = plain().get(app.url("/api/v1/clinics/nope")).send().await.unwrap();
+    assert_refusal(r, 404, "not_found", "clinic_not_found").await;
+    assert_eq!(create("A", "9876543210").await.status(), 201);
+    assert_refusal(create("A again", "9876543210").await, 429, "rate_limited", "phone_limit").await;
+    assert_eq!(create("B", "9876543211").await.status(), 201);
+    assert_eq!(create("C", "9876543212").await.status(), 201);
+    assert_refusal(create("D", "9876543213").await, 429, "rate_limited", "ip_limit").await;
+    app.db.query_one("SELECT qlink.update_business($1, status => 'SUSPENDED')", &[&clinic]).await.unwrap();
+    assert_refusal(create("E", "9876543214").await, 403, "forbidden", "clinic_suspended").await;
+    let staff = app.staff("why").await;
+    let r = staff.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "NEXT"})).send().await.unwrap();
+    assert_refusal(r, 403, "forbidden", "clinic_suspended").await;
+    app.db.query_one("SELECT qlink.update_business($1, status => 'ACTIVE')", &[&clinic]).await.unwrap();
+    let r = staff.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": "SERVED"})).send().await.unwrap();
+    assert_refusal(r, 409, "conflict", "nobody_serving").await;
+    // The server's own refusals carry no reason.
+    let r = plain().post(app.url("/api/v1/clinics/why/tokens")).body("x").send().await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unsupported_media_type");
+    assert!(v["error"].get("reason").is_none(), "{v}");
+    // The OpenAPI document declares it.
+    let doc: Value = plain().get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc.pointer("/components/schemas/ErrorDetail/properties/reason").is_some(), "{doc}");
 }
 
 #[tokio::test]

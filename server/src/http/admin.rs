@@ -118,7 +118,7 @@ pub async fn create_clinic(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<NewClinic>,
 ) -> ApiResult<(StatusCode, Json<CreatedClinic>)> {
-    accounts::check_password_strength(&body.staff_password).map_err(ApiError::InvalidInput)?;
+    accounts::check_password_strength(&body.staff_password).map_err(|e| ApiError::InvalidInput(e.into()))?;
     let password = body.staff_password.clone();
     let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
         .await

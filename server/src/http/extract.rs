@@ -31,10 +31,13 @@ where
             Err(JsonRejection::BytesRejection(e)) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError::PayloadTooLarge("The request body is too large.".into()))
             }
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidInput(format!(
-                "The request body is not valid: {}",
-                e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
-            ))),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidInput(
+                format!(
+                    "The request body is not valid: {}",
+                    e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+                )
+                .into(),
+            )),
             Err(JsonRejection::JsonSyntaxError(_)) => {
                 Err(ApiError::InvalidInput("The request body is not valid JSON.".into()))
             }

@@ -9,7 +9,7 @@
 
 use super::i18n::{Lang, K};
 use super::{clinic_message_page, html_response, language_switch, layout, message_page, not_found, Cache, PageError};
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::http::extract::{cookie, ClientIp};
 use crate::http::public::{create_qr_token, load_status};
 use crate::http::AppState;
@@ -54,6 +54,16 @@ impl ClinicView {
 
     pub fn accepting(&self) -> bool {
         self.operational() && self.qr_intake_enabled && self.session_status == "OPEN"
+    }
+
+    pub fn refusal_reason(&self) -> Option<&'static str> {
+        match self.status.as_str() {
+            "ACTIVE" | "TRIAL" if self.accepting() => None,
+            "ACTIVE" | "TRIAL" if !self.qr_intake_enabled => Some("qr_intake_off"),
+            "ACTIVE" | "TRIAL" => Some("session_closed"),
+            "SUSPENDED" => Some("clinic_suspended"),
+            _ => Some("clinic_disabled"),
+        }
     }
 }
 
@@ -126,8 +136,8 @@ pub async fn page(
         Err(e) => return PageError::new(early_lang(&query, &parts.headers), e).into_response(),
     };
     let lang = Lang::choose(query.lang.as_deref(), &parts.headers, clinic.default_language);
-    if let Some(refusal) = refusal_page(&clinic, lang) {
-        return refusal;
+    if let Some(reason) = clinic.refusal_reason() {
+        return refusal_page(&clinic.name, lang, reason);
     }
     let existing = my_token_here(&app, &parts, &clinic.slug)
         .await
@@ -136,30 +146,19 @@ pub async fn page(
     html_response(StatusCode::OK, Cache::NoCache, form_page(&clinic, lang, &form, existing.map(|(id, n, _)| (id, n))))
 }
 
-/// The page instead of the form when the clinic takes no tokens by QR right now.
-fn refusal_page(clinic: &ClinicView, lang: Lang) -> Option<Response> {
-    let name = Some(clinic.name.as_str());
-    if !clinic.operational() {
-        return Some(clinic_message_page(
-            lang,
-            StatusCode::FORBIDDEN,
-            name,
-            lang.t(K::suspended_title),
-            lang.t(K::suspended_body),
-            html! {},
-        ));
-    }
-    if !clinic.accepting() {
-        return Some(clinic_message_page(
-            lang,
-            StatusCode::OK,
-            name,
-            lang.t(K::closed_title),
-            lang.t(K::closed_body),
-            html! {},
-        ));
-    }
-    None
+/// The page instead of the form when the clinic takes no tokens by QR right now, by the
+/// extension's reason (sql/API.md).
+fn refusal_page(clinic_name: &str, lang: Lang, reason: &str) -> Response {
+    let name = Some(clinic_name);
+    let (status, title, body) = match reason {
+        "clinic_suspended" | "clinic_disabled" => {
+            (StatusCode::FORBIDDEN, lang.t(K::suspended_title), lang.t(K::suspended_body))
+        }
+        "daily_token_limit" => (StatusCode::OK, lang.t(K::limit_daily_title), lang.t(K::limit_daily)),
+        // qr_intake_off, session_closed.
+        _ => (StatusCode::OK, lang.t(K::closed_title), lang.t(K::closed_body)),
+    };
+    clinic_message_page(lang, status, name, title, body, html! {})
 }
 
 #[derive(Default, Deserialize)]
@@ -246,41 +245,37 @@ pub async fn submit(
             response
         }
         Err(ApiError::NotFound(_)) => not_found(lang),
-        Err(ApiError::InvalidInput(message)) => {
+        Err(ApiError::InvalidInput(refusal)) => {
             let clinic = match load_clinic(&app, &slug).await {
                 Ok(c) => c,
                 Err(e) => return PageError::new(lang, e).into_response(),
             };
             // The extension's messages are English for the receptionist; the patient gets
             // the same advice in their language.
-            form.error = Some(if message.contains("mobile number") {
-                lang.t(K::err_phone).to_string()
-            } else if message.contains("name") {
-                lang.t(K::err_name).to_string()
-            } else {
-                message
+            form.error = Some(match refusal.reason.as_deref() {
+                Some("invalid_phone") => lang.t(K::err_phone).to_string(),
+                Some("invalid_name") => lang.t(K::err_name).to_string(),
+                _ => refusal.message,
             });
             html_response(StatusCode::BAD_REQUEST, Cache::NoCache, form_page(&clinic, lang, &form, None))
         }
-        Err(ApiError::Forbidden(message)) => {
-            // Suspended, intake off or the day closed: the clinic's current state says which.
-            match load_clinic(&app, &slug).await {
-                Ok(clinic) => refusal_page(&clinic, lang).unwrap_or_else(|| {
-                    message_page(lang, StatusCode::FORBIDDEN, lang.t(K::closed_title), &message, html! {})
-                }),
+        Err(ApiError::Forbidden(refusal)) => match refusal.reason.as_deref() {
+            Some(reason) => match load_clinic(&app, &slug).await {
+                Ok(clinic) => refusal_page(&clinic.name, lang, reason),
                 Err(e) => PageError::new(lang, e).into_response(),
-            }
-        }
-        Err(ApiError::RateLimited(message)) => limit_page(&app, &parts, &slug, lang, &message).await,
+            },
+            None => message_page(lang, StatusCode::FORBIDDEN, lang.t(K::closed_title), &refusal, html! {}),
+        },
+        Err(ApiError::RateLimited(refusal)) => limit_page(&app, &parts, &slug, lang, &refusal).await,
         Err(e) => PageError::new(lang, e).into_response(),
     }
 }
 
-/// A limit was reached. Which one is told by the extension's message (SQLSTATE 54000 is
-/// shared by the three intake limits); an unknown message is shown as it is.
-async fn limit_page(app: &AppState, parts: &Parts, slug: &str, lang: Lang, message: &str) -> Response {
+/// A limit was reached. Which one is told by the extension's reason (SQLSTATE 54000 is
+/// shared by the three intake limits); a refusal without a known reason is shown as it is.
+async fn limit_page(app: &AppState, parts: &Parts, slug: &str, lang: Lang, refusal: &Refusal) -> Response {
     let back = html! { p { a.button href={ "/c/" (slug) "?lang=" (lang.code()) } { (lang.t(K::back_to_form)) } } };
-    if message.contains("mobile number") {
+    if refusal.reason.as_deref() == Some("phone_limit") {
         // Only a token this very browser took is linked: typing someone else's number
         // must never reveal their token.
         let mine = my_token_here(app, parts, slug).await.filter(|(_, _, status)| status != "CANCELLED");
@@ -297,12 +292,10 @@ async fn limit_page(app: &AppState, parts: &Parts, slug: &str, lang: Lang, messa
         };
         return message_page(lang, StatusCode::TOO_MANY_REQUESTS, lang.t(K::already_title), "", extra);
     }
-    let (title, body) = if message.contains("network") {
-        (lang.t(K::limit_title), lang.t(K::limit_network).to_string())
-    } else if message.contains("today's tokens") {
-        (lang.t(K::limit_daily_title), lang.t(K::limit_daily).to_string())
-    } else {
-        (lang.t(K::limit_title), message.to_string())
+    let (title, body) = match refusal.reason.as_deref() {
+        Some("ip_limit") => (lang.t(K::limit_title), lang.t(K::limit_network).to_string()),
+        Some("daily_token_limit") => (lang.t(K::limit_daily_title), lang.t(K::limit_daily).to_string()),
+        _ => (lang.t(K::limit_title), refusal.message.clone()),
     };
     message_page(lang, StatusCode::TOO_MANY_REQUESTS, title, &body, back)
 }
