@@ -23,6 +23,13 @@ if cargo fmt --all -- --check >/dev/null; then
 else
     status=1; summary+=("fmt: FAILED (run cargo fmt --all)"); cargo fmt --all -- --check | head -40 || true
 fi
+log "0/4 Lints (cargo clippy -D warnings)"
+if cargo clippy --quiet --workspace --exclude qlink --all-targets -- -D warnings &&
+        (cd pg_ext && cargo clippy --quiet --all-targets --features pg_test -- -D warnings); then
+    summary+=("clippy: ok")
+else
+    status=1; summary+=("clippy: FAILED")
+fi
 
 log "1/4 Unit and #[pg_test] tests inside PostgreSQL (cargo pgrx test)"
 if (cd pg_ext && cargo pgrx test pg$PG_MAJOR --runas postgres --pgdata "$PGRX_DATA/data"); then

@@ -329,18 +329,20 @@ pub async fn bench(admin_url: &str, clinics: usize, tokens_per_clinic: usize, vi
         rss_now.max(peak_rss) as f64 / 1024.0
     );
     println!("\n| endpoint | requests | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|");
-    let map = lat.0.lock().unwrap();
-    let mut names: Vec<_> = map.keys().copied().collect();
-    names.sort();
-    for name in names {
-        let h = &map[name];
-        println!(
-            "| {name} | {} | {:.1} | {:.1} | {:.1} |",
-            h.len(),
-            h.value_at_quantile(0.5) as f64 / 1000.0,
-            h.value_at_quantile(0.99) as f64 / 1000.0,
-            h.max() as f64 / 1000.0
-        );
+    {
+        let map = lat.0.lock().unwrap();
+        let mut names: Vec<_> = map.keys().copied().collect();
+        names.sort();
+        for name in names {
+            let h = &map[name];
+            println!(
+                "| {name} | {} | {:.1} | {:.1} | {:.1} |",
+                h.len(),
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+                h.max() as f64 / 1000.0
+            );
+        }
     }
     // The invariants of the whole day.
     let check = |sql: &'static str| {

@@ -39,7 +39,7 @@ pub fn read<'conn>(
     if !cached {
         let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
         let plan = client.prepare(sql, &oids)?.keep();
-        READ_PLANS.with(|plans| plans.borrow_mut().insert(key.clone(), plan));
+        READ_PLANS.with(|plans| plans.borrow_mut().insert(key, plan));
     }
     READ_PLANS.with(|plans| {
         let plans = plans.borrow();
@@ -82,7 +82,7 @@ pub fn exec<'conn>(
     if !cached {
         let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
         let plan = client.prepare_mut(sql, &oids)?.keep();
-        PLANS.with(|plans| plans.borrow_mut().insert(key.clone(), plan));
+        PLANS.with(|plans| plans.borrow_mut().insert(key, plan));
     }
     PLANS.with(|plans| {
         let plans = plans.borrow();
