@@ -181,7 +181,9 @@ CREATE  FUNCTION "clinic_by_slug"(
 	"settings" jsonb,  /* JsonB */
 	"session_status" TEXT,  /* String */
 	"now_serving_number" INT,  /* Option < i32 > */
-	"waiting_count" INT  /* i32 */
+	"waiting_count" INT,  /* i32 */
+	"accepting_tokens" bool,  /* bool */
+	"refusal_reason" TEXT  /* Option < String > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp

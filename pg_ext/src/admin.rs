@@ -211,6 +211,8 @@ pub fn clinic_by_slug(
             name!(session_status, String),
             name!(now_serving_number, Option<i32>),
             name!(waiting_count, i32),
+            name!(accepting_tokens, bool),
+            name!(refusal_reason, Option<String>),
         ),
     >,
     ErrorReport,
@@ -224,7 +226,8 @@ pub fn clinic_by_slug(
                 client,
                 "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings, coalesce(s.status, 'OPEN'), \
                      s.now_serving_number, \
-                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING') \
+                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING'), \
+                     coalesce(s.last_token_number, 0) \
                  FROM qlink.businesses b \
                  LEFT JOIN qlink.sessions s ON s.business_id = b.id AND s.date = ($2 AT TIME ZONE b.timezone)::date \
                  WHERE b.slug = $1",
@@ -232,16 +235,27 @@ pub fn clinic_by_slug(
             )?
             .ok_or_else(missing)?;
             let settings: JsonB = col(&row, 6)?;
+            let business = Business {
+                id: col(&row, 1)?,
+                name: col(&row, 3)?,
+                timezone: col(&row, 5)?,
+                status: col(&row, 4)?,
+                settings: Settings::from_stored(&settings.0),
+            };
+            let session_status: String = col(&row, 7)?;
+            let refusal = crate::queue::qr_refusal(&business, &session_status, col(&row, 10)?);
             Ok(TableIterator::once((
-                col(&row, 1)?,
+                business.id,
                 col(&row, 2)?,
-                col(&row, 3)?,
-                col(&row, 4)?,
-                col(&row, 5)?,
-                JsonB(Settings::from_stored(&settings.0).to_json()),
-                col(&row, 7)?,
+                business.name.clone(),
+                business.status.clone(),
+                business.timezone.clone(),
+                JsonB(business.settings.to_json()),
+                session_status,
                 row.get(8)?,
                 row.get::<i32>(9)?.unwrap_or(0),
+                refusal.is_none(),
+                refusal.map(|r| r.name().to_string()),
             )))
         })
     })

@@ -280,8 +280,7 @@ impl QError {
         }
     }
 
-    /// The reason of a refusal, for unit tests of pure code.
-    #[cfg(test)]
+    /// The reason of a refusal (None for an internal error).
     pub fn reason(&self) -> Option<Reason> {
         match self {
             QError::Refused(r) => Some(r.reason),

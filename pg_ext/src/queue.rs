@@ -80,12 +80,7 @@ pub fn create_token(
             check_staff(client, staff_id, &business)?;
             let settings = &business.settings;
             if source == "QR" {
-                if !settings.qr_intake_enabled {
-                    return Err(refused(Reason::QrIntakeOff));
-                }
-                if session.status == "CLOSED" {
-                    return Err(refused(Reason::SessionClosed));
-                }
+                check_qr_open(&business, &session.status)?;
             }
             let name = validate::patient_name(patient_name)?;
             let phone = match non_empty(patient_phone) {
@@ -218,10 +213,38 @@ fn check_intake_limits(
             return Err(refused(Reason::PhoneLimit));
         }
     }
-    if i64::from(session.last_token_number) >= settings.daily_token_limit {
+    check_daily_limit(&business.settings, session.last_token_number)
+}
+
+/// The checks of a QR token that depend on the clinic alone: its status, QR intake, today's
+/// session. The daily limit comes later in create_token's order (after the patient's own
+/// checks), so it is a function of its own.
+fn check_qr_open(business: &Business, session_status: &str) -> QResult<()> {
+    business.require_operational()?;
+    if !business.settings.qr_intake_enabled {
+        return Err(refused(Reason::QrIntakeOff));
+    }
+    if session_status == "CLOSED" {
+        return Err(refused(Reason::SessionClosed));
+    }
+    Ok(())
+}
+
+fn check_daily_limit(settings: &Settings, last_token_number: i32) -> QResult<()> {
+    if i64::from(last_token_number) >= settings.daily_token_limit {
         return Err(refused(Reason::DailyTokenLimit));
     }
     Ok(())
+}
+
+/// Why create_token would refuse any QR token at this clinic now, whoever the patient:
+/// exactly its clinic checks (status, QR intake, session closed, the daily limit), so the
+/// intake page, the lobby display and the API never offer what create_token then refuses.
+pub fn qr_refusal(business: &Business, session_status: &str, last_token_number: i32) -> Option<Reason> {
+    check_qr_open(business, session_status)
+        .and_then(|()| check_daily_limit(&business.settings, last_token_number))
+        .err()
+        .and_then(|e| e.reason())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -844,4 +844,55 @@ mod tests {
         let other = clinic("reasons-empty");
         refused_for(&format!("SELECT * FROM qlink.queue_action('{other}', 'UNDO')"), "55000", "nothing_to_undo");
     }
+
+    #[pg_test]
+    fn clinic_by_slug_says_whether_it_takes_qr_tokens_as_create_token_does() {
+        setup();
+        let b = clinic_with("accepting", r#"{"daily_token_limit": 2}"#);
+        let mut n = 0;
+        // What clinic_by_slug says, and what a QR create_token by a new patient answers.
+        let mut both = || {
+            let says = s("SELECT concat_ws(',', accepting_tokens::text, coalesce(refusal_reason, '-')) \
+                          FROM qlink.clinic_by_slug('accepting')");
+            n += 1;
+            let sql = format!("SELECT * FROM qlink.create_token('{b}', 'P{n}', '{}', 'QR', '10.0.{n}.1')", phone(n));
+            let reason = q::<String>(&format!("SELECT pg_temp.reason_of($${sql}$$)"));
+            let did = match reason {
+                None => "true,-".to_string(),
+                Some(r) => format!("false,{}", r.split_once(" qlink:").map(|(_, r)| r).unwrap_or(&r)),
+            };
+            (says, did)
+        };
+        let (says, did) = both();
+        assert_eq!((says.as_str(), did.as_str()), ("true,-", "true,-"));
+        let (says, did) = both();
+        assert_eq!((says.as_str(), did.as_str()), ("true,-", "true,-"));
+        // The daily limit of 2 is reached.
+        let (says, did) = both();
+        assert_eq!((says.as_str(), did.as_str()), ("false,daily_token_limit", "false,daily_token_limit"));
+        Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{{\"daily_token_limit\": 50}}')")).unwrap();
+        for (change, reason) in [
+            ("settings => '{\"qr_intake_enabled\": false}'", "qr_intake_off"),
+            ("settings => '{\"qr_intake_enabled\": true}', status => 'SUSPENDED'", "clinic_suspended"),
+            ("status => 'DISABLED'", "clinic_disabled"),
+        ] {
+            Spi::run(&format!("SELECT qlink.update_business('{b}', {change})")).unwrap();
+            let (says, did) = both();
+            assert_eq!(says, format!("false,{reason}"));
+            assert_eq!(says, did);
+        }
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'TRIAL')")).unwrap();
+        let (says, did) = both();
+        assert_eq!((says.as_str(), did.as_str()), ("true,-", "true,-"));
+        Spi::run(&format!("SELECT * FROM qlink.close_session('{b}')")).unwrap();
+        let (says, did) = both();
+        assert_eq!((says.as_str(), did.as_str()), ("false,session_closed", "false,session_closed"));
+        // Existing columns keep their names and order; the new ones trail.
+        assert_eq!(
+            s("SELECT string_agg(a, ',' ORDER BY o) FROM unnest((SELECT proargnames FROM pg_proc \
+               WHERE proname = 'clinic_by_slug')) WITH ORDINALITY u(a, o)"),
+            "slug,business_id,slug,name,status,timezone,settings,session_status,now_serving_number,waiting_count,\
+             accepting_tokens,refusal_reason"
+        );
+    }
 }

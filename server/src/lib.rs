@@ -11,6 +11,7 @@ pub mod http;
 pub mod migrate;
 pub mod pages;
 pub mod serve;
+pub mod sql;
 pub mod webhook;
 pub mod whatsapp;
 pub mod worker;

@@ -264,6 +264,37 @@ async fn refusals_name_their_reason() {
     assert!(doc.pointer("/components/schemas/ErrorDetail/properties/reason").is_some(), "{doc}");
 }
 
+/// Whether a clinic takes QR tokens is the extension's answer (clinic_by_slug), the same
+/// rule create_token applies: once the daily limit is reached the API, the intake page
+/// and the lobby display all say so, before a patient fills in the form.
+#[tokio::test]
+async fn a_clinic_at_its_daily_limit_says_it_takes_no_tokens() {
+    let app = spawn_app().await;
+    let clinic = app.clinic("full").await;
+    app.db
+        .query_one("SELECT qlink.update_business($1, settings => '{\"daily_token_limit\": 1}')", &[&clinic])
+        .await
+        .unwrap();
+    let view = || async {
+        let v: Value = plain().get(app.url("/api/v1/clinics/full")).send().await.unwrap().json().await.unwrap();
+        (v["accepting_tokens"].clone(), v["refusal_reason"].clone())
+    };
+    assert_eq!(view().await, (json!(true), Value::Null));
+    app.take_token("full", "Only one", "9876543210").await;
+    assert_eq!(view().await, (json!(false), json!("daily_token_limit")));
+    let page = plain().get(app.url("/c/full")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Today's tokens are finished"), "{html}");
+    assert!(!html.contains("id=\"intake\""), "{html}");
+    let display: Value = plain().get(app.url("/c/full/display.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(display["accepting_tokens"], false, "{display}");
+    // The desk is not limited, and a closed day says so too.
+    let staff = app.staff("full").await;
+    let r = staff.post(app.url("/api/v1/staff/session/close")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(view().await, (json!(false), json!("session_closed")));
+}
+
 #[tokio::test]
 async fn trusted_proxies_forward_the_client_address() {
     let app = spawn_app_with(|_, http| http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;

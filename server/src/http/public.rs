@@ -21,8 +21,12 @@ pub struct Clinic {
     pub name: String,
     /// ACTIVE, TRIAL, SUSPENDED or DISABLED
     pub status: String,
-    /// Whether patients can take a token by QR code right now.
+    /// Whether patients can take a token by QR code right now (the extension's rule,
+    /// including the daily limit).
     pub accepting_tokens: bool,
+    /// Why not, while `accepting_tokens` is false: `clinic_suspended`, `clinic_disabled`,
+    /// `qr_intake_off`, `session_closed` or `daily_token_limit` (sql/API.md).
+    pub refusal_reason: Option<String>,
     /// OPEN or CLOSED (today's queue)
     pub session_status: String,
     pub now_serving_number: Option<i32>,
@@ -35,26 +39,17 @@ pub struct Clinic {
     responses((status = 200, body = Clinic), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn clinic(State(app): State<AppState>, Path(slug): Path<String>) -> ApiResult<Json<Clinic>> {
     let db = app.db.get().await?;
-    let stmt = db
-        .prepare_cached(
-            "SELECT slug, name, status, settings, session_status, now_serving_number, waiting_count \
-             FROM qlink.clinic_by_slug($1)",
-        )
-        .await?;
-    let row = db.query_one(&stmt, &[&slug]).await?;
-    let status: String = row.get(2);
-    let settings: serde_json::Value = row.get(3);
-    let session_status: String = row.get(4);
-    let intake = settings["qr_intake_enabled"].as_bool().unwrap_or(true);
+    let c = crate::sql::clinic_by_slug(&db, &slug).await?;
     Ok(Json(Clinic {
-        slug: row.get(0),
-        name: row.get(1),
-        accepting_tokens: intake && session_status == "OPEN" && (status == "ACTIVE" || status == "TRIAL"),
-        status,
-        session_status,
-        now_serving_number: row.get(5),
-        waiting_count: row.get(6),
-        default_language: settings["default_language"].as_str().unwrap_or("en").to_string(),
+        default_language: c.default_language().to_string(),
+        slug: c.slug,
+        name: c.name,
+        status: c.status,
+        accepting_tokens: c.accepting_tokens,
+        refusal_reason: c.refusal_reason,
+        session_status: c.session_status,
+        now_serving_number: c.now_serving_number,
+        waiting_count: c.waiting_count,
     }))
 }
 

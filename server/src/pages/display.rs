@@ -100,9 +100,7 @@ pub async fn state(State(app): State<AppState>, Path(slug): Path<String>) -> Api
     // queue_snapshot also returns names and phones: only numbers leave this query.
     let stmt = db
         .prepare_cached(
-            "SELECT c.name, c.now_serving_number, c.waiting_count, \
-                    c.status IN ('ACTIVE', 'TRIAL') AND c.session_status = 'OPEN' \
-                        AND coalesce((c.settings ->> 'qr_intake_enabled')::boolean, true), \
+            "SELECT c.name, c.now_serving_number, c.waiting_count, c.accepting_tokens, \
                     ARRAY(SELECT s.token_number FROM qlink.queue_snapshot(c.business_id) s \
                           WHERE s.status = 'WAITING' ORDER BY s.queue_position LIMIT $2) \
              FROM qlink.clinic_by_slug($1) c",

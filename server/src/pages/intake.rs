@@ -39,53 +39,23 @@ pub struct LangQuery {
 pub struct ClinicView {
     pub slug: String,
     pub name: String,
-    pub status: String,
-    pub session_status: String,
     pub now_serving_number: Option<i32>,
     pub waiting_count: i32,
-    pub qr_intake_enabled: bool,
+    /// Why the clinic takes no QR tokens now (the extension's reason), None while it does.
+    pub refusal_reason: Option<String>,
     pub default_language: Lang,
-}
-
-impl ClinicView {
-    pub fn operational(&self) -> bool {
-        self.status == "ACTIVE" || self.status == "TRIAL"
-    }
-
-    pub fn accepting(&self) -> bool {
-        self.operational() && self.qr_intake_enabled && self.session_status == "OPEN"
-    }
-
-    pub fn refusal_reason(&self) -> Option<&'static str> {
-        match self.status.as_str() {
-            "ACTIVE" | "TRIAL" if self.accepting() => None,
-            "ACTIVE" | "TRIAL" if !self.qr_intake_enabled => Some("qr_intake_off"),
-            "ACTIVE" | "TRIAL" => Some("session_closed"),
-            "SUSPENDED" => Some("clinic_suspended"),
-            _ => Some("clinic_disabled"),
-        }
-    }
 }
 
 pub async fn load_clinic(app: &AppState, slug: &str) -> Result<ClinicView, ApiError> {
     let db = app.db.get().await?;
-    let stmt = db
-        .prepare_cached(
-            "SELECT slug, name, status, settings, session_status, now_serving_number, waiting_count \
-             FROM qlink.clinic_by_slug($1)",
-        )
-        .await?;
-    let row = db.query_one(&stmt, &[&slug]).await?;
-    let settings: serde_json::Value = row.get(3);
+    let c = crate::sql::clinic_by_slug(&db, slug).await?;
     Ok(ClinicView {
-        slug: row.get(0),
-        name: row.get(1),
-        status: row.get(2),
-        session_status: row.get(4),
-        now_serving_number: row.get(5),
-        waiting_count: row.get(6),
-        qr_intake_enabled: settings["qr_intake_enabled"].as_bool().unwrap_or(true),
-        default_language: settings["default_language"].as_str().and_then(Lang::parse).unwrap_or(Lang::En),
+        default_language: Lang::parse(c.default_language()).unwrap_or(Lang::En),
+        slug: c.slug,
+        name: c.name,
+        now_serving_number: c.now_serving_number,
+        waiting_count: c.waiting_count,
+        refusal_reason: c.refusal_reason,
     })
 }
 
@@ -136,7 +106,7 @@ pub async fn page(
         Err(e) => return PageError::new(early_lang(&query, &parts.headers), e).into_response(),
     };
     let lang = Lang::choose(query.lang.as_deref(), &parts.headers, clinic.default_language);
-    if let Some(reason) = clinic.refusal_reason() {
+    if let Some(reason) = &clinic.refusal_reason {
         return refusal_page(&clinic.name, lang, reason);
     }
     let existing = my_token_here(&app, &parts, &clinic.slug)

@@ -1,0 +1,66 @@
+//! The typed client of the extension's SQL API (sql/API.md): one `async fn` per `qlink.*`
+//! function and one struct per result, read by column name. Handlers and pages call these
+//! instead of writing their own SQL, so a function's result is read in one place and a
+//! rule the extension answers (whether a clinic takes tokens, what the lobby shows) is never
+//! re-derived in the server. Functions are added here as the code that calls them moves.
+
+use crate::error::ApiResult;
+use deadpool_postgres::Client;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+/// A row of `qlink.clinic_by_slug`: the clinic's public face.
+#[derive(Debug, Clone)]
+pub struct ClinicRow {
+    pub business_id: Uuid,
+    pub slug: String,
+    pub name: String,
+    /// ACTIVE, TRIAL, SUSPENDED or DISABLED.
+    pub status: String,
+    pub timezone: String,
+    /// Every setting, defaults filled in.
+    pub settings: serde_json::Value,
+    /// OPEN or CLOSED (today's queue).
+    pub session_status: String,
+    pub now_serving_number: Option<i32>,
+    pub waiting_count: i32,
+    /// Whether a patient can take a QR token now: the extension's own rule.
+    pub accepting_tokens: bool,
+    /// Why not (a reason of sql/API.md), NULL while accepting.
+    pub refusal_reason: Option<String>,
+}
+
+impl ClinicRow {
+    fn from_row(row: &Row) -> Self {
+        ClinicRow {
+            business_id: row.get("business_id"),
+            slug: row.get("slug"),
+            name: row.get("name"),
+            status: row.get("status"),
+            timezone: row.get("timezone"),
+            settings: row.get("settings"),
+            session_status: row.get("session_status"),
+            now_serving_number: row.get("now_serving_number"),
+            waiting_count: row.get("waiting_count"),
+            accepting_tokens: row.get("accepting_tokens"),
+            refusal_reason: row.get("refusal_reason"),
+        }
+    }
+
+    /// The clinic's `default_language` setting.
+    pub fn default_language(&self) -> &str {
+        self.settings["default_language"].as_str().unwrap_or("en")
+    }
+}
+
+/// `qlink.clinic_by_slug(slug)`; an unknown slug is `ApiError::NotFound`.
+pub async fn clinic_by_slug(db: &Client, slug: &str) -> ApiResult<ClinicRow> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT business_id, slug, name, status, timezone, settings, session_status, now_serving_number, \
+                    waiting_count, accepting_tokens, refusal_reason \
+             FROM qlink.clinic_by_slug($1)",
+        )
+        .await?;
+    Ok(ClinicRow::from_row(&db.query_one(&stmt, &[&slug]).await?))
+}
