@@ -58,7 +58,15 @@ async fn migrate(database_url: &str, until: Option<u32>) -> anyhow::Result<Migra
     runner.set_migration_table_name("qlink_schema_history");
     let report = runner.run_async(&mut client).await.context("applying migrations")?;
     if until.is_none() {
-        client.batch_execute("ALTER EXTENSION qlink UPDATE").await.context("updating the qlink extension")?;
+        let available: Option<String> = client
+            .query_opt("SELECT default_version FROM pg_catalog.pg_available_extensions WHERE name = 'qlink'", &[])
+            .await
+            .context("reading the installed extension files")?
+            .map(|r| r.get("default_version"));
+        // Only when the files are newer: a no-op ALTER would put a NOTICE in every start-up log.
+        if available.is_some() && available != extension_version(&client).await? {
+            client.batch_execute("ALTER EXTENSION qlink UPDATE").await.context("updating the qlink extension")?;
+        }
         client.batch_execute(PRIVILEGES).await.context("granting the qlink functions")?;
     }
     let extension_after = extension_version(&client).await?;

@@ -95,6 +95,39 @@ async fn migrate_clinic_and_user_commands() {
     assert!(hash.starts_with("$argon2id$"));
 }
 
+#[tokio::test]
+async fn servers_starting_together_migrate_one_after_the_other() {
+    // A rolling restart starts several `qlink serve`, each migrating on start-up: they
+    // must take turns, not fail on each other's DDL.
+    let url = empty_database().await;
+    let runs: Vec<std::process::Child> = (0..3)
+        .map(|_| {
+            Command::new(qlink_bin())
+                .arg("migrate")
+                .env("DATABASE_URL", &url)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let line = stdout.lines().find(|l| l.starts_with("migrations applied")).unwrap_or(&stdout).to_string();
+        applied.push(line);
+    }
+    applied.sort();
+    assert_eq!(applied, ["migrations applied: 0", "migrations applied: 0", "migrations applied: 3"]);
+    let db = connect(&url).await;
+    let version: String =
+        db.query_one("SELECT extversion FROM pg_extension WHERE extname = 'qlink'", &[]).await.unwrap().get(0);
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
