@@ -289,6 +289,25 @@ AS 'qlink-0.2.0', 'delete_business_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::queue::display_state
+CREATE  FUNCTION "display_state"(
+	"business_id" uuid, /* Option < Uuid > */
+	"max_next" INT DEFAULT 6 /* Option < i32 > */
+) RETURNS TABLE (
+	"clinic_name" TEXT,  /* String */
+	"now_serving_number" INT,  /* Option < i32 > */
+	"next_numbers" INT[],  /* Vec < i32 > */
+	"waiting_count" INT,  /* i32 */
+	"accepting_tokens" bool,  /* bool */
+	"refusal_reason" TEXT  /* Option < String > */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'display_state_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::accounts::end_login_session
 CREATE  FUNCTION "end_login_session"(
 	"token_hash" bytea /* :: std :: option :: Option < Vec < u8 > > */

@@ -901,3 +901,57 @@ pub fn queue_summary(
         })
     })
 }
+
+/// What the lobby screen shows: numbers only, never a name or a phone (the screen faces
+/// the waiting room, and its data is public). Whether the clinic takes QR tokens is
+/// `qr_refusal`, the rule create_token applies. Reads only; does not open a session.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn display_state(
+    business_id: Option<Uuid>,
+    max_next: default!(Option<i32>, 6),
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(clinic_name, String),
+            name!(now_serving_number, Option<i32>),
+            name!(next_numbers, Vec<i32>),
+            name!(waiting_count, i32),
+            name!(accepting_tokens, bool),
+            name!(refusal_reason, Option<String>),
+        ),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        let max_next = max_next.unwrap_or(6).clamp(0, 50);
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let business = Business::load(client, business_id)?;
+            let row = db::read_first(
+                client,
+                "SELECT s.status, s.now_serving_number, s.last_token_number, \
+                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING'), \
+                     ARRAY(SELECT t.token_number FROM qlink.tokens t \
+                           WHERE t.session_id = s.id AND t.status = 'WAITING' \
+                           ORDER BY t.is_priority DESC, t.token_number LIMIT $4) \
+                 FROM qlink.sessions s WHERE s.business_id = $1 AND s.date = ($2 AT TIME ZONE $3)::date",
+                &[business.id.into(), now.into(), business.timezone.as_str().into(), max_next.into()],
+            )?;
+            let (session_status, serving, last, waiting, next) = match row {
+                Some(r) => (col::<String>(&r, 1)?, nullable(&r, 2)?, col(&r, 3)?, col(&r, 4)?, col(&r, 5)?),
+                None => ("OPEN".to_string(), None, 0, 0, Vec::new()),
+            };
+            let refusal = qr_refusal(&business, &session_status, last);
+            Ok(TableIterator::once((
+                business.name.clone(),
+                serving,
+                next,
+                waiting,
+                refusal.is_none(),
+                refusal.map(|r| r.name().to_string()),
+            )))
+        })
+    })
+}

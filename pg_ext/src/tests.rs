@@ -895,4 +895,35 @@ mod tests {
              accepting_tokens,refusal_reason"
         );
     }
+
+    #[pg_test]
+    fn display_state_shows_numbers_in_call_order_and_no_names() {
+        setup();
+        let b = clinic_with("lobby", r#"{"daily_token_limit": 4}"#);
+        let ds = || {
+            s(&format!(
+                "SELECT concat_ws('|', clinic_name, coalesce(now_serving_number::text, '-'), next_numbers::text, \
+                        waiting_count, accepting_tokens::text, coalesce(refusal_reason, '-')) \
+                 FROM qlink.display_state('{b}', 2)"
+            ))
+        };
+        // Before the day's first token: no session yet, and none is opened.
+        assert_eq!(ds(), "Clinic lobby|-|{}|0|true|-");
+        assert_eq!(i("SELECT count(*) FROM qlink.sessions"), 0);
+        token(&b, "One", "9876500001");
+        token(&b, "Two", "9876500002");
+        token(&b, "Three", "9876500003");
+        staff_token(&b, "Emergency", true);
+        assert_eq!(ds(), "Clinic lobby|-|{4,1}|4|false|daily_token_limit");
+        act(&b, "NEXT");
+        assert_eq!(ds(), "Clinic lobby|4|{1,2}|3|false|daily_token_limit");
+        // Only numbers: the result has no text column but the clinic's name.
+        assert_eq!(
+            s("SELECT string_agg(a, ',' ORDER BY o) FROM unnest((SELECT proargnames FROM pg_proc \
+               WHERE proname = 'display_state')) WITH ORDINALITY u(a, o)"),
+            "business_id,max_next,clinic_name,now_serving_number,next_numbers,waiting_count,accepting_tokens,\
+             refusal_reason"
+        );
+        refused_for("SELECT * FROM qlink.display_state(gen_random_uuid())", "P0002", "clinic_not_found");
+    }
 }

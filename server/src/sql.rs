@@ -64,3 +64,41 @@ pub async fn clinic_by_slug(db: &Client, slug: &str) -> ApiResult<ClinicRow> {
         .await?;
     Ok(ClinicRow::from_row(&db.query_one(&stmt, &[&slug]).await?))
 }
+
+/// A row of `qlink.display_state`: what the lobby screen shows, numbers only.
+#[derive(Debug, Clone)]
+pub struct DisplayRow {
+    pub clinic_name: String,
+    pub now_serving_number: Option<i32>,
+    /// The next numbers in call order.
+    pub next_numbers: Vec<i32>,
+    pub waiting_count: i32,
+    pub accepting_tokens: bool,
+    pub refusal_reason: Option<String>,
+}
+
+impl DisplayRow {
+    fn from_row(row: &Row) -> Self {
+        DisplayRow {
+            clinic_name: row.get("clinic_name"),
+            now_serving_number: row.get("now_serving_number"),
+            next_numbers: row.get("next_numbers"),
+            waiting_count: row.get("waiting_count"),
+            accepting_tokens: row.get("accepting_tokens"),
+            refusal_reason: row.get("refusal_reason"),
+        }
+    }
+}
+
+/// `qlink.display_state(business_id, max_next)` of the clinic with this slug (one round
+/// trip through `qlink.clinic_by_slug`); an unknown slug is `ApiError::NotFound`.
+pub async fn display_state_by_slug(db: &Client, slug: &str, max_next: i32) -> ApiResult<DisplayRow> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT d.clinic_name, d.now_serving_number, d.next_numbers, d.waiting_count, d.accepting_tokens, \
+                    d.refusal_reason \
+             FROM qlink.clinic_by_slug($1) c, LATERAL qlink.display_state(c.business_id, $2) d",
+        )
+        .await?;
+    Ok(DisplayRow::from_row(&db.query_one(&stmt, &[&slug, &max_next]).await?))
+}

@@ -1,6 +1,6 @@
 //! `/c/{slug}/display`: the lobby screen (a TV or a spare tablet facing the waiting room).
-//! Token numbers only, never names: its data comes from `/c/{slug}/display.json`, which
-//! selects numbers alone from the queue on the server. display.js chimes and speaks each
+//! Token numbers only, never names: its data comes from `/c/{slug}/display.json`, which is
+//! `qlink.display_state`, a function that returns numbers alone. display.js chimes and speaks each
 //! newly called number, one call-out at a time.
 
 use super::assets::Asset;
@@ -17,7 +17,7 @@ use maud::html;
 use serde::{Deserialize, Serialize};
 
 /// How many upcoming numbers the lobby shows.
-const NEXT_SHOWN: i64 = 6;
+const NEXT_SHOWN: i32 = 6;
 
 #[derive(Deserialize)]
 pub struct DisplayQuery {
@@ -97,22 +97,13 @@ pub struct DisplayState {
 
 pub async fn state(State(app): State<AppState>, Path(slug): Path<String>) -> ApiResult<Response> {
     let db = app.db.get().await?;
-    // queue_snapshot also returns names and phones: only numbers leave this query.
-    let stmt = db
-        .prepare_cached(
-            "SELECT c.name, c.now_serving_number, c.waiting_count, c.accepting_tokens, \
-                    ARRAY(SELECT s.token_number FROM qlink.queue_snapshot(c.business_id) s \
-                          WHERE s.status = 'WAITING' ORDER BY s.queue_position LIMIT $2) \
-             FROM qlink.clinic_by_slug($1) c",
-        )
-        .await?;
-    let row = db.query_one(&stmt, &[&slug, &NEXT_SHOWN]).await?;
+    let d = crate::sql::display_state_by_slug(&db, &slug, NEXT_SHOWN).await?;
     let body = DisplayState {
-        clinic_name: row.get(0),
-        now_serving_number: row.get(1),
-        waiting_count: row.get(2),
-        accepting_tokens: row.get(3),
-        next_numbers: row.get(4),
+        clinic_name: d.clinic_name,
+        now_serving_number: d.now_serving_number,
+        next_numbers: d.next_numbers,
+        waiting_count: d.waiting_count,
+        accepting_tokens: d.accepting_tokens,
     };
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
