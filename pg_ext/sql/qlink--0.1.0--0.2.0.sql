@@ -565,7 +565,9 @@ CREATE  FUNCTION "token_status"(
 	"is_priority" bool,  /* bool */
 	"joined_people_ahead" INT,  /* i32 */
 	"feedback_given" bool,  /* bool */
-	"session_status" TEXT  /* String */
+	"session_status" TEXT,  /* String */
+	"progress_percent" INT,  /* i32 */
+	"overtaken_by" INT  /* i32 */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp

@@ -654,7 +654,38 @@ pub fn submit_feedback(
     })
 }
 
+/// How far a patient has come from joining to being called, in percent: the share of the
+/// people ahead on joining (`joined_people_ahead`) who are no longer ahead, rounded down, so
+/// 100 means nobody is ahead any more. Called or served: 100; skipped or cancelled: 0.
+/// Pushed back by an emergency beyond where they joined: 0.
+fn progress_percent(status: &str, joined_people_ahead: i32, people_ahead: Option<i32>) -> i32 {
+    match status {
+        "SERVING" | "SERVED" => 100,
+        "WAITING" => {
+            let joined = joined_people_ahead.max(0);
+            let ahead = people_ahead.unwrap_or(0).max(0);
+            if joined == 0 {
+                if ahead == 0 {
+                    100
+                } else {
+                    0
+                }
+            } else {
+                (joined - ahead.min(joined)) * 100 / joined
+            }
+        }
+        _ => 0,
+    }
+}
+
 /// What the patient's page shows. One statement: this is what every waiting patient polls.
+///
+/// `overtaken_by`: of the people ahead of a WAITING patient now (the WAITING ones before
+/// them in call order and the one being served), how many got there after the patient
+/// joined: they joined later (an emergency, or a later patient recalled with priority), or
+/// they were recalled from SKIPPED having been skipped already when the patient joined. A
+/// patient skipped and recalled since does not count: they were ahead on joining. Undone
+/// recalls do not count. 0 for a patient not WAITING.
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn token_status(
@@ -678,6 +709,8 @@ pub fn token_status(
             name!(joined_people_ahead, i32),
             name!(feedback_given, bool),
             name!(session_status, String),
+            name!(progress_percent, i32),
+            name!(overtaken_by, i32),
         ),
     >,
     ErrorReport,
@@ -697,7 +730,23 @@ pub fn token_status(
                      s.now_serving_number, s.service_p25_minutes, s.service_p75_minutes, \
                      (b.settings ->> 'eta_min_minutes')::int, (b.settings ->> 'eta_max_minutes')::int, \
                      b.name, greatest(t.updated_at, s.updated_at), b.slug, t.language, t.is_priority, \
-                     t.joined_people_ahead, t.rating IS NOT NULL, s.status \
+                     t.joined_people_ahead, t.rating IS NOT NULL, s.status, \
+                     CASE WHEN t.status = 'WAITING' THEN ( \
+                         SELECT count(*)::int FROM qlink.tokens w \
+                         WHERE w.session_id = t.session_id \
+                           AND (w.status = 'SERVING' OR (w.status = 'WAITING' AND (w.is_priority > t.is_priority \
+                                OR (w.is_priority = t.is_priority AND w.token_number < t.token_number)))) \
+                           AND (w.token_number > t.token_number \
+                                OR (w.is_priority AND EXISTS ( \
+                                    SELECT 1 FROM qlink.audit_logs r \
+                                    WHERE r.session_id = t.session_id AND r.undoable AND r.undone_at IS NULL \
+                                      AND r.action = 'RECALL' AND r.token_id = w.id AND r.created_at > t.created_at \
+                                      AND NOT EXISTS ( \
+                                          SELECT 1 FROM qlink.audit_logs k \
+                                          WHERE k.session_id = t.session_id AND k.undoable AND k.undone_at IS NULL \
+                                            AND k.action = 'SKIP' AND k.token_id = w.id \
+                                            AND k.created_at >= t.created_at AND k.id < r.id))))) \
+                     ELSE 0 END \
                  FROM qlink.tokens t \
                  JOIN qlink.sessions s ON s.id = t.session_id \
                  JOIN qlink.businesses b ON b.id = t.business_id \
@@ -716,9 +765,11 @@ pub fn token_status(
                 ),
             };
             let people_ahead = position.map(|p| p - 1 + i32::from(now_serving.is_some()));
+            let status: String = col(&row, 2)?;
+            let progress = progress_percent(&status, col(&row, 14)?, people_ahead);
             Ok(TableIterator::once((
                 col(&row, 1)?,
-                col(&row, 2)?,
+                status,
                 position,
                 people_ahead,
                 now_serving,
@@ -732,6 +783,8 @@ pub fn token_status(
                 col(&row, 14)?,
                 col(&row, 15)?,
                 col(&row, 16)?,
+                progress,
+                col(&row, 17)?,
             )))
         })
     })
@@ -954,4 +1007,24 @@ pub fn display_state(
             )))
         })
     })
+}
+
+#[cfg(test)]
+mod unit {
+    use super::progress_percent;
+
+    #[test]
+    fn progress_is_the_share_of_people_ahead_gone_rounded_down() {
+        assert_eq!(progress_percent("WAITING", 3, Some(1)), 66);
+        assert_eq!(progress_percent("WAITING", 3, Some(3)), 0);
+        assert_eq!(progress_percent("WAITING", 3, Some(5)), 0);
+        assert_eq!(progress_percent("WAITING", 300, Some(1)), 99);
+        assert_eq!(progress_percent("WAITING", 3, Some(0)), 100);
+        assert_eq!(progress_percent("WAITING", 0, Some(0)), 100);
+        assert_eq!(progress_percent("WAITING", 0, Some(1)), 0);
+        assert_eq!(progress_percent("SERVING", 3, None), 100);
+        assert_eq!(progress_percent("SERVED", 3, None), 100);
+        assert_eq!(progress_percent("SKIPPED", 3, None), 0);
+        assert_eq!(progress_percent("CANCELLED", 3, None), 0);
+    }
 }

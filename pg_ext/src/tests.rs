@@ -926,4 +926,87 @@ mod tests {
         );
         refused_for("SELECT * FROM qlink.display_state(gen_random_uuid())", "P0002", "clinic_not_found");
     }
+
+    /// `progress_percent` and `overtaken_by` of a token, as "progress/overtaken/people_ahead".
+    fn progress(t: &str) -> String {
+        s(&format!(
+            "SELECT concat_ws('/', progress_percent, overtaken_by, coalesce(people_ahead::text, '-')) \
+             FROM qlink.token_status('{t}')"
+        ))
+    }
+
+    #[pg_test]
+    fn token_status_progress_is_one_rule() {
+        setup();
+        let b = clinic("progress");
+        let t: Vec<String> = (1..=4).map(|n| token(&b, &format!("P{n}"), &phone(n))).collect();
+        // Joined with 3 ahead.
+        assert_eq!(progress(&t[3]), "0/0/3");
+        act(&b, "NEXT");
+        assert_eq!(progress(&t[3]), "0/0/3");
+        act(&b, "NEXT");
+        assert_eq!(progress(&t[3]), "33/0/2");
+        act(&b, "NEXT");
+        // 2 of 3 people gone: 66 (rounded down: 100 only when nobody is ahead).
+        assert_eq!(progress(&t[3]), "66/0/1");
+        act(&b, "NEXT");
+        assert_eq!(progress(&t[3]), "100/0/-");
+        act(&b, "SKIP");
+        assert_eq!(progress(&t[3]), "0/0/-");
+        // Nobody ahead on joining: 100 while still nobody is ahead.
+        let lone = clinic("progress-lone");
+        let first = token(&lone, "First", &phone(10));
+        assert_eq!(progress(&first), "100/0/0");
+        staff_token(&lone, "Emergency", true);
+        assert_eq!(progress(&first), "0/1/1");
+    }
+
+    #[pg_test]
+    fn overtaken_by_counts_emergencies_and_recalls_after_joining() {
+        setup();
+        let b = clinic("overtaken");
+        // Each step a minute later: "before" and "after" joining are told by time.
+        let mut minute = 30;
+        let mut tick = || {
+            minute += 1;
+            at(&format!("2026-03-10 04:{minute}:00+00"));
+        };
+        let skipped_early = token(&b, "Skipped before", &phone(1));
+        tick();
+        act_on(&b, "SKIP", &skipped_early);
+        tick();
+        let waiting = token(&b, "In line", &phone(2));
+        tick();
+        let me = token(&b, "Me", &phone(3));
+        assert_eq!(progress(&me), "0/0/1");
+        // Someone ahead of me when I joined, skipped and recalled since: not put ahead of me.
+        tick();
+        act_on(&b, "SKIP", &waiting);
+        tick();
+        act_on(&b, "RECALL", &waiting);
+        assert_eq!(progress(&me), "0/0/1");
+        // Skipped before I joined, recalled since: put ahead of me.
+        tick();
+        act_on(&b, "RECALL", &skipped_early);
+        assert_eq!(progress(&me), "0/1/2");
+        // An emergency after I joined.
+        tick();
+        staff_token(&b, "Emergency", true);
+        assert_eq!(progress(&me), "0/2/3");
+        // Being served, the recalled patient is still ahead of me (and still counted).
+        tick();
+        assert_eq!(act(&b, "NEXT").as_deref(), Some(skipped_early.as_str()));
+        assert_eq!(progress(&me), "0/2/3");
+        // UNDO of that NEXT and of the RECALL: that recall never happened.
+        tick();
+        act(&b, "UNDO");
+        assert_eq!(progress(&me), "0/2/3");
+        act(&b, "UNDO");
+        assert_eq!(status(&skipped_early), "SKIPPED");
+        assert_eq!(progress(&me), "0/1/2");
+        // A later patient, behind everyone, was overtaken by nobody.
+        tick();
+        let later = token(&b, "Later", &phone(4));
+        assert_eq!(s(&format!("SELECT overtaken_by::text FROM qlink.token_status('{later}')")), "0");
+    }
 }

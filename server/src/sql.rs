@@ -102,3 +102,62 @@ pub async fn display_state_by_slug(db: &Client, slug: &str, max_next: i32) -> Ap
         .await?;
     Ok(DisplayRow::from_row(&db.query_one(&stmt, &[&slug, &max_next]).await?))
 }
+
+/// A row of `qlink.token_status`: what the patient's page shows.
+#[derive(Debug, Clone)]
+pub struct TokenStatusRow {
+    pub token_number: i32,
+    pub status: String,
+    pub queue_position: Option<i32>,
+    pub people_ahead: Option<i32>,
+    pub now_serving_number: Option<i32>,
+    pub eta_min_minutes: Option<i32>,
+    pub eta_max_minutes: Option<i32>,
+    pub business_name: String,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub business_slug: String,
+    pub language: String,
+    pub is_priority: bool,
+    pub joined_people_ahead: i32,
+    pub feedback_given: bool,
+    pub session_status: String,
+    pub progress_percent: i32,
+    pub overtaken_by: i32,
+}
+
+impl TokenStatusRow {
+    fn from_row(row: &Row) -> Self {
+        TokenStatusRow {
+            token_number: row.get("token_number"),
+            status: row.get("status"),
+            queue_position: row.get("queue_position"),
+            people_ahead: row.get("people_ahead"),
+            now_serving_number: row.get("now_serving_number"),
+            eta_min_minutes: row.get("eta_min_minutes"),
+            eta_max_minutes: row.get("eta_max_minutes"),
+            business_name: row.get("business_name"),
+            updated_at: row.get("updated_at"),
+            business_slug: row.get("business_slug"),
+            language: row.get("language"),
+            is_priority: row.get("is_priority"),
+            joined_people_ahead: row.get("joined_people_ahead"),
+            feedback_given: row.get("feedback_given"),
+            session_status: row.get("session_status"),
+            progress_percent: row.get("progress_percent"),
+            overtaken_by: row.get("overtaken_by"),
+        }
+    }
+}
+
+/// `qlink.token_status(token_id)`; an unknown token is `ApiError::NotFound`.
+pub async fn token_status(db: &Client, token_id: Uuid) -> ApiResult<TokenStatusRow> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT token_number, status, queue_position, people_ahead, now_serving_number, eta_min_minutes, \
+                    eta_max_minutes, business_name, updated_at, business_slug, language, is_priority, \
+                    joined_people_ahead, feedback_given, session_status, progress_percent, overtaken_by \
+             FROM qlink.token_status($1)",
+        )
+        .await?;
+    Ok(TokenStatusRow::from_row(&db.query_one(&stmt, &[&token_id]).await?))
+}

@@ -16,8 +16,8 @@
   // Tests (and a curious developer) may ask for faster polling: ?poll=1..5 seconds at most.
   var m = /[?&]poll=(\d+)/.exec(location.search);
   var cap = m ? Math.min(5, Math.max(1, +m[1])) : 0;
-  var backoff = MIN, timer = null, inflight = false, shift = 0;
-  var posKey = 'qlink_pos_' + id;
+  var backoff = MIN, timer = null, inflight = false;
+  var seenKey = 'qlink_overtaken_seen_' + id;
 
   function $(x) { return document.getElementById(x); }
   function fmt(s, args) {
@@ -27,13 +27,13 @@
   function show(x, on) { $(x).hidden = !on; }
   function live(st) { return st === 'WAITING' || st === 'SERVING'; }
 
-  // The last position seen survives a reload or reopening the link from WhatsApp, so a
-  // shift that happened meanwhile is still explained.
-  function storedPos() {
-    try { var v = localStorage.getItem(posKey); return v === null ? null : +v; } catch (e) { return null; }
+  // How many overtakings the patient already dismissed survives a reload or reopening the
+  // link from WhatsApp; only newer ones are shown again.
+  function seen() {
+    try { return +(localStorage.getItem(seenKey) || 0); } catch (e) { return 0; }
   }
-  function storePos(p) {
-    try { if (p === null) localStorage.removeItem(posKey); else localStorage.setItem(posKey, String(p)); } catch (e) { /* private mode */ }
+  function setSeen(n) {
+    try { localStorage.setItem(seenKey, String(n)); } catch (e) { /* private mode */ }
   }
 
   var TITLES = { WAITING: T.st_waiting, SERVING: T.st_serving, SERVED: T.st_served, SKIPPED: T.st_skipped, CANCELLED: T.st_cancelled };
@@ -45,28 +45,14 @@
     return fmt(T.people_ahead, { n: n });
   }
 
-  function progress(s) {
-    if (s.status === 'SERVING' || s.status === 'SERVED') return 100;
-    if (s.status !== 'WAITING') return 0;
-    var joined = Math.max(0, s.joined_people_ahead), ahead = s.people_ahead || 0;
-    if (joined === 0) return ahead === 0 ? 100 : 0;
-    return Math.round(100 * (joined - Math.min(ahead, joined)) / joined);
-  }
-
   function render(s, first) {
     var st = s.status, waiting = st === 'WAITING', served = st === 'SERVED';
     var before = state.status;
 
-    // A position that got worse means someone was put ahead: a priority case.
-    if (waiting && s.queue_position !== null) {
-      var prev = storedPos();
-      if (prev !== null && s.queue_position > prev) shift += s.queue_position - prev;
-      storePos(s.queue_position);
-    } else {
-      shift = 0;
-      storePos(null);
-    }
-    show('shift', waiting && shift > 0);
+    // The server counts who was put ahead (overtaken_by); the page only says so.
+    if (seen() > s.overtaken_by) setSeen(s.overtaken_by);
+    var shift = waiting ? s.overtaken_by - seen() : 0;
+    show('shift', shift > 0);
     if (shift > 0) setText('shift-text', fmt(T.shift_alert, { n: shift }));
 
     setText('number', s.token_number);
@@ -85,7 +71,7 @@
     else setText('eta', T.nobody_serving);
     setText('ahead', aheadText(s.people_ahead));
     var bar = $('progress');
-    bar.value = progress(s);
+    bar.value = s.progress_percent;
     bar.textContent = bar.value + '%';
     show('closed-note', waiting && s.session_status === 'CLOSED');
     show('done-body', !live(st));
@@ -198,7 +184,7 @@
     }, function () { send.disabled = false; failure('feedback-error')(); });
   });
 
-  $('shift-ok').addEventListener('click', function () { shift = 0; show('shift', false); });
+  $('shift-ok').addEventListener('click', function () { setSeen(state.overtaken_by); show('shift', false); });
 
   window.addEventListener('offline', function () { clearTimeout(timer); timer = null; show('offline', true); });
   window.addEventListener('online', function () { show('offline', false); backoff = MIN; poll(); });

@@ -812,3 +812,54 @@ async fn intake_without_javascript() {
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("Online tokens are not available"));
 }
+
+/// The progress bar and the "put ahead of you" notice paint the extension's numbers
+/// (token_status.progress_percent, overtaken_by): the server-rendered page and track.js
+/// show the same 66 (not 67), and a patient skipped and recalled after this one joined is
+/// not announced as put ahead (they were ahead already); an emergency is.
+#[tokio::test]
+async fn the_tracking_page_paints_progress_and_overtaking_from_the_server() {
+    let app = spawn_app().await;
+    app.clinic("paint").await;
+    set_settings(&app, "paint", json!({"ip_tokens_per_10min": 50})).await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let t = app.take_token("paint", &format!("Patient {n}"), &format!("987654321{n}")).await;
+        ids.push(t["token_id"].as_str().unwrap().to_string());
+    }
+    let staff = app.staff("paint").await;
+    let act = |body: Value| {
+        let (staff, url) = (staff.clone(), app.url("/api/v1/staff/queue/actions"));
+        async move {
+            let r = staff.post(url).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }
+    };
+    act(json!({"action": "NEXT"})).await;
+    act(json!({"action": "NEXT"})).await;
+    let me = &ids[3];
+    let patient = Browser::start("patient", PHONE).await;
+    patient.goto(&app.url(&format!("/t/{me}?poll=1"))).await;
+    patient.wait_until("33% painted", "document.getElementById('progress').value === 33").await;
+    act(json!({"action": "NEXT"})).await;
+    patient.wait_until("66% painted by track.js", "document.getElementById('progress').value === 66").await;
+    let html = plain().get(app.url(&format!("/t/{me}"))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"value="66""#), "the server renders another progress:\n{html}");
+
+    // The patient being served (ahead of me when I joined) is skipped and recalled.
+    act(json!({"action": "SKIP"})).await;
+    act(json!({"action": "RECALL", "token_id": ids[2]})).await;
+    patient.wait_for_text("#position", "2").await;
+    assert!(!patient.visible("#shift").await, "a recall of someone ahead of me is not an overtaking");
+
+    let r = staff
+        .post(app.url("/api/v1/staff/tokens"))
+        .json(&json!({"patient_name": "Accident", "is_priority": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    patient.wait_for_text("#shift-text", "Your position shifted by 1.").await;
+    let html = plain().get(app.url(&format!("/t/{me}"))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Your position shifted by 1."), "the server renders no notice:\n{html}");
+}

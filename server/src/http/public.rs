@@ -167,22 +167,21 @@ pub struct TokenStatus {
     pub feedback_given: bool,
     /// OPEN or CLOSED
     pub session_status: String,
+    /// Progress from joining to being called, 0–100 (the extension's one rule: the share of
+    /// the people ahead on joining who are gone, rounded down).
+    pub progress_percent: i32,
+    /// How many of the people ahead now were put there after this patient joined (an
+    /// emergency, or a patient recalled after being skipped); 0 unless WAITING.
+    pub overtaken_by: i32,
     /// When to poll again (seconds): sooner when the patient is close to the front.
     pub poll_after_seconds: u32,
     pub updated_at: DateTime<Utc>,
 }
 
-const STATUS_SQL: &str = "SELECT token_number, status, queue_position, people_ahead, now_serving_number, \
-     eta_min_minutes, eta_max_minutes, business_name, updated_at, business_slug, language, is_priority, \
-     joined_people_ahead, feedback_given, session_status FROM qlink.token_status($1)";
-
 async fn read_status(pool: &deadpool_postgres::Pool, id: Uuid) -> ApiResult<TokenStatus> {
     let db = pool.get().await?;
-    let stmt = db.prepare_cached(STATUS_SQL).await?;
-    let row = db.query_one(&stmt, &[&id]).await?;
-    let status: String = row.get(1);
-    let people_ahead: Option<i32> = row.get(3);
-    let poll_after_seconds = match (status.as_str(), people_ahead) {
+    let row = crate::sql::token_status(&db, id).await?;
+    let poll_after_seconds = match (row.status.as_str(), row.people_ahead) {
         ("WAITING", Some(n)) if n <= 2 => 5,
         ("WAITING", Some(n)) if n <= 6 => 10,
         ("WAITING", _) => 20,
@@ -190,21 +189,23 @@ async fn read_status(pool: &deadpool_postgres::Pool, id: Uuid) -> ApiResult<Toke
         _ => 60,
     };
     Ok(TokenStatus {
-        token_number: row.get(0),
-        status,
-        queue_position: row.get(2),
-        people_ahead,
-        now_serving_number: row.get(4),
-        eta_min_minutes: row.get(5),
-        eta_max_minutes: row.get(6),
-        business_name: row.get(7),
-        updated_at: row.get(8),
-        business_slug: row.get(9),
-        language: row.get(10),
-        is_priority: row.get(11),
-        joined_people_ahead: row.get(12),
-        feedback_given: row.get(13),
-        session_status: row.get(14),
+        token_number: row.token_number,
+        status: row.status,
+        queue_position: row.queue_position,
+        people_ahead: row.people_ahead,
+        now_serving_number: row.now_serving_number,
+        eta_min_minutes: row.eta_min_minutes,
+        eta_max_minutes: row.eta_max_minutes,
+        business_name: row.business_name,
+        updated_at: row.updated_at,
+        business_slug: row.business_slug,
+        language: row.language,
+        is_priority: row.is_priority,
+        joined_people_ahead: row.joined_people_ahead,
+        feedback_given: row.feedback_given,
+        session_status: row.session_status,
+        progress_percent: row.progress_percent,
+        overtaken_by: row.overtaken_by,
         poll_after_seconds,
     })
 }
@@ -239,7 +240,9 @@ pub fn etag(status: &TokenStatus) -> String {
         status.is_priority,
         status.feedback_given,
         status.session_status,
-        status.poll_after_seconds
+        status.poll_after_seconds,
+        status.progress_percent,
+        status.overtaken_by
     ]);
     h.update(visible.to_string().as_bytes());
     format!("\"{}\"", hex::encode(&h.finalize()[..12]))

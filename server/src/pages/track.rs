@@ -108,27 +108,6 @@ fn eta_text(lang: Lang, s: &TokenStatus) -> String {
     }
 }
 
-/// Progress from joining (`joined_people_ahead`) to being called, in percent.
-pub fn progress(s: &TokenStatus) -> u32 {
-    match s.status.as_str() {
-        "SERVING" | "SERVED" => 100,
-        "WAITING" => {
-            let joined = s.joined_people_ahead.max(0);
-            let ahead = s.people_ahead.unwrap_or(0).clamp(0, joined.max(0));
-            if joined == 0 {
-                if s.people_ahead.unwrap_or(0) == 0 {
-                    100
-                } else {
-                    0
-                }
-            } else {
-                ((joined - ahead) * 100 / joined) as u32
-            }
-        }
-        _ => 0,
-    }
-}
-
 fn render(raw_id: &str, s: &TokenStatus, lang: Lang) -> Markup {
     let base = format!("/t/{raw_id}");
     let st = s.status.as_str();
@@ -158,8 +137,12 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang) -> Markup {
                 p.big { (lang.t(K::st_serving)) }
                 p { (lang.t(K::st_serving_body)) }
             }
-            div #shift .alert role="status" hidden {
-                p #shift-text {}
+            div #shift .alert role="status" hidden[!(waiting && s.overtaken_by > 0)] {
+                p #shift-text {
+                    @if waiting && s.overtaken_by > 0 {
+                        (lang.tf(K::shift_alert, &[("n", &s.overtaken_by.to_string())]))
+                    }
+                }
                 button #shift-ok .small type="button" { (lang.t(K::dismiss)) }
             }
             p #offline .offline role="status" hidden { (lang.t(K::offline)) }
@@ -176,7 +159,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang) -> Markup {
                 div #ahead-box hidden[!waiting] {
                     p #ahead .ahead { (ahead_text(lang, s.people_ahead)) }
                     label.progress-label for="progress" { (lang.t(K::progress_label)) }
-                    progress #progress max="100" value=(progress(s)) { (progress(s)) "%" }
+                    progress #progress max="100" value=(s.progress_percent) { (s.progress_percent) "%" }
                 }
                 p #closed-note .note hidden[!closed_note] { (lang.t(K::intake_closed_note)) }
                 p.note { (lang.t(K::keep_open)) }
