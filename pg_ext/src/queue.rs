@@ -417,6 +417,8 @@ fn apply(
         Action::Next => called.as_ref().map(|t| t.id),
         _ => ids.first().copied(),
     };
+    // A NEXT that moved nobody (nobody serving, nobody waiting) is audited as pressed but
+    // is not undoable: UNDO after it must revert the action before it, not nothing.
     let audit_id = audit::record(
         client,
         Entry {
@@ -428,7 +430,7 @@ fn apply(
             token_id: affected,
             before: Some(before),
             after: Some(after),
-            undoable: true,
+            undoable: !moves.is_empty(),
         },
         now,
     )?;

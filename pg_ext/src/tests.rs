@@ -1009,4 +1009,26 @@ mod tests {
         let later = token(&b, "Later", &phone(4));
         assert_eq!(s(&format!("SELECT overtaken_by::text FROM qlink.token_status('{later}')")), "0");
     }
+
+    #[pg_test]
+    fn an_empty_next_is_not_undone() {
+        setup();
+        let b = clinic("empty-next");
+        // Nothing ever happened: an empty NEXT leaves UNDO nothing to undo.
+        assert_eq!(act(&b, "NEXT"), None);
+        refused_for(&format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO')"), "55000", "nothing_to_undo");
+        // UNDO after an empty NEXT reverts the action before it.
+        let t = token(&b, "One", "9876500001");
+        act(&b, "NEXT");
+        at("2026-03-10 04:31:00+00");
+        act(&b, "SERVED");
+        at("2026-03-10 04:32:00+00");
+        assert_eq!(act(&b, "NEXT"), None);
+        assert_eq!(s(&format!("SELECT coalesce(undo_action, '-') FROM qlink.queue_summary('{b}')")), "SERVED");
+        act(&b, "UNDO");
+        assert_eq!(status(&t), "SERVING");
+        assert_eq!(i("SELECT count(*) FROM qlink.audit_logs WHERE action = 'NEXT' AND undoable"), 1);
+        // The empty NEXTs are still in the trail, as staff actions that cannot be undone.
+        assert_eq!(i("SELECT count(*) FROM qlink.audit_logs WHERE action = 'NEXT' AND NOT undoable"), 2);
+    }
 }

@@ -200,7 +200,9 @@ async fn random_step(client: &tokio_postgres::Client, clinic: Uuid, rng: &mut St
             client.query("SELECT 1 FROM qlink.sessions WHERE business_id = $1 FOR UPDATE", &[&clinic]).await.unwrap();
             let before = clinic_state(client, clinic).await;
             let done = client.query("SELECT * FROM qlink.queue_action($1, $2)", &[&clinic, &action]).await;
-            if done.is_ok() {
+            // A NEXT that moved nobody is not undoable (UNDO would revert the action before it).
+            let moved = done.is_ok() && clinic_state(client, clinic).await != before;
+            if moved {
                 client.query("SELECT * FROM qlink.queue_action($1, 'UNDO')", &[&clinic]).await.unwrap();
                 let after = clinic_state(client, clinic).await;
                 assert_eq!(before, after, "UNDO of {action} did not restore the state");

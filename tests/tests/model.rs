@@ -212,7 +212,10 @@ async fn step(
                 moves.push((n, St::Serving, None));
             }
             check(r.map(|_| ()), Ok(()))?;
-            model.apply(moves, None);
+            // A NEXT that moved nobody is not undoable: UNDO reverts the action before it.
+            if !moves.is_empty() {
+                model.apply(moves, None);
+            }
             Ok(())
         }
         Act::Served => {
