@@ -3,8 +3,8 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use deadpool_postgres::Pool;
-use qlink_server::config::{DbArgs, HttpArgs};
-use std::net::SocketAddr;
+use qlink_server::app::Application;
+use qlink_server::config::{Config, DbArgs, HttpArgs, WorkerArgs};
 use std::str::FromStr;
 use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
@@ -203,22 +203,27 @@ async fn baseline(State(pool): State<Pool>, Path(id): Path<String>) -> axum::res
 /// The product's router (as `qlink serve` runs it, without the worker) plus the baseline
 /// route, behind the same middleware, on a loopback port.
 pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let db_args =
-        DbArgs { database_url: db.to_string(), app_database_url: None, read_database_url: None, pool_size: 16 };
-    let http =
-        HttpArgs { bind: addr, public_url: format!("http://{addr}"), trusted_proxies: vec![], session_ttl_hours: 12 };
-    let state = qlink_server::serve::build_state(&db_args, &http, &qlink_tests::app::no_whatsapp()).await?;
+    let config = Config {
+        db: DbArgs { database_url: db.to_string(), app_database_url: None, read_database_url: None, pool_size: 16 },
+        http: HttpArgs {
+            bind: "127.0.0.1:0".parse()?,
+            public_url: None,
+            trusted_proxies: vec![],
+            session_ttl_hours: 12,
+        },
+        whatsapp: qlink_tests::app::no_whatsapp(),
+        worker: WorkerArgs::default(),
+    };
     // Same pool size; the owner role, since the runtime role cannot read tables at all.
     let baseline_pool = pool(db, 16)?;
     let baseline_routes = axum::Router::new().route("/baseline/{id}", get(baseline)).with_state(baseline_pool);
-    let routes = qlink_server::http::routes().nest_service("/bench", baseline_routes);
-    let app = qlink_server::http::with_middleware(routes, state).into_make_service_with_connect_info::<SocketAddr>();
+    let extra = axum::Router::new().nest_service("/bench", baseline_routes);
+    let application = Application::build_with(&config, extra).await?;
+    let addr = application.local_addr();
     let stop = CancellationToken::new();
     let s = stop.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(s.cancelled_owned()).await;
+        let _ = application.run_until_stopped(s).await;
     });
     Ok(Server { base: format!("http://{addr}"), stop })
 }

@@ -1,5 +1,6 @@
-//! Configuration: every setting is a flag and an environment variable (clap). Secrets are
-//! wrapped in `Secret`, whose Debug/Display never print the value.
+//! Configuration: every setting is a flag and an environment variable (clap), gathered in
+//! one `Config` for the server. Secrets are wrapped in `Secret`, whose Debug/Display never
+//! print the value.
 
 use clap::Args;
 use std::net::SocketAddr;
@@ -35,6 +36,20 @@ impl FromStr for Secret {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Secret(s.to_string()))
     }
+}
+
+/// Everything a QLink server runs with: `qlink serve` parses it from flags and the
+/// environment; tests and benchmarks build it in code.
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub whatsapp: WhatsAppArgs,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
 }
 
 /// Where the database is.
@@ -115,23 +130,41 @@ pub struct WhatsAppArgs {
 #[derive(Args, Clone, Debug)]
 pub struct WorkerArgs {
     /// Messages per second per sender number (Meta's tiers: 80 by default, up to 1000).
-    #[arg(long, env = "QLINK_WHATSAPP_RATE", default_value_t = 80.0)]
+    #[arg(long, env = "QLINK_WHATSAPP_RATE", default_value_t = WorkerArgs::DEFAULT.whatsapp_rate_per_second)]
     pub whatsapp_rate_per_second: f64,
     /// Sends in flight at once.
-    #[arg(long, env = "QLINK_WORKER_CONCURRENCY", default_value_t = 16)]
+    #[arg(long, env = "QLINK_WORKER_CONCURRENCY", default_value_t = WorkerArgs::DEFAULT.worker_concurrency)]
     pub worker_concurrency: usize,
     /// Seconds between polls of the outbox when no notification arrives.
-    #[arg(long, env = "QLINK_WORKER_POLL_SECONDS", default_value_t = 3)]
+    #[arg(long, env = "QLINK_WORKER_POLL_SECONDS", default_value_t = WorkerArgs::DEFAULT.worker_poll_seconds)]
     pub worker_poll_seconds: u64,
     /// Seconds a claimed message stays reserved for this worker.
-    #[arg(long, env = "QLINK_WORKER_LEASE_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "QLINK_WORKER_LEASE_SECONDS", default_value_t = WorkerArgs::DEFAULT.worker_lease_seconds)]
     pub worker_lease_seconds: u64,
     /// Messages claimed per round trip.
-    #[arg(long, env = "QLINK_WORKER_BATCH", default_value_t = 50)]
+    #[arg(long, env = "QLINK_WORKER_BATCH", default_value_t = WorkerArgs::DEFAULT.worker_batch_size)]
     pub worker_batch_size: i32,
     /// Days of personal data kept (the daily purge).
-    #[arg(long, env = "QLINK_RETENTION_DAYS", default_value_t = 90)]
+    #[arg(long, env = "QLINK_RETENTION_DAYS", default_value_t = WorkerArgs::DEFAULT.retention_days)]
     pub retention_days: u32,
+}
+
+impl WorkerArgs {
+    /// The flags' defaults, also for code that builds a `Config` (tests, benchmarks).
+    pub const DEFAULT: WorkerArgs = WorkerArgs {
+        whatsapp_rate_per_second: 80.0,
+        worker_concurrency: 16,
+        worker_poll_seconds: 3,
+        worker_lease_seconds: 30,
+        worker_batch_size: 50,
+        retention_days: 90,
+    };
+}
+
+impl Default for WorkerArgs {
+    fn default() -> Self {
+        WorkerArgs::DEFAULT
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -146,9 +179,10 @@ pub struct HttpArgs {
     #[arg(long, env = "QLINK_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
     /// The address patients and staff reach this server at: links in messages and QR codes,
-    /// the CSRF origin check, and whether cookies are Secure (https).
-    #[arg(long, env = "QLINK_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
-    pub public_url: String,
+    /// the CSRF origin check, and whether cookies are Secure (https). Default:
+    /// http://<the address bound>.
+    #[arg(long, env = "QLINK_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs).
     #[arg(long, env = "QLINK_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,

@@ -3,6 +3,7 @@
 //! here: every rule is a `qlink.*` function of the extension.
 
 pub mod accounts;
+pub mod app;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod migrate;
 pub mod pages;
+pub mod router;
 pub mod serve;
 pub mod sql;
 pub mod webhook;

@@ -1,6 +1,6 @@
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
-use qlink_server::config::{DbArgs, HttpArgs, LogFormat, WhatsAppArgs, WorkerArgs};
+use qlink_server::config::{Config, DbArgs, LogFormat, WhatsAppArgs, WorkerArgs};
 use qlink_server::{accounts, demo, migrate, serve, worker};
 
 /// QLink: a live walk-in queue for clinics.
@@ -36,13 +36,7 @@ enum Command {
 #[derive(Args)]
 struct ServeCmd {
     #[command(flatten)]
-    db: DbArgs,
-    #[command(flatten)]
-    http: HttpArgs,
-    #[command(flatten)]
-    whatsapp: WhatsAppArgs,
-    #[command(flatten)]
-    worker: WorkerArgs,
+    config: Config,
     /// Don't migrate on start; refuse to start if the schema is behind.
     #[arg(long, env = "QLINK_NO_MIGRATE", value_parser = BoolishValueParser::new())]
     no_migrate: bool,
@@ -139,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     match cli.command {
-        Command::Serve(c) => serve::run(c.db, c.http, c.whatsapp, c.worker, c.no_migrate, c.no_worker).await?,
+        Command::Serve(c) => serve::run(c.config, c.no_migrate, c.no_worker).await?,
         Command::Worker(c) => {
             let shutdown = tokio_util::sync::CancellationToken::new();
             tokio::spawn(serve::shutdown_signal(shutdown.clone()));

@@ -17,13 +17,14 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRef, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Where Meta is told to deliver webhooks.
 pub const WEBHOOK_PATH: &str = "/api/v1/webhooks/whatsapp";
@@ -45,15 +46,24 @@ pub struct WebhookState {
     pub app_secret: Option<Secret>,
 }
 
-/// The webhook's routes, to merge into the server's router.
+/// The webhook's routes with their OpenAPI paths, for the server's one route list.
+pub fn api_routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    WebhookState: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(verify_subscription, receive_statuses))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The webhook alone (tests serve it without the rest of the server).
 pub fn routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     WebhookState: FromRef<S>,
 {
-    Router::new()
-        .route(WEBHOOK_PATH, get(verify_subscription).post(receive_statuses))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    api_routes().split_for_parts().0
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -2,7 +2,8 @@
 //! way crates.io and zero2prod test their servers.
 
 use crate::{connect, fresh_database};
-use qlink_server::config::{DbArgs, HttpArgs, WhatsAppArgs};
+use qlink_server::app::Application;
+use qlink_server::config::{Config, DbArgs, HttpArgs, WhatsAppArgs, WorkerArgs};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, ORIGIN};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -36,27 +37,74 @@ pub fn no_whatsapp() -> WhatsAppArgs {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_, _| {}).await
+    TestApp::builder().spawn().await
 }
 
-/// Starts the app, letting the test adjust the database and HTTP settings first.
-pub async fn spawn_app_with(adjust: impl FnOnce(&mut DbArgs, &mut HttpArgs)) -> TestApp {
-    let db_url = fresh_database().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().unwrap();
-    let mut db_args =
-        DbArgs { database_url: db_url.clone(), app_database_url: None, read_database_url: None, pool_size: 8 };
-    let mut http =
-        HttpArgs { bind: addr, public_url: format!("http://{addr}"), trusted_proxies: vec![], session_ttl_hours: 12 };
-    adjust(&mut db_args, &mut http);
-    let state = qlink_server::serve::build_state(&db_args, &http, &no_whatsapp()).await.expect("app state");
-    let shutdown = CancellationToken::new();
-    let router = qlink_server::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await.expect("server");
-    });
-    TestApp { addr, base: format!("http://{addr}"), db: connect(&db_url).await, db_url, shutdown }
+/// How a test wants its server: every option starts from what production does.
+#[derive(Default)]
+pub struct TestAppBuilder {
+    database_url: Option<String>,
+    app_database_url: Option<String>,
+    read_database_url: Option<String>,
+    trusted_proxies: Vec<ipnet::IpNet>,
+    whatsapp: Option<WhatsAppArgs>,
+}
+
+impl TestAppBuilder {
+    /// A database of the test's own (default: a fresh clone of the migrated template).
+    pub fn with_database(mut self, owner_url: String, app_url: Option<String>) -> Self {
+        self.database_url = Some(owner_url);
+        self.app_database_url = app_url;
+        self
+    }
+
+    /// Patients' polls go to this replica.
+    pub fn with_read_replica(mut self, url: String) -> Self {
+        self.read_database_url = Some(url);
+        self
+    }
+
+    /// The test client (on 127.0.0.1) is a trusted proxy: `X-Forwarded-For` names the client.
+    pub fn trusting_loopback_proxy(mut self) -> Self {
+        self.trusted_proxies = vec!["127.0.0.0/8".parse().expect("CIDR")];
+        self
+    }
+
+    pub fn with_whatsapp(mut self, whatsapp: WhatsAppArgs) -> Self {
+        self.whatsapp = Some(whatsapp);
+        self
+    }
+
+    /// Builds the real application (`Application::build`, port 0) and serves it.
+    pub async fn spawn(self) -> TestApp {
+        let db_url = match self.database_url {
+            Some(url) => url,
+            None => fresh_database().await,
+        };
+        let config = Config {
+            db: DbArgs {
+                database_url: db_url.clone(),
+                app_database_url: self.app_database_url,
+                read_database_url: self.read_database_url,
+                pool_size: 8,
+            },
+            http: HttpArgs {
+                bind: "127.0.0.1:0".parse().expect("address"),
+                public_url: None,
+                trusted_proxies: self.trusted_proxies,
+                session_ttl_hours: 12,
+            },
+            whatsapp: self.whatsapp.unwrap_or_else(no_whatsapp),
+            // No worker runs inside a test server: tests that send messages start their own.
+            worker: WorkerArgs::default(),
+        };
+        let application = Application::build(&config).await.expect("the application builds");
+        let addr = application.local_addr();
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move { application.run_until_stopped(stop).await.expect("server") });
+        TestApp { addr, base: format!("http://{addr}"), db: connect(&db_url).await, db_url, shutdown }
+    }
 }
 
 /// A browser-like client: keeps cookies and sends our Origin on every request.
@@ -74,6 +122,10 @@ pub fn plain() -> reqwest::Client {
 pub const PASSWORD: &str = "correct horse battery";
 
 impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

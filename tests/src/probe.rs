@@ -12,16 +12,14 @@
 //! - the operations of the OpenAPI document ([`operations`]);
 //! - [`secret_violations`]: where a secret shows up in recorded responses or in a log.
 
-use crate::{connect, fresh_database};
-use qlink_server::config::{DbArgs, HttpArgs, Secret, WhatsAppArgs};
+use crate::app::TestApp;
+use qlink_server::config::{Secret, WhatsAppArgs};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_postgres::Client;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The WhatsApp secrets every probe app is configured with. None may ever appear in a
@@ -34,19 +32,15 @@ pub const WA_PHONE_NUMBER_ID: &str = "106540352242922";
 /// The password of every login the probes create.
 pub const PASSWORD: &str = crate::app::PASSWORD;
 
-/// The real router on a loopback port over a fresh, migrated database.
+/// The test app (`TestApp`) with WhatsApp secrets set, and the probes' own helpers.
 pub struct ProbeApp {
-    pub addr: SocketAddr,
-    pub base: String,
-    pub db_url: String,
-    /// An owner (superuser) connection for set-up and for checking the database.
-    pub db: Client,
-    shutdown: CancellationToken,
+    app: TestApp,
 }
 
-impl Drop for ProbeApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+impl std::ops::Deref for ProbeApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
     }
 }
 
@@ -67,26 +61,11 @@ impl ProbeApp {
     /// Starts the app. With `trust_loopback_proxy`, the test client (on 127.0.0.1) is a
     /// trusted proxy, so `X-Forwarded-For` names the client address.
     pub async fn spawn(trust_loopback_proxy: bool) -> ProbeApp {
-        let db_url = fresh_database().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local address");
-        let db_args =
-            DbArgs { database_url: db_url.clone(), app_database_url: None, read_database_url: None, pool_size: 8 };
-        let http = HttpArgs {
-            bind: addr,
-            public_url: format!("http://{addr}"),
-            trusted_proxies: if trust_loopback_proxy { vec!["127.0.0.0/8".parse().expect("CIDR")] } else { vec![] },
-            session_ttl_hours: 12,
-        };
-        let state =
-            qlink_server::serve::build_state(&db_args, &http, &whatsapp_with_secrets()).await.expect("app state");
-        let shutdown = CancellationToken::new();
-        let router = qlink_server::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await.expect("server");
-        });
-        ProbeApp { addr, base: format!("http://{addr}"), db: connect(&db_url).await, db_url, shutdown }
+        let mut builder = TestApp::builder().with_whatsapp(whatsapp_with_secrets());
+        if trust_loopback_proxy {
+            builder = builder.trusting_loopback_proxy();
+        }
+        ProbeApp { app: builder.spawn().await }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,13 +1,13 @@
 //! Abuse of the public intake: QR spam from one address, one phone from many addresses,
 //! and the WhatsApp budget under spam. Limits hold; nothing beyond them is created.
 
-use qlink_tests::app::{plain, spawn_app_with};
+use qlink_tests::app::{plain, TestApp};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn qr_spam_creates_no_more_tokens_than_the_limits_allow() {
     // Behind a trusted proxy, so the test can speak for many client addresses.
-    let app = spawn_app_with(|_, http| http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    let app = TestApp::builder().trusting_loopback_proxy().spawn().await;
     let clinic = app.clinic("spammed").await;
     app.db
         .query_one(

@@ -1,7 +1,7 @@
 //! The REST API end to end: the real router on a loopback port, a fresh database with the
 //! real extension, real HTTP clients. Every endpoint's success path and its error codes.
 
-use qlink_tests::app::{assert_error, assert_refusal, browser, plain, spawn_app, spawn_app_with, PASSWORD};
+use qlink_tests::app::{assert_error, assert_refusal, browser, plain, spawn_app, TestApp, PASSWORD};
 use qlink_tests::{connect, url_as};
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH, SET_COOKIE};
 use serde_json::{json, Value};
@@ -297,7 +297,7 @@ async fn a_clinic_at_its_daily_limit_says_it_takes_no_tokens() {
 
 #[tokio::test]
 async fn trusted_proxies_forward_the_client_address() {
-    let app = spawn_app_with(|_, http| http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    let app = TestApp::builder().trusting_loopback_proxy().spawn().await;
     app.clinic("proxied").await;
     // Behind our proxy, each patient's own address counts: 4 patients, 4 tokens.
     for n in 0..4 {

@@ -3,7 +3,7 @@
 //! primary, and a patient never told their own brand-new token is "not found" while the
 //! standby lags behind.
 
-use qlink_tests::app::{plain, spawn_app_with};
+use qlink_tests::app::{plain, TestApp};
 use qlink_tests::cluster::{as_postgres, workdir, Cluster, SYSTEM_BIN};
 use qlink_tests::connect;
 use serde_json::{json, Value};
@@ -58,12 +58,7 @@ async fn polls_read_from_the_standby_and_writes_go_to_the_primary() {
     let primary_url = primary.url("qlink", "postgres");
     let app_url = primary.url("qlink", "qlink_app");
     let read_url = standby.url("qlink", "qlink_app");
-    let app = spawn_app_with(move |db, _| {
-        db.database_url = primary_url;
-        db.app_database_url = Some(app_url);
-        db.read_database_url = Some(read_url);
-    })
-    .await;
+    let app = TestApp::builder().with_database(primary_url, Some(app_url)).with_read_replica(read_url).spawn().await;
     let replica = connect(&standby.url("qlink", "postgres")).await;
     let in_recovery: bool = replica.query_one("SELECT pg_is_in_recovery()", &[]).await.unwrap().get(0);
     assert!(in_recovery, "the standby is a standby");

@@ -2,9 +2,9 @@
 //! with the actor's email and IP in the same transaction as the change itself.
 
 use crate::accounts;
+use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{path_uuid, ApiJson, ClientIp, SuperAdmin};
-use crate::http::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;

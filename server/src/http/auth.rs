@@ -3,9 +3,9 @@
 //! the database keeps only its SHA-256. Attempts are rate-limited per email and per IP.
 
 use crate::accounts;
+use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{credential, ApiJson, ClientIp, Credential, User, SESSION_COOKIE};
-use crate::http::AppState;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

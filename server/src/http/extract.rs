@@ -2,46 +2,38 @@
 //! and the logged-in user (cookie or bearer, with the CSRF check for cookie writes).
 
 use crate::accounts;
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::AppState;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
-use serde::de::DeserializeOwned;
 use std::net::{IpAddr, SocketAddr};
 use uuid::Uuid;
 
 /// `Json<T>` whose rejections are API errors (400 / 413 / 415) instead of plain text.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
-impl<T, S> FromRequest<S> for ApiJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError::UnsupportedMediaType("Send JSON with Content-Type: application/json.".into()))
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::UnsupportedMediaType("Send JSON with Content-Type: application/json.".into())
             }
-            Err(JsonRejection::BytesRejection(e)) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge("The request body is too large.".into()))
+            JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge("The request body is too large.".into())
             }
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidInput(
+            JsonRejection::JsonDataError(e) => ApiError::InvalidInput(
                 format!(
                     "The request body is not valid: {}",
                     e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
                 )
                 .into(),
-            )),
-            Err(JsonRejection::JsonSyntaxError(_)) => {
-                Err(ApiError::InvalidInput("The request body is not valid JSON.".into()))
-            }
-            Err(_) => Err(ApiError::InvalidInput("The request body could not be read.".into())),
+            ),
+            JsonRejection::JsonSyntaxError(_) => ApiError::InvalidInput("The request body is not valid JSON.".into()),
+            _ => ApiError::InvalidInput("The request body could not be read.".into()),
         }
     }
 }

@@ -1,23 +1,13 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document: its frame here, its paths from the one route list (router.rs),
+//! and the answers every route can give added once, after the paths are known.
 
-use axum::Json;
-use utoipa::OpenApi;
+use axum::{Extension, Json};
+use std::sync::Arc;
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "QLink API", description = "Walk-in clinic queue: patients, staff and operator endpoints."),
-    paths(
-        super::public::clinic, super::public::create_token, super::public::token_status,
-        super::public::cancel_token, super::public::feedback,
-        super::auth::login, super::auth::logout, super::auth::me,
-        super::staff::queue, super::staff::action, super::staff::add_token, super::staff::close_session,
-        super::admin::list_clinics, super::admin::create_clinic, super::admin::update_clinic,
-        super::admin::delete_clinic, super::admin::reset_session, super::admin::metrics,
-        super::admin::messages, super::admin::audit_log,
-        super::ops::healthz, super::ops::readyz, super::ops::metrics,
-        crate::webhook::verify_subscription, crate::webhook::receive_statuses,
-    ),
-    modifiers(&CommonResponses),
     tags(
         (name = "public", description = "Patients, no login"),
         (name = "auth", description = "Staff and operator login (cookie or Bearer)"),
@@ -28,6 +18,12 @@ use utoipa::OpenApi;
     )
 )]
 pub struct ApiDoc;
+
+/// The document once the router has added every path.
+pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    CommonResponses.modify(&mut document);
+    document
+}
 
 /// Answers every route can give besides its own: declared once here rather than on each
 /// handler, so the document can't drift from the middleware that produces them.
@@ -77,6 +73,6 @@ impl utoipa::Modify for CommonResponses {
 }
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops", responses((status = 200, description = "This document")))]
-pub async fn spec() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn spec(Extension(document): Extension<Arc<utoipa::openapi::OpenApi>>) -> Json<utoipa::openapi::OpenApi> {
+    Json(document.as_ref().clone())
 }

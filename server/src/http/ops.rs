@@ -1,7 +1,7 @@
 //! Operations: liveness, readiness (database reachable, extension version as expected),
 //! and Prometheus metrics.
 
-use crate::http::AppState;
+use crate::app::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

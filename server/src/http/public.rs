@@ -1,9 +1,9 @@
 //! What patients use, without a login: the clinic, joining the queue, the live status
 //! (the hot path: every waiting patient polls it), cancelling and feedback.
 
+use crate::app::{App, AppState};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{path_uuid, ApiJson, ClientIp};
-use crate::http::{App, AppState};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

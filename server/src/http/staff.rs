@@ -1,10 +1,10 @@
 //! The receptionist's API. The clinic is always the one of the login (`ClinicStaff`),
 //! whatever ids the request carries; the extension refuses another clinic's tokens.
 
+use crate::app::AppState;
 use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ClinicStaff};
 use crate::http::public::CreatedToken;
-use crate::http::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

@@ -9,10 +9,10 @@
 
 use super::i18n::{Lang, K};
 use super::{clinic_message_page, html_response, language_switch, layout, message_page, not_found, Cache, PageError};
+use crate::app::AppState;
 use crate::error::{ApiError, Refusal};
 use crate::http::extract::{cookie, ClientIp};
 use crate::http::public::{create_qr_token, load_status};
-use crate::http::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;

@@ -12,9 +12,9 @@ pub mod qr;
 pub mod staff;
 pub mod track;
 
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::{credential, User};
-use crate::http::AppState;
 use assets::Asset;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

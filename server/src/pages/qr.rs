@@ -4,8 +4,8 @@
 use super::i18n::{Lang, K};
 use super::intake::load_clinic;
 use super::{html_response, layout, Cache, PageError};
+use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

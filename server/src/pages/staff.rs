@@ -6,7 +6,7 @@
 use super::assets::Asset;
 use super::i18n::Lang;
 use super::{current_user, html_response, layout, Cache, PageError};
-use crate::http::AppState;
+use crate::app::AppState;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::StatusCode;

@@ -6,10 +6,10 @@
 
 use super::i18n::{Lang, K};
 use super::{html_response, language_switch, layout_with_head, message_page, not_found, Cache, PageError};
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::{path_uuid, ApiJson};
 use crate::http::public::{self, etag, load_status, TokenStatus};
-use crate::http::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

@@ -1,0 +1,168 @@
+//! The application: its shared state (pools, settings, metrics) and `Application`, the one
+//! way to make a running QLink server. `qlink serve`, the end-to-end tests (port 0) and the
+//! benchmarks all build it the same way, so what is tested is what runs.
+
+use crate::config::Config;
+use crate::webhook::WebhookState;
+use crate::{accounts, db, router};
+use anyhow::Context;
+use axum::extract::FromRef;
+use axum::Router;
+use deadpool_postgres::Pool;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct App {
+    /// The runtime role's pool on the primary.
+    pub db: Pool,
+    /// Patients' status polls may read from a streaming replica.
+    pub read_db: Option<Pool>,
+    pub public_url: String,
+    /// `scheme://host[:port]` of the public URL: the CSRF origin.
+    pub public_origin: String,
+    pub secure_cookies: bool,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub session_ttl: Duration,
+    pub metrics: PrometheusHandle,
+    pub webhook: WebhookState,
+    /// Verified against when the email is unknown, so a login takes as long either way.
+    pub dummy_password_hash: String,
+}
+
+impl App {
+    /// The pool for reads a streaming replica may answer (patients' polls): the replica
+    /// when one is configured, else the primary. A caller that must see its own fresh
+    /// write falls back to `db` when the replica does not have it yet.
+    pub fn db_read(&self) -> &Pool {
+        self.read_db.as_ref().unwrap_or(&self.db)
+    }
+
+    /// Wakes the message worker once this request's transaction has committed. A lost
+    /// wake-up only delays the message until the worker's next poll.
+    pub async fn wake_worker(&self, client: &deadpool_postgres::Client) {
+        if let Err(e) = client.batch_execute(&format!("NOTIFY {}", db::MESSAGES_CHANNEL)).await {
+            tracing::warn!(error = %e, "could not notify the message worker");
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for WebhookState {
+    fn from_ref(state: &AppState) -> WebhookState {
+        state.webhook.clone()
+    }
+}
+
+impl AppState {
+    /// Pools as the runtime role, and a check that the database is ready for this binary
+    /// (its extension version above all: a half-done upgrade is said here, in the start-up
+    /// log, and by /readyz).
+    pub async fn build(config: &Config, public_url: &str) -> anyhow::Result<AppState> {
+        let db_args = &config.db;
+        let pool = db::pool(db_args.app_config()?, db_args.pool_size)?;
+        let read_db = match db_args.read_config()? {
+            Some(cfg) => Some(db::pool(cfg, db_args.pool_size)?),
+            None => None,
+        };
+        let public_origin = origin_of(public_url)?;
+        let dummy_password_hash =
+            tokio::task::spawn_blocking(|| accounts::hash_password(&accounts::random_password())).await??;
+        let state = AppState(Arc::new(App {
+            webhook: WebhookState {
+                pool: pool.clone(),
+                verify_token: config.whatsapp.whatsapp_verify_token.clone(),
+                app_secret: config.whatsapp.whatsapp_app_secret.clone(),
+            },
+            db: pool,
+            read_db,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            secure_cookies: public_origin.starts_with("https://"),
+            public_origin,
+            trusted_proxies: config.http.trusted_proxies.clone(),
+            session_ttl: Duration::from_secs(u64::from(config.http.session_ttl_hours) * 3600),
+            metrics: prometheus(),
+            dummy_password_hash,
+        }));
+        match crate::http::ops::check_ready(&state).await {
+            Ok(version) => tracing::debug!(extension = %version, "database ready"),
+            Err(reason) => anyhow::bail!("the database is not ready for this server: {reason}"),
+        }
+        Ok(state)
+    }
+}
+
+/// A bound, ready server: the listener, the state and every route with its middleware.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> anyhow::Result<Application> {
+        Self::build_with(config, Router::new()).await
+    }
+
+    /// With extra routes beside QLink's own (the benchmarks add their baselines).
+    pub async fn build_with(config: &Config, extra: Router<AppState>) -> anyhow::Result<Application> {
+        // Bound first, so that port 0 (tests) is known before the public URL is derived.
+        let listener =
+            TcpListener::bind(config.http.bind).await.with_context(|| format!("binding {}", config.http.bind))?;
+        let public_url = match &config.http.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let state = AppState::build(config, &public_url).await?;
+        let router = router::router(state.clone(), extra);
+        Ok(Application { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown`, then finishes the requests in flight.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+        Ok(())
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once, also when tests start many apps).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .expect("static buckets")
+                .install_recorder()
+                .expect("one Prometheus recorder per process")
+        })
+        .clone()
+}
+
+/// `scheme://host[:port]` of a URL.
+pub fn origin_of(url: &str) -> anyhow::Result<String> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| anyhow::anyhow!("QLINK_PUBLIC_URL is not a valid URL"))?;
+    Ok(parsed.origin().ascii_serialization())
+}

@@ -1,0 +1,70 @@
+//! Every route of QLink, listed once. The API's routes are registered from their
+//! `#[utoipa::path]` annotations (utoipa-axum), so this one list also produces the paths of
+//! the OpenAPI document: a route cannot exist undocumented, nor a documented path without
+//! its route. The pages (HTML for people) are not part of the API document.
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::{self, admin, auth, openapi, ops, public, staff};
+use crate::pages::{self, i18n::Lang};
+use crate::webhook;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The whole application: every route, `extra` beside them, and the middleware stack.
+pub fn router(state: AppState, extra: Router<AppState>) -> Router {
+    let (api, document) = api().split_for_parts();
+    let document = Arc::new(openapi::finish(document));
+    let routes = api.layer(Extension(document)).merge(pages::routes()).merge(extra).fallback(not_found);
+    http::with_middleware(routes, state)
+}
+
+/// The OpenAPI document of the routes, as `/api/v1/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(api().split_for_parts().1)
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(public::clinic))
+        .routes(routes!(public::create_token))
+        .routes(routes!(public::token_status))
+        .routes(routes!(public::cancel_token))
+        .routes(routes!(public::feedback))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(staff::queue))
+        .routes(routes!(staff::action))
+        .routes(routes!(staff::add_token))
+        .routes(routes!(staff::close_session))
+        .routes(routes!(admin::list_clinics, admin::create_clinic))
+        .routes(routes!(admin::update_clinic, admin::delete_clinic))
+        .routes(routes!(admin::reset_session))
+        .routes(routes!(admin::metrics))
+        .routes(routes!(admin::messages))
+        .routes(routes!(admin::audit_log))
+        .routes(routes!(openapi::spec))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .merge(webhook::api_routes())
+}
+
+/// An unknown address: JSON for API clients, a page for people.
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    let machine = path.starts_with("/api/")
+        || path.starts_with("/assets/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics");
+    if machine {
+        return ApiError::not_found().into_response();
+    }
+    let lang = Lang::choose(None, req.headers(), Lang::En);
+    pages::not_found(lang)
+}
