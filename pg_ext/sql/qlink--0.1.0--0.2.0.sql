@@ -518,6 +518,22 @@ AS 'qlink-0.2.0', 'set_staff_password_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::admin::settings_schema
+CREATE  FUNCTION "settings_schema"() RETURNS TABLE (
+	"name" TEXT,  /* String */
+	"kind" TEXT,  /* String */
+	"min_value" bigint,  /* Option < i64 > */
+	"max_value" bigint,  /* Option < i64 > */
+	"default_value" jsonb,  /* JsonB */
+	"choices" TEXT[]  /* :: std :: option :: Option < Vec < String > > */
+)
+IMMUTABLE STRICT SECURITY DEFINER PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'settings_schema_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::accounts::staff_for_login
 CREATE  FUNCTION "staff_for_login"(
 	"email" TEXT /* Option < & str > */

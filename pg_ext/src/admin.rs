@@ -193,6 +193,35 @@ pub fn delete_business(business_id: Option<Uuid>) -> Result<bool, ErrorReport> {
     })
 }
 
+/// Every clinic setting with its type, range and default, from the table validation uses
+/// (validate::KEYS): forms render from it, so they accept exactly what `update_business`
+/// accepts. `kind` is `boolean`, `integer` (`min_value`–`max_value`) or `language` (one of
+/// `choices`). Besides the ranges, `eta_min_minutes` may not exceed `eta_max_minutes`.
+#[pg_extern(immutable, parallel_safe, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn settings_schema() -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(kind, String),
+        name!(min_value, Option<i64>),
+        name!(max_value, Option<i64>),
+        name!(default_value, JsonB),
+        name!(choices, Option<Vec<String>>),
+    ),
+> {
+    use crate::validate::{Kind, KEYS, LANGUAGES};
+    let defaults = Settings::default().to_json();
+    TableIterator::new(KEYS.iter().map(move |(key, kind)| {
+        let (kind, min, max, choices) = match kind {
+            Kind::Bool => ("boolean", None, None, None),
+            Kind::Int(lo, hi) => ("integer", Some(*lo), Some(*hi), None),
+            Kind::Lang => ("language", None, None, Some(LANGUAGES.iter().map(|l| l.to_string()).collect())),
+        };
+        (key.to_string(), kind.to_string(), min, max, JsonB(defaults[*key].clone()), choices)
+    }))
+}
+
 /// The public face of a clinic, by its slug: what the intake page needs.
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]

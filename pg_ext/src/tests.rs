@@ -1031,4 +1031,63 @@ mod tests {
         // The empty NEXTs are still in the trail, as staff actions that cannot be undone.
         assert_eq!(i("SELECT count(*) FROM qlink.audit_logs WHERE action = 'NEXT' AND NOT undoable"), 2);
     }
+
+    #[pg_test]
+    fn settings_schema_is_what_update_business_accepts() {
+        setup();
+        let b = clinic("schema");
+        assert_eq!(
+            s("SELECT string_agg(concat_ws(':', name, kind, min_value, max_value, default_value, choices), ' ') \
+               FROM qlink.settings_schema()"),
+            "whatsapp_enabled:boolean:true qr_intake_enabled:boolean:true \
+             daily_token_limit:integer:1:10000:200 daily_message_limit:integer:0:100000:300 \
+             max_tokens_per_phone_per_day:integer:1:50:1 ip_tokens_per_10min:integer:1:10000:3 \
+             eta_min_minutes:integer:1:240:6 eta_max_minutes:integer:1:240:15 \
+             stall_warning_minutes:integer:1:240:5 reminder_at_position:integer:0:50:2 \
+             default_language:language:\"en\":{en,hi}"
+        );
+        // Each integer setting takes its bounds and refuses one beyond them; the defaults are
+        // what a new clinic gets.
+        let table = Spi::connect(|c| {
+            c.select("SELECT name, min_value, max_value FROM qlink.settings_schema() WHERE kind = 'integer'", None, &[])
+                .unwrap()
+                .map(|r| {
+                    (
+                        r.get::<String>(1).unwrap().unwrap(),
+                        r.get::<i64>(2).unwrap().unwrap(),
+                        r.get::<i64>(3).unwrap().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(table.len(), 8);
+        for (key, lo, hi) in table {
+            // eta_min ≤ eta_max holds at the bounds when both move together.
+            let pair = |v: i64| match key.as_str() {
+                "eta_min_minutes" | "eta_max_minutes" => {
+                    format!("{{\"eta_min_minutes\": {v}, \"eta_max_minutes\": {v}}}")
+                }
+                _ => format!("{{\"{key}\": {v}}}"),
+            };
+            for v in [lo, hi] {
+                Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{}')", pair(v))).unwrap();
+            }
+            refused_for(
+                &format!("SELECT qlink.update_business('{b}', settings => '{}')", pair(lo - 1)),
+                "22023",
+                "invalid_setting",
+            );
+            refused_for(
+                &format!("SELECT qlink.update_business('{b}', settings => '{}')", pair(hi + 1)),
+                "22023",
+                "invalid_setting",
+            );
+        }
+        clinic("schema-new");
+        assert_eq!(
+            s("SELECT count(*)::text FROM qlink.settings_schema() s \
+               WHERE s.default_value = (SELECT settings -> s.name FROM qlink.businesses WHERE slug = 'schema-new')"),
+            "11"
+        );
+    }
 }

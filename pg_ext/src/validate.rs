@@ -102,14 +102,15 @@ pub struct Settings {
     pub default_language: String,
 }
 
-enum Kind {
+pub enum Kind {
     Bool,
     Int(i64, i64),
     Lang,
 }
 
-/// Every known key with its type and allowed range.
-const KEYS: [(&str, Kind); 11] = [
+/// Every known key with its type and allowed range: the one table that validation,
+/// `qlink.settings_schema()` and through it the operator's settings form read.
+pub const KEYS: [(&str, Kind); 11] = [
     ("whatsapp_enabled", Kind::Bool),
     ("qr_intake_enabled", Kind::Bool),
     ("daily_token_limit", Kind::Int(1, 10_000)),

@@ -161,3 +161,35 @@ pub async fn token_status(db: &Client, token_id: Uuid) -> ApiResult<TokenStatusR
         .await?;
     Ok(TokenStatusRow::from_row(&db.query_one(&stmt, &[&token_id]).await?))
 }
+
+/// A row of `qlink.settings_schema()`: one clinic setting as the extension validates it.
+#[derive(Debug, Clone)]
+pub struct SettingRow {
+    pub name: String,
+    /// `boolean`, `integer` or `language`.
+    pub kind: String,
+    pub min_value: Option<i64>,
+    pub max_value: Option<i64>,
+    pub default_value: serde_json::Value,
+    pub choices: Option<Vec<String>>,
+}
+
+/// `qlink.settings_schema()`, in the extension's order.
+pub async fn settings_schema(db: &Client) -> ApiResult<Vec<SettingRow>> {
+    let stmt = db
+        .prepare_cached("SELECT name, kind, min_value, max_value, default_value, choices FROM qlink.settings_schema()")
+        .await?;
+    Ok(db
+        .query(&stmt, &[])
+        .await?
+        .iter()
+        .map(|row| SettingRow {
+            name: row.get("name"),
+            kind: row.get("kind"),
+            min_value: row.get("min_value"),
+            max_value: row.get("max_value"),
+            default_value: row.get("default_value"),
+            choices: row.get("choices"),
+        })
+        .collect())
+}

@@ -237,17 +237,20 @@
     }
   });
 
-  var SETTINGS = ['daily_token_limit', 'daily_message_limit', 'max_tokens_per_phone_per_day', 'ip_tokens_per_10min',
-    'eta_min_minutes', 'eta_max_minutes', 'stall_warning_minutes', 'reminder_at_position'];
-  var FLAGS = ['whatsapp_enabled', 'qr_intake_enabled'];
+  // The settings inputs, as the server rendered them from qlink.settings_schema(): which
+  // settings exist, their kinds and ranges are the extension's, not this script's.
+  var FIELDS = Array.prototype.slice.call(document.querySelectorAll('#settings-form [data-setting]'));
+  function fieldsOf(kind) { return FIELDS.filter(function (f) { return f.getAttribute('data-kind') === kind; }); }
+  function key(f) { return f.getAttribute('data-setting'); }
 
   function openEditor(c) {
     editing = c;
     $('settings-clinic').textContent = c.name;
     $('s-name').value = c.name;
-    SETTINGS.forEach(function (k) { $('s-' + k).value = c.settings[k]; });
-    FLAGS.forEach(function (k) { $('s-' + k).checked = !!c.settings[k]; });
-    $('s-default_language').value = c.settings.default_language || 'en';
+    FIELDS.forEach(function (f) {
+      if (f.type === 'checkbox') f.checked = !!c.settings[key(f)];
+      else f.value = c.settings[key(f)];
+    });
     $('settings-error').hidden = true;
     $('settings-editor').hidden = false;
     $('settings-editor').scrollIntoView({ block: 'start' });
@@ -261,8 +264,9 @@
     if (!editing) return;
     var c = editing, error = $('settings-error');
     var patch = {}, changed = false;
-    for (var i = 0; i < SETTINGS.length; i++) {
-      var input = $('s-' + SETTINGS[i]);
+    var numbers = fieldsOf('integer');
+    for (var i = 0; i < numbers.length; i++) {
+      var input = numbers[i];
       if (!input.checkValidity() || !/^\d+$/.test(input.value)) {
         error.textContent = input.labels[0].textContent + ': ' + (input.validationMessage || 'enter a whole number.');
         error.hidden = false;
@@ -270,13 +274,16 @@
         return;
       }
       var v = parseInt(input.value, 10);
-      if (v !== c.settings[SETTINGS[i]]) { patch[SETTINGS[i]] = v; changed = true; }
+      if (v !== c.settings[key(input)]) { patch[key(input)] = v; changed = true; }
     }
     var lo = parseInt($('s-eta_min_minutes').value, 10), hi = parseInt($('s-eta_max_minutes').value, 10);
     if (lo > hi) { error.textContent = 'The ETA low value must not be above the high value.'; error.hidden = false; return; }
-    FLAGS.forEach(function (k) { var v = $('s-' + k).checked; if (v !== c.settings[k]) { patch[k] = v; changed = true; } });
-    var lang = $('s-default_language').value;
-    if (lang !== c.settings.default_language) { patch.default_language = lang; changed = true; }
+    fieldsOf('boolean').forEach(function (f) {
+      if (f.checked !== c.settings[key(f)]) { patch[key(f)] = f.checked; changed = true; }
+    });
+    fieldsOf('language').forEach(function (f) {
+      if (f.value !== c.settings[key(f)]) { patch[key(f)] = f.value; changed = true; }
+    });
     var body = {};
     if (changed) body.settings = patch;
     var name = $('s-name').value.trim();

@@ -863,3 +863,57 @@ async fn the_tracking_page_paints_progress_and_overtaking_from_the_server() {
     let html = plain().get(app.url(&format!("/t/{me}"))).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Your position shifted by 1."), "the server renders no notice:\n{html}");
 }
+
+/// The operator's settings form is rendered from qlink.settings_schema(): it has an input
+/// for every setting, each number input takes exactly the extension's range (both bounds,
+/// nothing beyond), and values at the bounds save through the form.
+#[tokio::test]
+async fn the_settings_form_takes_exactly_what_the_extension_takes() {
+    let app = spawn_app().await;
+    app.clinic("bounds").await;
+    let admin = app.admin_user().await;
+    let schema: Vec<(String, i64, i64)> = app
+        .db
+        .query("SELECT name, min_value, max_value FROM qlink.settings_schema() WHERE kind = 'integer'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("name"), r.get("min_value"), r.get("max_value")))
+        .collect();
+    let settings: i64 = app.db.query_one("SELECT count(*) FROM qlink.settings_schema()", &[]).await.unwrap().get(0);
+    let b = Browser::start("operator", DESK).await;
+    log_in(&b, &app, "/admin", &admin).await;
+    b.wait_for_text("#clinic-rows", "Clinic bounds").await;
+    b.click("tr[data-slug=bounds] button[data-act=settings]").await;
+    b.wait_visible("#settings-editor").await;
+    let inputs = b.js("return document.querySelectorAll('#settings-form [data-setting]').length;", vec![]).await;
+    assert_eq!(inputs, json!(settings));
+    let valid = |name: &str, v: i64| {
+        let script = "var i = document.getElementById(arguments[0]); i.value = arguments[1]; return i.checkValidity();";
+        b.js(script, vec![json!(format!("s-{name}")), json!(v.to_string())])
+    };
+    for (name, lo, hi) in &schema {
+        for (v, ok) in [(*lo, true), (*hi, true), (lo - 1, false), (hi + 1, false)] {
+            assert_eq!(valid(name, v).await, json!(ok), "{name} = {v} in the form");
+        }
+    }
+    for bound in ["max", "min"] {
+        for (name, lo, hi) in &schema {
+            b.fill(&format!("#s-{name}"), &if bound == "max" { hi } else { lo }.to_string()).await;
+        }
+        b.click("#settings-save").await;
+        b.wait_until("the settings saved", "document.getElementById('settings-editor').hidden").await;
+        b.wait_for_text("#notice", "saved").await;
+        for (name, lo, hi) in &schema {
+            let stored: i64 = app
+                .db
+                .query_one("SELECT (settings ->> $1)::bigint FROM qlink.businesses WHERE slug = 'bounds'", &[name])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(stored, if bound == "max" { *hi } else { *lo }, "{name} at its {bound}");
+        }
+        b.click("tr[data-slug=bounds] button[data-act=settings]").await;
+        b.wait_visible("#settings-editor").await;
+    }
+}

@@ -94,7 +94,69 @@ pub async fn admin_page(State(app): State<AppState>, mut parts: Parts) -> Respon
                 "This panel is for the QLink operator only; clinic staff use the reception dashboard.",
             ),
         ),
-        Some(u) => page("Operator · QLink", Asset::AdminJs, admin_panel(&u.email)),
+        Some(u) => {
+            let schema = match app.db.get().await {
+                Ok(db) => crate::sql::settings_schema(&db).await,
+                Err(e) => Err(e.into()),
+            };
+            match schema {
+                Ok(schema) => page("Operator · QLink", Asset::AdminJs, admin_panel(&u.email, &schema)),
+                Err(e) => PageError::new(Lang::En, e).into_response(),
+            }
+        }
+    }
+}
+
+/// What the operator reads beside each setting. Only words: types, ranges and choices
+/// come from `qlink.settings_schema()`, so the form takes exactly what the extension takes.
+fn setting_label(name: &str) -> &str {
+    match name {
+        "whatsapp_enabled" => "WhatsApp messages on",
+        "qr_intake_enabled" => "QR sign-ups on",
+        "daily_token_limit" => "Daily token limit",
+        "daily_message_limit" => "Daily message limit",
+        "max_tokens_per_phone_per_day" => "Tokens per phone per day",
+        "ip_tokens_per_10min" => "Tokens per network per 10 min",
+        "eta_min_minutes" => "ETA low, minutes per patient",
+        "eta_max_minutes" => "ETA high, minutes per patient",
+        "stall_warning_minutes" => "Stall warning after, minutes",
+        "reminder_at_position" => "Reminder at position, 0 = none",
+        "default_language" => "Default language",
+        other => other,
+    }
+}
+
+fn language_name(code: &str) -> &str {
+    match code {
+        "en" => "English",
+        "hi" => "Hindi",
+        other => other,
+    }
+}
+
+/// One input per setting of the schema: numbers first, then choices, then switches.
+fn settings_fields(schema: &[crate::sql::SettingRow]) -> Markup {
+    let of = |kind: &'static str| schema.iter().filter(move |s| s.kind == kind);
+    html! {
+        @for s in of("integer") {
+            @let id = format!("s-{}", s.name);
+            @let (lo, hi) = (s.min_value.unwrap_or(0), s.max_value.unwrap_or(i64::MAX));
+            div { label for=(id) { (setting_label(&s.name)) " (" (lo) "–" (hi) ")" }
+                  input id=(id) type="number" min=(lo) max=(hi) step="1" required
+                      data-setting=(s.name) data-kind="integer"; }
+        }
+        @for s in of("language") {
+            @let id = format!("s-{}", s.name);
+            div { label for=(id) { (setting_label(&s.name)) }
+                  select id=(id) data-setting=(s.name) data-kind="language" {
+                      @for c in s.choices.iter().flatten() { option value=(c) { (language_name(c)) } }
+                  } }
+        }
+        @for s in of("boolean") {
+            @let id = format!("s-{}", s.name);
+            div.check { input id=(id) type="checkbox" data-setting=(s.name) data-kind="boolean";
+                        label for=(id) { (setting_label(&s.name)) } }
+        }
     }
 }
 
@@ -174,7 +236,7 @@ fn dashboard(email: &str) -> Markup {
     }
 }
 
-fn admin_panel(email: &str) -> Markup {
+fn admin_panel(email: &str, schema: &[crate::sql::SettingRow]) -> Markup {
     html! {
         (top_bar("admin-title", "QLink operator", email))
         main #admin .dashboard {
@@ -204,26 +266,7 @@ fn admin_panel(email: &str) -> Markup {
                 form #settings-form {
                     div.grid {
                         div { label for="s-name" { "Clinic name" } input #s-name type="text" maxlength="120" required; }
-                        div { label for="s-daily_token_limit" { "Daily token limit (1–10000)" }
-                              input #s-daily_token_limit type="number" min="1" max="10000" required; }
-                        div { label for="s-daily_message_limit" { "Daily message limit (0–100000)" }
-                              input #s-daily_message_limit type="number" min="0" max="100000" required; }
-                        div { label for="s-max_tokens_per_phone_per_day" { "Tokens per phone per day (1–50)" }
-                              input #s-max_tokens_per_phone_per_day type="number" min="1" max="50" required; }
-                        div { label for="s-ip_tokens_per_10min" { "Tokens per network per 10 min" }
-                              input #s-ip_tokens_per_10min type="number" min="1" max="1000" required; }
-                        div { label for="s-eta_min_minutes" { "ETA low, minutes per patient (1–240)" }
-                              input #s-eta_min_minutes type="number" min="1" max="240" required; }
-                        div { label for="s-eta_max_minutes" { "ETA high, minutes per patient (1–240)" }
-                              input #s-eta_max_minutes type="number" min="1" max="240" required; }
-                        div { label for="s-stall_warning_minutes" { "Stall warning after (minutes)" }
-                              input #s-stall_warning_minutes type="number" min="1" max="240" required; }
-                        div { label for="s-reminder_at_position" { "Reminder at position (0 = none)" }
-                              input #s-reminder_at_position type="number" min="0" max="50" required; }
-                        div { label for="s-default_language" { "Default language" }
-                              select #s-default_language { option value="en" { "English" } option value="hi" { "Hindi" } } }
-                        div.check { input #s-whatsapp_enabled type="checkbox"; label for="s-whatsapp_enabled" { "WhatsApp messages on" } }
-                        div.check { input #s-qr_intake_enabled type="checkbox"; label for="s-qr_intake_enabled" { "QR sign-ups on" } }
+                        (settings_fields(schema))
                     }
                     p #settings-error .error role="alert" hidden {}
                     div.row.buttons {
