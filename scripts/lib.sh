@@ -54,6 +54,21 @@ ensure_cargo_pgrx() {
     fi
 }
 
+# A copy of the system's PostgreSQL (binaries, libraries, share files) under $1, without
+# any qlink files. PostgreSQL finds its share and library directories relative to its
+# binaries, so what is installed into the copy is seen only by the servers it runs.
+private_postgres() {
+    local root=$1
+    rm -rf "$root"
+    mkdir -p "$root/lib/postgresql" "$root/share/postgresql"
+    cp -a "/usr/lib/postgresql/$PG_MAJOR" "$root/lib/postgresql/"
+    cp -a "/usr/share/postgresql/$PG_MAJOR" "$root/share/postgresql/"
+    # The server headers too: pgrx generates its bindings from the pg_config it is given.
+    mkdir -p "$root/include/postgresql"
+    cp -a "/usr/include/postgresql/$PG_MAJOR" "$root/include/postgresql/"
+    find "$root/lib/postgresql/$PG_MAJOR/lib" "$root/share/postgresql/$PG_MAJOR/extension" -name 'qlink*' -delete
+}
+
 # This build's version (one workspace version: the extension, the server, the tests).
 QLINK_VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 # Builds of earlier releases for the upgrade test, each built once from the history.

@@ -32,7 +32,15 @@ else
 fi
 
 log "1/4 Unit and #[pg_test] tests inside PostgreSQL (cargo pgrx test)"
-if (cd pg_ext && cargo pgrx test pg$PG_MAJOR --runas postgres --pgdata "$PGRX_DATA/data"); then
+# cargo pgrx test installs the extension into the PostgreSQL it runs by copying the library
+# over the installed one, and a backend that opens a half-copied library dies (SIGBUS) and
+# takes its cluster down with it. So it gets a private copy of the installation, with its
+# own pgrx settings and build directory, and never touches the system's.
+private_postgres "$PGRX_DATA/pg"
+mkdir -p "$PGRX_DATA/home"
+PGRX_HOME=$PGRX_DATA/home cargo pgrx init --pg$PG_MAJOR "$PGRX_DATA/pg/lib/postgresql/$PG_MAJOR/bin/pg_config" >/dev/null
+if (cd pg_ext && PGRX_HOME=$PGRX_DATA/home CARGO_TARGET_DIR=$PGRX_DATA/target \
+        cargo pgrx test pg$PG_MAJOR --runas postgres --pgdata "$PGRX_DATA/data"); then
     summary+=("pg_ext: ok")
 else
     status=1; summary+=("pg_ext: FAILED")
