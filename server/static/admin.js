@@ -1,64 +1,20 @@
 // Operator panel: clinics with today's usage, create / suspend / reactivate / reset /
 // delete, settings, failed messages and the audit log, all through the admin JSON API with
-// the HttpOnly session cookie. Every value is written with textContent.
+// the HttpOnly session cookie. The API call, errors and login come from qlink.js. Every
+// value is written with textContent.
 (function () {
   'use strict';
-  function $(x) { return document.getElementById(x); }
-  var messageBox = $('message');
-
-  function showError(text) { messageBox.textContent = text; messageBox.hidden = false; }
-  function clearError() { messageBox.hidden = true; messageBox.textContent = ''; }
-
-  function api(method, path, body) {
-    var init = { method: method, credentials: 'same-origin', cache: 'no-store', headers: {} };
-    if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
-    return fetch(path, init).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (data) { return { status: r.status, data: data }; });
-    });
-  }
-  function errorText(res) {
-    return res.data && res.data.error && res.data.error.message ? res.data.error.message : 'The request failed (HTTP ' + res.status + ').';
-  }
+  var Q = window.QLink;
+  var $ = Q.$, api = Q.api, errorText = Q.errorText, showError = Q.showError, clearError = Q.clearError;
+  var notice = Q.notice, el = Q.el;
   var NETWORK = 'Network error: the server could not be reached.';
-
-  var login = $('login');
-  if (login) {
-    login.addEventListener('submit', function (event) {
-      event.preventDefault();
-      var button = $('login-button');
-      button.disabled = true;
-      clearError();
-      api('POST', '/api/v1/auth/login', { email: $('email').value, password: $('password').value }).then(function (res) {
-        // A staff login also succeeds: the page then explains that this panel is for the operator.
-        if (res.status === 200) { location.reload(); return; }
-        button.disabled = false;
-        showError(errorText(res));
-      }, function () { button.disabled = false; showError(NETWORK); });
-    });
-    $('email').focus();
-  }
-
-  var logout = $('logout');
-  if (logout) {
-    logout.addEventListener('click', function () {
-      logout.disabled = true;
-      api('POST', '/api/v1/auth/logout').then(function () { location.reload(); }, function () { logout.disabled = false; showError(NETWORK); });
-    });
-  }
+  // A staff login also succeeds: the page then explains that this panel is for the operator.
+  Q.wireLogin(NETWORK);
 
   var panel = $('admin');
   if (!panel) return;
 
   var clinics = [], busy = false, editing = null;
-  var noticeBox = $('notice');
-  function notice(text) { noticeBox.textContent = text; noticeBox.hidden = !text; }
-
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
   function link(href, text) { var a = el('a', null, text); a.href = href; return a; }
   function when(iso) { return iso ? new Date(iso).toLocaleString('en-IN', { dateStyle: 'medium', timeStyle: 'short' }) : ''; }
 

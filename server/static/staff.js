@@ -1,51 +1,15 @@
 // Reception dashboard: login, then the queue driven through the JSON API with the HttpOnly
 // session cookie (fetch sends our Origin, which the API checks on every write). One request
 // at a time: every action button is disabled from the click until the refreshed queue is
-// on screen, so a double click can never advance the queue twice. Names are written with
-// textContent only.
+// on screen, so a double click can never advance the queue twice. The API call, errors and
+// login come from qlink.js. Names are written with textContent only.
 (function () {
   'use strict';
-  function $(x) { return document.getElementById(x); }
-  var messageBox = $('message');
-
-  function showError(text) { messageBox.textContent = text; messageBox.hidden = false; }
-  function clearError() { messageBox.hidden = true; messageBox.textContent = ''; }
-
-  function api(method, path, body) {
-    var init = { method: method, credentials: 'same-origin', cache: 'no-store', headers: {} };
-    if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
-    return fetch(path, init).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (data) { return { status: r.status, data: data }; });
-    });
-  }
-  function errorText(res) {
-    return res.data && res.data.error && res.data.error.message ? res.data.error.message : 'The request failed (HTTP ' + res.status + ').';
-  }
+  var Q = window.QLink;
+  var $ = Q.$, api = Q.api, errorText = Q.errorText, showError = Q.showError, clearError = Q.clearError;
+  var notice = Q.notice, el = Q.el;
   var NETWORK = 'Network error: the server could not be reached. Check the connection; the list shows the last known state.';
-
-  var login = $('login');
-  if (login) {
-    login.addEventListener('submit', function (event) {
-      event.preventDefault();
-      var button = $('login-button');
-      button.disabled = true;
-      clearError();
-      api('POST', '/api/v1/auth/login', { email: $('email').value, password: $('password').value }).then(function (res) {
-        if (res.status === 200) { location.reload(); return; }
-        button.disabled = false;
-        showError(errorText(res));
-      }, function () { button.disabled = false; showError(NETWORK); });
-    });
-    $('email').focus();
-  }
-
-  var logout = $('logout');
-  if (logout) {
-    logout.addEventListener('click', function () {
-      logout.disabled = true;
-      api('POST', '/api/v1/auth/logout').then(function () { location.reload(); }, function () { logout.disabled = false; showError(NETWORK); });
-    });
-  }
+  Q.wireLogin(NETWORK);
 
   var dashboard = $('dashboard');
   if (!dashboard) return;
@@ -53,16 +17,6 @@
   var m = /[?&]poll=(\d+)/.exec(location.search);
   var interval = (m ? Math.min(5, Math.max(1, +m[1])) : 3) * 1000;
   var queue = null, busy = false, timer = null;
-  var noticeBox = $('notice');
-
-  function notice(text) { noticeBox.textContent = text; noticeBox.hidden = !text; }
-
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
 
   function rowButton(label, action, token, cls) {
     var b = el('button', 'small ' + (cls || 'secondary'), label);
@@ -160,7 +114,7 @@
       if (res.status === 401) { location.reload(); return; }
       if (res.status !== 200) { showError(errorText(res)); return; }
       // The connection is back: the warning about it no longer applies.
-      if (messageBox.textContent === NETWORK) clearError();
+      if (Q.errorShown() === NETWORK) clearError();
       render(res.data);
     }, function () { showError(NETWORK); });
   }

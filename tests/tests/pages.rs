@@ -917,3 +917,23 @@ async fn the_settings_form_takes_exactly_what_the_extension_takes() {
         b.wait_visible("#settings-editor").await;
     }
 }
+
+/// The staff dashboard and the operator panel share one qlink.js (fetch, errors, login),
+/// loaded before their own script; neither script carries its own copy of those helpers.
+#[tokio::test]
+async fn the_desk_and_the_panel_share_one_helper_script() {
+    let app = spawn_app().await;
+    for (path, own) in [("/staff", "staff.js"), ("/admin", "admin.js")] {
+        let html = plain().get(app.url(path)).send().await.unwrap().text().await.unwrap();
+        let scripts: Vec<&str> = html.split("<script src=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+        assert_eq!(scripts.len(), 2, "{path}: {scripts:?}");
+        assert!(scripts[0].ends_with("/qlink.js") && scripts[1].ends_with(own), "{path}: {scripts:?}");
+        for src in &scripts {
+            let r = plain().get(app.url(src)).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{src}");
+            let body = r.text().await.unwrap();
+            let defines_api = body.contains("function api(");
+            assert_eq!(defines_api, src.ends_with("/qlink.js"), "{src} and the fetch helper");
+        }
+    }
+}

@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asset {
     Css,
+    /// qlink.js: the helpers StaffJs and AdminJs share.
+    SharedJs,
     IntakeJs,
     TrackJs,
     StaffJs,
@@ -32,6 +34,12 @@ const FILES: &[File] = &[
         name: "qlink.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../static/qlink.css"),
+    },
+    File {
+        asset: Asset::SharedJs,
+        name: "qlink.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/qlink.js"),
     },
     File {
         asset: Asset::IntakeJs,
@@ -70,6 +78,16 @@ const FILES: &[File] = &[
         body: include_str!("../../static/icon.svg"),
     },
 ];
+
+impl Asset {
+    /// The scripts a page script needs loaded before it (`defer` keeps their order).
+    pub fn needs(self) -> &'static [Asset] {
+        match self {
+            Asset::StaffJs | Asset::AdminJs => &[Asset::SharedJs],
+            _ => &[],
+        }
+    }
+}
 
 /// The first 10 hex digits of each file's SHA-256, computed once.
 fn hashes() -> &'static Vec<String> {

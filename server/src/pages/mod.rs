@@ -96,6 +96,9 @@ pub fn layout_with_head(
                 link rel="icon" href=(assets::url(Asset::Icon)) type="image/svg+xml";
                 link rel="stylesheet" href=(assets::url(Asset::Css));
                 @if let Some(script) = script {
+                    @for shared in script.needs() {
+                        script src=(assets::url(*shared)) defer {}
+                    }
                     script src=(assets::url(script)) defer {}
                 }
                 (head)
