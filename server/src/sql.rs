@@ -5,8 +5,11 @@
 //! re-derived in the server. Functions are added here as the code that calls them moves.
 
 use crate::error::ApiResult;
-use deadpool_postgres::Client;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Client, GenericClient};
+use serde::Serialize;
 use tokio_postgres::Row;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A row of `qlink.clinic_by_slug`: the clinic's public face.
@@ -54,7 +57,7 @@ impl ClinicRow {
 }
 
 /// `qlink.clinic_by_slug(slug)`; an unknown slug is `ApiError::NotFound`.
-pub async fn clinic_by_slug(db: &Client, slug: &str) -> ApiResult<ClinicRow> {
+pub async fn clinic_by_slug(db: &impl GenericClient, slug: &str) -> ApiResult<ClinicRow> {
     let stmt = db
         .prepare_cached(
             "SELECT business_id, slug, name, status, timezone, settings, session_status, now_serving_number, \
@@ -192,4 +195,275 @@ pub async fn settings_schema(db: &Client) -> ApiResult<Vec<SettingRow>> {
             choices: row.get("choices"),
         })
         .collect())
+}
+
+// The receptionist's queue.
+
+/// A row of `qlink.queue_summary`: the dashboard's header.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueSummary {
+    pub session_id: Option<Uuid>,
+    pub session_status: String,
+    pub now_serving_number: Option<i32>,
+    pub serving_token_id: Option<Uuid>,
+    pub waiting_count: i32,
+    pub skipped_count: i32,
+    pub served_count: i32,
+    pub cancelled_count: i32,
+    pub last_token_number: i32,
+    pub last_action_at: Option<DateTime<Utc>>,
+    /// Patients wait and nobody pressed anything for `stall_warning_minutes`.
+    pub stall_warning: bool,
+    /// The action UNDO would revert, if any.
+    pub undo_action: Option<String>,
+    pub undo_token_number: Option<i32>,
+}
+
+/// A row of `qlink.queue_summary`: the summary and the clinic's name and stall setting.
+#[derive(Debug)]
+pub struct QueueSummaryRow {
+    pub summary: QueueSummary,
+    pub business_name: String,
+    pub stall_warning_minutes: i32,
+}
+
+/// `qlink.queue_summary(business_id)`.
+pub async fn queue_summary(db: &impl GenericClient, business_id: Uuid) -> ApiResult<QueueSummaryRow> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT session_id, session_status, now_serving_number, serving_token_id, waiting_count, skipped_count, \
+                    served_count, cancelled_count, last_token_number, last_action_at, stall_warning, undo_action, \
+                    undo_token_number, business_name, stall_warning_minutes \
+             FROM qlink.queue_summary($1)",
+        )
+        .await?;
+    let r = db.query_one(&stmt, &[&business_id]).await?;
+    let summary = QueueSummary {
+        session_id: r.get("session_id"),
+        session_status: r.get("session_status"),
+        now_serving_number: r.get("now_serving_number"),
+        serving_token_id: r.get("serving_token_id"),
+        waiting_count: r.get("waiting_count"),
+        skipped_count: r.get("skipped_count"),
+        served_count: r.get("served_count"),
+        cancelled_count: r.get("cancelled_count"),
+        last_token_number: r.get("last_token_number"),
+        last_action_at: r.get("last_action_at"),
+        stall_warning: r.get("stall_warning"),
+        undo_action: r.get("undo_action"),
+        undo_token_number: r.get("undo_token_number"),
+    };
+    Ok(QueueSummaryRow {
+        summary,
+        business_name: r.get("business_name"),
+        stall_warning_minutes: r.get("stall_warning_minutes"),
+    })
+}
+
+/// A row of `qlink.queue_snapshot`: one of today's tokens, in call order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueToken {
+    pub token_id: Uuid,
+    pub token_number: i32,
+    pub status: String,
+    pub is_priority: bool,
+    pub patient_name: Option<String>,
+    pub patient_phone: Option<String>,
+    pub source: String,
+    pub queue_position: Option<i32>,
+    pub language: String,
+    pub created_at: DateTime<Utc>,
+    pub called_at: Option<DateTime<Utc>>,
+    pub served_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// `qlink.queue_snapshot(business_id)`: SERVING, WAITING (priority first), SKIPPED, finished.
+pub async fn queue_snapshot(db: &impl GenericClient, business_id: Uuid) -> ApiResult<Vec<QueueToken>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT token_id, token_number, status, is_priority, patient_name, patient_phone, source, \
+                    queue_position, language, created_at, called_at, served_at, cancelled_at \
+             FROM qlink.queue_snapshot($1)",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&business_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| QueueToken {
+            token_id: r.get("token_id"),
+            token_number: r.get("token_number"),
+            status: r.get("status"),
+            is_priority: r.get("is_priority"),
+            patient_name: r.get("patient_name"),
+            patient_phone: r.get("patient_phone"),
+            source: r.get("source"),
+            queue_position: r.get("queue_position"),
+            language: r.get("language"),
+            created_at: r.get("created_at"),
+            called_at: r.get("called_at"),
+            served_at: r.get("served_at"),
+            cancelled_at: r.get("cancelled_at"),
+        })
+        .collect())
+}
+
+/// A row of `qlink.queue_action`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionResult {
+    pub now_serving_number: Option<i32>,
+    pub serving_token_id: Option<Uuid>,
+    pub affected_token_id: Option<Uuid>,
+    pub waiting_count: i32,
+}
+
+/// `qlink.queue_action(business_id, action, token_id, staff_id)`.
+pub async fn queue_action(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    action: &str,
+    token_id: Option<Uuid>,
+    staff_id: Option<Uuid>,
+) -> ApiResult<ActionResult> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT now_serving_number, serving_token_id, affected_token_id, waiting_count \
+             FROM qlink.queue_action($1, $2, $3, $4)",
+        )
+        .await?;
+    let r = db.query_one(&stmt, &[&business_id, &action, &token_id, &staff_id]).await?;
+    Ok(ActionResult {
+        now_serving_number: r.get("now_serving_number"),
+        serving_token_id: r.get("serving_token_id"),
+        affected_token_id: r.get("affected_token_id"),
+        waiting_count: r.get("waiting_count"),
+    })
+}
+
+/// A row of `qlink.close_session`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionState {
+    pub session_id: Uuid,
+    pub status: String,
+}
+
+/// `qlink.close_session(business_id, staff_id)`.
+pub async fn close_session(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    staff_id: Option<Uuid>,
+) -> ApiResult<SessionState> {
+    let stmt = db.prepare_cached("SELECT session_id, status FROM qlink.close_session($1, $2)").await?;
+    let r = db.query_one(&stmt, &[&business_id, &staff_id]).await?;
+    Ok(SessionState { session_id: r.get("session_id"), status: r.get("status") })
+}
+
+// Logins.
+
+/// `qlink.check_rate_limit(key, max_hits, window)`: records a hit; false once over.
+pub async fn check_rate_limit(
+    db: &impl GenericClient,
+    key: &str,
+    max_hits: i32,
+    window: std::time::Duration,
+) -> ApiResult<bool> {
+    let stmt = db.prepare_cached("SELECT qlink.check_rate_limit($1, $2, make_interval(secs => $3)) AS allowed").await?;
+    Ok(db.query_one(&stmt, &[&key, &max_hits, &window.as_secs_f64()]).await?.get("allowed"))
+}
+
+/// A row of `qlink.staff_for_login`: whom a login would be, and the hash to check.
+#[derive(Debug)]
+pub struct LoginCandidate {
+    pub staff_id: Uuid,
+    pub password_hash: String,
+    pub role: String,
+    pub business_id: Option<Uuid>,
+}
+
+/// `qlink.staff_for_login(email)`: an active login with this email, if any.
+pub async fn staff_for_login(db: &impl GenericClient, email: &str) -> ApiResult<Option<LoginCandidate>> {
+    let stmt =
+        db.prepare_cached("SELECT staff_id, password_hash, role, business_id FROM qlink.staff_for_login($1)").await?;
+    Ok(db.query_opt(&stmt, &[&email]).await?.map(|r| LoginCandidate {
+        staff_id: r.get("staff_id"),
+        password_hash: r.get("password_hash"),
+        role: r.get("role"),
+        business_id: r.get("business_id"),
+    }))
+}
+
+/// `qlink.create_login_session(...)`: stores the digest of a new session secret; returns
+/// when it expires.
+pub async fn create_login_session(
+    db: &impl GenericClient,
+    digest: &[u8],
+    staff_id: Uuid,
+    ttl: std::time::Duration,
+    ip: std::net::IpAddr,
+    user_agent: Option<&str>,
+) -> ApiResult<DateTime<Utc>> {
+    let stmt = db
+        .prepare_cached("SELECT qlink.create_login_session($1, $2, make_interval(secs => $3), $4, $5) AS expires_at")
+        .await?;
+    let row = db.query_one(&stmt, &[&digest, &staff_id, &ttl.as_secs_f64(), &ip, &user_agent]).await?;
+    Ok(row.get("expires_at"))
+}
+
+/// `qlink.end_login_session(digest)`: true when a session ended.
+pub async fn end_login_session(db: &impl GenericClient, digest: &[u8]) -> ApiResult<bool> {
+    let stmt = db.prepare_cached("SELECT qlink.end_login_session($1) AS ended").await?;
+    Ok(db.query_one(&stmt, &[&digest]).await?.get("ended"))
+}
+
+/// A row of `qlink.login_session_user`: who holds a live session.
+#[derive(Debug)]
+pub struct SessionUser {
+    pub staff_id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub business_id: Option<Uuid>,
+}
+
+/// `qlink.login_session_user(digest)`: the user of a live session, if any.
+pub async fn login_session_user(db: &impl GenericClient, digest: &[u8]) -> ApiResult<Option<SessionUser>> {
+    let stmt = db.prepare_cached("SELECT staff_id, email, role, business_id FROM qlink.login_session_user($1)").await?;
+    Ok(db.query_opt(&stmt, &[&digest]).await?.map(|r| SessionUser {
+        staff_id: r.get("staff_id"),
+        email: r.get("email"),
+        role: r.get("role"),
+        business_id: r.get("business_id"),
+    }))
+}
+
+// The operator's command line.
+
+/// `qlink.create_business(slug, name, timezone, status, address => ...)`: the new clinic's id.
+pub async fn create_business(
+    db: &impl GenericClient,
+    slug: &str,
+    name: &str,
+    timezone: &str,
+    status: &str,
+    address: Option<&str>,
+) -> ApiResult<Uuid> {
+    let stmt = db.prepare_cached("SELECT qlink.create_business($1, $2, $3, $4, address => $5) AS id").await?;
+    Ok(db.query_one(&stmt, &[&slug, &name, &timezone, &status, &address]).await?.get("id"))
+}
+
+/// `qlink.set_staff_password(email, password_hash)`: the login's id.
+pub async fn set_staff_password(db: &impl GenericClient, email: &str, password_hash: &str) -> ApiResult<Uuid> {
+    let stmt = db.prepare_cached("SELECT qlink.set_staff_password($1, $2) AS id").await?;
+    Ok(db.query_one(&stmt, &[&email, &password_hash]).await?.get("id"))
+}
+
+/// `qlink.create_staff_user(email, password_hash, role, business_id)`: the new login's id.
+pub async fn create_staff_user(
+    db: &impl GenericClient,
+    email: &str,
+    password_hash: &str,
+    role: &str,
+    business_id: Option<Uuid>,
+) -> ApiResult<Uuid> {
+    let stmt = db.prepare_cached("SELECT qlink.create_staff_user($1, $2, $3, $4) AS id").await?;
+    Ok(db.query_one(&stmt, &[&email, &password_hash, &role, &business_id]).await?.get("id"))
 }
