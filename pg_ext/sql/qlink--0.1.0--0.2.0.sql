@@ -215,7 +215,9 @@ CREATE  FUNCTION "create_business"(
 	"status" TEXT DEFAULT 'ACTIVE', /* Option < & str > */
 	"settings" jsonb DEFAULT '{}', /* Option < JsonB > */
 	"address" TEXT DEFAULT NULL, /* Option < & str > */
-	"contact_phone" TEXT DEFAULT NULL /* Option < & str > */
+	"contact_phone" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
 ) RETURNS uuid /* Result < Uuid, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -280,7 +282,9 @@ AS 'qlink-0.2.0', 'create_token_wrapper';
 /* <begin connected objects> */
 -- qlink::admin::delete_business
 CREATE  FUNCTION "delete_business"(
-	"business_id" uuid /* Option < Uuid > */
+	"business_id" uuid, /* Option < Uuid > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
 ) RETURNS bool /* Result < bool, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -494,7 +498,9 @@ AS 'qlink-0.2.0', 'record_admin_action_wrapper';
 -- qlink::queue::reset_session
 CREATE  FUNCTION "reset_session"(
 	"business_id" uuid, /* Option < Uuid > */
-	"staff_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
 ) RETURNS TABLE (
 	"session_id" uuid,  /* Uuid */
 	"cancelled_count" INT  /* i32 */
@@ -600,7 +606,9 @@ CREATE  FUNCTION "update_business"(
 	"name" TEXT DEFAULT NULL, /* Option < & str > */
 	"timezone" TEXT DEFAULT NULL, /* Option < & str > */
 	"address" TEXT DEFAULT NULL, /* Option < & str > */
-	"contact_phone" TEXT DEFAULT NULL /* Option < & str > */
+	"contact_phone" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
 ) RETURNS jsonb /* Result < JsonB, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp

@@ -238,6 +238,36 @@ pub fn prune_login_sessions() -> Result<i64, ErrorReport> {
     })
 }
 
+/// Writes one line of the operator's audit trail. Without an actor (a DBA in psql) the
+/// database login (`session_user`; `current_user` is the extension owner here) and its
+/// client address stand in, so a change made outside the server is audited too.
+pub fn write_admin_audit(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    actor_email: Option<&str>,
+    actor_ip: Option<&Inet>,
+    action: &str,
+    target_id: Option<String>,
+    details: serde_json::Value,
+    now: TimestampWithTimeZone,
+) -> QResult<i64> {
+    let actor = actor_email.map(str::trim).filter(|a| !a.is_empty());
+    let id: Option<i64> = db::value(
+        client,
+        "INSERT INTO qlink.admin_audit_logs (actor_email, actor_ip, action, target_type, target_id, details, created_at) \
+         VALUES (coalesce($1, session_user::text), coalesce($2::text::inet, inet_client_addr()), $3, 'clinic', $4, $5, $6) \
+         RETURNING id",
+        &[
+            actor.into(),
+            actor_ip.map(|i| i.0.clone()).into(),
+            action.into(),
+            target_id.into(),
+            JsonB(details).into(),
+            now.into(),
+        ],
+    )?;
+    Ok(id.expect("INSERT RETURNING id"))
+}
+
 /// One line of the operator's audit trail.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]

@@ -1,6 +1,7 @@
 //! What the operator (super admin) does to clinics: create with validated settings,
 //! change status and settings, delete, and today's metrics across all clinics.
 
+use crate::accounts::write_admin_audit;
 use crate::db::{self, col};
 use crate::error::{refuse, refused, run, QResult, Reason};
 use crate::model::Business;
@@ -8,7 +9,7 @@ use crate::validate::Settings;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::{JsonB, Uuid};
+use pgrx::{Inet, JsonB, Uuid};
 
 const STATUSES: [&str; 4] = ["ACTIVE", "SUSPENDED", "DISABLED", "TRIAL"];
 
@@ -71,6 +72,8 @@ pub fn create_business(
     settings: default!(Option<JsonB>, "'{}'"),
     address: default!(Option<&str>, "NULL"),
     contact_phone: default!(Option<&str>, "NULL"),
+    actor_email: default!(Option<&str>, "NULL"),
+    actor_ip: default!(Option<Inet>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     run(|| {
         let slug = slug.unwrap_or("").trim().to_string();
@@ -104,7 +107,20 @@ pub fn create_business(
                     contact_phone.as_deref().into(),
                 ],
             )?;
-            id.ok_or_else(|| refuse(Reason::SlugTaken, format!("The short name \"{slug}\" is already taken.")))
+            let id =
+                id.ok_or_else(|| refuse(Reason::SlugTaken, format!("The short name \"{slug}\" is already taken.")))?;
+            let now = crate::clock::now(client)?;
+            let details = serde_json::json!({"slug": slug, "name": name});
+            write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "CREATE_CLINIC",
+                Some(id.to_string()),
+                details,
+                now,
+            )?;
+            Ok(id)
         })
     })
 }
@@ -121,12 +137,15 @@ pub fn update_business(
     timezone: default!(Option<&str>, "NULL"),
     address: default!(Option<&str>, "NULL"),
     contact_phone: default!(Option<&str>, "NULL"),
+    actor_email: default!(Option<&str>, "NULL"),
+    actor_ip: default!(Option<Inet>, "NULL"),
 ) -> Result<JsonB, ErrorReport> {
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
             let status = status.map(self::status).transpose()?;
+            let settings_patch = settings.as_ref().map(|p| p.0.clone());
             let settings = match settings {
                 Some(patch) => business.settings.patched(&patch.0)?,
                 None => business.settings.clone(),
@@ -160,6 +179,27 @@ pub fn update_business(
                     now.into(),
                 ],
             )?;
+            let action = match status.as_deref() {
+                Some("SUSPENDED") => "SUSPEND_CLINIC",
+                Some("DISABLED") => "DISABLE_CLINIC",
+                Some(_) => "ACTIVATE_CLINIC",
+                None => "UPDATE_CLINIC",
+            };
+            // What was asked for, as given (the settings as the patch, not the result).
+            let mut details = serde_json::Map::new();
+            let mut put = |key: &str, value: Option<serde_json::Value>| {
+                if let Some(v) = value {
+                    details.insert(key.to_string(), v);
+                }
+            };
+            put("status", status.clone().map(Into::into));
+            put("settings", settings_patch);
+            put("name", name.clone().map(Into::into));
+            put("timezone", tz.clone().map(Into::into));
+            put("address", address.clone().map(Into::into));
+            put("contact_phone", contact_phone.clone().map(Into::into));
+            let target = Some(business.id.to_string());
+            write_admin_audit(client, actor_email, actor_ip.as_ref(), action, target, details.into(), now)?;
             Ok(JsonB(json))
         })
     })
@@ -169,13 +209,18 @@ pub fn update_business(
 /// WAITING or SERVING): suspend it first, or finish the day.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-pub fn delete_business(business_id: Option<Uuid>) -> Result<bool, ErrorReport> {
+pub fn delete_business(
+    business_id: Option<Uuid>,
+    actor_email: default!(Option<&str>, "NULL"),
+    actor_ip: default!(Option<Inet>, "NULL"),
+) -> Result<bool, ErrorReport> {
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
             // Lock the clinic row so no token can sneak in between the check and the delete.
-            db::exec(client, "SELECT 1 FROM qlink.businesses WHERE id = $1 FOR UPDATE", &[business.id.into()])?;
+            let business_slug: Option<String> =
+                db::value(client, "SELECT slug FROM qlink.businesses WHERE id = $1 FOR UPDATE", &[business.id.into()])?;
             let live: bool = db::value(
                 client,
                 "SELECT EXISTS (SELECT 1 FROM qlink.tokens t JOIN qlink.sessions s ON s.id = t.session_id \
@@ -188,6 +233,9 @@ pub fn delete_business(business_id: Option<Uuid>) -> Result<bool, ErrorReport> {
                 return Err(refused(Reason::DeleteLiveQueue));
             }
             db::exec(client, "DELETE FROM qlink.businesses WHERE id = $1", &[business.id.into()])?;
+            let details = serde_json::json!({"slug": business_slug, "name": business.name});
+            let target = Some(business.id.to_string());
+            write_admin_audit(client, actor_email, actor_ip.as_ref(), "DELETE_CLINIC", target, details, now)?;
             Ok(true)
         })
     })

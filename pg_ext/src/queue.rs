@@ -523,6 +523,8 @@ pub fn close_session(
 pub fn reset_session(
     business_id: Option<Uuid>,
     staff_id: default!(Option<Uuid>, "NULL"),
+    actor_email: default!(Option<&str>, "NULL"),
+    actor_ip: default!(Option<Inet>, "NULL"),
 ) -> Result<TableIterator<'static, (name!(session_id, Uuid), name!(cancelled_count, i32))>, ErrorReport> {
     run(|| {
         Spi::connect_mut(|client| {
@@ -570,6 +572,18 @@ pub fn reset_session(
                 now,
             )?;
             session.save(client, now, true)?;
+            // Resetting a clinic's day is an operator's act too: in their trail, whoever did it.
+            let details = serde_json::json!({"cancelled": ids.len()});
+            let target = Some(business.id.to_string());
+            crate::accounts::write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "RESET_SESSION",
+                target,
+                details,
+                now,
+            )?;
             Ok(TableIterator::once((session.id, ids.len() as i32)))
         })
     })

@@ -1090,4 +1090,63 @@ mod tests {
             "11"
         );
     }
+
+    /// The operator's audit trail, oldest first: "actor|ip|action|target|details".
+    fn admin_trail() -> String {
+        s("SELECT coalesce(string_agg(concat_ws('|', actor_email, coalesce(host(actor_ip), '-'), action, \
+                  target_id, details), E'\\n' ORDER BY id), '') FROM qlink.admin_audit_logs")
+    }
+
+    #[pg_test]
+    fn admin_writes_are_audited_by_the_extension() {
+        setup();
+        // The login and its client address (TCP in these tests; none over a Unix socket).
+        let me = format!("{}|{}", s("SELECT session_user::text"), s("SELECT coalesce(host(inet_client_addr()), '-')"));
+        // From psql, without an actor: the database login is the actor.
+        let b = clinic("audited");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'SUSPENDED')")).unwrap();
+        Spi::run(&format!("SELECT qlink.update_business('{b}', 'ACTIVE')")).unwrap();
+        Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{{\"daily_token_limit\": 9}}')")).unwrap();
+        Spi::run(&format!("SELECT * FROM qlink.reset_session('{b}')")).unwrap();
+        assert_eq!(
+            admin_trail(),
+            format!(
+                "{me}|CREATE_CLINIC|{b}|{{\"name\": \"Clinic audited\", \"slug\": \"audited\"}}\n\
+                 {me}|SUSPEND_CLINIC|{b}|{{\"status\": \"SUSPENDED\"}}\n\
+                 {me}|ACTIVATE_CLINIC|{b}|{{\"status\": \"ACTIVE\"}}\n\
+                 {me}|UPDATE_CLINIC|{b}|{{\"settings\": {{\"daily_token_limit\": 9}}}}\n\
+                 {me}|RESET_SESSION|{b}|{{\"cancelled\": 0}}"
+            )
+        );
+        // With an actor (the server passes the operator's login and address).
+        Spi::run("DELETE FROM qlink.admin_audit_logs").unwrap();
+        let c = s("SELECT qlink.create_business('by-op', 'By operator', actor_email => 'op@x.in', \
+                   actor_ip => '203.0.113.7')::text");
+        Spi::run(&format!(
+            "SELECT * FROM qlink.reset_session('{c}', actor_email => 'op@x.in', actor_ip => '203.0.113.7')"
+        ))
+        .unwrap();
+        Spi::run(&format!("SELECT qlink.delete_business('{c}', 'op@x.in', '203.0.113.7')")).unwrap();
+        assert_eq!(
+            admin_trail(),
+            format!(
+                "op@x.in|203.0.113.7|CREATE_CLINIC|{c}|{{\"name\": \"By operator\", \"slug\": \"by-op\"}}\n\
+                 op@x.in|203.0.113.7|RESET_SESSION|{c}|{{\"cancelled\": 0}}\n\
+                 op@x.in|203.0.113.7|DELETE_CLINIC|{c}|{{\"name\": \"By operator\", \"slug\": \"by-op\"}}"
+            )
+        );
+        // Refused: nothing changes and nothing is audited.
+        Spi::run("DELETE FROM qlink.admin_audit_logs").unwrap();
+        token(&b, "Waiting", "9876500001");
+        refused_for(&format!("SELECT qlink.delete_business('{b}', 'op@x.in')"), "55000", "delete_live_queue");
+        refused_for(
+            &format!("SELECT qlink.update_business('{b}', status => 'GONE')"),
+            "22023",
+            "invalid_clinic_status",
+        );
+        refused_for("SELECT qlink.create_business('audited', 'Again')", "55000", "slug_taken");
+        act(&b, "NEXT");
+        refused_for(&format!("SELECT * FROM qlink.reset_session('{b}')"), "55000", "reset_while_serving");
+        assert_eq!(admin_trail(), "");
+    }
 }

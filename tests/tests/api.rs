@@ -763,6 +763,40 @@ async fn admin_clinic_lifecycle() {
     assert_eq!(actions.len(), 7, "{actions:?}");
 }
 
+/// A DBA's change from psql lands in the operator's audit trail (the extension writes it,
+/// with the database login as the actor); the server's own changes appear once each.
+#[tokio::test]
+async fn a_dbas_change_is_in_the_operators_audit_trail() {
+    let app = spawn_app().await;
+    let admin_email = app.admin_user().await;
+    let admin = app.login(&admin_email).await;
+    let clinic = app.clinic("psql").await;
+    app.db.query_one("SELECT qlink.update_business($1, status => 'SUSPENDED')", &[&clinic]).await.unwrap();
+    let r = admin
+        .patch(app.url(&format!("/api/v1/admin/clinics/{clinic}")))
+        .json(&json!({"status": "ACTIVE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let audit: Value = admin.get(app.url("/api/v1/admin/audit")).send().await.unwrap().json().await.unwrap();
+    let mut trail: Vec<(String, String)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor_email"].as_str().unwrap().to_string(), e["action"].as_str().unwrap().to_string()))
+        .collect();
+    trail.sort();
+    assert_eq!(
+        trail,
+        [
+            ("postgres".to_string(), "CREATE_CLINIC".to_string()),
+            ("postgres".to_string(), "SUSPEND_CLINIC".to_string()),
+            (admin_email.clone(), "ACTIVATE_CLINIC".to_string()),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn operations_endpoints() {
     let app = spawn_app().await;

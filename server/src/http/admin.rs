@@ -1,5 +1,6 @@
-//! The operator's API (SUPER_ADMIN only). Every change is written to `admin_audit_logs`
-//! with the actor's email and IP in the same transaction as the change itself.
+//! The operator's API (SUPER_ADMIN only). Every change is written to `admin_audit_logs` by
+//! the extension's own function, in the same statement as the change: the server passes
+//! the operator's email and IP as the actor (a DBA's change from psql is audited too).
 
 use crate::accounts;
 use crate::app::AppState;
@@ -10,7 +11,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -45,19 +45,6 @@ fn clinic_from(r: &tokio_postgres::Row) -> AdminClinic {
         serving_count: r.get(10),
         failed_messages_today: r.get(11),
     }
-}
-
-async fn audit(
-    tx: &deadpool_postgres::Transaction<'_>,
-    admin: &SuperAdmin,
-    ip: IpAddr,
-    action: &str,
-    target_id: Option<String>,
-    details: serde_json::Value,
-) -> ApiResult<()> {
-    let stmt = tx.prepare_cached("SELECT qlink.record_admin_action($1, $2, $3, 'clinic', $4, $5)").await?;
-    tx.query_one(&stmt, &[&admin.0.email, &ip, &action, &target_id, &details]).await?;
-    Ok(())
 }
 
 async fn one_clinic(tx: &deadpool_postgres::Transaction<'_>, id: Uuid) -> ApiResult<AdminClinic> {
@@ -128,28 +115,30 @@ pub async fn create_clinic(
     let tx = db.transaction().await?;
     let create = tx
         .prepare_cached(
-            "SELECT qlink.create_business($1, $2, coalesce($3, 'Asia/Kolkata'), coalesce($4, 'ACTIVE'), $5, $6, $7)",
+            "SELECT qlink.create_business($1, $2, coalesce($3, 'Asia/Kolkata'), coalesce($4, 'ACTIVE'), $5, $6, $7, \
+                 actor_email => $8, actor_ip => $9) AS business_id",
         )
         .await?;
     let id: Uuid = tx
         .query_one(
             &create,
-            &[&body.slug, &body.name, &body.timezone, &body.status, &settings, &body.address, &body.contact_phone],
+            &[
+                &body.slug,
+                &body.name,
+                &body.timezone,
+                &body.status,
+                &settings,
+                &body.address,
+                &body.contact_phone,
+                &admin.0.email,
+                &ip,
+            ],
         )
         .await?
-        .get(0);
-    let user = tx.prepare_cached("SELECT qlink.create_staff_user($1, $2, 'STAFF', $3)").await?;
-    let staff_id: Uuid = tx.query_one(&user, &[&body.staff_email, &hash, &id]).await?.get(0);
+        .get("business_id");
+    let user = tx.prepare_cached("SELECT qlink.create_staff_user($1, $2, 'STAFF', $3) AS staff_id").await?;
+    let staff_id: Uuid = tx.query_one(&user, &[&body.staff_email, &hash, &id]).await?.get("staff_id");
     let email = body.staff_email.trim().to_lowercase();
-    audit(
-        &tx,
-        &admin,
-        ip,
-        "CREATE_CLINIC",
-        Some(id.to_string()),
-        serde_json::json!({"slug": body.slug, "name": body.name, "staff_email": email}),
-    )
-    .await?;
     let clinic = one_clinic(&tx, id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedClinic { clinic, staff_user: StaffLogin { id: staff_id, email } })))
@@ -182,27 +171,22 @@ pub async fn update_clinic(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let stmt = tx.prepare_cached("SELECT qlink.update_business($1, $2, $3, $4, $5, $6, $7)").await?;
+    let stmt = tx
+        .prepare_cached("SELECT qlink.update_business($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9)")
+        .await?;
     tx.query_one(
         &stmt,
-        &[&id, &body.status, &body.settings, &body.name, &body.timezone, &body.address, &body.contact_phone],
-    )
-    .await?;
-    let action = match body.status.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        Some("SUSPENDED") => "SUSPEND_CLINIC",
-        Some("DISABLED") => "DISABLE_CLINIC",
-        Some("ACTIVE") | Some("TRIAL") => "ACTIVATE_CLINIC",
-        _ => "UPDATE_CLINIC",
-    };
-    audit(
-        &tx,
-        &admin,
-        ip,
-        action,
-        Some(id.to_string()),
-        serde_json::json!({
-            "status": body.status, "settings": body.settings, "name": body.name, "timezone": body.timezone,
-        }),
+        &[
+            &id,
+            &body.status,
+            &body.settings,
+            &body.name,
+            &body.timezone,
+            &body.address,
+            &body.contact_phone,
+            &admin.0.email,
+            &ip,
+        ],
     )
     .await?;
     let clinic = one_clinic(&tx, id).await?;
@@ -222,18 +206,8 @@ pub async fn delete_clinic(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let before = one_clinic(&tx, id).await?;
-    let stmt = tx.prepare_cached("SELECT qlink.delete_business($1)").await?;
-    tx.query_one(&stmt, &[&id]).await?;
-    audit(
-        &tx,
-        &admin,
-        ip,
-        "DELETE_CLINIC",
-        Some(id.to_string()),
-        serde_json::json!({"slug": before.slug, "name": before.name}),
-    )
-    .await?;
+    let stmt = tx.prepare_cached("SELECT qlink.delete_business($1, actor_email => $2, actor_ip => $3)").await?;
+    tx.query_one(&stmt, &[&id, &admin.0.email, &ip]).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -256,18 +230,13 @@ pub async fn reset_session(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let stmt = tx.prepare_cached("SELECT session_id, cancelled_count FROM qlink.reset_session($1)").await?;
-    let row = tx.query_one(&stmt, &[&id]).await?;
-    let result = ResetResult { session_id: row.get(0), cancelled_count: row.get(1) };
-    audit(
-        &tx,
-        &admin,
-        ip,
-        "RESET_SESSION",
-        Some(id.to_string()),
-        serde_json::json!({"cancelled": result.cancelled_count}),
-    )
-    .await?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT session_id, cancelled_count FROM qlink.reset_session($1, actor_email => $2, actor_ip => $3)",
+        )
+        .await?;
+    let row = tx.query_one(&stmt, &[&id, &admin.0.email, &ip]).await?;
+    let result = ResetResult { session_id: row.get("session_id"), cancelled_count: row.get("cancelled_count") };
     tx.commit().await?;
     Ok(Json(result))
 }
