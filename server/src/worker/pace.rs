@@ -5,20 +5,21 @@
 //!
 //! Why not `governor`: it was tried and measured (`governor_falls_behind_under_a_backlog`
 //! below: 8–16 tasks sending through one limiter with a 3 ms send, debug build, this 2-core
-//! machine under a load average of 5–11 from other builds). The achieved rate, as a share
-//! of the configured one, three rounds each:
+//! machine under a load average of 4–11 from other builds). The achieved rate, as a share
+//! of the configured one, over three runs of three rounds:
 //!
 //! | rate | this limiter | governor 0.10 (`until_ready`) |
 //! | ---: | --- | --- |
 //! | 50/s | 98.9–100.0 % | 63.2–98.4 % |
-//! | 80/s | 100.0 % | 96.7–97.7 % |
-//! | 200/s | 100.0 % | 88.5–96.2 % |
+//! | 80/s | 100.0 % | 95.9–97.7 % |
+//! | 200/s | 100.0 % | 76.0–96.2 % |
 //! | 500/s | 84.2–100.0 % | 52.5–90.2 % |
-//! | 1000/s | 64.9–100.0 % | 53.8–85.6 % |
+//! | 1000/s | 64.9–100.0 % | 42.5–85.6 % |
 //!
-//! With a burst of 1, governor decides when a waiter wakes up, so every late wake-up (timer
-//! thread, scheduler) is time lost for good; this limiter hands each caller an absolute slot
-//! before it sleeps, so a late wake-up delays one send and not the ones after it. The
+//! With a burst of 1, governor grants a cell only to a waiter that has woken up and checked
+//! again, so every late wake-up (its timer thread, the scheduler) is time lost for good; this
+//! limiter hands each caller an absolute slot before it sleeps, so a late wake-up delays one
+//! send and not the ones after it. The
 //! messaging tests require 95 % of the rate under a backlog, and patients are waiting.
 
 use super::lock;
