@@ -1,13 +1,15 @@
 //! The typed client of the extension's SQL API (sql/API.md): one `async fn` per `qlink.*`
-//! function and one struct per result, read by column name. Handlers and pages call these
-//! instead of writing their own SQL, so a function's result is read in one place and a
-//! rule the extension answers (whether a clinic takes tokens, what the lobby shows) is never
-//! re-derived in the server. Functions are added here as the code that calls them moves.
+//! function and one struct per result, read by column name. Handlers, pages and the message
+//! worker call these instead of writing their own SQL, so a function's result is read in one
+//! place and a rule the extension answers (whether a clinic takes tokens, what the lobby
+//! shows) is never re-derived in the server. Functions are added here as the code that calls
+//! them moves.
 
 use crate::error::ApiResult;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Client, GenericClient};
+use deadpool_postgres::GenericClient;
 use serde::Serialize;
+use std::time::Duration;
 use tokio_postgres::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -95,7 +97,7 @@ impl DisplayRow {
 
 /// `qlink.display_state(business_id, max_next)` of the clinic with this slug (one round
 /// trip through `qlink.clinic_by_slug`); an unknown slug is `ApiError::NotFound`.
-pub async fn display_state_by_slug(db: &Client, slug: &str, max_next: i32) -> ApiResult<DisplayRow> {
+pub async fn display_state_by_slug(db: &impl GenericClient, slug: &str, max_next: i32) -> ApiResult<DisplayRow> {
     let stmt = db
         .prepare_cached(
             "SELECT d.clinic_name, d.now_serving_number, d.next_numbers, d.waiting_count, d.accepting_tokens, \
@@ -153,7 +155,7 @@ impl TokenStatusRow {
 }
 
 /// `qlink.token_status(token_id)`; an unknown token is `ApiError::NotFound`.
-pub async fn token_status(db: &Client, token_id: Uuid) -> ApiResult<TokenStatusRow> {
+pub async fn token_status(db: &impl GenericClient, token_id: Uuid) -> ApiResult<TokenStatusRow> {
     let stmt = db
         .prepare_cached(
             "SELECT token_number, status, queue_position, people_ahead, now_serving_number, eta_min_minutes, \
@@ -178,7 +180,7 @@ pub struct SettingRow {
 }
 
 /// `qlink.settings_schema()`, in the extension's order.
-pub async fn settings_schema(db: &Client) -> ApiResult<Vec<SettingRow>> {
+pub async fn settings_schema(db: &impl GenericClient) -> ApiResult<Vec<SettingRow>> {
     let stmt = db
         .prepare_cached("SELECT name, kind, min_value, max_value, default_value, choices FROM qlink.settings_schema()")
         .await?;
@@ -466,4 +468,158 @@ pub async fn create_staff_user(
 ) -> ApiResult<Uuid> {
     let stmt = db.prepare_cached("SELECT qlink.create_staff_user($1, $2, $3, $4) AS id").await?;
     Ok(db.query_one(&stmt, &[&email, &password_hash, &role, &business_id]).await?.get("id"))
+}
+
+// ---------------------------------------------------------------------------------------
+// The outbox protocol and housekeeping, as the message worker uses them.
+
+/// A row of `qlink.claim_messages`: one outbox message, leased to the caller.
+#[derive(Debug, Clone)]
+pub struct ClaimedMessage {
+    pub id: i64,
+    pub business_id: Uuid,
+    /// NULL once the token itself is gone (the message row outlives it).
+    pub token_id: Option<Uuid>,
+    /// WELCOME, REMINDER or CALLED.
+    pub message_type: String,
+    /// NULL after the retention purge.
+    pub to_phone: Option<String>,
+    /// The patient's language (`en`, `hi`).
+    pub language: String,
+    /// The template's values that have no column of their own: `clinic_name`,
+    /// `token_number`, `people_ahead` (`{}` after the retention purge).
+    pub payload: serde_json::Value,
+    /// Attempts already spent (throttled deferrals spend none).
+    pub attempts: i32,
+}
+
+impl ClaimedMessage {
+    fn from_row(row: &Row) -> Self {
+        ClaimedMessage {
+            id: row.get("id"),
+            business_id: row.get("business_id"),
+            token_id: row.get("token_id"),
+            message_type: row.get("message_type"),
+            to_phone: row.get("to_phone"),
+            language: row.get("language"),
+            payload: row.get("payload"),
+            attempts: row.get("attempts"),
+        }
+    }
+}
+
+/// `qlink.claim_messages(max_rows, lease)`: leases up to `max_rows` due messages
+/// (`FOR UPDATE SKIP LOCKED`); other workers do not see them until the lease ends.
+pub async fn claim_messages(db: &impl GenericClient, max_rows: i32, lease: Duration) -> ApiResult<Vec<ClaimedMessage>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT id, business_id, token_id, message_type, to_phone, language, payload, attempts \
+             FROM qlink.claim_messages($1, make_interval(secs => $2))",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&max_rows, &lease.as_secs_f64()]).await?;
+    Ok(rows.iter().map(ClaimedMessage::from_row).collect())
+}
+
+/// What one send attempt came to, as `qlink.finish_message` records it.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageOutcome<'a> {
+    /// SENT, RETRY, THROTTLED or FAILED.
+    pub outcome: &'a str,
+    /// `whatsapp` or `log`; NULL keeps the row's.
+    pub provider: Option<&'a str>,
+    /// Meta's wamid, for SENT.
+    pub provider_message_id: Option<&'a str>,
+    /// The provider's answer, kept on the row.
+    pub provider_response: Option<&'a serde_json::Value>,
+    /// When to try again instead of the outbox's own backoff (a Retry-After); the outbox caps
+    /// it at a minute.
+    pub retry_after: Option<Duration>,
+}
+
+/// A row of `qlink.finish_message`: where the message stands after the outcome.
+#[derive(Debug, Clone)]
+pub struct FinishedMessage {
+    /// PENDING or FAILED while it still needs a send; SENT, DELIVERED, READ or
+    /// PERMANENTLY_FAILED once it does not.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    /// How long until `next_attempt_at`, by the database's clock (the clock the claim
+    /// compares with), 0 when it is past.
+    pub due_in: Duration,
+}
+
+impl FinishedMessage {
+    fn from_row(row: &Row) -> Self {
+        let due_in_seconds: f64 = row.get("due_in_seconds");
+        FinishedMessage {
+            status: row.get("status"),
+            attempts: row.get("attempts"),
+            next_attempt_at: row.get("next_attempt_at"),
+            due_in: Duration::try_from_secs_f64(due_in_seconds).unwrap_or(Duration::ZERO),
+        }
+    }
+
+    /// Whether the message is still to be sent (a retry or a deferral).
+    pub fn needs_send(&self) -> bool {
+        matches!(self.status.as_str(), "PENDING" | "FAILED")
+    }
+}
+
+/// `qlink.finish_message(id, outcome, …)`: records one send attempt and releases the lease.
+/// An unknown id (the clinic was deleted meanwhile) is `ApiError::NotFound`.
+pub async fn finish_message(
+    db: &impl GenericClient,
+    id: i64,
+    outcome: MessageOutcome<'_>,
+) -> ApiResult<FinishedMessage> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT f.status, f.attempts, f.next_attempt_at, \
+                    greatest(extract(epoch FROM f.next_attempt_at - clock_timestamp()), 0)::float8 AS due_in_seconds \
+             FROM qlink.finish_message($1, $2, $3, $4, $5::jsonb, make_interval(secs => $6::float8)) f",
+        )
+        .await?;
+    let retry_after_seconds = outcome.retry_after.map(|d| d.as_secs_f64());
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &id,
+                &outcome.outcome,
+                &outcome.provider,
+                &outcome.provider_message_id,
+                &outcome.provider_response,
+                &retry_after_seconds,
+            ],
+        )
+        .await?;
+    Ok(FinishedMessage::from_row(&row))
+}
+
+/// `qlink.outbox_lag_seconds()`: how long the oldest due, unsent message has waited.
+pub async fn outbox_lag_seconds(db: &impl GenericClient) -> ApiResult<f64> {
+    let stmt = db.prepare_cached("SELECT qlink.outbox_lag_seconds()::float8 AS lag_seconds").await?;
+    let lag: Option<f64> = db.query_one(&stmt, &[]).await?.get("lag_seconds");
+    Ok(lag.unwrap_or(0.0).max(0.0))
+}
+
+/// `qlink.purge_tokens(older_than)`: erases the personal data of tokens older than
+/// `retention_days`; returns how many tokens were purged.
+pub async fn purge_tokens(db: &impl GenericClient, retention_days: i32) -> ApiResult<i64> {
+    let stmt = db.prepare_cached("SELECT qlink.purge_tokens(make_interval(days => $1)) AS purged").await?;
+    Ok(db.query_one(&stmt, &[&retention_days]).await?.get("purged"))
+}
+
+/// `qlink.prune_rate_limits()`: drops rate-limit hits older than a day; returns how many.
+pub async fn prune_rate_limits(db: &impl GenericClient) -> ApiResult<i64> {
+    let stmt = db.prepare_cached("SELECT qlink.prune_rate_limits() AS pruned").await?;
+    Ok(db.query_one(&stmt, &[]).await?.get("pruned"))
+}
+
+/// `qlink.prune_login_sessions()`: drops expired staff logins; returns how many.
+pub async fn prune_login_sessions(db: &impl GenericClient) -> ApiResult<i64> {
+    let stmt = db.prepare_cached("SELECT qlink.prune_login_sessions() AS pruned").await?;
+    Ok(db.query_one(&stmt, &[]).await?.get("pruned"))
 }
