@@ -1,8 +1,8 @@
 //! `qlink demo`: a demo clinic with a receptionist and an operator login, to try QLink
 //! with. Each run gives both logins fresh random passwords and prints them.
 
-use crate::accounts;
 use crate::config::DbArgs;
+use crate::{accounts, sql};
 use anyhow::Context;
 
 pub const DEMO_SLUG: &str = "demo-clinic";
@@ -10,19 +10,17 @@ pub const DEMO_STAFF_EMAIL: &str = "reception@demo-clinic.qlink.test";
 pub const DEMO_ADMIN_EMAIL: &str = "admin@qlink.test";
 
 async fn ensure_login(
-    client: &tokio_postgres::Client,
+    client: &deadpool_postgres::Client,
     email: &str,
     role: &str,
     business: Option<uuid::Uuid>,
 ) -> anyhow::Result<String> {
     let password = accounts::random_password();
     let hash = accounts::hash_password(&password)?;
-    let exists = client.query_opt("SELECT staff_id FROM qlink.staff_for_login($1)", &[&email]).await?.is_some();
-    if exists {
-        client.query_one("SELECT qlink.set_staff_password($1, $2)", &[&email, &hash]).await?;
+    if sql::staff_for_login(client, email).await?.is_some() {
+        sql::set_staff_password(client, email, &hash).await?;
     } else {
-        client
-            .query_one("SELECT qlink.create_staff_user($1, $2, $3, $4)", &[&email, &hash, &role, &business])
+        sql::create_staff_user(client, email, &hash, role, business)
             .await
             .with_context(|| format!("creating the demo login {email}"))?;
     }
@@ -30,19 +28,20 @@ async fn ensure_login(
 }
 
 pub async fn run(db: &DbArgs, public_url: &str) -> anyhow::Result<()> {
-    let client = crate::db::connect(&db.owner_config()?).await.context("connecting to the database")?;
-    let existing = client.query_opt("SELECT business_id FROM qlink.clinic_by_slug($1)", &[&DEMO_SLUG]).await;
-    let id: uuid::Uuid = match existing {
-        Ok(Some(row)) => row.get(0),
-        _ => client
-            .query_one(
-                "SELECT qlink.create_business($1, 'QLink Demo Clinic', 'Asia/Kolkata', 'TRIAL', \
-                 '{}'::jsonb, 'MG Road, Bengaluru')",
-                &[&DEMO_SLUG],
-            )
-            .await
-            .context("creating the demo clinic")?
-            .get(0),
+    let pool = crate::db::pool(db.owner_config()?, 1)?;
+    let client = pool.get().await.context("connecting to the database")?;
+    let id = match sql::clinic_by_slug(&client, DEMO_SLUG).await {
+        Ok(clinic) => clinic.business_id,
+        Err(_) => sql::create_business(
+            &client,
+            DEMO_SLUG,
+            "QLink Demo Clinic",
+            "Asia/Kolkata",
+            "TRIAL",
+            Some("MG Road, Bengaluru"),
+        )
+        .await
+        .context("creating the demo clinic")?,
     };
     let staff_password = ensure_login(&client, DEMO_STAFF_EMAIL, "STAFF", Some(id)).await?;
     let admin_password = ensure_login(&client, DEMO_ADMIN_EMAIL, "SUPER_ADMIN", None).await?;

@@ -1,7 +1,8 @@
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use qlink_server::config::{Config, DbArgs, LogFormat, WhatsAppArgs, WorkerArgs};
-use qlink_server::{accounts, demo, migrate, serve, worker};
+use qlink_server::error::ApiError;
+use qlink_server::{accounts, demo, migrate, serve, sql, worker};
 
 /// QLink: a live walk-in queue for clinics.
 #[derive(Parser)]
@@ -149,34 +150,20 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Clinic(ClinicCmd::Create { db, slug, name, timezone, status }) => {
-            let client = qlink_server::db::connect(&db.owner_config()?).await?;
-            let id: uuid::Uuid = client
-                .query_one("SELECT qlink.create_business($1, $2, $3, $4)", &[&slug, &name, &timezone, &status])
-                .await
-                .map_err(db_message)?
-                .get(0);
+            let client = owner_client(&db).await?;
+            let id = sql::create_business(&client, &slug, &name, &timezone, &status, None).await.map_err(cli_error)?;
             println!("{id}");
         }
         Command::User(UserCmd::Create { db, email, role, clinic }) => {
             let password = read_password()?;
             accounts::check_password_strength(&password).map_err(anyhow::Error::msg)?;
             let hash = accounts::hash_password(&password)?;
-            let client = qlink_server::db::connect(&db.owner_config()?).await?;
-            let business: Option<uuid::Uuid> = match clinic {
-                Some(slug) => Some(
-                    client
-                        .query_one("SELECT business_id FROM qlink.clinic_by_slug($1)", &[&slug])
-                        .await
-                        .map_err(db_message)?
-                        .get(0),
-                ),
+            let client = owner_client(&db).await?;
+            let business = match clinic {
+                Some(slug) => Some(sql::clinic_by_slug(&client, &slug).await.map_err(cli_error)?.business_id),
                 None => None,
             };
-            let id: uuid::Uuid = client
-                .query_one("SELECT qlink.create_staff_user($1, $2, $3, $4)", &[&email, &hash, &role, &business])
-                .await
-                .map_err(db_message)?
-                .get(0);
+            let id = sql::create_staff_user(&client, &email, &hash, &role, business).await.map_err(cli_error)?;
             println!("{id}");
         }
         Command::Demo(c) => demo::run(&c.db, &c.public_url).await?,
@@ -184,10 +171,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The extension's own message (written for people) instead of tokio-postgres' wrapper.
-fn db_message(e: tokio_postgres::Error) -> anyhow::Error {
-    match e.as_db_error() {
-        Some(db) => anyhow::anyhow!("{} ({})", db.message(), db.code().code()),
-        None => e.into(),
+/// A connection as the database owner, for the operator's commands.
+async fn owner_client(db: &DbArgs) -> anyhow::Result<deadpool_postgres::Client> {
+    Ok(qlink_server::db::pool(db.owner_config()?, 1)?.get().await?)
+}
+
+/// The extension's own message (written for people), with the cause of anything else.
+fn cli_error(e: ApiError) -> anyhow::Error {
+    match e {
+        ApiError::Internal(cause) | ApiError::Unavailable(cause) => cause,
+        other => anyhow::anyhow!("{other}"),
     }
 }

@@ -6,6 +6,7 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{credential, ApiJson, ClientIp, Credential, User, SESSION_COOKIE};
+use crate::sql;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,8 @@ use utoipa::ToSchema;
 /// Login attempts allowed per email and per IP in 15 minutes.
 const LOGIN_ATTEMPTS_PER_EMAIL: i32 = 10;
 const LOGIN_ATTEMPTS_PER_IP: i32 = 30;
+/// The window both login limits count over.
+const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -59,44 +62,37 @@ pub async fn login(
         return Err(ApiError::InvalidInput("Enter your email and password.".into()));
     }
     let db = app.db.get().await?;
-    let limit = db.prepare_cached("SELECT qlink.check_rate_limit($1, $2, interval '15 minutes')").await?;
-    let by_ip: bool = db.query_one(&limit, &[&format!("login:ip:{ip}"), &LOGIN_ATTEMPTS_PER_IP]).await?.get(0);
-    let by_email: bool =
-        db.query_one(&limit, &[&format!("login:email:{email}"), &LOGIN_ATTEMPTS_PER_EMAIL]).await?.get(0);
+    let by_ip = sql::check_rate_limit(&db, &format!("login:ip:{ip}"), LOGIN_ATTEMPTS_PER_IP, LOGIN_WINDOW).await?;
+    let by_email =
+        sql::check_rate_limit(&db, &format!("login:email:{email}"), LOGIN_ATTEMPTS_PER_EMAIL, LOGIN_WINDOW).await?;
     if !by_ip || !by_email {
         return Err(ApiError::RateLimited("Too many login attempts. Please wait 15 minutes and try again.".into()));
     }
-    let lookup =
-        db.prepare_cached("SELECT staff_id, password_hash, role, business_id FROM qlink.staff_for_login($1)").await?;
-    let found = db.query_opt(&lookup, &[&email]).await?;
-    let stored = found.as_ref().map(|r| r.get::<_, String>(1)).unwrap_or_else(|| app.dummy_password_hash.clone());
+    let found = sql::staff_for_login(&db, &email).await?;
+    let stored = found.as_ref().map(|c| c.password_hash.clone()).unwrap_or_else(|| app.dummy_password_hash.clone());
     let password = body.password.clone();
     let valid = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &stored))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let Some(row) = found.filter(|_| valid) else {
+    let Some(found) = found.filter(|_| valid) else {
         tracing::info!(%ip, "failed login");
         return Err(ApiError::Unauthorized("Wrong email or password.".into()));
     };
-    let user = User { id: row.get(0), email, role: row.get(2), business_id: row.get(3) };
+    let user = User { id: found.staff_id, email, role: found.role, business_id: found.business_id };
 
     // A fresh secret on every login (no session fixation); any session the browser
     // presented is ended.
     let (mut parts, _) = axum::http::Request::new(()).into_parts();
     parts.headers = headers.clone();
     if let Some(Credential::Cookie(old)) = credential(&parts) {
-        let end = db.prepare_cached("SELECT qlink.end_login_session($1)").await?;
-        let _ = db.query_one(&end, &[&accounts::session_digest(&old)]).await;
+        let _ = sql::end_login_session(&db, &accounts::session_digest(&old)).await;
     }
     let secret = accounts::new_session_secret();
     let ttl_seconds = app.session_ttl.as_secs();
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let create =
-        db.prepare_cached("SELECT qlink.create_login_session($1, $2, make_interval(secs => $3), $4, $5)").await?;
-    let expires_at: DateTime<Utc> = db
-        .query_one(&create, &[&accounts::session_digest(&secret), &user.id, &(ttl_seconds as f64), &ip, &user_agent])
-        .await?
-        .get(0);
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let expires_at =
+        sql::create_login_session(&db, &accounts::session_digest(&secret), user.id, app.session_ttl, ip, user_agent)
+            .await?;
     tracing::info!(user_id = %user.id, role = %user.role, "login");
     let mut response =
         Json(LoggedIn { user, expires_at, token: body.issue_token.then(|| secret.clone()) }).into_response();
@@ -116,8 +112,7 @@ pub async fn logout(State(app): State<AppState>, req: axum::extract::Request) ->
         None => return Err(ApiError::Unauthorized("Please log in.".into())),
     };
     let db = app.db.get().await?;
-    let end = db.prepare_cached("SELECT qlink.end_login_session($1)").await?;
-    db.query_one(&end, &[&accounts::session_digest(&secret)]).await?;
+    sql::end_login_session(&db, &accounts::session_digest(&secret)).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&app, "", 0));
     Ok(response)

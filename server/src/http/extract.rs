@@ -164,10 +164,9 @@ impl FromRequestParts<AppState> for User {
             return Err(ApiError::Forbidden("This request did not come from a QLink page.".into()));
         }
         let db = state.db.get().await?;
-        let stmt =
-            db.prepare_cached("SELECT staff_id, email, role, business_id FROM qlink.login_session_user($1)").await?;
-        let row = db.query_opt(&stmt, &[&accounts::session_digest(&secret)]).await?.ok_or_else(unauthorized)?;
-        Ok(User { id: row.get(0), email: row.get(1), role: row.get(2), business_id: row.get(3) })
+        let found = crate::sql::login_session_user(&db, &accounts::session_digest(&secret)).await?;
+        let found = found.ok_or_else(unauthorized)?;
+        Ok(User { id: found.staff_id, email: found.email, role: found.role, business_id: found.business_id })
     }
 }
 

@@ -23,7 +23,7 @@ pub async fn check_ready(app: &AppState) -> Result<String, String> {
         .await
         .map_err(|_| "database unreachable".to_string())?
         .ok_or_else(|| "the qlink extension is not installed".to_string())?;
-    let installed: String = row.get(0);
+    let installed: String = row.get("extversion");
     if installed != EXPECTED_EXTENSION_VERSION {
         return Err(format!("extension qlink {installed} installed, this server needs {EXPECTED_EXTENSION_VERSION}"));
     }
