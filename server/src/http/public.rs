@@ -135,14 +135,14 @@ impl CreatedToken {
     /// From a `qlink.create_token` row: token_id, token_number, status, queue_position,
     /// eta_min_minutes, eta_max_minutes.
     pub fn from_row(row: &tokio_postgres::Row, public_url: &str) -> CreatedToken {
-        let token_id: Uuid = row.get(0);
+        let token_id: Uuid = row.get("token_id");
         CreatedToken {
             token_id,
-            token_number: row.get(1),
-            status: row.get(2),
-            queue_position: row.get(3),
-            eta_min_minutes: row.get(4),
-            eta_max_minutes: row.get(5),
+            token_number: row.get("token_number"),
+            status: row.get("status"),
+            queue_position: row.get("queue_position"),
+            eta_min_minutes: row.get("eta_min_minutes"),
+            eta_max_minutes: row.get("eta_max_minutes"),
             track_url: format!("{public_url}/t/{token_id}"),
         }
     }
@@ -288,7 +288,7 @@ pub async fn cancel_token(State(app): State<AppState>, Path(id): Path<String>) -
     let stmt = db.prepare_cached("SELECT token_number, status FROM qlink.cancel_token($1)").await?;
     let row = db.query_one(&stmt, &[&id]).await?;
     app.wake_worker(&db).await;
-    Ok(Json(CancelledToken { token_number: row.get(0), status: row.get(1) }))
+    Ok(Json(CancelledToken { token_number: row.get("token_number"), status: row.get("status") }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -315,7 +315,7 @@ pub async fn feedback(
 ) -> ApiResult<Json<Done>> {
     let id = path_uuid(&id)?;
     let db = app.db.get().await?;
-    let stmt = db.prepare_cached("SELECT qlink.submit_feedback($1, $2, $3)").await?;
-    let ok: bool = db.query_one(&stmt, &[&id, &body.rating, &body.feedback]).await?.get(0);
+    let stmt = db.prepare_cached("SELECT qlink.submit_feedback($1, $2, $3) AS ok").await?;
+    let ok: bool = db.query_one(&stmt, &[&id, &body.rating, &body.feedback]).await?.get("ok");
     Ok(Json(Done { ok }))
 }
