@@ -62,6 +62,8 @@ fn optional_text(raw: Option<&str>, what: &str, max: usize) -> QResult<Option<St
     }
 }
 
+// The SQL signature is the contract (sql/API.md): one argument per column, the actor last.
+#[allow(clippy::too_many_arguments)]
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn create_business(
@@ -127,6 +129,8 @@ pub fn create_business(
 
 /// Changes a clinic. Only the arguments given change; `settings` is a patch merged into
 /// the current settings and validated as a whole. Returns the clinic's settings after.
+// The SQL signature is the contract (sql/API.md): one argument per column, the actor last.
+#[allow(clippy::too_many_arguments)]
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn update_business(
