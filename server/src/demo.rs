@@ -34,11 +34,14 @@ pub async fn run(db: &DbArgs, public_url: &str) -> anyhow::Result<()> {
         Ok(clinic) => clinic.business_id,
         Err(_) => sql::create_business(
             &client,
-            DEMO_SLUG,
-            "QLink Demo Clinic",
-            "Asia/Kolkata",
-            "TRIAL",
-            Some("MG Road, Bengaluru"),
+            &sql::NewBusiness {
+                slug: DEMO_SLUG,
+                name: "QLink Demo Clinic",
+                status: Some("TRIAL"),
+                address: Some("MG Road, Bengaluru"),
+                ..Default::default()
+            },
+            None,
         )
         .await
         .context("creating the demo clinic")?,

@@ -151,7 +151,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Clinic(ClinicCmd::Create { db, slug, name, timezone, status }) => {
             let client = owner_client(&db).await?;
-            let id = sql::create_business(&client, &slug, &name, &timezone, &status, None).await.map_err(cli_error)?;
+            let clinic = sql::NewBusiness {
+                slug: &slug,
+                name: &name,
+                timezone: Some(&timezone),
+                status: Some(&status),
+                ..Default::default()
+            };
+            let id = sql::create_business(&client, &clinic, None).await.map_err(cli_error)?;
             println!("{id}");
         }
         Command::User(UserCmd::Create { db, email, role, clinic }) => {

@@ -439,19 +439,6 @@ pub async fn login_session_user(db: &impl GenericClient, digest: &[u8]) -> ApiRe
 
 // The operator's command line.
 
-/// `qlink.create_business(slug, name, timezone, status, address => ...)`: the new clinic's id.
-pub async fn create_business(
-    db: &impl GenericClient,
-    slug: &str,
-    name: &str,
-    timezone: &str,
-    status: &str,
-    address: Option<&str>,
-) -> ApiResult<Uuid> {
-    let stmt = db.prepare_cached("SELECT qlink.create_business($1, $2, $3, $4, address => $5) AS id").await?;
-    Ok(db.query_one(&stmt, &[&slug, &name, &timezone, &status, &address]).await?.get("id"))
-}
-
 /// `qlink.set_staff_password(email, password_hash)`: the login's id.
 pub async fn set_staff_password(db: &impl GenericClient, email: &str, password_hash: &str) -> ApiResult<Uuid> {
     let stmt = db.prepare_cached("SELECT qlink.set_staff_password($1, $2) AS id").await?;
@@ -622,4 +609,290 @@ pub async fn prune_rate_limits(db: &impl GenericClient) -> ApiResult<i64> {
 pub async fn prune_login_sessions(db: &impl GenericClient) -> ApiResult<i64> {
     let stmt = db.prepare_cached("SELECT qlink.prune_login_sessions() AS pruned").await?;
     Ok(db.query_one(&stmt, &[]).await?.get("pruned"))
+}
+
+// ---------------------------------------------------------------------------------------
+// The operator's view and changes. The changes are audited by the extension itself, with
+// the actor the caller names.
+
+/// Who makes an operator change, for the extension's audit entry (none: the database user).
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub email: &'a str,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+/// A row of `qlink.admin_clinics`: a clinic with today's numbers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminClinic {
+    pub business_id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub status: String,
+    pub timezone: String,
+    pub settings: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub session_status: Option<String>,
+    pub tokens_today: i32,
+    pub waiting_count: i32,
+    pub serving_count: i32,
+    pub failed_messages_today: i64,
+}
+
+impl AdminClinic {
+    fn from_row(r: &Row) -> Self {
+        AdminClinic {
+            business_id: r.get("business_id"),
+            slug: r.get("slug"),
+            name: r.get("name"),
+            status: r.get("status"),
+            timezone: r.get("timezone"),
+            settings: r.get("settings"),
+            created_at: r.get("created_at"),
+            session_status: r.get("session_status"),
+            tokens_today: r.get("tokens_today"),
+            waiting_count: r.get("waiting_count"),
+            serving_count: r.get("serving_count"),
+            failed_messages_today: r.get("failed_messages_today"),
+        }
+    }
+}
+
+const ADMIN_CLINIC_COLUMNS: &str = "business_id, slug, name, status, timezone, settings, created_at, session_status, \
+     tokens_today, waiting_count, serving_count, failed_messages_today";
+
+/// `qlink.admin_clinics()`: every clinic.
+pub async fn admin_clinics(db: &impl GenericClient) -> ApiResult<Vec<AdminClinic>> {
+    let stmt = db.prepare_cached(&format!("SELECT {ADMIN_CLINIC_COLUMNS} FROM qlink.admin_clinics()")).await?;
+    Ok(db.query(&stmt, &[]).await?.iter().map(AdminClinic::from_row).collect())
+}
+
+/// One clinic of `qlink.admin_clinics()`; an unknown id is `ApiError::NotFound`.
+pub async fn admin_clinic(db: &impl GenericClient, business_id: Uuid) -> ApiResult<AdminClinic> {
+    let stmt = db
+        .prepare_cached(&format!("SELECT {ADMIN_CLINIC_COLUMNS} FROM qlink.admin_clinics() WHERE business_id = $1"))
+        .await?;
+    let row = db.query_opt(&stmt, &[&business_id]).await?;
+    row.map(|r| AdminClinic::from_row(&r)).ok_or_else(|| crate::error::ApiError::NotFound("Clinic not found.".into()))
+}
+
+/// What `qlink.create_business` takes: the defaults are the extension's.
+#[derive(Debug, Default)]
+pub struct NewBusiness<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub timezone: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub settings: Option<&'a serde_json::Value>,
+    pub address: Option<&'a str>,
+    pub contact_phone: Option<&'a str>,
+}
+
+/// `qlink.create_business(...)`: the new clinic's id.
+pub async fn create_business(
+    db: &impl GenericClient,
+    clinic: &NewBusiness<'_>,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<Uuid> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.create_business($1, $2, coalesce($3, 'Asia/Kolkata'), coalesce($4, 'ACTIVE'), \
+                 coalesce($5, '{}'::jsonb), $6, $7, actor_email => $8, actor_ip => $9) AS business_id",
+        )
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &clinic.slug,
+                &clinic.name,
+                &clinic.timezone,
+                &clinic.status,
+                &clinic.settings,
+                &clinic.address,
+                &clinic.contact_phone,
+                &actor.map(|a| a.email),
+                &actor.and_then(|a| a.ip),
+            ],
+        )
+        .await?;
+    Ok(row.get("business_id"))
+}
+
+/// What `qlink.update_business` changes: only what is given.
+#[derive(Debug, Default)]
+pub struct BusinessChange<'a> {
+    pub status: Option<&'a str>,
+    pub settings: Option<&'a serde_json::Value>,
+    pub name: Option<&'a str>,
+    pub timezone: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub contact_phone: Option<&'a str>,
+}
+
+/// `qlink.update_business(...)`: the clinic's settings after the change.
+pub async fn update_business(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    change: &BusinessChange<'_>,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<serde_json::Value> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.update_business($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9) AS settings",
+        )
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &business_id,
+                &change.status,
+                &change.settings,
+                &change.name,
+                &change.timezone,
+                &change.address,
+                &change.contact_phone,
+                &actor.map(|a| a.email),
+                &actor.and_then(|a| a.ip),
+            ],
+        )
+        .await?;
+    Ok(row.get("settings"))
+}
+
+/// `qlink.delete_business(business_id)`: refused while the clinic's queue is live.
+pub async fn delete_business(db: &impl GenericClient, business_id: Uuid, actor: Option<Actor<'_>>) -> ApiResult<bool> {
+    let stmt =
+        db.prepare_cached("SELECT qlink.delete_business($1, actor_email => $2, actor_ip => $3) AS deleted").await?;
+    let row = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    Ok(row.get("deleted"))
+}
+
+/// A row of `qlink.reset_session`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetResult {
+    pub session_id: Uuid,
+    pub cancelled_count: i32,
+}
+
+/// `qlink.reset_session(business_id)`: today's queue emptied; refused while someone is served.
+pub async fn reset_session(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<ResetResult> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT session_id, cancelled_count FROM qlink.reset_session($1, actor_email => $2, actor_ip => $3)",
+        )
+        .await?;
+    let r = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    Ok(ResetResult { session_id: r.get("session_id"), cancelled_count: r.get("cancelled_count") })
+}
+
+/// A row of `qlink.admin_metrics`: today across all clinics.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Metrics {
+    pub tokens_today: i64,
+    pub active_sessions: i64,
+    pub active_queues: i64,
+    pub failed_messages_today: i64,
+}
+
+/// `qlink.admin_metrics()`.
+pub async fn admin_metrics(db: &impl GenericClient) -> ApiResult<Metrics> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT tokens_today, active_sessions, active_queues, failed_messages_today FROM qlink.admin_metrics()",
+        )
+        .await?;
+    let r = db.query_one(&stmt, &[]).await?;
+    Ok(Metrics {
+        tokens_today: r.get("tokens_today"),
+        active_sessions: r.get("active_sessions"),
+        active_queues: r.get("active_queues"),
+        failed_messages_today: r.get("failed_messages_today"),
+    })
+}
+
+/// A row of `qlink.admin_messages`: one outbox message, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message {
+    pub id: i64,
+    pub business_slug: String,
+    pub token_number: Option<i32>,
+    pub message_type: String,
+    pub to_phone: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub attempts: i32,
+    pub provider_response: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `qlink.admin_messages(status, max_rows)`.
+pub async fn admin_messages(db: &impl GenericClient, status: Option<&str>, max_rows: i32) -> ApiResult<Vec<Message>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT id, business_slug, token_number, message_type, to_phone, status, reason, attempts, \
+                    provider_response, created_at, updated_at \
+             FROM qlink.admin_messages($1, $2)",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&status, &max_rows]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Message {
+            id: r.get("id"),
+            business_slug: r.get("business_slug"),
+            token_number: r.get("token_number"),
+            message_type: r.get("message_type"),
+            to_phone: r.get("to_phone"),
+            status: r.get("status"),
+            reason: r.get("reason"),
+            attempts: r.get("attempts"),
+            provider_response: r.get("provider_response"),
+            created_at: r.get("created_at"),
+            updated_at: r.get("updated_at"),
+        })
+        .collect())
+}
+
+/// A row of `qlink.admin_audit_log`: one operator action, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub actor_email: String,
+    pub actor_ip: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `qlink.admin_audit_log(max_rows)`.
+pub async fn admin_audit_log(db: &impl GenericClient, max_rows: i32) -> ApiResult<Vec<AuditEntry>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT id, actor_email, actor_ip, action, target_type, target_id, details, created_at \
+             FROM qlink.admin_audit_log($1)",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&max_rows]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| AuditEntry {
+            id: r.get("id"),
+            actor_email: r.get("actor_email"),
+            actor_ip: r.get("actor_ip"),
+            action: r.get("action"),
+            target_type: r.get("target_type"),
+            target_id: r.get("target_id"),
+            details: r.get("details"),
+            created_at: r.get("created_at"),
+        })
+        .collect())
 }

@@ -6,52 +6,13 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{path_uuid, ApiJson, ClientIp, SuperAdmin};
+use crate::sql::{self, Actor, AdminClinic, AuditEntry, Message, Metrics, ResetResult};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-#[derive(Serialize, ToSchema)]
-pub struct AdminClinic {
-    pub business_id: Uuid,
-    pub slug: String,
-    pub name: String,
-    pub status: String,
-    pub timezone: String,
-    pub settings: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub session_status: Option<String>,
-    pub tokens_today: i32,
-    pub waiting_count: i32,
-    pub serving_count: i32,
-    pub failed_messages_today: i64,
-}
-
-fn clinic_from(r: &tokio_postgres::Row) -> AdminClinic {
-    AdminClinic {
-        business_id: r.get(0),
-        slug: r.get(1),
-        name: r.get(2),
-        status: r.get(3),
-        timezone: r.get(4),
-        settings: r.get(5),
-        created_at: r.get(6),
-        session_status: r.get(7),
-        tokens_today: r.get(8),
-        waiting_count: r.get(9),
-        serving_count: r.get(10),
-        failed_messages_today: r.get(11),
-    }
-}
-
-async fn one_clinic(tx: &deadpool_postgres::Transaction<'_>, id: Uuid) -> ApiResult<AdminClinic> {
-    let stmt = tx.prepare_cached("SELECT * FROM qlink.admin_clinics() WHERE business_id = $1").await?;
-    let row = tx.query_opt(&stmt, &[&id]).await?.ok_or_else(|| ApiError::NotFound("Clinic not found.".into()))?;
-    Ok(clinic_from(&row))
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct ClinicList {
@@ -63,9 +24,7 @@ pub struct ClinicList {
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list_clinics(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<ClinicList>> {
     let db = app.db.get().await?;
-    let stmt = db.prepare_cached("SELECT * FROM qlink.admin_clinics()").await?;
-    let clinics = db.query(&stmt, &[]).await?.iter().map(clinic_from).collect();
-    Ok(Json(ClinicList { clinics }))
+    Ok(Json(ClinicList { clinics: sql::admin_clinics(&db).await? }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -110,36 +69,21 @@ pub async fn create_clinic(
     let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
         .await
         .map_err(|e| ApiError::Internal(e.into()))??;
-    let settings = body.settings.clone().unwrap_or_else(|| serde_json::json!({}));
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let create = tx
-        .prepare_cached(
-            "SELECT qlink.create_business($1, $2, coalesce($3, 'Asia/Kolkata'), coalesce($4, 'ACTIVE'), $5, $6, $7, \
-                 actor_email => $8, actor_ip => $9) AS business_id",
-        )
-        .await?;
-    let id: Uuid = tx
-        .query_one(
-            &create,
-            &[
-                &body.slug,
-                &body.name,
-                &body.timezone,
-                &body.status,
-                &settings,
-                &body.address,
-                &body.contact_phone,
-                &admin.0.email,
-                &ip,
-            ],
-        )
-        .await?
-        .get("business_id");
-    let user = tx.prepare_cached("SELECT qlink.create_staff_user($1, $2, 'STAFF', $3) AS staff_id").await?;
-    let staff_id: Uuid = tx.query_one(&user, &[&body.staff_email, &hash, &id]).await?.get("staff_id");
+    let clinic = sql::NewBusiness {
+        slug: &body.slug,
+        name: &body.name,
+        timezone: body.timezone.as_deref(),
+        status: body.status.as_deref(),
+        settings: body.settings.as_ref(),
+        address: body.address.as_deref(),
+        contact_phone: body.contact_phone.as_deref(),
+    };
+    let id = sql::create_business(&tx, &clinic, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
+    let staff_id = sql::create_staff_user(&tx, &body.staff_email, &hash, "STAFF", Some(id)).await?;
     let email = body.staff_email.trim().to_lowercase();
-    let clinic = one_clinic(&tx, id).await?;
+    let clinic = sql::admin_clinic(&tx, id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedClinic { clinic, staff_user: StaffLogin { id: staff_id, email } })))
 }
@@ -171,25 +115,16 @@ pub async fn update_clinic(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let stmt = tx
-        .prepare_cached("SELECT qlink.update_business($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9)")
-        .await?;
-    tx.query_one(
-        &stmt,
-        &[
-            &id,
-            &body.status,
-            &body.settings,
-            &body.name,
-            &body.timezone,
-            &body.address,
-            &body.contact_phone,
-            &admin.0.email,
-            &ip,
-        ],
-    )
-    .await?;
-    let clinic = one_clinic(&tx, id).await?;
+    let change = sql::BusinessChange {
+        status: body.status.as_deref(),
+        settings: body.settings.as_ref(),
+        name: body.name.as_deref(),
+        timezone: body.timezone.as_deref(),
+        address: body.address.as_deref(),
+        contact_phone: body.contact_phone.as_deref(),
+    };
+    sql::update_business(&tx, id, &change, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
+    let clinic = sql::admin_clinic(&tx, id).await?;
     tx.commit().await?;
     Ok(Json(clinic))
 }
@@ -206,16 +141,9 @@ pub async fn delete_clinic(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let stmt = tx.prepare_cached("SELECT qlink.delete_business($1, actor_email => $2, actor_ip => $3)").await?;
-    tx.query_one(&stmt, &[&id, &admin.0.email, &ip]).await?;
+    sql::delete_business(&tx, id, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ResetResult {
-    pub session_id: Uuid,
-    pub cancelled_count: i32,
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/clinics/{id}/reset-session", tag = "admin", params(("id" = String, Path)),
@@ -230,57 +158,21 @@ pub async fn reset_session(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let stmt = tx
-        .prepare_cached(
-            "SELECT session_id, cancelled_count FROM qlink.reset_session($1, actor_email => $2, actor_ip => $3)",
-        )
-        .await?;
-    let row = tx.query_one(&stmt, &[&id, &admin.0.email, &ip]).await?;
-    let result = ResetResult { session_id: row.get("session_id"), cancelled_count: row.get("cancelled_count") };
+    let result = sql::reset_session(&tx, id, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
     tx.commit().await?;
     Ok(Json(result))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Metrics {
-    pub tokens_today: i64,
-    pub active_sessions: i64,
-    pub active_queues: i64,
-    pub failed_messages_today: i64,
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/metrics", tag = "admin", responses((status = 200, body = Metrics)))]
 pub async fn metrics(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Metrics>> {
     let db = app.db.get().await?;
-    let stmt = db.prepare_cached("SELECT * FROM qlink.admin_metrics()").await?;
-    let r = db.query_one(&stmt, &[]).await?;
-    Ok(Json(Metrics {
-        tokens_today: r.get(0),
-        active_sessions: r.get(1),
-        active_queues: r.get(2),
-        failed_messages_today: r.get(3),
-    }))
+    Ok(Json(sql::admin_metrics(&db).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct MessageFilter {
     /// PENDING, SENT, DELIVERED, READ, FAILED, PERMANENTLY_FAILED or SKIPPED
     pub status: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Message {
-    pub id: i64,
-    pub business_slug: String,
-    pub token_number: Option<i32>,
-    pub message_type: String,
-    pub to_phone: Option<String>,
-    pub status: String,
-    pub reason: Option<String>,
-    pub attempts: i32,
-    pub provider_response: Option<serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -296,38 +188,8 @@ pub async fn messages(
     Query(filter): Query<MessageFilter>,
 ) -> ApiResult<Json<MessageList>> {
     let db = app.db.get().await?;
-    let stmt = db.prepare_cached("SELECT * FROM qlink.admin_messages($1, 200)").await?;
-    let messages = db
-        .query(&stmt, &[&filter.status])
-        .await?
-        .iter()
-        .map(|r| Message {
-            id: r.get(0),
-            business_slug: r.get(1),
-            token_number: r.get(2),
-            message_type: r.get(3),
-            to_phone: r.get(4),
-            status: r.get(5),
-            reason: r.get(6),
-            attempts: r.get(7),
-            provider_response: r.get(8),
-            created_at: r.get(9),
-            updated_at: r.get(10),
-        })
-        .collect();
+    let messages = sql::admin_messages(&db, filter.status.as_deref(), 200).await?;
     Ok(Json(MessageList { messages }))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub actor_email: String,
-    pub actor_ip: Option<String>,
-    pub action: String,
-    pub target_type: Option<String>,
-    pub target_id: Option<String>,
-    pub details: serde_json::Value,
-    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -338,21 +200,6 @@ pub struct AuditList {
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", responses((status = 200, body = AuditList)))]
 pub async fn audit_log(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<AuditList>> {
     let db = app.db.get().await?;
-    let stmt = db.prepare_cached("SELECT * FROM qlink.admin_audit_log(200)").await?;
-    let entries = db
-        .query(&stmt, &[])
-        .await?
-        .iter()
-        .map(|r| AuditEntry {
-            id: r.get(0),
-            actor_email: r.get(1),
-            actor_ip: r.get(2),
-            action: r.get(3),
-            target_type: r.get(4),
-            target_id: r.get(5),
-            details: r.get(6),
-            created_at: r.get(7),
-        })
-        .collect();
+    let entries = sql::admin_audit_log(&db, 200).await?;
     Ok(Json(AuditList { entries }))
 }
