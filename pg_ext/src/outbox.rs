@@ -17,6 +17,9 @@ pub const MAX_ATTEMPTS: i32 = 3;
 
 /// Queues one message for a token, or records it as SKIPPED with the reason when the
 /// clinic has WhatsApp off or has spent today's budget. Tokens without a phone get none.
+// The message's clinic, day, token, kind, content, cause and time: a struct would only
+// rename them at every call.
+#[allow(clippy::too_many_arguments)]
 pub fn enqueue(
     client: &mut SpiClient<'_>,
     business: &Business,

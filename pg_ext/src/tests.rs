@@ -399,7 +399,6 @@ mod tests {
         });
         let _ = (&t1, &t2);
         // Undo everything, one level at a time, checking each intermediate state.
-        let mut states = states;
         states.pop();
         while let Some(expected) = states.pop() {
             act(&b, "UNDO");
