@@ -495,6 +495,17 @@ AS 'qlink-0.2.0', 'record_admin_action_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::outbox::release_message
+CREATE  FUNCTION "release_message"(
+	"id" bigint /* Option < i64 > */
+) RETURNS bool /* Result < bool, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'release_message_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::queue::reset_session
 CREATE  FUNCTION "reset_session"(
 	"business_id" uuid, /* Option < Uuid > */

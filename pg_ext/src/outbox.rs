@@ -268,6 +268,36 @@ pub fn finish_message(
     })
 }
 
+/// Hands a claimed message back unsent: its lease ends now and no attempt is spent, so the
+/// next claim (this worker's or another's) takes it at once. For a worker that stops, or
+/// whose lease ran short before it could send. True when the row was handed back; false
+/// when it was no longer waiting to be sent (already finished).
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn release_message(id: Option<i64>) -> Result<bool, ErrorReport> {
+    run(|| {
+        let id = id.ok_or_else(|| refused(Reason::MessageNotFound))?;
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let row = db::first(
+                client,
+                "WITH released AS ( \
+                     UPDATE qlink.message_logs SET locked_until = NULL, updated_at = $2 \
+                     WHERE id = $1 AND status IN ('PENDING', 'FAILED') RETURNING id) \
+                 SELECT EXISTS (SELECT 1 FROM released) AS released, \
+                        EXISTS (SELECT 1 FROM qlink.message_logs WHERE id = $1) AS found",
+                &[id.into(), now.into()],
+            )?
+            .expect("one row");
+            let (released, found): (bool, bool) = (col(&row, 1)?, col(&row, 2)?);
+            if !found {
+                return Err(refused(Reason::MessageNotFound));
+            }
+            Ok(released)
+        })
+    })
+}
+
 /// Delivery statuses reported by the provider's webhook. Applied idempotently and never
 /// backwards: READ is never replaced by DELIVERED, a late FAILED never undoes a READ.
 /// Returns false for an unknown provider message id.

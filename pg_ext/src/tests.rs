@@ -594,6 +594,28 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_claimed_message_handed_back_is_claimed_again_at_once_with_nothing_spent() {
+        setup();
+        let b = clinic("handback");
+        token(&b, "P1", &phone(1));
+        at("2026-03-10 04:30:00+00");
+        let id = i("SELECT id FROM qlink.claim_messages(1, '30 seconds')");
+        assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds')"), 0, "leased");
+        assert_eq!(q::<bool>(&format!("SELECT qlink.release_message({id})")), Some(true));
+        // Claimable again now, not when the lease would have ended; no attempt spent.
+        assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(10, '30 seconds')"), 1);
+        assert_eq!(
+            s(&format!("SELECT status || ':' || attempts FROM qlink.message_logs WHERE id = {id}")),
+            "PENDING:0"
+        );
+        // A finished message is not handed back; an unknown one is refused and changes nothing.
+        Spi::run(&format!("SELECT * FROM qlink.finish_message({id}, 'SENT', 'whatsapp', 'wamid.h1')")).unwrap();
+        assert_eq!(q::<bool>(&format!("SELECT qlink.release_message({id})")), Some(false));
+        assert_eq!(s(&format!("SELECT status FROM qlink.message_logs WHERE id = {id}")), "SENT");
+        refused_for("SELECT qlink.release_message(999999)", "P0002", "message_not_found");
+    }
+
+    #[pg_test]
     fn close_and_reset_session() {
         setup();
         let b = clinic("closing");

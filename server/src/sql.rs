@@ -585,6 +585,13 @@ pub async fn finish_message(
     Ok(FinishedMessage::from_row(&row))
 }
 
+/// `qlink.release_message(id)`: hands a claimed message back unsent (lease ended, no
+/// attempt spent); false when it was already finished.
+pub async fn release_message(db: &impl GenericClient, id: i64) -> ApiResult<bool> {
+    let stmt = db.prepare_cached("SELECT qlink.release_message($1) AS released").await?;
+    Ok(db.query_one(&stmt, &[&id]).await?.get("released"))
+}
+
 /// `qlink.outbox_lag_seconds()`: how long the oldest due, unsent message has waited.
 pub async fn outbox_lag_seconds(db: &impl GenericClient) -> ApiResult<f64> {
     let stmt = db.prepare_cached("SELECT qlink.outbox_lag_seconds()::float8 AS lag_seconds").await?;

@@ -162,19 +162,12 @@ impl Sender {
         }
     }
 
-    /// Hands a claimed row back unsent: due again now, no attempt spent (a zero deferral).
-    /// Returns None: the caller has nothing to schedule, the row is due at once.
+    /// Hands a claimed row back unsent (`qlink.release_message`): due again now, no
+    /// attempt spent. Returns None: the caller has nothing to schedule, the row is due at once.
     pub(super) async fn release(&self, id: i64) -> Option<Duration> {
-        let handed_back = MessageOutcome {
-            outcome: "THROTTLED",
-            provider: None,
-            provider_message_id: None,
-            provider_response: None,
-            retry_after: Some(Duration::ZERO),
-        };
         let result: anyhow::Result<_> = async {
             let client = self.pool.get().await.context("getting a database connection")?;
-            sql::finish_message(&client, id, handed_back).await.context("qlink.finish_message")
+            sql::release_message(&client, id).await.context("qlink.release_message")
         }
         .await;
         if let Err(e) = result {
