@@ -592,6 +592,19 @@ pub async fn release_message(db: &impl GenericClient, id: i64) -> ApiResult<bool
     Ok(db.query_one(&stmt, &[&id]).await?.get("released"))
 }
 
+/// `qlink.apply_delivery_status(provider_message_id, status, details)`: false for an
+/// unknown message. The database error is kept whole: the webhook tells a status PostgreSQL
+/// cannot store (SQLSTATE class 22, ignored) from a failure Meta should retry.
+pub async fn apply_delivery_status(
+    db: &impl GenericClient,
+    provider_message_id: &str,
+    status: &str,
+    details: &serde_json::Value,
+) -> Result<bool, tokio_postgres::Error> {
+    let stmt = db.prepare_cached("SELECT qlink.apply_delivery_status($1, $2, $3::jsonb) AS applied").await?;
+    db.query_one(&stmt, &[&provider_message_id, &status, details]).await?.try_get("applied")
+}
+
 /// `qlink.outbox_lag_seconds()`: how long the oldest due, unsent message has waited.
 pub async fn outbox_lag_seconds(db: &impl GenericClient) -> ApiResult<f64> {
     let stmt = db.prepare_cached("SELECT qlink.outbox_lag_seconds()::float8 AS lag_seconds").await?;

@@ -202,13 +202,7 @@ pub async fn receive_statuses(State(state): State<WebhookState>, headers: Header
     };
     let (mut applied, mut ignored) = (0u32, 0u32);
     for status in &statuses {
-        let result = client
-            .query_one(
-                "SELECT qlink.apply_delivery_status($1, $2, $3::jsonb)",
-                &[&status.wamid, &status.status, &status.details],
-            )
-            .await;
-        match result.and_then(|row| row.try_get::<_, bool>(0)) {
+        match crate::sql::apply_delivery_status(&client, &status.wamid, status.status, &status.details).await {
             Ok(true) => {
                 applied += 1;
                 metrics::counter!("qlink_webhook_statuses_total", "status" => status.status, "result" => "applied")
