@@ -5,6 +5,7 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{path_uuid, ApiJson, ClientIp, SuperAdmin};
+use crate::http::rules;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -84,16 +85,23 @@ pub async fn list_clinics(State(app): State<AppState>, _admin: SuperAdmin) -> Ap
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClinic {
+    #[schema(schema_with = rules::slug)]
     pub slug: String,
+    #[schema(schema_with = rules::clinic_name)]
     pub name: String,
+    #[schema(schema_with = rules::timezone)]
     pub timezone: Option<String>,
-    /// ACTIVE (default) or TRIAL
+    #[schema(schema_with = rules::create_status)]
     pub status: Option<String>,
+    #[schema(schema_with = rules::new_settings)]
     pub settings: Option<serde_json::Value>,
+    #[schema(schema_with = rules::address)]
     pub address: Option<String>,
+    #[schema(schema_with = rules::optional_phone)]
     pub contact_phone: Option<String>,
-    /// The clinic's first staff login.
+    #[schema(schema_with = rules::staff_email)]
     pub staff_email: String,
+    #[schema(schema_with = rules::new_password)]
     pub staff_password: String,
 }
 
@@ -123,7 +131,7 @@ pub async fn create_clinic(
     let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
         .await
         .map_err(|e| ApiError::Internal(e.into()))??;
-    let settings = body.settings.clone().unwrap_or_else(|| serde_json::json!({}));
+    let settings = rules::whole_settings(body.settings.clone()).unwrap_or_else(|| serde_json::json!({}));
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
     let create = tx
@@ -158,18 +166,22 @@ pub async fn create_clinic(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClinicChange {
-    /// ACTIVE, TRIAL, SUSPENDED or DISABLED
+    #[schema(schema_with = rules::update_status)]
     pub status: Option<String>,
-    /// A patch: only the keys given change; validated as a whole.
+    #[schema(schema_with = rules::settings_patch)]
     pub settings: Option<serde_json::Value>,
+    #[schema(schema_with = rules::optional_clinic_name)]
     pub name: Option<String>,
+    #[schema(schema_with = rules::timezone)]
     pub timezone: Option<String>,
+    #[schema(schema_with = rules::address)]
     pub address: Option<String>,
+    #[schema(schema_with = rules::optional_phone)]
     pub contact_phone: Option<String>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/admin/clinics/{id}", tag = "admin", request_body = ClinicChange,
-    params(("id" = String, Path)),
+    params(("id" = Uuid, Path, description = "The clinic's business_id")),
     responses((status = 200, body = AdminClinic), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn update_clinic(
@@ -182,10 +194,11 @@ pub async fn update_clinic(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
+    let settings = rules::whole_settings(body.settings.clone());
     let stmt = tx.prepare_cached("SELECT qlink.update_business($1, $2, $3, $4, $5, $6, $7)").await?;
     tx.query_one(
         &stmt,
-        &[&id, &body.status, &body.settings, &body.name, &body.timezone, &body.address, &body.contact_phone],
+        &[&id, &body.status, &settings, &body.name, &body.timezone, &body.address, &body.contact_phone],
     )
     .await?;
     let action = match body.status.as_deref().map(str::to_ascii_uppercase).as_deref() {
@@ -201,7 +214,7 @@ pub async fn update_clinic(
         action,
         Some(id.to_string()),
         serde_json::json!({
-            "status": body.status, "settings": body.settings, "name": body.name, "timezone": body.timezone,
+            "status": body.status, "settings": settings, "name": body.name, "timezone": body.timezone,
         }),
     )
     .await?;
@@ -210,7 +223,7 @@ pub async fn update_clinic(
     Ok(Json(clinic))
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/clinics/{id}", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/admin/clinics/{id}", tag = "admin", params(("id" = Uuid, Path, description = "The clinic's business_id")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody, description = "Patients are waiting or being served")))]
 pub async fn delete_clinic(
@@ -244,7 +257,7 @@ pub struct ResetResult {
     pub cancelled_count: i32,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/clinics/{id}/reset-session", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/admin/clinics/{id}/reset-session", tag = "admin", params(("id" = Uuid, Path, description = "The clinic's business_id")),
     responses((status = 200, body = ResetResult), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody, description = "A patient is being served")))]
 pub async fn reset_session(
@@ -295,7 +308,7 @@ pub async fn metrics(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResu
 
 #[derive(Deserialize, IntoParams)]
 pub struct MessageFilter {
-    /// PENDING, SENT, DELIVERED, READ, FAILED, PERMANENTLY_FAILED or SKIPPED
+    #[param(schema_with = rules::message_status)]
     pub status: Option<String>,
 }
 

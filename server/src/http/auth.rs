@@ -6,6 +6,7 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{credential, ApiJson, ClientIp, Credential, User, SESSION_COOKIE};
+use crate::http::rules;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +22,9 @@ const LOGIN_ATTEMPTS_PER_IP: i32 = 30;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    #[schema(schema_with = rules::login_email)]
     pub email: String,
+    #[schema(schema_with = rules::login_password)]
     pub password: String,
     /// API clients: also return the session secret in the body, to send as
     /// `Authorization: Bearer`. Browsers leave this out and use the cookie.
