@@ -11,8 +11,7 @@
 # takes a few minutes at most. Exits non-zero on any failure. scripts/test.sh runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/qlink-target}
-export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+source scripts/lib.sh
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=${QLINK_SCHEMATHESIS_VENV:-/var/tmp/qlink-schemathesis}
@@ -24,14 +23,14 @@ SEED=${QLINK_SCHEMATHESIS_SEED:-20260301}
 EXAMPLES=${QLINK_SCHEMATHESIS_EXAMPLES:-25}
 WORK=$(mktemp -d /var/tmp/qlink-schemathesis-run.XXXXXX)
 
-log() { printf '\n==> %s\n' "$*"; }
-
 if [ "$("$VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
     log "Installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    ensure_system_packages python3-venv curl
+    rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
-[ -x "$QLINK" ] || cargo build --quiet -p qlink-server
+cargo build --quiet -p qlink-server
 
 server_pid=
 cleanup() {
@@ -88,10 +87,11 @@ run() {
     shift
     log "schemathesis as $who"
     local started=$SECONDS
-    if "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
+    # From the scratch directory: schemathesis keeps its replay data in the working directory.
+    if (cd "$WORK" && "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
             --checks all --seed "$SEED" --max-examples "$EXAMPLES" --generation-database none \
             --request-timeout 10 --workers 2 --no-color --suppress-health-check all \
-            --report junit --report-junit-path "$WORK/$who.xml" "$@" 2>&1 | tee "$WORK/$who.log"; then
+            --report junit --report-junit-path "$WORK/$who.xml" "$@" 2>&1) | tee "$WORK/$who.log"; then
         summary+=("$who: ok ($((SECONDS - started)) s)")
     else
         status=1
