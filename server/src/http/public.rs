@@ -91,7 +91,8 @@ pub fn language_from_headers(headers: &HeaderMap) -> Option<String> {
 
 #[utoipa::path(post, path = "/api/v1/clinics/{slug}/tokens", tag = "public", request_body = NewToken,
     params(("slug" = String, Path, description = "The clinic's short name", pattern = "^[a-z0-9][a-z0-9-]{1,62}$")),
-    responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody),
+    responses((status = 201, body = CreatedToken, headers(("Location" = String, description = "The patient's live page"))),
+              (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
               (status = 429, body = crate::error::ErrorBody)))]
 pub async fn create_token(
@@ -252,9 +253,11 @@ pub fn etag(status: &TokenStatus) -> String {
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "public",
-    params(("id" = Uuid, Path, description = "The token id from the patient's link")),
-    responses((status = 200, body = TokenStatus, description = "With an ETag; send it back in If-None-Match"),
-              (status = 304, description = "Nothing changed since that ETag"),
+    params(("id" = Uuid, Path, description = "The token id from the patient's link"),
+           ("If-None-Match" = Option<String>, Header, description = "The ETag of an earlier answer")),
+    responses((status = 200, body = TokenStatus, description = "With an ETag; send it back in If-None-Match",
+               headers(("ETag" = String), ("Cache-Control" = String))),
+              (status = 304, description = "Nothing changed since that ETag", headers(("ETag" = String))),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn token_status(
     State(app): State<AppState>,
