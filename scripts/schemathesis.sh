@@ -88,11 +88,13 @@ run() {
     shift
     log "schemathesis as $who"
     local started=$SECONDS
-    # From the scratch directory: schemathesis keeps its replay data in the working directory.
+    # From the scratch directory: schemathesis keeps its replay data in the working
+    # directory. No example database, so one run never feeds the next; Hypothesis's health
+    # checks off, since they time generation and a busy 2-core machine would fail them.
     if (cd "$WORK" && "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
             --checks all --seed "$SEED" --max-examples "$EXAMPLES" --generation-database none \
-            --request-timeout 10 --workers 2 --no-color --suppress-health-check all \
-            --report junit --report-junit-path "$WORK/$who.xml" "$@" 2>&1) | tee "$WORK/$who.log"; then
+            --suppress-health-check all --request-timeout 10 --workers 2 --no-color "$@" 2>&1) |
+            tee "$WORK/$who.log"; then
         summary+=("$who: ok ($((SECONDS - started)) s)")
     else
         status=1
