@@ -2,7 +2,7 @@
 //! queue.rs), written down as JSON Schema for the OpenAPI document, so that a client
 //! generated from the document never sends what the server refuses, and what the document
 //! forbids is refused. The extension stays the one place that enforces them; these schemas
-//! only describe them, and tests/tests/api.rs checks the patterns against the same
+//! only describe them, and tests/tests/openapi.rs checks the patterns against the same
 //! samples the extension's own tests use.
 //!
 //! The extension trims its text inputs (Rust's `str::trim`: Unicode White_Space) before it
