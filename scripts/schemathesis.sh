@@ -23,9 +23,9 @@ SEED=${QLINK_SCHEMATHESIS_SEED:-20260301}
 EXAMPLES=${QLINK_SCHEMATHESIS_EXAMPLES:-25}
 WORK=$(mktemp -d /var/tmp/qlink-schemathesis-run.XXXXXX)
 
+ensure_system_packages python3-venv curl
 if [ "$("$VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
     log "Installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
-    ensure_system_packages python3-venv curl
     rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
