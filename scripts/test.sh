@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every QLink test: unit and #[pg_test]s inside PostgreSQL, SQL regression and
-# isolation tests, and the end-to-end tests against the real extension.
+# isolation tests, the end-to-end tests against the real extension, and schemathesis
+# against the OpenAPI document.
 # `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +85,14 @@ if cargo test --workspace --exclude qlink 2>&1 | tee "$CARGO_TARGET_DIR/cargo-te
     summary+=("cargo test: ok")
 else
     status=1; summary+=("cargo test: FAILED")
+fi
+
+log "3/4 The OpenAPI document against the server (schemathesis, every check)"
+# After the end-to-end tests: it needs the same extension and the built qlink binary.
+if bash scripts/schemathesis.sh; then
+    summary+=("schemathesis: ok")
+else
+    status=1; summary+=("schemathesis: FAILED")
 fi
 
 log "4/4 Summary"

@@ -19,14 +19,14 @@ use utoipa_axum::routes;
 /// The whole application: every route, `extra` beside them, and the middleware stack.
 pub fn router(state: AppState, extra: Router<AppState>) -> Router {
     let (api, document) = api().split_for_parts();
-    let document = Arc::new(openapi::finish(document));
+    let document = Arc::new(openapi::served(&openapi::finish(document)));
     let routes = api.layer(Extension(document)).merge(pages::routes()).merge(extra).fallback(not_found);
     http::with_middleware(routes, state)
 }
 
 /// The OpenAPI document of the routes, as `/api/v1/openapi.json` serves it.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    openapi::finish(api().split_for_parts().1)
+pub fn openapi_document() -> serde_json::Value {
+    openapi::served(&openapi::finish(api().split_for_parts().1))
 }
 
 fn api() -> OpenApiRouter<AppState> {

@@ -72,8 +72,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// Meta's subscription handshake.
 #[utoipa::path(get, path = "/api/v1/webhooks/whatsapp", tag = "webhook",
-    params(("hub.mode" = String, Query), ("hub.verify_token" = String, Query), ("hub.challenge" = String, Query)),
+    params(("hub.mode" = String, Query, description = "subscribe"),
+           ("hub.verify_token" = String, Query, description = "WHATSAPP_VERIFY_TOKEN"),
+           ("hub.challenge" = String, Query, max_length = 256, description = "Echoed back (at most 256 bytes)")),
     responses((status = 200, description = "The challenge, as text/plain"),
+              (status = 400, body = crate::error::ErrorBody, description = "hub.challenge missing or too long"),
               (status = 403, body = crate::error::ErrorBody, description = "Wrong or unconfigured verify token")))]
 pub async fn verify_subscription(
     State(state): State<WebhookState>,
@@ -172,7 +175,10 @@ fn delivery_statuses(payload: &Value) -> Vec<DeliveryStatus> {
 /// Delivery statuses from Meta, signed with the app secret (`X-Hub-Signature-256`).
 #[utoipa::path(post, path = "/api/v1/webhooks/whatsapp", tag = "webhook",
     request_body(content = serde_json::Value, description = "Meta's webhook payload"),
+    params(("X-Hub-Signature-256" = String, Header, pattern = "^sha256=[0-9a-fA-F]{64}$",
+            description = "sha256=<hex HMAC-SHA256 of the raw body with the app secret>")),
     responses((status = 200, description = "`{\"applied\": n, \"ignored\": m}`"),
+              (status = 400, body = crate::error::ErrorBody, description = "Signed, but not JSON"),
               (status = 401, body = crate::error::ErrorBody, description = "Missing or bad signature; nothing changed"),
               (status = 413, body = crate::error::ErrorBody)))]
 pub async fn receive_statuses(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -849,3 +849,55 @@ async fn readyz_fails_when_the_extension_version_differs() {
         .unwrap();
     assert_eq!(plain().get(app.url("/readyz")).send().await.unwrap().status(), 200);
 }
+
+/// JSON Schema, and so the OpenAPI document, calls `4.0` the integer 4 (schemathesis sends
+/// it for integer fields, as does any client that keeps numbers as floats): the rating and
+/// the settings' numbers take it, a fraction is still refused, and what is stored is the
+/// integer.
+#[tokio::test]
+async fn integer_fields_take_whole_floats() {
+    let app = spawn_app().await;
+    app.clinic("whole").await;
+    let staff = app.staff("whole").await;
+    let token = app.take_token("whole", "Asha", "9876543210").await;
+    let id = token["token_id"].as_str().unwrap();
+    for action in ["NEXT", "SERVED"] {
+        let r =
+            staff.post(app.url("/api/v1/staff/queue/actions")).json(&json!({"action": action})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let feedback = |rating: Value| {
+        plain().post(app.url(&format!("/api/v1/tokens/{id}/feedback"))).json(&json!({"rating": rating})).send()
+    };
+    assert_error(feedback(json!(4.5)).await.unwrap(), 400, "invalid_input").await;
+    assert_error(feedback(json!(1e300)).await.unwrap(), 400, "invalid_input").await;
+    assert_error(feedback(json!("4")).await.unwrap(), 400, "invalid_input").await;
+    assert_eq!(feedback(json!(4.0)).await.unwrap().status(), 200);
+    let rating: i16 =
+        app.db.query_one("SELECT rating FROM qlink.tokens WHERE id = $1::text::uuid", &[&id]).await.unwrap().get(0);
+    assert_eq!(rating, 4);
+
+    let admin = app.login(&app.admin_user().await).await;
+    let r = admin
+        .post(app.url("/api/v1/admin/clinics"))
+        .json(&json!({"slug": "floats", "name": "Floats", "settings": {"daily_token_limit": 30.0, "whatsapp_enabled": false},
+                      "staff_email": "desk@floats.test", "staff_password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["clinic"]["settings"]["daily_token_limit"], json!(30));
+    let clinic = created["clinic"]["business_id"].as_str().unwrap();
+    let patch = |settings: Value| {
+        admin.patch(app.url(&format!("/api/v1/admin/clinics/{clinic}"))).json(&json!({"settings": settings})).send()
+    };
+    let r = patch(json!({"eta_min_minutes": 2.0, "eta_max_minutes": 9.0})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let changed: Value = r.json().await.unwrap();
+    assert_eq!(
+        (changed["settings"]["eta_min_minutes"].clone(), changed["settings"]["eta_max_minutes"].clone()),
+        (json!(2), json!(9))
+    );
+    assert_error(patch(json!({"eta_max_minutes": 9.5})).await.unwrap(), 400, "invalid_input").await;
+}

@@ -6,6 +6,7 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{path_uuid, ApiJson, ClientIp, SuperAdmin};
+use crate::http::rules;
 use crate::sql::{self, Actor, AdminClinic, AuditEntry, Message, Metrics, ResetResult};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -30,16 +31,23 @@ pub async fn list_clinics(State(app): State<AppState>, _admin: SuperAdmin) -> Ap
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClinic {
+    #[schema(schema_with = rules::slug)]
     pub slug: String,
+    #[schema(schema_with = rules::clinic_name)]
     pub name: String,
+    #[schema(schema_with = rules::timezone)]
     pub timezone: Option<String>,
-    /// ACTIVE (default) or TRIAL
+    #[schema(schema_with = rules::create_status)]
     pub status: Option<String>,
+    #[schema(schema_with = rules::new_settings)]
     pub settings: Option<serde_json::Value>,
+    #[schema(schema_with = rules::address)]
     pub address: Option<String>,
+    #[schema(schema_with = rules::optional_phone)]
     pub contact_phone: Option<String>,
-    /// The clinic's first staff login.
+    #[schema(schema_with = rules::staff_email)]
     pub staff_email: String,
+    #[schema(schema_with = rules::new_password)]
     pub staff_password: String,
 }
 
@@ -69,6 +77,7 @@ pub async fn create_clinic(
     let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
         .await
         .map_err(|e| ApiError::Internal(e.into()))??;
+    let settings = rules::whole_settings(body.settings.clone());
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
     let clinic = sql::NewBusiness {
@@ -76,7 +85,7 @@ pub async fn create_clinic(
         name: &body.name,
         timezone: body.timezone.as_deref(),
         status: body.status.as_deref(),
-        settings: body.settings.as_ref(),
+        settings: settings.as_ref(),
         address: body.address.as_deref(),
         contact_phone: body.contact_phone.as_deref(),
     };
@@ -91,18 +100,22 @@ pub async fn create_clinic(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClinicChange {
-    /// ACTIVE, TRIAL, SUSPENDED or DISABLED
+    #[schema(schema_with = rules::update_status)]
     pub status: Option<String>,
-    /// A patch: only the keys given change; validated as a whole.
+    #[schema(schema_with = rules::settings_patch)]
     pub settings: Option<serde_json::Value>,
+    #[schema(schema_with = rules::optional_clinic_name)]
     pub name: Option<String>,
+    #[schema(schema_with = rules::timezone)]
     pub timezone: Option<String>,
+    #[schema(schema_with = rules::address)]
     pub address: Option<String>,
+    #[schema(schema_with = rules::optional_phone)]
     pub contact_phone: Option<String>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/admin/clinics/{id}", tag = "admin", request_body = ClinicChange,
-    params(("id" = String, Path)),
+    params(("id" = Uuid, Path, description = "The clinic's business_id")),
     responses((status = 200, body = AdminClinic), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn update_clinic(
@@ -115,9 +128,10 @@ pub async fn update_clinic(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
+    let settings = rules::whole_settings(body.settings.clone());
     let change = sql::BusinessChange {
         status: body.status.as_deref(),
-        settings: body.settings.as_ref(),
+        settings: settings.as_ref(),
         name: body.name.as_deref(),
         timezone: body.timezone.as_deref(),
         address: body.address.as_deref(),
@@ -129,7 +143,7 @@ pub async fn update_clinic(
     Ok(Json(clinic))
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/clinics/{id}", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/admin/clinics/{id}", tag = "admin", params(("id" = Uuid, Path, description = "The clinic's business_id")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody, description = "Patients are waiting or being served")))]
 pub async fn delete_clinic(
@@ -146,7 +160,7 @@ pub async fn delete_clinic(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/clinics/{id}/reset-session", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/admin/clinics/{id}/reset-session", tag = "admin", params(("id" = Uuid, Path, description = "The clinic's business_id")),
     responses((status = 200, body = ResetResult), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody, description = "A patient is being served")))]
 pub async fn reset_session(
@@ -171,7 +185,7 @@ pub async fn metrics(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResu
 
 #[derive(Deserialize, IntoParams)]
 pub struct MessageFilter {
-    /// PENDING, SENT, DELIVERED, READ, FAILED, PERMANENTLY_FAILED or SKIPPED
+    #[param(schema_with = rules::message_status)]
     pub status: Option<String>,
 }
 

@@ -6,6 +6,7 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{credential, ApiJson, ClientIp, Credential, User, SESSION_COOKIE};
+use crate::http::rules;
 use crate::sql;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -24,7 +25,9 @@ const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    #[schema(schema_with = rules::login_email)]
     pub email: String,
+    #[schema(schema_with = rules::login_password)]
     pub password: String,
     /// API clients: also return the session secret in the body, to send as
     /// `Authorization: Bearer`. Browsers leave this out and use the cookie.

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod openapi;
 pub mod ops;
 pub mod public;
+pub mod rules;
 pub mod staff;
 
 use crate::app::AppState;

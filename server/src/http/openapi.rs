@@ -1,6 +1,9 @@
 //! The OpenAPI document: its frame here, its paths from the one route list (router.rs),
-//! and the answers every route can give added once, after the paths are known.
+//! the answers every route can give and the logins it needs added once, after the paths
+//! are known, and the one rule utoipa has no words for (which queue actions take a token)
+//! added to the JSON that is served.
 
+use crate::http::extract;
 use axum::{Extension, Json};
 use std::sync::Arc;
 use utoipa::{Modify, OpenApi};
@@ -22,7 +25,80 @@ pub struct ApiDoc;
 /// The document once the router has added every path.
 pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     CommonResponses.modify(&mut document);
+    Logins.modify(&mut document);
     document
+}
+
+/// The document as `/api/v1/openapi.json` serves it.
+pub fn served(document: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut json = serde_json::to_value(document).expect("the OpenAPI document serialises");
+    if let Some(schema) = json.pointer_mut("/components/schemas/ActionRequest") {
+        add_action_rule(schema);
+    }
+    json
+}
+
+/// NEXT and UNDO act on no token (the extension refuses one), RECALL and CANCEL need one,
+/// SERVED and SKIP may name one (`action_takes_no_token`, `action_needs_token` in
+/// sql/API.md). JSON Schema says so with a `oneOf` beside the properties, which utoipa's
+/// object schema cannot hold; the properties stay where every reader looks for them.
+fn add_action_rule(schema: &mut serde_json::Value) {
+    use serde_json::json;
+    schema["oneOf"] = json!([
+        {"properties": {"action": {"enum": ["NEXT", "UNDO"]}, "token_id": {"type": "null"}}},
+        {"properties": {"action": {"enum": ["RECALL", "CANCEL"]}, "token_id": {"type": "string"}},
+         "required": ["token_id"]},
+        {"properties": {"action": {"enum": ["SERVED", "SKIP"]}}}
+    ]);
+}
+
+/// The two ways to send a login: the cookie the login sets (browsers; writes also need our
+/// Origin), or its secret as a Bearer token (`issue_token`).
+struct Logins;
+
+impl utoipa::Modify for Logins {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The `token` of a login with `issue_token: true`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                extract::SESSION_COOKIE,
+                "Set by the login; a write also needs an Origin (or Referer) of this server",
+            ))),
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if !needs_login(path) {
+                continue;
+            }
+            for op in
+                [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put].into_iter().flatten()
+            {
+                op.security = Some(vec![
+                    SecurityRequirement::new("bearer", Vec::<String>::new()),
+                    SecurityRequirement::new("cookie", Vec::<String>::new()),
+                ]);
+            }
+        }
+    }
+}
+
+fn needs_login(path: &str) -> bool {
+    path.starts_with("/api/v1/staff")
+        || path.starts_with("/api/v1/admin")
+        || path == "/api/v1/auth/logout"
+        || path == "/api/v1/auth/me"
 }
 
 /// Answers every route can give besides its own: declared once here rather than on each
@@ -41,10 +117,7 @@ impl utoipa::Modify for CommonResponses {
             RefOr::T(r)
         };
         for (path, item) in doc.paths.paths.iter_mut() {
-            let needs_login = path.starts_with("/api/v1/staff")
-                || path.starts_with("/api/v1/admin")
-                || path == "/api/v1/auth/logout"
-                || path == "/api/v1/auth/me";
+            let needs_login = needs_login(path);
             let has_id = path.contains('{');
             for op in
                 [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put].into_iter().flatten()
@@ -73,6 +146,6 @@ impl utoipa::Modify for CommonResponses {
 }
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops", responses((status = 200, description = "This document")))]
-pub async fn spec(Extension(document): Extension<Arc<utoipa::openapi::OpenApi>>) -> Json<utoipa::openapi::OpenApi> {
+pub async fn spec(Extension(document): Extension<Arc<serde_json::Value>>) -> Json<serde_json::Value> {
     Json(document.as_ref().clone())
 }

@@ -4,6 +4,7 @@
 use crate::app::{App, AppState};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{path_uuid, ApiJson, ClientIp};
+use crate::http::rules;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +36,7 @@ pub struct Clinic {
 }
 
 #[utoipa::path(get, path = "/api/v1/clinics/{slug}", tag = "public",
-    params(("slug" = String, Path, description = "The clinic's short name")),
+    params(("slug" = String, Path, description = "The clinic's short name", pattern = "^[a-z0-9][a-z0-9-]{1,62}$")),
     responses((status = 200, body = Clinic), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn clinic(State(app): State<AppState>, Path(slug): Path<String>) -> ApiResult<Json<Clinic>> {
     let db = app.db.get().await?;
@@ -56,9 +57,11 @@ pub async fn clinic(State(app): State<AppState>, Path(slug): Path<String>) -> Ap
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
+    #[schema(schema_with = rules::patient_name)]
     pub patient_name: String,
+    #[schema(schema_with = rules::patient_phone)]
     pub patient_phone: String,
-    /// en or hi; default from Accept-Language, then the clinic's default.
+    #[schema(schema_with = rules::language)]
     pub language: Option<String>,
 }
 
@@ -87,8 +90,9 @@ pub fn language_from_headers(headers: &HeaderMap) -> Option<String> {
 }
 
 #[utoipa::path(post, path = "/api/v1/clinics/{slug}/tokens", tag = "public", request_body = NewToken,
-    params(("slug" = String, Path, description = "The clinic's short name")),
-    responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody),
+    params(("slug" = String, Path, description = "The clinic's short name", pattern = "^[a-z0-9][a-z0-9-]{1,62}$")),
+    responses((status = 201, body = CreatedToken, headers(("Location" = String, description = "The patient's live page"))),
+              (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
               (status = 429, body = crate::error::ErrorBody)))]
 pub async fn create_token(
@@ -249,9 +253,11 @@ pub fn etag(status: &TokenStatus) -> String {
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "public",
-    params(("id" = String, Path, description = "The token id from the patient's link")),
-    responses((status = 200, body = TokenStatus, description = "With an ETag; send it back in If-None-Match"),
-              (status = 304, description = "Nothing changed since that ETag"),
+    params(("id" = Uuid, Path, description = "The token id from the patient's link"),
+           ("If-None-Match" = Option<String>, Header, description = "The ETag of an earlier answer")),
+    responses((status = 200, body = TokenStatus, description = "With an ETag; send it back in If-None-Match",
+               headers(("ETag" = String), ("Cache-Control" = String))),
+              (status = 304, description = "Nothing changed since that ETag", headers(("ETag" = String))),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn token_status(
     State(app): State<AppState>,
@@ -279,7 +285,7 @@ pub struct CancelledToken {
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/cancel", tag = "public",
-    params(("id" = String, Path)),
+    params(("id" = Uuid, Path, description = "The token id from the patient's link")),
     responses((status = 200, body = CancelledToken), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody)))]
 pub async fn cancel_token(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<CancelledToken>> {
@@ -294,8 +300,10 @@ pub async fn cancel_token(State(app): State<AppState>, Path(id): Path<String>) -
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Feedback {
-    /// 1 to 5
+    #[schema(schema_with = rules::rating)]
+    #[serde(deserialize_with = "rules::whole_i32")]
     pub rating: i32,
+    #[schema(schema_with = rules::feedback)]
     pub feedback: Option<String>,
 }
 
@@ -305,7 +313,7 @@ pub struct Done {
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/feedback", tag = "public", request_body = Feedback,
-    params(("id" = String, Path)),
+    params(("id" = Uuid, Path, description = "The token id from the patient's link")),
     responses((status = 200, body = Done), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn feedback(

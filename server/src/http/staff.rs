@@ -5,6 +5,7 @@ use crate::app::AppState;
 use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ClinicStaff};
 use crate::http::public::CreatedToken;
+use crate::http::rules;
 use crate::sql::{self, ActionResult, QueueSummary, QueueToken, SessionState};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,7 +43,9 @@ pub async fn queue(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
-    /// NEXT, SERVED, SKIP, RECALL, CANCEL or UNDO
+    /// NEXT, SERVED, SKIP, RECALL, CANCEL or UNDO. Which of them take a `token_id` the
+    /// document says with a `oneOf` added in openapi.rs (utoipa has no words for it).
+    #[schema(schema_with = rules::action)]
     pub action: String,
     pub token_id: Option<Uuid>,
 }
@@ -66,11 +69,14 @@ pub async fn action(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WalkIn {
+    #[schema(schema_with = rules::patient_name)]
     pub patient_name: String,
+    #[schema(schema_with = rules::optional_phone)]
     pub patient_phone: Option<String>,
     /// An emergency: called before everyone else.
     #[serde(default)]
     pub is_priority: bool,
+    #[schema(schema_with = rules::language)]
     pub language: Option<String>,
 }
 

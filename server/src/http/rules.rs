@@ -1,0 +1,340 @@
+//! The input rules of the `qlink` extension (pg_ext/src/validate.rs, admin.rs, accounts.rs,
+//! queue.rs), written down as JSON Schema for the OpenAPI document, so that a client
+//! generated from the document never sends what the server refuses, and what the document
+//! forbids is refused. The extension stays the one place that enforces them; these schemas
+//! only describe them, and tests/tests/openapi.rs checks the patterns against the same
+//! samples the extension's own tests use.
+//!
+//! The extension trims its text inputs (Rust's `str::trim`: Unicode White_Space) before it
+//! checks them, so the patterns allow that whitespace around the value and apply the
+//! length and character rules to what is left: a plain `maxLength` would count the
+//! whitespace too and refuse what the server takes. The regular expressions use only
+//! syntax that ECMA-262, Python's `re` and Rust's `regex` read alike (classes, `\xHH`,
+//! `\uHHHH`, bounded repeats), since clients, schemathesis and our test all apply them.
+
+use serde_json::Value;
+use utoipa::openapi::schema::{
+    AdditionalProperties, KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type,
+};
+
+/// Rust's `char::is_whitespace` (Unicode White_Space): what `str::trim` removes.
+macro_rules! ws {
+    () => {
+        r"\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+    };
+}
+/// Rust's `char::is_control` (Unicode Cc).
+macro_rules! cc {
+    () => {
+        r"\x00-\x1F\x7F-\x9F"
+    };
+}
+/// A character that may start or end a trimmed text: neither whitespace nor control.
+macro_rules! edge {
+    () => {
+        concat!("[^", cc!(), " \\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]")
+    };
+}
+
+/// A patient's name: 1–80 characters after trimming, none of them a control character.
+pub const PATIENT_NAME: &str =
+    concat!("^[", ws!(), "]*", edge!(), "(?:[^", cc!(), "]{0,78}", edge!(), ")?[", ws!(), "]*$");
+
+/// A clinic's name: 1–120 characters after trimming, no control characters.
+pub const CLINIC_NAME: &str =
+    concat!("^[", ws!(), "]*", edge!(), "(?:[^", cc!(), "]{0,118}", edge!(), ")?[", ws!(), "]*$");
+
+/// A clinic's address: at most 300 characters after trimming, no control characters;
+/// empty (or only whitespace) leaves it unset.
+pub const ADDRESS: &str =
+    concat!("^[", ws!(), "]*(?:", edge!(), "(?:[^", cc!(), "]{0,298}", edge!(), ")?)?[", ws!(), "]*$");
+
+/// A feedback comment: at most 1000 characters after trimming; of the control characters
+/// only newlines and tabs; empty (or only whitespace) is no comment.
+pub const FEEDBACK: &str = concat!(
+    "^[",
+    ws!(),
+    "]*(?:",
+    edge!(),
+    r"(?:[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]{0,998}",
+    edge!(),
+    ")?)?[",
+    ws!(),
+    "]*$"
+);
+
+/// The digits of a mobile number, with at most one separator (space, dash, dot or
+/// parenthesis) before, between and after them. The extension also takes runs of
+/// separators, as long as the number is at most 32 characters; one at a time keeps every
+/// number this pattern allows within that length. Indian mobiles: 10 digits starting 6–9,
+/// `0`-prefixed, or `91`/`+91`-prefixed; other countries: `+` and 8–15 digits.
+macro_rules! phone_core {
+    () => {
+        concat!(
+            r"(?:\+[ ().-]?(?:9[ ().-]?1[ ().-]?[6-9](?:[ ().-]?[0-9]){9}",
+            r"|[1-8](?:[ ().-]?[0-9]){7,14}|9[ ().-]?[02-9](?:[ ().-]?[0-9]){6,13})",
+            r"|[ ().-]?(?:0[ ().-]?|9[ ().-]?1[ ().-]?)?[6-9](?:[ ().-]?[0-9]){9})[ ().-]?"
+        )
+    };
+}
+
+/// A mobile number (required).
+pub const PHONE: &str = concat!("^[", ws!(), "]*", phone_core!(), "[", ws!(), "]*$");
+
+/// A mobile number where it may be left out: empty (or only whitespace) is no number.
+pub const PHONE_OR_BLANK: &str = concat!("^[", ws!(), "]*(?:", phone_core!(), ")?[", ws!(), "]*$");
+
+/// A clinic's short name, as the operator sends it (trimmed by the extension).
+pub const SLUG: &str = concat!("^[", ws!(), "]*[a-z0-9][a-z0-9-]{1,62}[", ws!(), "]*$");
+
+/// A clinic's short name in an address: exactly as stored.
+pub const SLUG_IN_PATH: &str = "^[a-z0-9][a-z0-9-]{1,62}$";
+
+/// A staff login's email as the extension takes it: one `@`, something before it, a dot
+/// in the domain but not at its ends, no whitespace or control characters, at most 254
+/// bytes. The extension also takes non-ASCII addresses; printable ASCII keeps the byte
+/// count equal to `maxLength`'s character count.
+pub const STAFF_EMAIL: &str = r"^[\x21-\x3F\x41-\x7E]+@[\x21-\x2D\x2F-\x3F\x41-\x7E](?:[\x21-\x3F\x41-\x7E]*\.[\x21-\x3F\x41-\x7E]*)[\x21-\x2D\x2F-\x3F\x41-\x7E]$";
+
+/// Languages of the patients' pages and messages.
+pub const LANGUAGES: [&str; 2] = ["en", "hi"];
+
+/// Clinic statuses.
+pub const CLINIC_STATUSES: [&str; 4] = ["ACTIVE", "TRIAL", "SUSPENDED", "DISABLED"];
+
+/// Staff queue actions.
+pub const ACTIONS: [&str; 6] = ["NEXT", "SERVED", "SKIP", "RECALL", "CANCEL", "UNDO"];
+
+/// Outbox message statuses.
+pub const MESSAGE_STATUSES: [&str; 7] =
+    ["PENDING", "SENT", "DELIVERED", "READ", "FAILED", "PERMANENTLY_FAILED", "SKIPPED"];
+
+/// Time zones the document offers. The extension takes any zone PostgreSQL knows
+/// (`pg_timezone_names`, which depends on the installed tz database); these are the ones
+/// a client can count on.
+pub const TIME_ZONES: [&str; 12] = [
+    "Asia/Kolkata",
+    "Asia/Calcutta",
+    "Asia/Colombo",
+    "Asia/Dhaka",
+    "Asia/Dubai",
+    "Asia/Kathmandu",
+    "Asia/Karachi",
+    "Asia/Singapore",
+    "Europe/London",
+    "America/New_York",
+    "Etc/UTC",
+    "UTC",
+];
+
+/// The settings keys with their ranges (pg_ext/src/validate.rs KEYS).
+const INT_SETTINGS: [(&str, i64, i64, &str); 8] = [
+    ("daily_token_limit", 1, 10_000, "Tokens a clinic gives out per day (QR and API; the desk is not limited)."),
+    ("daily_message_limit", 0, 100_000, "WhatsApp messages per day."),
+    ("max_tokens_per_phone_per_day", 1, 50, "Tokens one mobile number may take per day (cancelled ones don't count)."),
+    ("ip_tokens_per_10min", 1, 10_000, "QR tokens from one address in 10 minutes."),
+    (
+        "eta_min_minutes",
+        1,
+        240,
+        "Minutes per patient ahead, low end, until 5 visits were timed today; at most eta_max_minutes.",
+    ),
+    ("eta_max_minutes", 1, 240, "Minutes per patient ahead, high end; at least eta_min_minutes."),
+    ("stall_warning_minutes", 1, 240, "Warn the desk when patients wait and nothing happened for this long."),
+    ("reminder_at_position", 0, 50, "Remind a patient by WhatsApp at this place in the queue (0: no reminders)."),
+];
+
+fn string(nullable: bool) -> ObjectBuilder {
+    if nullable {
+        ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+    } else {
+        ObjectBuilder::new().schema_type(Type::String)
+    }
+}
+
+fn patterned(pattern: &str, nullable: bool, description: &str) -> Object {
+    string(nullable).pattern(Some(pattern)).description(Some(description)).build()
+}
+
+/// Values of a closed list; `null` too when the field may be null, and `""` where the
+/// server reads an empty value as "not given".
+fn one_of(values: &[&str], nullable: bool, blank: bool, description: &str) -> Object {
+    let mut list: Vec<Value> = values.iter().map(|v| Value::from(*v)).collect();
+    if blank {
+        list.push(Value::from(""));
+    }
+    if nullable {
+        list.push(Value::Null);
+    }
+    string(nullable).enum_values(Some(list)).description(Some(description)).build()
+}
+
+pub fn patient_name() -> Object {
+    patterned(PATIENT_NAME, false, "1–80 characters after trimming, no control characters.")
+}
+
+pub fn patient_phone() -> Object {
+    patterned(
+        PHONE,
+        false,
+        "A mobile number: Indian as 10 digits (starting 6–9), `0`-, `91`- or `+91`-prefixed; \
+         other countries as `+` and 8–15 digits. Spaces, dashes, dots and parentheses may \
+         separate the digits.",
+    )
+}
+
+pub fn optional_phone() -> Object {
+    patterned(PHONE_OR_BLANK, true, "A mobile number as for patients; null or empty for none.")
+}
+
+pub fn language() -> Object {
+    one_of(&LANGUAGES, true, true, "en or hi; null or empty: the default (Accept-Language, then the clinic's).")
+}
+
+pub fn action() -> Object {
+    one_of(&ACTIONS, false, false, "NEXT and UNDO take no token_id; RECALL and CANCEL need one.")
+}
+
+pub fn feedback() -> Object {
+    patterned(
+        FEEDBACK,
+        true,
+        "At most 1000 characters after trimming; newlines and tabs allowed, no other control characters.",
+    )
+}
+
+pub fn rating() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(5))
+        .description(Some("1 to 5"))
+        .build()
+}
+
+pub fn slug() -> Object {
+    string(false)
+        .pattern(Some(SLUG))
+        .description(Some("2–63 lowercase letters, digits and dashes, starting with a letter or digit."))
+        .build()
+}
+
+pub fn clinic_name() -> Object {
+    patterned(CLINIC_NAME, false, "1–120 characters after trimming, no control characters.")
+}
+
+pub fn optional_clinic_name() -> Object {
+    patterned(CLINIC_NAME, true, "1–120 characters after trimming, no control characters; null: unchanged.")
+}
+
+pub fn timezone() -> Object {
+    one_of(&TIME_ZONES, true, false, "An IANA time zone; null: Asia/Kolkata (create) or unchanged (update).")
+}
+
+pub fn create_status() -> Object {
+    one_of(&CLINIC_STATUSES, true, false, "null: ACTIVE.")
+}
+
+pub fn update_status() -> Object {
+    one_of(&CLINIC_STATUSES, true, false, "null: unchanged.")
+}
+
+pub fn address() -> Object {
+    patterned(ADDRESS, true, "At most 300 characters after trimming, no control characters; null or empty: none.")
+}
+
+pub fn staff_email() -> Object {
+    string(false)
+        .pattern(Some(STAFF_EMAIL))
+        .max_length(Some(254))
+        .description(Some("The clinic's first staff login."))
+        .build()
+}
+
+pub fn new_password() -> Object {
+    string(false)
+        .min_length(Some(crate::accounts::MIN_PASSWORD_LEN))
+        .max_length(Some(1024))
+        .description(Some("At least 8 characters, at most 1024 bytes."))
+        .build()
+}
+
+pub fn login_email() -> Object {
+    string(false).format(Some(SchemaFormat::KnownFormat(KnownFormat::Email))).max_length(Some(254)).build()
+}
+
+pub fn login_password() -> Object {
+    // The server refuses only an empty password or one over 1024 bytes; any other wrong
+    // one is a plain 401, so the shorter bound costs no real login.
+    string(false).min_length(Some(1)).max_length(Some(256)).build()
+}
+
+pub fn message_status() -> Object {
+    one_of(&MESSAGE_STATUSES, false, true, "Only messages of this status; empty or left out: all.")
+}
+
+/// A clinic's settings: the known keys with their types and ranges, nothing else. Given to
+/// an update, only the keys present change, and the result is validated as a whole:
+/// `eta_min_minutes` must not be larger than `eta_max_minutes`, which JSON Schema cannot say.
+pub fn settings(nullable: bool, description: &str) -> Object {
+    let types = if nullable { SchemaType::from_iter([Type::Object, Type::Null]) } else { Type::Object.into() };
+    let mut b = ObjectBuilder::new()
+        .schema_type(types)
+        .additional_properties(Some(AdditionalProperties::<utoipa::openapi::Schema>::FreeForm(false)))
+        .description(Some(description));
+    for key in ["whatsapp_enabled", "qr_intake_enabled"] {
+        b = b.property(key, ObjectBuilder::new().schema_type(Type::Boolean));
+    }
+    for (key, lo, hi, what) in INT_SETTINGS {
+        b = b.property(
+            key,
+            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(lo)).maximum(Some(hi)).description(Some(what)),
+        );
+    }
+    b.property("default_language", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(LANGUAGES))).build()
+}
+
+pub fn new_settings() -> Object {
+    settings(true, "Settings other than the defaults (null or {}: all defaults).")
+}
+
+pub fn settings_patch() -> Object {
+    settings(true, "A patch: only the keys given change, and the result is validated as a whole; null: unchanged.")
+}
+
+/// A whole number for an `integer` field, also when it comes as `4.0`: JSON Schema (and so
+/// the document) calls that the same integer, and clients that keep numbers as floats send
+/// it so. A fraction, or a number out of range, is refused as before.
+pub fn whole_i32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    use serde::de::{Deserialize, Error};
+    let n = serde_json::Number::deserialize(deserializer)?;
+    whole(&n)
+        .and_then(|n| i32::try_from(n).ok())
+        .ok_or_else(|| D::Error::custom(format!("invalid value: {n}, expected a whole number")))
+}
+
+fn whole(n: &serde_json::Number) -> Option<i64> {
+    match n.as_i64() {
+        Some(i) => Some(i),
+        None => n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 2f64.powi(53)).map(|f| f as i64),
+    }
+}
+
+/// Settings with every whole float (`30.0`) written as the integer it is, for the same
+/// reason as [`whole_i32`]: the extension reads settings' numbers as integers only.
+pub fn whole_settings(settings: Option<Value>) -> Option<Value> {
+    match settings {
+        Some(Value::Object(map)) => Some(Value::Object(
+            map.into_iter()
+                .map(|(k, v)| match &v {
+                    Value::Number(n) if !n.is_i64() && !n.is_u64() => match whole(n) {
+                        Some(i) => (k, Value::from(i)),
+                        None => (k, v),
+                    },
+                    _ => (k, v),
+                })
+                .collect(),
+        )),
+        other => other,
+    }
+}
