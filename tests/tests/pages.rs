@@ -696,6 +696,79 @@ async fn pages_send_security_headers_and_no_inline_code() {
     assert_eq!(plain().get(app.url("/assets/0000000000/nothing.js")).send().await.unwrap().status(), 404);
 }
 
+/// Every refusal of the intake gets its own message, chosen by the extension's reason (the
+/// DETAIL `qlink:<reason>`), never by the wording of the database's message.
+#[tokio::test]
+async fn intake_tells_every_refusal_apart() {
+    use qlink_server::pages::i18n::{Lang, K};
+    let app = spawn_app().await;
+    app.clinic("apart").await;
+    let desk = form_client();
+    let post = |name: &'static str, phone: &'static str| {
+        let req = desk.post(app.url("/c/apart")).form(&[("patient_name", name), ("patient_phone", phone)]);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let page = || async { plain().get(app.url("/c/apart")).send().await.unwrap() };
+    let says = |body: &str, key: K| body.contains(Lang::En.t(key));
+
+    // ip_limit: one token per network, then the network's message.
+    set_settings(&app, "apart", json!({"ip_tokens_per_10min": 1})).await;
+    assert_eq!(post("Asha", "9876543210").await.0, 303);
+    let (status, body) = post("Bala", "9876543211").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(says(&body, K::limit_network) && !says(&body, K::limit_daily), "{body}");
+
+    // phone_limit: the number's message (and no one else's token).
+    set_settings(&app, "apart", json!({"ip_tokens_per_10min": 50, "daily_token_limit": 2})).await;
+    let (status, body) = plain()
+        .post(app.url("/c/apart"))
+        .form(&[("patient_name", "Someone"), ("patient_phone", "9876543210")])
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    let body = body.text().await.unwrap();
+    assert_eq!(status, 429);
+    assert!(says(&body, K::already_title) && !says(&body, K::limit_network), "{body}");
+
+    // daily_token_limit: the day's message, on the form's answer and on the page itself.
+    assert_eq!(post("Chitra", "9876543212").await.0, 303);
+    let (status, body) = post("Deepak", "9876543213").await;
+    assert_eq!(status, 429);
+    assert!(says(&body, K::limit_daily) && !says(&body, K::limit_network), "{body}");
+    let body = page().await.text().await.unwrap();
+    assert!(says(&body, K::limit_daily_title) && !body.contains("id=\"intake\""), "{body}");
+
+    // qr_intake_off and session_closed: the closed message.
+    set_settings(&app, "apart", json!({"daily_token_limit": 200, "qr_intake_enabled": false})).await;
+    let body = page().await.text().await.unwrap();
+    assert!(says(&body, K::closed_title) && !says(&body, K::limit_daily_title), "{body}");
+    set_settings(&app, "apart", json!({"qr_intake_enabled": true})).await;
+    assert!(page().await.text().await.unwrap().contains("id=\"intake\""), "open again");
+    app.db
+        .query_one("SELECT * FROM qlink.close_session((SELECT id FROM qlink.businesses WHERE slug = 'apart'))", &[])
+        .await
+        .unwrap();
+    let body = page().await.text().await.unwrap();
+    assert!(says(&body, K::closed_title), "{body}");
+
+    // clinic_suspended: the operator's message, 403.
+    app.db
+        .query_one(
+            "SELECT qlink.update_business((SELECT id FROM qlink.businesses WHERE slug = 'apart'), 'SUSPENDED')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let r = page().await;
+    assert_eq!(r.status(), 403);
+    let body = r.text().await.unwrap();
+    assert!(says(&body, K::suspended_title) && !says(&body, K::closed_title), "{body}");
+}
+
 #[tokio::test]
 async fn intake_without_javascript() {
     let app = spawn_app().await;
