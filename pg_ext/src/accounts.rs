@@ -30,7 +30,20 @@ fn password_hash(raw: Option<&str>) -> QResult<&str> {
         .ok_or_else(|| refuse(Reason::InvalidPasswordHash, "password_hash must be an argon2id PHC string."))
 }
 
-/// Creates a login. STAFF belong to exactly one clinic; a SUPER_ADMIN to none.
+/// The room a login is pinned to: one of its clinic's rooms, or P0002.
+fn clinic_room(client: &mut pgrx::spi::SpiClient<'_>, business_id: Uuid, room_id: Option<Uuid>) -> QResult<Option<Uuid>> {
+    let Some(room_id) = room_id else { return Ok(None) };
+    db::value::<Uuid>(
+        client,
+        "SELECT id FROM qlink.rooms WHERE id = $1 AND business_id = $2",
+        &[room_id.into(), business_id.into()],
+    )?
+    .ok_or_else(|| refused(Reason::RoomNotFound))
+    .map(Some)
+}
+
+/// Creates a login. STAFF (optionally pinned to one room) and OWNER belong to exactly one
+/// clinic; a SUPER_ADMIN to none.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn create_staff_user(
@@ -38,28 +51,209 @@ pub fn create_staff_user(
     password_hash: Option<&str>,
     role: Option<&str>,
     business_id: default!(Option<Uuid>, "NULL"),
+    room_id: default!(Option<Uuid>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     run(|| {
         let email = self::email(email)?;
         let hash = self::password_hash(password_hash)?;
         let role = role.unwrap_or("").trim().to_ascii_uppercase();
         match (role.as_str(), business_id) {
-            ("STAFF", Some(_)) | ("SUPER_ADMIN", None) => {}
-            ("STAFF", None) => return Err(refuse(Reason::InvalidRole, "A STAFF user needs a clinic.")),
+            ("STAFF" | "OWNER", Some(_)) | ("SUPER_ADMIN", None) => {}
+            ("STAFF" | "OWNER", None) => {
+                return Err(refuse(Reason::InvalidRole, format!("A {role} user needs a clinic.")))
+            }
             ("SUPER_ADMIN", Some(_)) => return Err(refuse(Reason::InvalidRole, "A SUPER_ADMIN belongs to no clinic.")),
-            _ => return Err(refuse(Reason::InvalidRole, "role must be STAFF or SUPER_ADMIN.")),
+            _ => return Err(refuse(Reason::InvalidRole, "role must be STAFF, OWNER or SUPER_ADMIN.")),
         }
         Spi::connect_mut(|client| {
-            if let Some(b) = business_id {
-                crate::model::Business::load(client, Some(b))?;
-            }
+            let room = match business_id {
+                Some(b) => {
+                    crate::model::Business::load(client, Some(b))?;
+                    clinic_room(client, b, room_id)?
+                }
+                None if room_id.is_some() => {
+                    return Err(refuse(Reason::InvalidRole, "Only a clinic's login can be pinned to a room."))
+                }
+                None => None,
+            };
             let id: Option<Uuid> = db::value(
                 client,
-                "INSERT INTO qlink.staff_users (business_id, email, password_hash, role) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING RETURNING id",
-                &[business_id.into(), email.as_str().into(), hash.into(), role.as_str().into()],
+                "INSERT INTO qlink.staff_users (business_id, email, password_hash, role, room_id) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING RETURNING id",
+                &[business_id.into(), email.as_str().into(), hash.into(), role.as_str().into(), room.into()],
             )?;
             id.ok_or_else(|| refuse(Reason::EmailTaken, format!("A user with the email {email} already exists.")))
+        })
+    })
+}
+
+/// A clinic's logins (never the operator's), for its owner: who they are, whether they may
+/// log in, the room they are pinned to, and how many login sessions they hold now.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn clinic_staff(
+    business_id: Option<Uuid>,
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(staff_id, Uuid),
+            name!(email, String),
+            name!(role, String),
+            name!(is_active, bool),
+            name!(room_id, Option<Uuid>),
+            name!(room_name, Option<String>),
+            name!(created_at, TimestampWithTimeZone),
+            name!(last_login_at, Option<TimestampWithTimeZone>),
+            name!(login_sessions, i32),
+        ),
+    >,
+    ErrorReport,
+> {
+    run(|| {
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let business = crate::model::Business::load(client, business_id)?;
+            let table = db::read(
+                client,
+                "SELECT u.id, u.email, u.role, u.is_active, u.room_id, r.name, u.created_at, u.last_login_at, \
+                     (SELECT count(*)::int FROM qlink.login_sessions l WHERE l.staff_user_id = u.id AND l.expires_at > $2) \
+                 FROM qlink.staff_users u LEFT JOIN qlink.rooms r ON r.id = u.room_id \
+                 WHERE u.business_id = $1 ORDER BY u.role DESC, u.email",
+                &[business.id.into(), now.into()],
+            )?;
+            let mut rows = Vec::new();
+            for r in table {
+                rows.push((
+                    r.get(1)?.expect("id"),
+                    r.get(2)?.expect("email"),
+                    r.get(3)?.expect("role"),
+                    r.get(4)?.expect("is_active"),
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?.expect("created_at"),
+                    r.get(8)?,
+                    r.get(9)?.expect("sessions"),
+                ));
+            }
+            Ok(TableIterator::new(rows))
+        })
+    })
+}
+
+/// One of the clinic's logins, locked; P0002 for anyone else's (or an operator).
+fn clinic_login(client: &mut pgrx::spi::SpiClient<'_>, business_id: Uuid, staff_id: Option<Uuid>) -> QResult<(Uuid, String)> {
+    let staff_id = staff_id.ok_or_else(|| refused(Reason::UserNotFound))?;
+    let row = db::first(
+        client,
+        "SELECT id, email FROM qlink.staff_users WHERE id = $1 AND business_id = $2 FOR UPDATE",
+        &[staff_id.into(), business_id.into()],
+    )?
+    .ok_or_else(|| refused(Reason::UserNotFound))?;
+    Ok((col(&row, 1)?, col(&row, 2)?))
+}
+
+/// Changes a clinic login: enables or disables it (disabling ends its login sessions), pins
+/// it to a room (`room_id`) or unpins it (`unpin`). Returns the login sessions ended.
+// The SQL signature is the contract (sql/API.md): one argument per column, the actor last.
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn update_staff_user(
+    business_id: Option<Uuid>,
+    staff_id: Option<Uuid>,
+    is_active: default!(Option<bool>, "NULL"),
+    room_id: default!(Option<Uuid>, "NULL"),
+    unpin: default!(Option<bool>, false),
+    actor_email: default!(Option<&str>, "NULL"),
+    actor_ip: default!(Option<Inet>, "NULL"),
+) -> Result<i64, ErrorReport> {
+    run(|| {
+        let unpin = unpin.unwrap_or(false);
+        if unpin && room_id.is_some() {
+            return Err(refuse(Reason::InvalidArgument, "Give a room to pin the login to, or unpin it: not both."));
+        }
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let business = crate::model::Business::load(client, business_id)?;
+            let (id, email) = clinic_login(client, business.id, staff_id)?;
+            let room = clinic_room(client, business.id, room_id)?;
+            db::exec(
+                client,
+                "UPDATE qlink.staff_users SET is_active = coalesce($2, is_active), \
+                     room_id = CASE WHEN $4 THEN NULL ELSE coalesce($3, room_id) END \
+                 WHERE id = $1",
+                &[id.into(), is_active.into(), room.into(), unpin.into()],
+            )?;
+            let ended = if is_active == Some(false) { end_sessions_of(client, id)? } else { 0 };
+            let mut details = serde_json::json!({"staff_id": id.to_string(), "email": email});
+            if let Some(a) = is_active {
+                details["is_active"] = a.into();
+            }
+            if let Some(r) = room {
+                details["room_id"] = r.to_string().into();
+            }
+            if unpin {
+                details["room_id"] = serde_json::Value::Null;
+            }
+            write_admin_audit(client, actor_email, actor_ip.as_ref(), "UPDATE_STAFF", Some(business.id.to_string()), details, now)?;
+            Ok(ended)
+        })
+    })
+}
+
+fn end_sessions_of(client: &mut pgrx::spi::SpiClient<'_>, staff_id: Uuid) -> QResult<i64> {
+    Ok(db::value(
+        client,
+        "WITH gone AS (DELETE FROM qlink.login_sessions WHERE staff_user_id = $1 RETURNING 1) SELECT count(*) FROM gone",
+        &[staff_id.into()],
+    )?
+    .unwrap_or(0))
+}
+
+/// Logs a clinic login out everywhere. Returns the login sessions ended.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn end_staff_sessions(
+    business_id: Option<Uuid>,
+    staff_id: Option<Uuid>,
+    actor_email: default!(Option<&str>, "NULL"),
+    actor_ip: default!(Option<Inet>, "NULL"),
+) -> Result<i64, ErrorReport> {
+    run(|| {
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let business = crate::model::Business::load(client, business_id)?;
+            let (id, email) = clinic_login(client, business.id, staff_id)?;
+            let ended = end_sessions_of(client, id)?;
+            let details = serde_json::json!({"staff_id": id.to_string(), "email": email, "ended": ended});
+            write_admin_audit(client, actor_email, actor_ip.as_ref(), "END_STAFF_SESSIONS", Some(business.id.to_string()), details, now)?;
+            Ok(ended)
+        })
+    })
+}
+
+/// Sets a new password (argon2id hash) for a clinic login and logs it out everywhere.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn reset_staff_password(
+    business_id: Option<Uuid>,
+    staff_id: Option<Uuid>,
+    password_hash: Option<&str>,
+    actor_email: default!(Option<&str>, "NULL"),
+    actor_ip: default!(Option<Inet>, "NULL"),
+) -> Result<i64, ErrorReport> {
+    run(|| {
+        let hash = self::password_hash(password_hash)?;
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let business = crate::model::Business::load(client, business_id)?;
+            let (id, email) = clinic_login(client, business.id, staff_id)?;
+            db::exec(client, "UPDATE qlink.staff_users SET password_hash = $2 WHERE id = $1", &[id.into(), hash.into()])?;
+            let ended = end_sessions_of(client, id)?;
+            let details = serde_json::json!({"staff_id": id.to_string(), "email": email});
+            write_admin_audit(client, actor_email, actor_ip.as_ref(), "RESET_STAFF_PASSWORD", Some(business.id.to_string()), details, now)?;
+            Ok(ended)
         })
     })
 }
@@ -92,7 +286,13 @@ pub fn staff_for_login(
 ) -> Result<
     TableIterator<
         'static,
-        (name!(staff_id, Uuid), name!(password_hash, String), name!(role, String), name!(business_id, Option<Uuid>)),
+        (
+            name!(staff_id, Uuid),
+            name!(password_hash, String),
+            name!(role, String),
+            name!(business_id, Option<Uuid>),
+            name!(room_id, Option<Uuid>),
+        ),
     >,
     ErrorReport,
 > {
@@ -101,11 +301,11 @@ pub fn staff_for_login(
         Spi::connect_mut(|client| {
             let row = db::read_first(
                 client,
-                "SELECT id, password_hash, role, business_id FROM qlink.staff_users WHERE email = $1 AND is_active",
+                "SELECT id, password_hash, role, business_id, room_id FROM qlink.staff_users WHERE email = $1 AND is_active",
                 &[email.as_str().into()],
             )?;
             Ok(match row {
-                Some(r) => TableIterator::once((col(&r, 1)?, col(&r, 2)?, col(&r, 3)?, nullable(&r, 4)?)),
+                Some(r) => TableIterator::once((col(&r, 1)?, col(&r, 2)?, col(&r, 3)?, nullable(&r, 4)?, nullable(&r, 5)?)),
                 None => TableIterator::new(Vec::new()),
             })
         })
@@ -174,6 +374,7 @@ pub fn login_session_user(
             name!(role, String),
             name!(business_id, Option<Uuid>),
             name!(expires_at, TimestampWithTimeZone),
+            name!(room_id, Option<Uuid>),
         ),
     >,
     ErrorReport,
@@ -191,13 +392,20 @@ pub fn login_session_user(
             )?;
             let row = db::first(
                 client,
-                "SELECT u.id, u.email, u.role, u.business_id, s.expires_at \
+                "SELECT u.id, u.email, u.role, u.business_id, s.expires_at, u.room_id \
                  FROM qlink.login_sessions s JOIN qlink.staff_users u ON u.id = s.staff_user_id \
                  WHERE s.token_hash = $1 AND u.is_active",
                 &[hash.into()],
             )?;
             Ok(match row {
-                Some(r) => TableIterator::once((col(&r, 1)?, col(&r, 2)?, col(&r, 3)?, nullable(&r, 4)?, col(&r, 5)?)),
+                Some(r) => TableIterator::once((
+                    col(&r, 1)?,
+                    col(&r, 2)?,
+                    col(&r, 3)?,
+                    nullable(&r, 4)?,
+                    col(&r, 5)?,
+                    nullable(&r, 6)?,
+                )),
                 None => TableIterator::new(Vec::new()),
             })
         })
@@ -334,15 +542,19 @@ pub fn admin_clinics() -> Result<
             let now = crate::clock::now(client)?;
             let table = db::read(
                 client,
-                "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings, b.created_at, s.status, \
-                     coalesce(s.last_token_number, 0), \
-                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING'), \
-                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'SERVING'), \
+                "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings, b.created_at, d.status, d.tokens, \
+                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = ANY(d.ids) AND t.status = 'WAITING'), \
+                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = ANY(d.ids) AND t.status = 'SERVING'), \
                      (SELECT count(*) FROM qlink.message_logs m WHERE m.business_id = b.id \
                         AND m.status = 'PERMANENTLY_FAILED' AND m.created_at >= $1 - interval '36 hours' \
                         AND (m.created_at AT TIME ZONE b.timezone)::date = ($1 AT TIME ZONE b.timezone)::date) \
                  FROM qlink.businesses b \
-                 LEFT JOIN qlink.sessions s ON s.business_id = b.id AND s.date = ($1 AT TIME ZONE b.timezone)::date \
+                 CROSS JOIN LATERAL ( \
+                     SELECT CASE WHEN count(*) = 0 THEN NULL WHEN bool_and(s.status = 'CLOSED') THEN 'CLOSED' \
+                                 ELSE 'OPEN' END AS status, \
+                            coalesce(sum(s.last_token_number), 0)::int AS tokens, array_agg(s.id) AS ids \
+                     FROM qlink.sessions s \
+                     WHERE s.business_id = b.id AND s.date = ($1 AT TIME ZONE b.timezone)::date) d \
                  ORDER BY b.name, b.slug",
                 &[now.into()],
             )?;

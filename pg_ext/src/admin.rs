@@ -112,6 +112,16 @@ pub fn create_business(
             let id =
                 id.ok_or_else(|| refuse(Reason::SlugTaken, format!("The short name \"{slug}\" is already taken.")))?;
             let now = crate::clock::now(client)?;
+            // Every clinic starts with one line and one room: a single-doctor clinic needs no more.
+            db::exec(
+                client,
+                "WITH q AS (INSERT INTO qlink.queues (business_id, name, created_at, updated_at) \
+                            VALUES ($1, 'General', $2, $2) RETURNING id), \
+                      r AS (INSERT INTO qlink.rooms (business_id, name, created_at, updated_at) \
+                            VALUES ($1, 'Room 1', $2, $2) RETURNING id) \
+                 INSERT INTO qlink.room_queues (business_id, room_id, queue_id) SELECT $1, r.id, q.id FROM q, r",
+                &[id.into(), now.into()],
+            )?;
             let details = serde_json::json!({"slug": slug, "name": name});
             write_admin_audit(
                 client,
@@ -209,6 +219,43 @@ pub fn update_business(
     })
 }
 
+/// The clinic owner's change of the settings they may make (`validate::OWNER_KEYS`): a
+/// patch like `update_business`'s, refused whole (42501) if it names any other setting.
+/// Returns the clinic's settings after.
+#[pg_extern(security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn update_clinic_settings(
+    business_id: Option<Uuid>,
+    settings: Option<JsonB>,
+    actor_email: default!(Option<&str>, "NULL"),
+    actor_ip: default!(Option<Inet>, "NULL"),
+) -> Result<JsonB, ErrorReport> {
+    run(|| {
+        let patch = settings.map(|s| s.0).unwrap_or_else(|| serde_json::json!({}));
+        if let serde_json::Value::Object(map) = &patch {
+            if let Some(key) = map.keys().find(|k| !crate::validate::OWNER_KEYS.contains(&k.as_str())) {
+                return Err(refuse(
+                    Reason::OwnerSettingForbidden,
+                    format!("The setting \"{key}\" is set by QLink's operator, not by the clinic."),
+                ));
+            }
+        }
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let business = Business::load(client, business_id)?;
+            let json = business.settings.patched(&patch)?.to_json();
+            db::exec(
+                client,
+                "UPDATE qlink.businesses SET settings = $2, updated_at = $3 WHERE id = $1",
+                &[business.id.into(), JsonB(json.clone()).into(), now.into()],
+            )?;
+            let details = serde_json::json!({"settings": patch});
+            write_admin_audit(client, actor_email, actor_ip.as_ref(), "UPDATE_CLINIC_SETTINGS", Some(business.id.to_string()), details, now)?;
+            Ok(JsonB(json))
+        })
+    })
+}
+
 /// Deletes a clinic and everything of it. Refused while today's queue is live (anyone
 /// WAITING or SERVING): suspend it first, or finish the day.
 #[pg_extern(security_definer)]
@@ -249,6 +296,7 @@ pub fn delete_business(
 /// (validate::KEYS): forms render from it, so they accept exactly what `update_business`
 /// accepts. `kind` is `boolean`, `integer` (`min_value`–`max_value`) or `language` (one of
 /// `choices`). Besides the ranges, `eta_min_minutes` may not exceed `eta_max_minutes`.
+/// `owner_editable`: the clinic's owner may change it (`update_clinic_settings`).
 #[pg_extern(immutable, parallel_safe, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn settings_schema() -> TableIterator<
@@ -260,6 +308,7 @@ pub fn settings_schema() -> TableIterator<
         name!(max_value, Option<i64>),
         name!(default_value, JsonB),
         name!(choices, Option<Vec<String>>),
+        name!(owner_editable, bool),
     ),
 > {
     use crate::validate::{Kind, KEYS, LANGUAGES};
@@ -270,11 +319,13 @@ pub fn settings_schema() -> TableIterator<
             Kind::Int(lo, hi) => ("integer", Some(*lo), Some(*hi), None),
             Kind::Lang => ("language", None, None, Some(LANGUAGES.iter().map(|l| l.to_string()).collect())),
         };
-        (key.to_string(), kind.to_string(), min, max, JsonB(defaults[*key].clone()), choices)
+        let owner = crate::validate::OWNER_KEYS.contains(key);
+        (key.to_string(), kind.to_string(), min, max, JsonB(defaults[*key].clone()), choices, owner)
     }))
 }
 
-/// The public face of a clinic, by its slug: what the intake page needs.
+/// The public face of a clinic, by its slug: what the intake page needs. Over all its
+/// lines: `queue_count` > 1 means the patient picks one (`list_queues`).
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn clinic_by_slug(
@@ -294,6 +345,7 @@ pub fn clinic_by_slug(
             name!(waiting_count, i32),
             name!(accepting_tokens, bool),
             name!(refusal_reason, Option<String>),
+            name!(queue_count, i32),
         ),
     >,
     ErrorReport,
@@ -305,14 +357,8 @@ pub fn clinic_by_slug(
             let now = crate::clock::now(client)?;
             let row = db::read_first(
                 client,
-                "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings, coalesce(s.status, 'OPEN'), \
-                     s.now_serving_number, \
-                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING'), \
-                     coalesce(s.last_token_number, 0) \
-                 FROM qlink.businesses b \
-                 LEFT JOIN qlink.sessions s ON s.business_id = b.id AND s.date = ($2 AT TIME ZONE b.timezone)::date \
-                 WHERE b.slug = $1",
-                &[slug.into(), now.into()],
+                "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings FROM qlink.businesses b WHERE b.slug = $1",
+                &[slug.into()],
             )?
             .ok_or_else(missing)?;
             let settings: JsonB = col(&row, 6)?;
@@ -323,8 +369,19 @@ pub fn clinic_by_slug(
                 status: col(&row, 4)?,
                 settings: Settings::from_stored(&settings.0),
             };
-            let session_status: String = col(&row, 7)?;
-            let refusal = crate::queue::qr_refusal(&business, &session_status, col(&row, 10)?);
+            let lines = crate::views::Line::today(client, &business, now)?;
+            let refusal = crate::views::clinic_refusal(&business, &lines);
+            let active: Vec<&crate::views::Line> = lines.iter().filter(|l| l.queue.is_active).collect();
+            // The day is closed when every line taking patients is.
+            let session_status = if !active.is_empty() && active.iter().all(|l| l.status == "CLOSED") {
+                "CLOSED"
+            } else {
+                "OPEN"
+            };
+            let now_serving = match active.as_slice() {
+                [one] => one.now_serving_number,
+                _ => None,
+            };
             Ok(TableIterator::once((
                 business.id,
                 col(&row, 2)?,
@@ -332,11 +389,12 @@ pub fn clinic_by_slug(
                 business.status.clone(),
                 business.timezone.clone(),
                 JsonB(business.settings.to_json()),
-                session_status,
-                row.get(8)?,
-                row.get::<i32>(9)?.unwrap_or(0),
+                session_status.to_string(),
+                now_serving,
+                lines.iter().map(|l| l.waiting).sum(),
                 refusal.is_none(),
                 refusal.map(|r| r.name().to_string()),
+                active.len() as i32,
             )))
         })
     })

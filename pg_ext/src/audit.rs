@@ -1,6 +1,7 @@
 //! The audit trail. Every staff action stores the state of what it touched before and
 //! after, which is also what UNDO walks back: it restores the `before` state of the most
-//! recent not-yet-undone action, exactly (statuses, timestamps, priority, the pointer).
+//! recent not-yet-undone action of a room, exactly (statuses, timestamps, priority, line,
+//! room, the sessions' status).
 
 use crate::db::{self, col};
 use crate::error::{refused, QResult, Reason};
@@ -9,51 +10,49 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{JsonB, Uuid};
 
-/// The session fields an action may change.
+/// The session fields an action may change (besides what `Session::reread` derives).
 fn session_snapshot(session: &Session) -> serde_json::Value {
     serde_json::json!({
+        "id": session.id.to_string(),
         "status": session.status,
         "closed_at": session.closed_at.map(|t| serde_json::to_value(t).unwrap_or(serde_json::Value::Null)),
-        "now_serving_number": session.now_serving_number,
     })
 }
 
-/// The state of the session and of the given tokens, from what the action already holds
+/// The state of the sessions and of the given tokens, from what the action already holds
 /// in memory (no query).
-pub fn snapshot_of(session: &Session, tokens: &[&Token]) -> JsonB {
+pub fn snapshot_of(sessions: &[&Session], tokens: &[&Token]) -> JsonB {
     JsonB(serde_json::json!({
-        "session": session_snapshot(session),
+        "sessions": sessions.iter().map(|s| session_snapshot(s)).collect::<Vec<_>>(),
         "tokens": tokens.iter().map(|t| t.snapshot.clone()).collect::<Vec<_>>(),
     }))
 }
 
-/// The session fields and token rows an action may change, read from the database (for
-/// actions that touch many tokens at once).
-pub fn snapshot(client: &mut SpiClient<'_>, session: &Session, token_ids: &[Uuid]) -> QResult<JsonB> {
-    let snap: Option<JsonB> = db::value(
+/// The same, with the token rows read from the database (for actions that touch many
+/// tokens at once).
+pub fn snapshot(client: &mut SpiClient<'_>, sessions: &[&Session], token_ids: &[Uuid]) -> QResult<JsonB> {
+    let tokens: Option<JsonB> = db::value(
         client,
-        "SELECT jsonb_build_object( \
-             'session', jsonb_build_object('status', $2::text, 'closed_at', $3::timestamptz, \
-                                           'now_serving_number', $4::int), \
-             'tokens', coalesce((SELECT jsonb_agg(jsonb_build_object( \
-                     'id', id, 'token_number', token_number, 'status', status, \
-                     'previous_status', previous_status, 'is_priority', is_priority, \
-                     'called_at', called_at, 'served_at', served_at, 'cancelled_at', cancelled_at) \
-                     ORDER BY token_number) \
-                 FROM qlink.tokens WHERE id = ANY($1)), '[]'::jsonb))",
-        &[
-            token_ids.to_vec().into(),
-            session.status.as_str().into(),
-            session.closed_at.into(),
-            session.now_serving_number.into(),
-        ],
+        "SELECT coalesce(jsonb_agg(jsonb_build_object( \
+                 'id', id, 'token_number', token_number, 'status', status, \
+                 'previous_status', previous_status, 'is_priority', is_priority, \
+                 'called_at', called_at, 'served_at', served_at, 'cancelled_at', cancelled_at, \
+                 'session_id', session_id, 'queue_id', queue_id, 'room_id', room_id, \
+                 'line_seq', line_seq, 'line_at', line_at) ORDER BY line_at, line_seq), '[]'::jsonb) \
+         FROM qlink.tokens WHERE id = ANY($1)",
+        &[token_ids.to_vec().into()],
     )?;
-    Ok(snap.expect("jsonb_build_object is never null"))
+    Ok(JsonB(serde_json::json!({
+        "sessions": sessions.iter().map(|s| session_snapshot(s)).collect::<Vec<_>>(),
+        "tokens": tokens.map(|t| t.0).unwrap_or_else(|| serde_json::json!([])),
+    })))
 }
 
 pub struct Entry<'a> {
     pub business: &'a Business,
     pub session: Option<&'a Session>,
+    /// The room the action was made in; None for a clinic-wide act.
+    pub room_id: Option<Uuid>,
     pub staff_id: Option<Uuid>,
     pub actor: &'a str,
     pub action: &'a str,
@@ -67,8 +66,8 @@ pub fn record(client: &mut SpiClient<'_>, entry: Entry<'_>, now: TimestampWithTi
     let id: Option<i64> = db::value(
         client,
         "INSERT INTO qlink.audit_logs (business_id, session_id, staff_id, actor, action, token_id, \
-             before_state, after_state, undoable, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+             before_state, after_state, undoable, created_at, room_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         &[
             entry.business.id.into(),
             entry.session.map(|s| s.id).into(),
@@ -80,79 +79,142 @@ pub fn record(client: &mut SpiClient<'_>, entry: Entry<'_>, now: TimestampWithTi
             entry.after.into(),
             entry.undoable.into(),
             now.into(),
+            entry.room_id.into(),
         ],
     )?;
     Ok(id.expect("INSERT RETURNING id"))
 }
 
-/// What UNDO would revert next (for the dashboard's button label), if anything.
-pub fn next_undo(client: &mut SpiClient<'_>, session_id: Uuid) -> QResult<Option<(i64, String, Option<i32>)>> {
-    let Some(row) = db::read_first(
-        client,
-        "SELECT a.id, a.action, t.token_number FROM qlink.audit_logs a \
-         LEFT JOIN qlink.tokens t ON t.id = a.token_id \
-         WHERE a.session_id = $1 AND a.undoable AND a.undone_at IS NULL \
-         ORDER BY a.id DESC LIMIT 1",
-        &[session_id.into()],
-    )?
-    else {
+/// The entry UNDO reverts in a room: its latest not-yet-undone action today, or a
+/// clinic-wide act on its queues made since. `sessions` are today's sessions of the room's
+/// queues (without a room: the clinic's).
+const UNDO_TOP: &str = "SELECT a.id, a.action, t.token_number, t.token_label, a.token_id, a.session_id, \
+         a.before_state, a.after_state \
+     FROM qlink.audit_logs a LEFT JOIN qlink.tokens t ON t.id = a.token_id \
+     WHERE a.session_id = ANY($1) AND a.undoable AND a.undone_at IS NULL \
+       AND (a.room_id = $2 OR a.room_id IS NULL) \
+     ORDER BY a.id DESC LIMIT 1";
+
+/// What UNDO would revert next (for the dashboard's button label): action, the token's
+/// number and label.
+pub fn next_undo(
+    client: &SpiClient<'_>,
+    sessions: &[Uuid],
+    room_id: Option<Uuid>,
+) -> QResult<Option<(i64, String, Option<i32>, Option<String>)>> {
+    let Some(row) = db::read_first(client, UNDO_TOP, &[sessions.to_vec().into(), room_id.into()])? else {
         return Ok(None);
     };
-    Ok(Some((col(&row, 1)?, col(&row, 2)?, row.get(3)?)))
+    Ok(Some((col(&row, 1)?, col(&row, 2)?, row.get(3)?, row.get(4)?)))
 }
 
-/// Reverts the most recent not-yet-undone action of the session. Returns the undone
-/// entry's id and the token it was about.
-pub fn undo_last(
-    client: &mut SpiClient<'_>,
-    session: &mut Session,
-    now: TimestampWithTimeZone,
-) -> QResult<(i64, Option<Uuid>, JsonB, JsonB)> {
-    let row = db::first(
-        client,
-        "SELECT id, token_id, before_state, after_state FROM qlink.audit_logs \
-         WHERE session_id = $1 AND undoable AND undone_at IS NULL ORDER BY id DESC LIMIT 1",
-        &[session.id.into()],
-    )?
-    .ok_or_else(|| refused(Reason::NothingToUndo))?;
-    let audit_id: i64 = col(&row, 1)?;
-    let token_id: Option<Uuid> = row.get(2)?;
-    let before: JsonB = col(&row, 3)?;
-    let after: JsonB = col(&row, 4)?;
+pub struct UndoEntry {
+    pub id: i64,
+    pub token_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    pub before: JsonB,
+    pub after: JsonB,
+}
 
-    // Only undo if nobody (a patient cancelling, say) has changed those tokens since.
-    let drifted: Option<i64> = db::value(
-        client,
-        "SELECT count(*) FROM jsonb_to_recordset($1 -> 'tokens') AS r(id uuid, status text, is_priority boolean) \
-         LEFT JOIN qlink.tokens t ON t.id = r.id \
-         WHERE t.id IS NULL OR t.status IS DISTINCT FROM r.status OR t.is_priority IS DISTINCT FROM r.is_priority",
-        &[JsonB(after.0.clone()).into()],
-    )?;
-    if drifted.unwrap_or(0) > 0 {
-        return Err(refused(Reason::UndoTokensChanged));
+impl UndoEntry {
+    pub fn top(client: &mut SpiClient<'_>, sessions: &[Uuid], room_id: Option<Uuid>) -> QResult<UndoEntry> {
+        let row = db::first(client, UNDO_TOP, &[sessions.to_vec().into(), room_id.into()])?
+            .ok_or_else(|| refused(Reason::NothingToUndo))?;
+        Ok(UndoEntry {
+            id: col(&row, 1)?,
+            token_id: row.get(5)?,
+            session_id: row.get(6)?,
+            before: col(&row, 7)?,
+            after: col(&row, 8)?,
+        })
     }
 
-    // Tokens leaving SERVING first, so the one-SERVING index never sees two at once.
-    for serving_last in [false, true] {
-        db::exec(
+    /// Every session the entry touched: its own, and the lines its tokens were in before
+    /// and after (a TRANSFER touches two). Entries written by 0.1 name only their own.
+    pub fn session_ids(&self) -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = self.session_id.into_iter().collect();
+        for state in [&self.before.0, &self.after.0] {
+            let tokens = state["tokens"].as_array().into_iter().flatten();
+            let sessions = state["sessions"].as_array().into_iter().flatten();
+            for id in tokens.map(|t| &t["session_id"]).chain(sessions.map(|s| &s["id"])) {
+                if let Some(id) = id.as_str().and_then(|s| Uuid::from_slice(uuid_bytes(s).as_ref()?).ok()) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Restores the entry's `before` state onto the locked `sessions` (every one of
+    /// `session_ids`). Refused when something else changed those tokens since.
+    pub fn revert(&self, client: &mut SpiClient<'_>, sessions: &mut [Session], now: TimestampWithTimeZone) -> QResult<()> {
+        // Only undo if nobody (a patient cancelling, another room) has changed those tokens since.
+        let drifted: Option<i64> = db::value(
             client,
-            "UPDATE qlink.tokens t SET status = r.status, previous_status = r.previous_status, \
-                 is_priority = r.is_priority, called_at = r.called_at, served_at = r.served_at, \
-                 cancelled_at = r.cancelled_at, updated_at = $3 \
-             FROM jsonb_to_recordset($1 -> 'tokens') AS r(id uuid, status text, previous_status text, \
-                 is_priority boolean, called_at timestamptz, served_at timestamptz, cancelled_at timestamptz) \
-             WHERE t.id = r.id AND t.session_id = $2 AND (r.status = 'SERVING') = $4",
-            &[JsonB(before.0.clone()).into(), session.id.into(), now.into(), serving_last.into()],
+            "SELECT count(*) FROM jsonb_array_elements($1 -> 'tokens') AS e \
+             LEFT JOIN qlink.tokens t ON t.id = (e ->> 'id')::uuid \
+             WHERE t.id IS NULL OR t.status IS DISTINCT FROM e ->> 'status' \
+                OR t.is_priority IS DISTINCT FROM (e ->> 'is_priority')::boolean \
+                OR (e ? 'session_id' AND t.session_id IS DISTINCT FROM (e ->> 'session_id')::uuid)",
+            &[JsonB(self.after.0.clone()).into()],
         )?;
+        if drifted.unwrap_or(0) > 0 {
+            return Err(refused(Reason::UndoTokensChanged));
+        }
+        let locked: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
+        // Tokens leaving SERVING first, so the one-SERVING index never sees two at once.
+        // Keys an 0.1 entry does not have keep the token's current value.
+        for serving_last in [false, true] {
+            db::exec(
+                client,
+                "UPDATE qlink.tokens t SET status = e ->> 'status', previous_status = e ->> 'previous_status', \
+                     is_priority = (e ->> 'is_priority')::boolean, called_at = (e ->> 'called_at')::timestamptz, \
+                     served_at = (e ->> 'served_at')::timestamptz, \
+                     cancelled_at = (e ->> 'cancelled_at')::timestamptz, \
+                     session_id = CASE WHEN e ? 'session_id' THEN (e ->> 'session_id')::uuid ELSE t.session_id END, \
+                     queue_id = CASE WHEN e ? 'queue_id' THEN (e ->> 'queue_id')::uuid ELSE t.queue_id END, \
+                     room_id = CASE WHEN e ? 'room_id' THEN (e ->> 'room_id')::uuid ELSE t.room_id END, \
+                     line_seq = CASE WHEN e ? 'line_seq' THEN (e ->> 'line_seq')::int ELSE t.line_seq END, \
+                     line_at = CASE WHEN e ? 'line_at' THEN (e ->> 'line_at')::timestamptz ELSE t.line_at END, \
+                     updated_at = $3 \
+                 FROM jsonb_array_elements($1 -> 'tokens') AS e \
+                 WHERE t.id = (e ->> 'id')::uuid AND t.session_id = ANY($2) AND (e ->> 'status' = 'SERVING') = $4",
+                &[JsonB(self.before.0.clone()).into(), locked.clone().into(), now.into(), serving_last.into()],
+            )?;
+        }
+        // Sessions: 0.1 entries hold one "session" (the entry's own), 0.2 entries a list.
+        let mut states: Vec<(Option<Uuid>, &serde_json::Value)> = Vec::new();
+        if let Some(one) = self.before.0.get("session") {
+            states.push((self.session_id, one));
+        }
+        for s in self.before.0["sessions"].as_array().into_iter().flatten() {
+            states.push((s["id"].as_str().and_then(|id| Uuid::from_slice(uuid_bytes(id).as_ref()?).ok()), s));
+        }
+        for (id, state) in states {
+            let Some(session) = sessions.iter_mut().find(|s| Some(s.id) == id) else { continue };
+            session.status = state["status"].as_str().unwrap_or("OPEN").to_string();
+            session.closed_at = match state["closed_at"].as_str() {
+                Some(text) => db::value(client, "SELECT $1::timestamptz", &[text.into()])?,
+                None => None,
+            };
+        }
+        Ok(())
     }
-    let s = &before.0["session"];
-    session.status = s["status"].as_str().unwrap_or("OPEN").to_string();
-    session.now_serving_number = s["now_serving_number"].as_i64().map(|n| n as i32);
-    session.closed_at = match s["closed_at"].as_str() {
-        Some(text) => db::value(client, "SELECT $1::timestamptz", &[text.into()])?,
-        None => None,
-    };
-    Ok((audit_id, token_id, before, after))
+}
+
+/// The 16 bytes of a textual uuid.
+fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 pub fn mark_undone(

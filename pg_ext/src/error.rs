@@ -33,6 +33,14 @@ pub enum Reason {
     InvalidPasswordHash,
     InvalidRole,
     InvalidArgument,
+    QueueRequired,
+    RoomRequired,
+    InvalidQueueName,
+    InvalidPrefix,
+    InvalidRoomName,
+    RoomWithoutQueues,
+    TransferNeedsQueue,
+    ActionTakesNoQueue,
     // P0002: not found (or another clinic's).
     ClinicNotFound,
     TokenNotFound,
@@ -40,12 +48,16 @@ pub enum Reason {
     StaffNotFound,
     UserNotFound,
     MessageNotFound,
+    QueueNotFound,
+    RoomNotFound,
     // 42501: not allowed now.
     ClinicSuspended,
     ClinicDisabled,
     QrIntakeOff,
     SessionClosed,
     StaffWrongClinic,
+    StaffPinnedElsewhere,
+    OwnerSettingForbidden,
     // 55000: the state does not allow it.
     NothingToUndo,
     UndoTokensChanged,
@@ -61,6 +73,14 @@ pub enum Reason {
     DeleteLiveQueue,
     SlugTaken,
     EmailTaken,
+    PrefixTaken,
+    RoomNameTaken,
+    LastActiveQueue,
+    RoomServing,
+    RoomInactive,
+    QueueInactive,
+    NotTransferable,
+    TransferSameQueue,
     // 54000: a limit was reached.
     IpLimit,
     PhoneLimit,
@@ -70,7 +90,7 @@ pub enum Reason {
 impl Reason {
     /// Every reason, for the documentation test.
     #[cfg(test)]
-    pub const ALL: [Reason; 48] = [
+    pub const ALL: [Reason; 68] = [
         Reason::InvalidName,
         Reason::InvalidPhone,
         Reason::InvalidSource,
@@ -91,17 +111,29 @@ impl Reason {
         Reason::InvalidPasswordHash,
         Reason::InvalidRole,
         Reason::InvalidArgument,
+        Reason::QueueRequired,
+        Reason::RoomRequired,
+        Reason::InvalidQueueName,
+        Reason::InvalidPrefix,
+        Reason::InvalidRoomName,
+        Reason::RoomWithoutQueues,
+        Reason::TransferNeedsQueue,
+        Reason::ActionTakesNoQueue,
         Reason::ClinicNotFound,
         Reason::TokenNotFound,
         Reason::TokenNotToday,
         Reason::StaffNotFound,
         Reason::UserNotFound,
         Reason::MessageNotFound,
+        Reason::QueueNotFound,
+        Reason::RoomNotFound,
         Reason::ClinicSuspended,
         Reason::ClinicDisabled,
         Reason::QrIntakeOff,
         Reason::SessionClosed,
         Reason::StaffWrongClinic,
+        Reason::StaffPinnedElsewhere,
+        Reason::OwnerSettingForbidden,
         Reason::NothingToUndo,
         Reason::UndoTokensChanged,
         Reason::NobodyServing,
@@ -116,6 +148,14 @@ impl Reason {
         Reason::DeleteLiveQueue,
         Reason::SlugTaken,
         Reason::EmailTaken,
+        Reason::PrefixTaken,
+        Reason::RoomNameTaken,
+        Reason::LastActiveQueue,
+        Reason::RoomServing,
+        Reason::RoomInactive,
+        Reason::QueueInactive,
+        Reason::NotTransferable,
+        Reason::TransferSameQueue,
         Reason::IpLimit,
         Reason::PhoneLimit,
         Reason::DailyTokenLimit,
@@ -143,17 +183,29 @@ impl Reason {
             Reason::InvalidPasswordHash => "invalid_password_hash",
             Reason::InvalidRole => "invalid_role",
             Reason::InvalidArgument => "invalid_argument",
+            Reason::QueueRequired => "queue_required",
+            Reason::RoomRequired => "room_required",
+            Reason::InvalidQueueName => "invalid_queue_name",
+            Reason::InvalidPrefix => "invalid_prefix",
+            Reason::InvalidRoomName => "invalid_room_name",
+            Reason::RoomWithoutQueues => "room_without_queues",
+            Reason::TransferNeedsQueue => "transfer_needs_queue",
+            Reason::ActionTakesNoQueue => "action_takes_no_queue",
             Reason::ClinicNotFound => "clinic_not_found",
             Reason::TokenNotFound => "token_not_found",
             Reason::TokenNotToday => "token_not_today",
             Reason::StaffNotFound => "staff_not_found",
             Reason::UserNotFound => "user_not_found",
             Reason::MessageNotFound => "message_not_found",
+            Reason::QueueNotFound => "queue_not_found",
+            Reason::RoomNotFound => "room_not_found",
             Reason::ClinicSuspended => "clinic_suspended",
             Reason::ClinicDisabled => "clinic_disabled",
             Reason::QrIntakeOff => "qr_intake_off",
             Reason::SessionClosed => "session_closed",
             Reason::StaffWrongClinic => "staff_wrong_clinic",
+            Reason::StaffPinnedElsewhere => "staff_pinned_elsewhere",
+            Reason::OwnerSettingForbidden => "owner_setting_forbidden",
             Reason::NothingToUndo => "nothing_to_undo",
             Reason::UndoTokensChanged => "undo_tokens_changed",
             Reason::NobodyServing => "nobody_serving",
@@ -168,6 +220,14 @@ impl Reason {
             Reason::DeleteLiveQueue => "delete_live_queue",
             Reason::SlugTaken => "slug_taken",
             Reason::EmailTaken => "email_taken",
+            Reason::PrefixTaken => "prefix_taken",
+            Reason::RoomNameTaken => "room_name_taken",
+            Reason::LastActiveQueue => "last_active_queue",
+            Reason::RoomServing => "room_serving",
+            Reason::RoomInactive => "room_inactive",
+            Reason::QueueInactive => "queue_inactive",
+            Reason::NotTransferable => "not_transferable",
+            Reason::TransferSameQueue => "transfer_same_queue",
             Reason::IpLimit => "ip_limit",
             Reason::PhoneLimit => "phone_limit",
             Reason::DailyTokenLimit => "daily_token_limit",
@@ -180,16 +240,20 @@ impl Reason {
             InvalidName | InvalidPhone | InvalidSource | InvalidLanguage | InvalidAction | ActionTakesNoToken
             | ActionNeedsToken | InvalidRating | InvalidFeedback | UnknownSetting | InvalidSetting | InvalidSlug
             | InvalidClinicName | InvalidClinicStatus | InvalidTimezone | InvalidAddress | InvalidEmail
-            | InvalidPasswordHash | InvalidRole | InvalidArgument => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            ClinicNotFound | TokenNotFound | TokenNotToday | StaffNotFound | UserNotFound | MessageNotFound => {
+            | InvalidPasswordHash | InvalidRole | InvalidArgument | QueueRequired | RoomRequired | InvalidQueueName
+            | InvalidPrefix | InvalidRoomName | RoomWithoutQueues | TransferNeedsQueue | ActionTakesNoQueue => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            ClinicNotFound | TokenNotFound | TokenNotToday | StaffNotFound | UserNotFound | MessageNotFound | QueueNotFound
+            | RoomNotFound => {
                 PgSqlErrorCode::ERRCODE_NO_DATA_FOUND
             }
-            ClinicSuspended | ClinicDisabled | QrIntakeOff | SessionClosed | StaffWrongClinic => {
+            ClinicSuspended | ClinicDisabled | QrIntakeOff | SessionClosed | StaffWrongClinic | StaffPinnedElsewhere
+            | OwnerSettingForbidden => {
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
             }
             NothingToUndo | UndoTokensChanged | NobodyServing | NotTheServingPatient | NotSkippable | NotRecallable
             | NotCancellable | TokenDayOver | FeedbackTooEarly | FeedbackAlreadyGiven | ResetWhileServing
-            | DeleteLiveQueue | SlugTaken | EmailTaken => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            | DeleteLiveQueue | SlugTaken | EmailTaken | PrefixTaken | RoomNameTaken | LastActiveQueue | RoomServing
+            | RoomInactive | QueueInactive | NotTransferable | TransferSameQueue => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             IpLimit | PhoneLimit | DailyTokenLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         }
     }
@@ -228,6 +292,21 @@ impl Reason {
                 "Too many tokens were taken from this network. Please wait a few minutes or ask at the reception."
             }
             PhoneLimit => "This mobile number already has a token today.",
+            QueueNotFound => "Queue not found.",
+            RoomNotFound => "Room not found.",
+            StaffPinnedElsewhere => "This login works in another room.",
+            InvalidPrefix => "A prefix is 0 to 3 capital letters (A, B, DR …).",
+            InvalidQueueName => "A queue's name must be 1–80 characters.",
+            InvalidRoomName => "A room's name must be 1–40 characters.",
+            RoomWithoutQueues => "A room must call from at least one queue of the clinic.",
+            TransferNeedsQueue => "TRANSFER needs the queue to move the patient to.",
+            ActionTakesNoQueue => "Only TRANSFER takes a target queue.",
+            LastActiveQueue => "This is the clinic's last active queue: add or activate another one first.",
+            RoomServing => "A patient is being served in this room. Mark them served or skip them first.",
+            RoomInactive => "This room is not in use. Activate it first.",
+            QueueInactive => "This line is not taking patients now. Please choose another one.",
+            NotTransferable => "Only a waiting or called patient can be moved to another queue.",
+            TransferSameQueue => "The patient is already in that queue.",
             DailyTokenLimit => "The clinic has given out all of today's tokens. Please ask at the reception.",
             _ => "The request was refused.",
         }

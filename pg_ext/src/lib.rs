@@ -24,7 +24,9 @@ mod outbox;
 mod purge;
 mod queue;
 mod ratelimit;
+mod rooms;
 mod validate;
+mod views;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;

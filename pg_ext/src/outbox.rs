@@ -5,7 +5,7 @@
 
 use crate::db::{self, col, nullable};
 use crate::error::{invalid_argument, refused, run, QResult, Reason};
-use crate::model::{Business, Session, Token};
+use crate::model::{Business, Room, Session, Token};
 use pgrx::datum::Interval;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -27,6 +27,7 @@ pub fn enqueue(
     token: &Token,
     message_type: &str,
     people_ahead: Option<i32>,
+    room: Option<&Room>,
     audit_log_id: Option<i64>,
     now: TimestampWithTimeZone,
 ) -> QResult<()> {
@@ -35,7 +36,7 @@ pub fn enqueue(
     };
     let (status, reason) = if !business.settings.whatsapp_enabled {
         ("SKIPPED", Some("whatsapp_disabled"))
-    } else if i64::from(session.messages_queued) >= business.settings.daily_message_limit {
+    } else if i64::from(session.clinic_messages()) >= business.settings.daily_message_limit {
         ("SKIPPED", Some("daily_message_limit"))
     } else {
         session.messages_queued += 1;
@@ -44,14 +45,16 @@ pub fn enqueue(
     let payload = serde_json::json!({
         "clinic_name": business.name,
         "token_number": token.token_number,
+        "token_label": token.label,
         "token_id": token.id.to_string(),
         "people_ahead": people_ahead,
+        "room_name": room.map(|r| r.name.as_str()),
     });
     db::exec(
         client,
         "INSERT INTO qlink.message_logs (business_id, token_id, audit_log_id, message_type, to_phone, \
-             language, payload, status, reason, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10)",
+             language, payload, status, reason, next_attempt_at, created_at, updated_at, room_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, $11)",
         &[
             business.id.into(),
             token.id.into(),
@@ -63,17 +66,20 @@ pub fn enqueue(
             status.into(),
             reason.into(),
             now.into(),
+            room.map(|r| r.id).into(),
         ],
     )?;
     Ok(())
 }
 
-/// REMINDER for every WAITING token that has just come within `reminder_at_position`
-/// of the front, once per token.
+/// REMINDER for every WAITING token of the line that has just come within
+/// `reminder_at_position` of the front, once per token. `serving`: patients of this line
+/// being served now (they are ahead too).
 pub fn queue_reminders(
     client: &mut SpiClient<'_>,
     business: &Business,
     session: &mut Session,
+    serving: i32,
     audit_log_id: Option<i64>,
     now: TimestampWithTimeZone,
 ) -> QResult<()> {
@@ -81,40 +87,32 @@ pub fn queue_reminders(
     if reach <= 0 {
         return Ok(());
     }
-    let serving = i32::from(session.now_serving_number.is_some());
     let table = db::exec(
         client,
         "WITH line AS ( \
-             SELECT id, row_number() OVER (ORDER BY is_priority DESC, token_number)::int AS pos \
-             FROM (SELECT id, is_priority, token_number FROM qlink.tokens \
+             SELECT id, row_number() OVER (ORDER BY is_priority DESC, line_seq)::int AS pos \
+             FROM (SELECT id, is_priority, line_seq FROM qlink.tokens \
                    WHERE session_id = $1 AND status = 'WAITING' \
-                   ORDER BY is_priority DESC, token_number LIMIT $2) w) \
+                   ORDER BY is_priority DESC, line_seq LIMIT $2) w) \
          UPDATE qlink.tokens t SET reminder_queued = true FROM line \
          WHERE t.id = line.id AND NOT t.reminder_queued \
-         RETURNING t.id, t.session_id, t.business_id, t.token_number, t.status, t.is_priority, \
-                   t.patient_phone, t.language, line.pos",
+         RETURNING t.id, line.pos",
         &[session.id.into(), reach.into()],
     )?;
-    let mut due = Vec::new();
+    let mut due: Vec<(Uuid, i32)> = Vec::new();
     for row in table {
-        let token = Token {
-            id: row.get(1)?.expect("id"),
-            session_id: row.get(2)?.expect("session_id"),
-            business_id: row.get(3)?.expect("business_id"),
-            token_number: row.get(4)?.expect("token_number"),
-            status: row.get(5)?.expect("status"),
-            is_priority: row.get(6)?.expect("is_priority"),
-            patient_phone: row.get(7)?,
-            language: row.get(8)?.expect("language"),
-            snapshot: serde_json::Value::Null,
-            called_at: None,
-        };
-        let pos: i32 = row.get(9)?.expect("pos");
-        due.push((token, pos));
+        due.push((row.get(1)?.expect("id"), row.get(2)?.expect("pos")));
     }
+    if due.is_empty() {
+        return Ok(());
+    }
+    const DUE: &str = crate::model::token_sql!("WHERE id = ANY($1)");
+    let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
+    let tokens = Token::all(db::exec(client, DUE, &[ids.into()])?)?;
     due.sort_by_key(|(_, pos)| *pos);
-    for (token, pos) in due {
-        enqueue(client, business, session, &token, "REMINDER", Some(pos - 1 + serving), audit_log_id, now)?;
+    for (id, pos) in due {
+        let token = tokens.iter().find(|t| t.id == id).expect("a reminded token");
+        enqueue(client, business, session, token, "REMINDER", Some(pos - 1 + serving), None, audit_log_id, now)?;
     }
     Ok(())
 }

@@ -1,25 +1,28 @@
-//! The queue: tokens in, NEXT / SERVED / SKIP / RECALL / CANCEL / UNDO, what patients and
-//! staff see. Every write locks the clinic's session row for today first, so actions of
-//! one clinic are applied one at a time and two clinics never wait for each other.
+//! The queue: tokens in, NEXT / SERVED / SKIP / RECALL / CANCEL / TRANSFER / UNDO. Every
+//! write locks today's session row of each queue it touches first (in ascending queue id),
+//! and an action in a room locks the room first, so the actions of one line are applied one
+//! at a time, two rooms with disjoint queues never wait for each other, and two clinics
+//! never do.
 
-use crate::audit::{self, Entry};
+use crate::audit::{self, Entry, UndoEntry};
 use crate::db::{self, col, nullable};
 use crate::error::{refuse, refused, run, QResult, Reason};
-use crate::model::{Business, Session, Token};
+use crate::model::{eta_range, Business, Queue, Room, Session, Token};
 use crate::outbox;
 use crate::ratelimit;
 use crate::validate::{self, Settings};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::{Inet, Uuid};
+use pgrx::{Inet, JsonB, Uuid};
 
 /// A staff id, when given, must be an active user of this clinic (or a super admin).
-fn check_staff(client: &mut SpiClient<'_>, staff_id: Option<Uuid>, business: &Business) -> QResult<()> {
-    let Some(staff_id) = staff_id else { return Ok(()) };
+/// Returns the room the login is pinned to, if any.
+pub fn check_staff(client: &mut SpiClient<'_>, staff_id: Option<Uuid>, business: &Business) -> QResult<Option<Uuid>> {
+    let Some(staff_id) = staff_id else { return Ok(None) };
     let row = db::first(
         client,
-        "SELECT role, business_id FROM qlink.staff_users WHERE id = $1 AND is_active",
+        "SELECT role, business_id, room_id FROM qlink.staff_users WHERE id = $1 AND is_active",
         &[staff_id.into()],
     )?
     .ok_or_else(|| refused(Reason::StaffNotFound))?;
@@ -28,11 +31,24 @@ fn check_staff(client: &mut SpiClient<'_>, staff_id: Option<Uuid>, business: &Bu
     if role != "SUPER_ADMIN" && staff_business != Some(business.id) {
         return Err(refused(Reason::StaffWrongClinic));
     }
-    Ok(())
+    nullable(&row, 3)
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Patients being served from this line now: at most one unless several rooms share it.
+fn serving_count(client: &mut SpiClient<'_>, session: &Session, queue: &Queue) -> QResult<i32> {
+    if queue.rooms_serving <= 1 {
+        return Ok(i32::from(session.now_serving_number.is_some()));
+    }
+    Ok(db::value(
+        client,
+        "SELECT count(*)::int FROM qlink.tokens WHERE session_id = $1 AND status = 'SERVING'",
+        &[session.id.into()],
+    )?
+    .unwrap_or(0))
 }
 
 #[pg_extern(security_definer)]
@@ -47,6 +63,7 @@ pub fn create_token(
     is_priority: default!(Option<bool>, false),
     language: default!(Option<&str>, "NULL"),
     staff_id: default!(Option<Uuid>, "NULL"),
+    queue_id: default!(Option<Uuid>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -57,6 +74,9 @@ pub fn create_token(
             name!(queue_position, Option<i32>),
             name!(eta_min_minutes, Option<i32>),
             name!(eta_max_minutes, Option<i32>),
+            name!(token_label, String),
+            name!(queue_id, Uuid),
+            name!(queue_name, String),
         ),
     >,
     ErrorReport,
@@ -75,9 +95,15 @@ pub fn create_token(
         };
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let (business, mut session) = Session::open_for(client, business_id, now)?;
+            let business = Business::load(client, business_id)?;
             business.require_operational()?;
             check_staff(client, staff_id, &business)?;
+            let queues = Queue::all_of(client, business.id)?;
+            let queue = Queue::resolve(&queues, queue_id)?;
+            if !queue.is_active {
+                return Err(refused(Reason::QueueInactive));
+            }
+            let mut session = Session::lock_today(client, &business, queue.id, now, queues.len() > 1)?;
             let settings = &business.settings;
             if source == "QR" {
                 check_qr_open(&business, &session.status)?;
@@ -112,18 +138,22 @@ pub fn create_token(
                 session.waiting_count
             };
             let position = waiting_ahead + 1;
-            let people_ahead = waiting_ahead + i32::from(session.now_serving_number.is_some());
+            let people_ahead = waiting_ahead + serving_count(client, &session, &queue)?;
             // Close to the front already: the WELCOME says so, no REMINDER later.
             let reach = settings.reminder_at_position;
             let reminder_queued = reach <= 0 || i64::from(position) <= reach;
             session.last_token_number += 1;
             session.waiting_count += 1;
             let token_number = session.last_token_number;
+            let label = queue.label(token_number);
+            let (line_seq, line_at) = session.enter_line(now);
             let token_id: Uuid = db::value(
                 client,
                 "INSERT INTO qlink.tokens (session_id, business_id, token_number, is_priority, patient_name, \
-                     patient_phone, source, language, joined_people_ahead, reminder_queued, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+                     patient_phone, source, language, joined_people_ahead, reminder_queued, created_at, updated_at, \
+                     queue_id, token_label, line_seq, line_at, day) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, \
+                         ($11 AT TIME ZONE $16)::date) RETURNING id",
                 &[
                     session.id.into(),
                     business.id.into(),
@@ -136,6 +166,11 @@ pub fn create_token(
                     people_ahead.into(),
                     reminder_queued.into(),
                     now.into(),
+                    queue.id.into(),
+                    label.as_str().into(),
+                    line_seq.into(),
+                    line_at.into(),
+                    business.timezone.as_str().into(),
                 ],
             )?
             .expect("INSERT RETURNING id");
@@ -150,6 +185,10 @@ pub fn create_token(
                 language,
                 snapshot: serde_json::Value::Null,
                 called_at: None,
+                queue_id: queue.id,
+                room_id: None,
+                label: label.clone(),
+                line_seq,
             };
             let audit_id = if source == "STAFF" {
                 Some(audit::record(
@@ -157,6 +196,7 @@ pub fn create_token(
                     Entry {
                         business: &business,
                         session: Some(&session),
+                        room_id: None,
                         staff_id,
                         actor: "STAFF",
                         action: if is_priority { "ADD_EMERGENCY" } else { "ADD_WALK_IN" },
@@ -170,22 +210,26 @@ pub fn create_token(
             } else {
                 None
             };
-            outbox::enqueue(client, &business, &mut session, &token, "WELCOME", Some(people_ahead), audit_id, now)?;
+            outbox::enqueue(client, &business, &mut session, &token, "WELCOME", Some(people_ahead), None, audit_id, now)?;
             session.save(client, now, source == "STAFF")?;
-            let (lo, hi) = session.eta_per_person(settings);
+            let (lo, hi) = eta_range(people_ahead, session.eta_per_person(settings), queue.rooms_serving);
             Ok(TableIterator::once((
                 token_id,
                 token_number,
                 "WAITING".to_string(),
                 Some(position),
-                Some(people_ahead * lo),
-                Some(people_ahead * hi),
+                Some(lo),
+                Some(hi),
+                label,
+                queue.id,
+                queue.name.clone(),
             )))
         })
     })
 }
 
 /// The intake limits, in the order of SPEC §3: per (clinic, IP), per phone, per clinic.
+/// The phone and daily limits count the clinic's whole day, over all its queues.
 fn check_intake_limits(
     client: &mut SpiClient<'_>,
     business: &Business,
@@ -204,16 +248,17 @@ fn check_intake_limits(
     if let Some(phone) = phone {
         let taken: i64 = db::value(
             client,
-            "SELECT count(*) FROM qlink.tokens \
-             WHERE session_id = $1 AND patient_phone = $2 AND status <> 'CANCELLED'",
-            &[session.id.into(), phone.into()],
+            "SELECT count(*) FROM qlink.tokens t JOIN qlink.sessions s ON s.id = t.session_id \
+             WHERE s.business_id = $1 AND s.date = ($3 AT TIME ZONE $4)::date \
+               AND t.patient_phone = $2 AND t.status <> 'CANCELLED'",
+            &[business.id.into(), phone.into(), now.into(), business.timezone.as_str().into()],
         )?
         .unwrap_or(0);
         if taken >= settings.max_tokens_per_phone_per_day {
             return Err(refused(Reason::PhoneLimit));
         }
     }
-    check_daily_limit(&business.settings, session.last_token_number)
+    check_daily_limit(&business.settings, session.clinic_tokens())
 }
 
 /// The checks of a QR token that depend on the clinic alone: its status, QR intake, today's
@@ -230,19 +275,20 @@ fn check_qr_open(business: &Business, session_status: &str) -> QResult<()> {
     Ok(())
 }
 
-fn check_daily_limit(settings: &Settings, last_token_number: i32) -> QResult<()> {
-    if i64::from(last_token_number) >= settings.daily_token_limit {
+fn check_daily_limit(settings: &Settings, clinic_tokens: i32) -> QResult<()> {
+    if i64::from(clinic_tokens) >= settings.daily_token_limit {
         return Err(refused(Reason::DailyTokenLimit));
     }
     Ok(())
 }
 
-/// Why create_token would refuse any QR token at this clinic now, whoever the patient:
-/// exactly its clinic checks (status, QR intake, session closed, the daily limit), so the
-/// intake page, the lobby display and the API never offer what create_token then refuses.
-pub fn qr_refusal(business: &Business, session_status: &str, last_token_number: i32) -> Option<Reason> {
+/// Why create_token would refuse any QR token in a line now, whoever the patient: exactly
+/// its clinic checks (status, QR intake, the line's day closed, the clinic's daily limit),
+/// so the intake page, the lobby display and the API never offer what create_token then
+/// refuses.
+pub fn qr_refusal(business: &Business, session_status: &str, clinic_tokens: i32) -> Option<Reason> {
     check_qr_open(business, session_status)
-        .and_then(|()| check_daily_limit(&business.settings, last_token_number))
+        .and_then(|()| check_daily_limit(&business.settings, clinic_tokens))
         .err()
         .and_then(|e| e.reason())
 }
@@ -254,6 +300,7 @@ enum Action {
     Skip,
     Recall,
     Cancel,
+    Transfer,
     Undo,
 }
 
@@ -266,11 +313,14 @@ impl Action {
             "SKIP" => Action::Skip,
             "RECALL" => Action::Recall,
             "CANCEL" => Action::Cancel,
+            "TRANSFER" => Action::Transfer,
             "UNDO" => Action::Undo,
             _ => {
                 return Err(refuse(
                     Reason::InvalidAction,
-                    format!("Unknown action \"{raw}\" (use NEXT, SERVED, SKIP, RECALL, CANCEL or UNDO)."),
+                    format!(
+                        "Unknown action \"{raw}\" (use NEXT, SERVED, SKIP, RECALL, CANCEL, TRANSFER or UNDO)."
+                    ),
                 ))
             }
         })
@@ -283,8 +333,60 @@ impl Action {
             Action::Skip => "SKIP",
             Action::Recall => "RECALL",
             Action::Cancel => "CANCEL",
+            Action::Transfer => "TRANSFER",
             Action::Undo => "UNDO",
         }
+    }
+}
+
+/// The sessions one action holds, by queue.
+struct Locked {
+    sessions: Vec<Session>,
+    queues: Vec<Queue>,
+}
+
+impl Locked {
+    fn get(&mut self, session_id: Uuid) -> &mut Session {
+        self.sessions.iter_mut().find(|s| s.id == session_id).expect("the action locked this session")
+    }
+
+    fn ids_of(&self, queue_ids: &[Uuid]) -> Vec<Uuid> {
+        self.sessions.iter().filter(|s| queue_ids.contains(&s.queue_id)).map(|s| s.id).collect()
+    }
+
+    fn holds(&self, session_id: Uuid) -> bool {
+        self.sessions.iter().any(|s| s.id == session_id)
+    }
+
+    /// Is this queue served by several rooms (so another room may be serving from it)?
+    fn shared(&self, queue_id: Uuid) -> bool {
+        self.queues.iter().any(|q| q.id == queue_id && q.rooms_serving > 1)
+    }
+
+    fn queue(&self, queue_id: Uuid) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.id == queue_id)
+    }
+
+    /// Locks more queues' sessions. Taken after the first set they may be out of the global
+    /// order; only a token moved or an undo spanning lines between the first look and the
+    /// lock needs it, and PostgreSQL resolves the rare cycle by failing one (40P01).
+    fn add(
+        &mut self,
+        client: &mut SpiClient<'_>,
+        business: &Business,
+        queue_ids: &[Uuid],
+        now: TimestampWithTimeZone,
+    ) -> QResult<()> {
+        let several = self.queues.len() > 1;
+        let mut missing: Vec<Uuid> =
+            queue_ids.iter().copied().filter(|q| !self.sessions.iter().any(|s| s.queue_id == *q)).collect();
+        missing.sort();
+        missing.dedup();
+        for q in missing {
+            let session = Session::lock_today(client, business, q, now, several)?;
+            self.sessions.push(session);
+        }
+        Ok(())
     }
 }
 
@@ -295,6 +397,8 @@ pub fn queue_action(
     action: Option<&str>,
     token_id: default!(Option<Uuid>, "NULL"),
     staff_id: default!(Option<Uuid>, "NULL"),
+    room_id: default!(Option<Uuid>, "NULL"),
+    target_queue_id: default!(Option<Uuid>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -303,6 +407,11 @@ pub fn queue_action(
             name!(serving_token_id, Option<Uuid>),
             name!(affected_token_id, Option<Uuid>),
             name!(waiting_count, i32),
+            name!(token_label, Option<String>),
+            name!(queue_id, Option<Uuid>),
+            name!(room_id, Option<Uuid>),
+            name!(room_name, Option<String>),
+            name!(serving_label, Option<String>),
         ),
     >,
     ErrorReport,
@@ -313,52 +422,135 @@ pub fn queue_action(
             (Action::Next | Action::Undo, Some(_)) => {
                 return Err(refuse(Reason::ActionTakesNoToken, format!("{} does not take a token.", action.name())))
             }
-            (Action::Recall | Action::Cancel, None) => {
+            (Action::Recall | Action::Cancel | Action::Transfer, None) => {
                 return Err(refuse(Reason::ActionNeedsToken, format!("{} needs the token to act on.", action.name())))
             }
             _ => {}
         }
+        match (action, target_queue_id) {
+            (Action::Transfer, None) => return Err(refused(Reason::TransferNeedsQueue)),
+            (Action::Transfer, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err(refused(Reason::ActionTakesNoQueue)),
+        }
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let (business, mut session) = Session::open_for(client, business_id, now)?;
+            let business = Business::load(client, business_id)?;
             business.require_operational()?;
-            check_staff(client, staff_id, &business)?;
-            let target = match token_id {
-                Some(id) => Some(Token::in_session(client, id, &business, &session)?),
+            let pinned = check_staff(client, staff_id, &business)?;
+            let queues = Queue::all_of(client, business.id)?;
+            let first_look = match token_id {
+                Some(id) => Some(Token::of_clinic(client, id, &business)?),
                 None => None,
             };
-            let (affected, serving) = match action {
-                Action::Undo => undo(client, &business, &mut session, staff_id, now)?,
-                _ => apply(client, &business, &mut session, action, target, staff_id, now)?,
+            let needs_room = matches!(action, Action::Next | Action::Undo)
+                || (matches!(action, Action::Served | Action::Skip) && token_id.is_none());
+            // A called patient is acted on in the room that called them.
+            let room_id = room_id.or(first_look.as_ref().filter(|t| t.status == "SERVING").and_then(|t| t.room_id));
+            let room = Room::resolve(client, &business, room_id, pinned, needs_room)?;
+            let target_queue = match target_queue_id {
+                Some(id) => {
+                    let q = Queue::resolve(&queues, Some(id))?;
+                    if !q.is_active {
+                        return Err(refused(Reason::QueueInactive));
+                    }
+                    Some(q)
+                }
+                None => None,
             };
-            session.save(client, now, true)?;
-            Ok(TableIterator::once((session.now_serving_number, serving, affected, session.waiting_count)))
+            let mut lock: Vec<Uuid> = room.as_ref().map(|r| r.queue_ids.clone()).unwrap_or_default();
+            lock.extend(first_look.as_ref().map(|t| t.queue_id));
+            lock.extend(target_queue.as_ref().map(|q| q.id));
+            let several = queues.len() > 1;
+            let sessions = Session::lock_all(client, &business, &lock, now, several)?;
+            let mut locked = Locked { sessions, queues };
+            // The token again, under the lock (it may have moved line in between).
+            let target = match first_look {
+                Some(t) => {
+                    let mut token = Token::of_clinic(client, t.id, &business)?;
+                    if !locked.holds(token.session_id) {
+                        locked.add(client, &business, &[token.queue_id], now)?;
+                        token = Token::of_clinic(client, t.id, &business)?;
+                    }
+                    if !locked.holds(token.session_id) {
+                        return Err(refused(Reason::TokenNotToday));
+                    }
+                    Some(token)
+                }
+                None => None,
+            };
+            let (affected, serving) = match (action, room.as_ref()) {
+                (Action::Undo, Some(room)) => undo(client, &business, room, &mut locked, staff_id, now)?,
+                (Action::Undo, None) => unreachable!("UNDO always has a room"),
+                _ => apply(client, &business, room.as_ref(), &mut locked, action, target, target_queue, staff_id, now)?,
+            };
+            for session in &locked.sessions {
+                session.save(client, now, true)?;
+            }
+            let scope: Vec<&Session> = match room.as_ref() {
+                Some(r) => locked.sessions.iter().filter(|s| r.queue_ids.contains(&s.queue_id)).collect(),
+                None => locked.sessions.iter().collect(),
+            };
+            let waiting = scope.iter().map(|s| s.waiting_count).sum();
+            let now_serving = match (room.as_ref(), serving.as_ref(), affected.as_ref()) {
+                (Some(_), s, _) => s.map(|t| t.token_number),
+                (None, _, Some(t)) => locked.sessions.iter().find(|s| s.id == t.session_id).and_then(|s| s.now_serving_number),
+                (None, _, None) => None,
+            };
+            Ok(TableIterator::once((
+                now_serving,
+                serving.as_ref().map(|t| t.id),
+                affected.as_ref().map(|t| t.id),
+                waiting,
+                affected.as_ref().map(|t| t.label.clone()),
+                affected.as_ref().map(|t| t.queue_id),
+                room.as_ref().map(|r| r.id),
+                room.as_ref().map(|r| r.name.clone()),
+                serving.as_ref().map(|t| t.label.clone()),
+            )))
         })
     })
 }
 
-/// NEXT, SERVED, SKIP, RECALL, CANCEL: moves tokens, audits with before/after state,
-/// queues CALLED and REMINDER messages. Returns the token acted on and the one now serving.
+/// A token's move in an action.
+enum Move {
+    To(&'static str, Option<bool>),
+    Transfer(Uuid),
+}
+
+/// NEXT, SERVED, SKIP, RECALL, CANCEL, TRANSFER: moves tokens, audits with before/after
+/// state, queues CALLED and REMINDER messages. Returns the token acted on and the one now
+/// serving in the room.
+// The clinic, the room, the locks, the action and its arguments, the actor and the time:
+// a struct would only rename them at the one call.
+#[allow(clippy::too_many_arguments)]
 fn apply(
     client: &mut SpiClient<'_>,
     business: &Business,
-    session: &mut Session,
+    room: Option<&Room>,
+    locked: &mut Locked,
     action: Action,
     target: Option<Token>,
+    target_queue: Option<Queue>,
     staff_id: Option<Uuid>,
     now: TimestampWithTimeZone,
-) -> QResult<(Option<Uuid>, Option<Uuid>)> {
-    let (serving, next) = Token::serving_and_next(client, session)?;
+) -> QResult<(Option<Token>, Option<Token>)> {
+    let (serving, next) = match room {
+        Some(r) => {
+            let lines = locked.ids_of(&r.queue_ids);
+            Token::serving_and_next(client, business, r.id, &lines, now)?
+        }
+        None => (target.clone().filter(|t| t.status == "SERVING"), None),
+    };
     // Decide who moves where before touching anything.
-    let mut moves: Vec<(Token, &'static str, Option<bool>)> = Vec::new();
+    let mut moves: Vec<(Token, Move)> = Vec::new();
     let mut called: Option<Token> = None;
     match action {
         Action::Next => {
             if let Some(s) = serving.clone() {
-                moves.push((s, "SERVED", None));
+                moves.push((s, Move::To("SERVED", None)));
             }
             if let Some(n) = next {
-                moves.push((n.clone(), "SERVING", None));
+                moves.push((n.clone(), Move::To("SERVING", None)));
                 called = Some(n);
             }
         }
@@ -367,7 +559,7 @@ fn apply(
             if target.as_ref().is_some_and(|t| t.id != s.id) {
                 return Err(refused(Reason::NotTheServingPatient));
             }
-            moves.push((s, "SERVED", None));
+            moves.push((s, Move::To("SERVED", None)));
         }
         Action::Skip => {
             let t = match target {
@@ -377,45 +569,99 @@ fn apply(
             if t.status != "WAITING" && t.status != "SERVING" {
                 return Err(refused(Reason::NotSkippable));
             }
-            moves.push((t, "SKIPPED", None));
+            if t.status == "SERVING" && serving.as_ref().is_some_and(|s| s.id != t.id) {
+                return Err(refused(Reason::NotTheServingPatient));
+            }
+            moves.push((t, Move::To("SKIPPED", None)));
         }
         Action::Recall => {
             let t = target.expect("RECALL has a token");
             if t.status != "SKIPPED" {
                 return Err(refused(Reason::NotRecallable));
             }
-            moves.push((t, "WAITING", Some(true)));
+            moves.push((t, Move::To("WAITING", Some(true))));
         }
         Action::Cancel => {
             let t = target.expect("CANCEL has a token");
             if t.status != "WAITING" {
                 return Err(refused(Reason::NotCancellable));
             }
-            moves.push((t, "CANCELLED", None));
+            moves.push((t, Move::To("CANCELLED", None)));
+        }
+        Action::Transfer => {
+            let t = target.expect("TRANSFER has a token");
+            let to = target_queue.expect("TRANSFER has a queue");
+            if t.status != "WAITING" && t.status != "SERVING" {
+                return Err(refused(Reason::NotTransferable));
+            }
+            if t.queue_id == to.id {
+                return Err(refused(Reason::TransferSameQueue));
+            }
+            if t.status == "SERVING" && serving.as_ref().is_some_and(|s| s.id != t.id) {
+                return Err(refused(Reason::NotTheServingPatient));
+            }
+            moves.push((t, Move::Transfer(to.id)));
         }
         Action::Undo => unreachable!("UNDO is handled by undo()"),
     }
 
-    let ids: Vec<Uuid> = moves.iter().map(|(t, _, _)| t.id).collect();
-    let before = audit::snapshot_of(session, &moves.iter().map(|(t, _, _)| t).collect::<Vec<_>>());
-    let mut serving_now = serving.as_ref().map(|t| t.id);
-    // Order matters: the SERVING token leaves before the next one arrives.
-    for (token, status, priority) in moves.iter_mut() {
-        let was_serving = token.status == "SERVING";
-        token.transition(client, session, status, *priority, now)?;
-        if was_serving {
-            session.now_serving_number = None;
-            serving_now = None;
-        }
-        if *status == "SERVING" {
-            session.now_serving_number = Some(token.token_number);
-            serving_now = Some(token.id);
+    // The sessions the moves touch: where each token is, and where a transfer takes it.
+    let mut touched: Vec<Uuid> = Vec::new();
+    for (t, m) in &moves {
+        touched.push(t.session_id);
+        if let Move::Transfer(q) = m {
+            touched.extend(locked.sessions.iter().filter(|s| s.queue_id == *q).map(|s| s.id));
         }
     }
-    let after = audit::snapshot_of(session, &moves.iter().map(|(t, _, _)| t).collect::<Vec<_>>());
+    let primary = moves
+        .last()
+        .map(|(t, _)| t.session_id)
+        .or_else(|| room.and_then(|r| locked.ids_of(&r.queue_ids).first().copied()))
+        .unwrap_or_else(|| locked.sessions[0].id);
+    touched.push(primary);
+    touched.sort();
+    touched.dedup();
+    let snap = |locked: &Locked, moves: &[(Token, Move)]| {
+        let sessions: Vec<&Session> = locked.sessions.iter().filter(|s| touched.contains(&s.id)).collect();
+        audit::snapshot_of(&sessions, &moves.iter().map(|(t, _)| t).collect::<Vec<_>>())
+    };
+    let before = snap(locked, &moves);
+    let room_id = room.map(|r| r.id);
+    let mut serving_now = serving.clone();
+    // Order matters: the SERVING token leaves before the next one arrives.
+    for (token, m) in moves.iter_mut() {
+        let was_serving = token.status == "SERVING";
+        let from = token.session_id;
+        let shared = locked.shared(token.queue_id);
+        match m {
+            Move::To(status, priority) => {
+                token.transition(client, locked.get(from), status, *priority, room_id, now)?;
+            }
+            Move::Transfer(queue_id) => {
+                let to_id = locked.sessions.iter().find(|s| s.queue_id == *queue_id).expect("target locked").id;
+                let (mut to, mut rest): (Vec<Session>, Vec<Session>) =
+                    std::mem::take(&mut locked.sessions).into_iter().partition(|s| s.id == to_id);
+                let from_session = rest.iter_mut().find(|s| s.id == from).expect("source locked");
+                token.transfer(client, from_session, &mut to[0], now)?;
+                rest.append(&mut to);
+                locked.sessions = rest;
+            }
+        }
+        if was_serving {
+            locked.get(from).served_left(client, token, shared)?;
+            if serving_now.as_ref().is_some_and(|s| s.id == token.id) {
+                serving_now = None;
+            }
+        }
+        if token.status == "SERVING" {
+            locked.get(token.session_id).now_serving_number = Some(token.token_number);
+            serving_now = Some(token.clone());
+        }
+    }
+    let after = snap(locked, &moves);
     let affected = match action {
-        Action::Next => called.as_ref().map(|t| t.id),
-        _ => ids.first().copied(),
+        Action::Next => called.clone(),
+        _ => moves.first().map(|(t, _)| t.clone()),
     };
     // A NEXT that moved nobody (nobody serving, nobody waiting) is audited as pressed but
     // is not undoable: UNDO after it must revert the action before it, not nothing.
@@ -423,82 +669,146 @@ fn apply(
         client,
         Entry {
             business,
-            session: Some(session),
+            session: locked.sessions.iter().find(|s| s.id == primary),
+            room_id,
             staff_id,
             actor: "STAFF",
             action: action.name(),
-            token_id: affected,
+            token_id: affected.as_ref().map(|t| t.id),
             before: Some(before),
             after: Some(after),
             undoable: !moves.is_empty(),
         },
         now,
     )?;
-    if let Some(token) = called {
-        outbox::enqueue(client, business, session, &token, "CALLED", Some(0), Some(audit_id), now)?;
+    if let Some(token) = called.as_mut() {
+        token.room_id = room_id;
+        let session = locked.get(token.session_id);
+        outbox::enqueue(client, business, session, token, "CALLED", Some(0), room, Some(audit_id), now)?;
     }
-    outbox::queue_reminders(client, business, session, Some(audit_id), now)?;
+    for session_id in touched {
+        let queue = locked.queue(locked.sessions.iter().find(|s| s.id == session_id).expect("touched").queue_id);
+        let queue = queue.cloned().expect("a locked session's queue");
+        let session = locked.get(session_id);
+        let serving = serving_count(client, session, &queue)?;
+        outbox::queue_reminders(client, business, session, serving, Some(audit_id), now)?;
+    }
     Ok((affected, serving_now))
 }
 
+/// UNDO in a room: reverts the room's latest not-yet-undone action exactly (see
+/// `audit::UndoEntry`), across every line it touched.
 fn undo(
     client: &mut SpiClient<'_>,
     business: &Business,
-    session: &mut Session,
+    room: &Room,
+    locked: &mut Locked,
     staff_id: Option<Uuid>,
     now: TimestampWithTimeZone,
-) -> QResult<(Option<Uuid>, Option<Uuid>)> {
-    let (undone_id, token_id, before, after) = audit::undo_last(client, session, now)?;
-    session.relearn_service_time(client)?;
-    session.recount_waiting(client)?;
+) -> QResult<(Option<Token>, Option<Token>)> {
+    let lines = locked.ids_of(&room.queue_ids);
+    let mut entry = UndoEntry::top(client, &lines, Some(room.id))?;
+    // An entry that spans lines beyond the room's (a TRANSFER): lock those too, then make
+    // sure it is still the one to undo (a clinic-wide act may have been undone meanwhile).
+    let spans: Vec<Uuid> = entry.session_ids().into_iter().filter(|id| !locked.holds(*id)).collect();
+    if !spans.is_empty() {
+        let table = db::exec(
+            client,
+            "SELECT queue_id FROM qlink.sessions WHERE id = ANY($1) AND business_id = $2",
+            &[spans.into(), business.id.into()],
+        )?;
+        let mut queues = Vec::new();
+        for row in table {
+            queues.push(row.get::<Uuid>(1)?.expect("queue_id"));
+        }
+        locked.add(client, business, &queues, now)?;
+        entry = UndoEntry::top(client, &lines, Some(room.id))?;
+        if entry.session_ids().iter().any(|id| !locked.holds(*id)) {
+            return Err(refused(Reason::UndoTokensChanged));
+        }
+    }
+    let touched = entry.session_ids();
+    let mut sessions: Vec<Session> = std::mem::take(&mut locked.sessions);
+    let result = entry.revert(client, &mut sessions, now);
+    locked.sessions = sessions;
+    result?;
+    for id in &touched {
+        if locked.holds(*id) {
+            locked.get(*id).reread(client)?;
+        }
+    }
+    let primary = entry.session_id.filter(|id| locked.holds(*id));
     let undo_id = audit::record(
         client,
         Entry {
             business,
-            session: Some(session),
+            session: primary.and_then(|id| locked.sessions.iter().find(|s| s.id == id)),
+            room_id: Some(room.id),
             staff_id,
             actor: "STAFF",
             action: "UNDO",
-            token_id,
-            before: Some(after),
-            after: Some(before),
+            token_id: entry.token_id,
+            before: Some(JsonB(entry.after.0.clone())),
+            after: Some(JsonB(entry.before.0.clone())),
             undoable: false,
         },
         now,
     )?;
-    audit::mark_undone(client, undone_id, undo_id, now)?;
-    outbox::skip_unsent_for_audit(client, undone_id, now)?;
-    let serving = match session.now_serving_number {
-        Some(_) => Token::serving_and_next(client, session)?.0.map(|t| t.id),
+    audit::mark_undone(client, entry.id, undo_id, now)?;
+    outbox::skip_unsent_for_audit(client, entry.id, now)?;
+    let affected = match entry.token_id {
+        Some(id) => Token::by_id(client, id)?,
         None => None,
     };
-    Ok((token_id, serving))
+    let serving = Token::serving_and_next(client, business, room.id, &[], now)?.0;
+    Ok((affected, serving))
 }
 
-/// Closes today's queue for QR intake (staff may still add and serve). Undoable.
+/// The queues a clinic-wide call acts on: the one named (this clinic's), or all of them.
+fn queues_in_scope(client: &mut SpiClient<'_>, business: &Business, queue_id: Option<Uuid>) -> QResult<Vec<Queue>> {
+    let queues = Queue::all_of(client, business.id)?;
+    match queue_id {
+        Some(id) => Ok(vec![Queue::resolve(&queues, Some(id))?]),
+        None => Ok(queues),
+    }
+}
+
+/// Closes today's queue for QR intake (staff may still add and serve): one queue, or every
+/// queue of the clinic. Undoable.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn close_session(
     business_id: Option<Uuid>,
     staff_id: default!(Option<Uuid>, "NULL"),
-) -> Result<TableIterator<'static, (name!(session_id, Uuid), name!(status, String))>, ErrorReport> {
+    queue_id: default!(Option<Uuid>, "NULL"),
+) -> Result<
+    TableIterator<'static, (name!(session_id, Uuid), name!(status, String), name!(queue_id, Uuid))>,
+    ErrorReport,
+> {
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
             business.require_operational()?;
-            check_staff(client, staff_id, &business)?;
-            let mut session = Session::lock_today(client, &business, now)?;
-            if session.status != "CLOSED" {
-                let before = audit::snapshot_of(&session, &[]);
-                session.status = "CLOSED".into();
-                session.closed_at = Some(now);
-                let after = audit::snapshot_of(&session, &[]);
+            let pinned = check_staff(client, staff_id, &business)?;
+            let queues = queues_in_scope(client, &business, queue_id)?;
+            let room = Room::resolve(client, &business, None, pinned, false)?;
+            let ids: Vec<Uuid> = queues.iter().map(|q| q.id).collect();
+            let mut sessions = Session::lock_all(client, &business, &ids, now, false)?;
+            let open: Vec<usize> = (0..sessions.len()).filter(|i| sessions[*i].status != "CLOSED").collect();
+            if !open.is_empty() {
+                let before = audit::snapshot_of(&open.iter().map(|i| &sessions[*i]).collect::<Vec<_>>(), &[]);
+                for i in &open {
+                    sessions[*i].status = "CLOSED".into();
+                    sessions[*i].closed_at = Some(now);
+                }
+                let after = audit::snapshot_of(&open.iter().map(|i| &sessions[*i]).collect::<Vec<_>>(), &[]);
                 audit::record(
                     client,
                     Entry {
                         business: &business,
-                        session: Some(&session),
+                        session: Some(&sessions[open[0]]),
+                        room_id: room.as_ref().map(|r| r.id),
                         staff_id,
                         actor: "STAFF",
                         action: "CLOSE_SESSION",
@@ -509,15 +819,18 @@ pub fn close_session(
                     },
                     now,
                 )?;
-                session.save(client, now, true)?;
+                for i in &open {
+                    sessions[*i].save(client, now, true)?;
+                }
             }
-            Ok(TableIterator::once((session.id, session.status.clone())))
+            Ok(TableIterator::new(sessions.into_iter().map(|s| (s.id, s.status, s.queue_id)).collect::<Vec<_>>()))
         })
     })
 }
 
-/// Starts today's queue over: every WAITING and SKIPPED token is CANCELLED and the
-/// session reopens. Refused while a patient is being served. Numbers are never reused.
+/// Starts today's queue over (one queue, or every queue of the clinic): every WAITING and
+/// SKIPPED token is CANCELLED and the day reopens. Refused while a patient is being served.
+/// Numbers are never reused.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn reset_session(
@@ -525,42 +838,61 @@ pub fn reset_session(
     staff_id: default!(Option<Uuid>, "NULL"),
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
-) -> Result<TableIterator<'static, (name!(session_id, Uuid), name!(cancelled_count, i32))>, ErrorReport> {
+    queue_id: default!(Option<Uuid>, "NULL"),
+) -> Result<
+    TableIterator<'static, (name!(session_id, Uuid), name!(cancelled_count, i32), name!(queue_id, Uuid))>,
+    ErrorReport,
+> {
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
-            check_staff(client, staff_id, &business)?;
-            let mut session = Session::lock_today(client, &business, now)?;
-            if session.now_serving_number.is_some() || Token::serving_and_next(client, &session)?.0.is_some() {
+            let pinned = check_staff(client, staff_id, &business)?;
+            let queues = queues_in_scope(client, &business, queue_id)?;
+            let room = Room::resolve(client, &business, None, pinned, false)?;
+            let ids: Vec<Uuid> = queues.iter().map(|q| q.id).collect();
+            let mut sessions = Session::lock_all(client, &business, &ids, now, false)?;
+            let session_ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
+            let serving: bool = db::value(
+                client,
+                "SELECT EXISTS (SELECT 1 FROM qlink.tokens WHERE session_id = ANY($1) AND status = 'SERVING')",
+                &[session_ids.clone().into()],
+            )?
+            .unwrap_or(false);
+            if serving {
                 return Err(refused(Reason::ResetWhileServing));
             }
             let table = db::exec(
                 client,
-                "SELECT id FROM qlink.tokens WHERE session_id = $1 AND status IN ('WAITING', 'SKIPPED')",
-                &[session.id.into()],
+                "SELECT id, session_id FROM qlink.tokens WHERE session_id = ANY($1) AND status IN ('WAITING', 'SKIPPED')",
+                &[session_ids.clone().into()],
             )?;
             let mut ids: Vec<Uuid> = Vec::new();
+            let mut per_session: Vec<Uuid> = Vec::new();
             for row in table {
                 ids.push(row.get(1)?.expect("id"));
+                per_session.push(row.get(2)?.expect("session_id"));
             }
-            let before = audit::snapshot(client, &session, &ids)?;
+            let before = audit::snapshot(client, &sessions.iter().collect::<Vec<_>>(), &ids)?;
             db::exec(
                 client,
                 "UPDATE qlink.tokens SET previous_status = status, status = 'CANCELLED', \
                      cancelled_at = $2, updated_at = $2 \
-                 WHERE session_id = $1 AND status IN ('WAITING', 'SKIPPED')",
-                &[session.id.into(), now.into()],
+                 WHERE session_id = ANY($1) AND status IN ('WAITING', 'SKIPPED')",
+                &[session_ids.into(), now.into()],
             )?;
-            session.status = "OPEN".into();
-            session.closed_at = None;
-            session.waiting_count = 0;
-            let after = audit::snapshot(client, &session, &ids)?;
+            for s in sessions.iter_mut() {
+                s.status = "OPEN".into();
+                s.closed_at = None;
+                s.waiting_count = 0;
+            }
+            let after = audit::snapshot(client, &sessions.iter().collect::<Vec<_>>(), &ids)?;
             audit::record(
                 client,
                 Entry {
                     business: &business,
-                    session: Some(&session),
+                    session: sessions.first(),
+                    room_id: room.as_ref().map(|r| r.id),
                     staff_id,
                     actor: "STAFF",
                     action: "RESET_SESSION",
@@ -571,7 +903,9 @@ pub fn reset_session(
                 },
                 now,
             )?;
-            session.save(client, now, true)?;
+            for s in &sessions {
+                s.save(client, now, true)?;
+            }
             // Resetting a clinic's day is an operator's act too: in their trail, whoever did it.
             let details = serde_json::json!({"cancelled": ids.len()});
             let target = Some(business.id.to_string());
@@ -584,7 +918,12 @@ pub fn reset_session(
                 details,
                 now,
             )?;
-            Ok(TableIterator::once((session.id, ids.len() as i32)))
+            Ok(TableIterator::new(
+                sessions
+                    .iter()
+                    .map(|s| (s.id, per_session.iter().filter(|p| **p == s.id).count() as i32, s.queue_id))
+                    .collect::<Vec<_>>(),
+            ))
         })
     })
 }
@@ -602,23 +941,26 @@ pub fn cancel_token(
             let found = Token::by_id(client, token_id.ok_or_else(missing)?)?.ok_or_else(missing)?;
             let business = Business::load(client, Some(found.business_id))?;
             business.require_operational()?;
-            let mut session = Session::lock_today(client, &business, now)?;
-            if found.session_id != session.id {
+            let queues = Queue::all_of(client, business.id)?;
+            let queue = Queue::resolve(&queues, Some(found.queue_id))?;
+            let mut session = Session::lock_today(client, &business, found.queue_id, now, queues.len() > 1)?;
+            // Re-read under the lock.
+            let mut token = Token::of_clinic(client, found.id, &business)?;
+            if token.session_id != session.id {
                 return Err(refused(Reason::TokenDayOver));
             }
-            // Re-read under the lock.
-            let mut token = Token::in_session(client, found.id, &business, &session)?;
             if token.status != "WAITING" {
                 return Err(refuse(Reason::NotCancellable, "Only a token that is still waiting can be cancelled."));
             }
-            let before = audit::snapshot_of(&session, &[&token]);
-            token.transition(client, &mut session, "CANCELLED", None, now)?;
-            let after = audit::snapshot_of(&session, &[&token]);
+            let before = audit::snapshot_of(&[&session], &[&token]);
+            token.transition(client, &mut session, "CANCELLED", None, None, now)?;
+            let after = audit::snapshot_of(&[&session], &[&token]);
             let audit_id = audit::record(
                 client,
                 Entry {
                     business: &business,
                     session: Some(&session),
+                    room_id: None,
                     staff_id: None,
                     actor: "PATIENT",
                     action: "CANCEL",
@@ -629,7 +971,8 @@ pub fn cancel_token(
                 },
                 now,
             )?;
-            outbox::queue_reminders(client, &business, &mut session, Some(audit_id), now)?;
+            let serving = serving_count(client, &session, &queue)?;
+            outbox::queue_reminders(client, &business, &mut session, serving, Some(audit_id), now)?;
             session.save(client, now, false)?;
             Ok(TableIterator::once((token.token_number, token.status.clone())))
         })
@@ -668,379 +1011,4 @@ pub fn submit_feedback(
             Ok(true)
         })
     })
-}
-
-/// How far a patient has come from joining to being called, in percent: the share of the
-/// people ahead on joining (`joined_people_ahead`) who are no longer ahead, rounded down, so
-/// 100 means nobody is ahead any more. Called or served: 100; skipped or cancelled: 0.
-/// Pushed back by an emergency beyond where they joined: 0.
-fn progress_percent(status: &str, joined_people_ahead: i32, people_ahead: Option<i32>) -> i32 {
-    match status {
-        "SERVING" | "SERVED" => 100,
-        "WAITING" => {
-            let joined = joined_people_ahead.max(0);
-            let ahead = people_ahead.unwrap_or(0).max(0);
-            if joined == 0 {
-                if ahead == 0 {
-                    100
-                } else {
-                    0
-                }
-            } else {
-                (joined - ahead.min(joined)) * 100 / joined
-            }
-        }
-        _ => 0,
-    }
-}
-
-/// What the patient's page shows. One statement: this is what every waiting patient polls.
-///
-/// `overtaken_by`: of the people ahead of a WAITING patient now (the WAITING ones before
-/// them in call order and the one being served), how many got there after the patient
-/// joined: they joined later (an emergency, or a later patient recalled with priority), or
-/// they were recalled from SKIPPED having been skipped already when the patient joined. A
-/// patient skipped and recalled since does not count: they were ahead on joining. Undone
-/// recalls do not count. 0 for a patient not WAITING.
-#[pg_extern(stable, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-pub fn token_status(
-    token_id: Option<Uuid>,
-) -> Result<
-    TableIterator<
-        'static,
-        (
-            name!(token_number, i32),
-            name!(status, String),
-            name!(queue_position, Option<i32>),
-            name!(people_ahead, Option<i32>),
-            name!(now_serving_number, Option<i32>),
-            name!(eta_min_minutes, Option<i32>),
-            name!(eta_max_minutes, Option<i32>),
-            name!(business_name, String),
-            name!(updated_at, TimestampWithTimeZone),
-            name!(business_slug, String),
-            name!(language, String),
-            name!(is_priority, bool),
-            name!(joined_people_ahead, i32),
-            name!(feedback_given, bool),
-            name!(session_status, String),
-            name!(progress_percent, i32),
-            name!(overtaken_by, i32),
-        ),
-    >,
-    ErrorReport,
-> {
-    run(|| {
-        let missing = || refused(Reason::TokenNotFound);
-        let token_id = token_id.ok_or_else(missing)?;
-        Spi::connect_mut(|client| {
-            let row = db::read_first(
-                client,
-                "SELECT t.token_number, t.status, \
-                     CASE WHEN t.status = 'WAITING' THEN ( \
-                         SELECT count(*)::int + 1 FROM qlink.tokens w \
-                         WHERE w.session_id = t.session_id AND w.status = 'WAITING' \
-                           AND (w.is_priority > t.is_priority \
-                                OR (w.is_priority = t.is_priority AND w.token_number < t.token_number))) END, \
-                     s.now_serving_number, s.service_p25_minutes, s.service_p75_minutes, \
-                     (b.settings ->> 'eta_min_minutes')::int, (b.settings ->> 'eta_max_minutes')::int, \
-                     b.name, greatest(t.updated_at, s.updated_at), b.slug, t.language, t.is_priority, \
-                     t.joined_people_ahead, t.rating IS NOT NULL, s.status, \
-                     CASE WHEN t.status = 'WAITING' THEN ( \
-                         SELECT count(*)::int FROM qlink.tokens w \
-                         WHERE w.session_id = t.session_id \
-                           AND (w.status = 'SERVING' OR (w.status = 'WAITING' AND (w.is_priority > t.is_priority \
-                                OR (w.is_priority = t.is_priority AND w.token_number < t.token_number)))) \
-                           AND (w.token_number > t.token_number \
-                                OR (w.is_priority AND EXISTS ( \
-                                    SELECT 1 FROM qlink.audit_logs r \
-                                    WHERE r.session_id = t.session_id AND r.undoable AND r.undone_at IS NULL \
-                                      AND r.action = 'RECALL' AND r.token_id = w.id AND r.created_at > t.created_at \
-                                      AND NOT EXISTS ( \
-                                          SELECT 1 FROM qlink.audit_logs k \
-                                          WHERE k.session_id = t.session_id AND k.undoable AND k.undone_at IS NULL \
-                                            AND k.action = 'SKIP' AND k.token_id = w.id \
-                                            AND k.created_at >= t.created_at AND k.id < r.id))))) \
-                     ELSE 0 END \
-                 FROM qlink.tokens t \
-                 JOIN qlink.sessions s ON s.id = t.session_id \
-                 JOIN qlink.businesses b ON b.id = t.business_id \
-                 WHERE t.id = $1",
-                &[token_id.into()],
-            )?
-            .ok_or_else(missing)?;
-            let defaults = Settings::default();
-            let position: Option<i32> = nullable(&row, 3)?;
-            let now_serving: Option<i32> = nullable(&row, 4)?;
-            let (lo, hi) = match (nullable::<i32>(&row, 5)?, nullable::<i32>(&row, 6)?) {
-                (Some(lo), Some(hi)) => (lo, hi),
-                _ => (
-                    nullable::<i32>(&row, 7)?.unwrap_or(defaults.eta_min_minutes as i32),
-                    nullable::<i32>(&row, 8)?.unwrap_or(defaults.eta_max_minutes as i32),
-                ),
-            };
-            let people_ahead = position.map(|p| p - 1 + i32::from(now_serving.is_some()));
-            let status: String = col(&row, 2)?;
-            let progress = progress_percent(&status, col(&row, 14)?, people_ahead);
-            Ok(TableIterator::once((
-                col(&row, 1)?,
-                status,
-                position,
-                people_ahead,
-                now_serving,
-                people_ahead.map(|n| n * lo),
-                people_ahead.map(|n| n * hi),
-                col(&row, 9)?,
-                col(&row, 10)?,
-                col(&row, 11)?,
-                col(&row, 12)?,
-                col(&row, 13)?,
-                col(&row, 14)?,
-                col(&row, 15)?,
-                col(&row, 16)?,
-                progress,
-                col(&row, 17)?,
-            )))
-        })
-    })
-}
-
-/// Today's tokens in call order (SERVING, then WAITING by priority and number, then
-/// SKIPPED, then the finished ones): what the staff dashboard shows.
-#[pg_extern(stable, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-pub fn queue_snapshot(
-    business_id: Option<Uuid>,
-) -> Result<
-    TableIterator<
-        'static,
-        (
-            name!(token_id, Uuid),
-            name!(token_number, i32),
-            name!(status, String),
-            name!(is_priority, bool),
-            name!(patient_name, Option<String>),
-            name!(patient_phone, Option<String>),
-            name!(source, String),
-            name!(queue_position, Option<i32>),
-            name!(language, String),
-            name!(created_at, TimestampWithTimeZone),
-            name!(called_at, Option<TimestampWithTimeZone>),
-            name!(served_at, Option<TimestampWithTimeZone>),
-            name!(cancelled_at, Option<TimestampWithTimeZone>),
-        ),
-    >,
-    ErrorReport,
-> {
-    run(|| {
-        Spi::connect_mut(|client| {
-            let now = crate::clock::now(client)?;
-            let business = Business::load(client, business_id)?;
-            let table = db::read(
-                client,
-                "SELECT t.id, t.token_number, t.status, t.is_priority, t.patient_name, t.patient_phone, \
-                     t.source, \
-                     CASE WHEN t.status = 'WAITING' THEN (row_number() OVER ( \
-                         PARTITION BY t.status = 'WAITING' ORDER BY t.is_priority DESC, t.token_number))::int END, \
-                     t.language, t.created_at, t.called_at, t.served_at, t.cancelled_at \
-                 FROM qlink.tokens t JOIN qlink.sessions s ON s.id = t.session_id \
-                 WHERE s.business_id = $1 AND s.date = ($2 AT TIME ZONE $3)::date \
-                 ORDER BY CASE t.status WHEN 'SERVING' THEN 0 WHEN 'WAITING' THEN 1 WHEN 'SKIPPED' THEN 2 ELSE 3 END, \
-                          CASE WHEN t.status = 'WAITING' THEN NOT t.is_priority END, t.token_number",
-                &[business.id.into(), now.into(), business.timezone.as_str().into()],
-            )?;
-            let mut rows = Vec::new();
-            for row in table {
-                rows.push((
-                    row.get(1)?.expect("id"),
-                    row.get(2)?.expect("token_number"),
-                    row.get(3)?.expect("status"),
-                    row.get(4)?.expect("is_priority"),
-                    row.get(5)?,
-                    row.get(6)?,
-                    row.get(7)?.expect("source"),
-                    row.get(8)?,
-                    row.get(9)?.expect("language"),
-                    row.get(10)?.expect("created_at"),
-                    row.get(11)?,
-                    row.get(12)?,
-                    row.get(13)?,
-                ));
-            }
-            Ok(TableIterator::new(rows))
-        })
-    })
-}
-
-/// The dashboard's header: today's counts, who is being served, the stall warning and
-/// what UNDO would revert. Reads only; does not open a session.
-#[pg_extern(stable, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-pub fn queue_summary(
-    business_id: Option<Uuid>,
-) -> Result<
-    TableIterator<
-        'static,
-        (
-            name!(session_id, Option<Uuid>),
-            name!(session_status, String),
-            name!(now_serving_number, Option<i32>),
-            name!(serving_token_id, Option<Uuid>),
-            name!(waiting_count, i32),
-            name!(skipped_count, i32),
-            name!(served_count, i32),
-            name!(cancelled_count, i32),
-            name!(last_token_number, i32),
-            name!(last_action_at, Option<TimestampWithTimeZone>),
-            name!(stall_warning, bool),
-            name!(undo_action, Option<String>),
-            name!(undo_token_number, Option<i32>),
-            name!(business_name, String),
-            name!(stall_warning_minutes, i32),
-        ),
-    >,
-    ErrorReport,
-> {
-    run(|| {
-        Spi::connect_mut(|client| {
-            let now = crate::clock::now(client)?;
-            let business = Business::load(client, business_id)?;
-            let row = db::read_first(
-                client,
-                "SELECT s.id, s.status, s.now_serving_number, \
-                     (SELECT id FROM qlink.tokens WHERE session_id = s.id AND status = 'SERVING'), \
-                     count(*) FILTER (WHERE t.status = 'WAITING')::int, \
-                     count(*) FILTER (WHERE t.status = 'SKIPPED')::int, \
-                     count(*) FILTER (WHERE t.status = 'SERVED')::int, \
-                     count(*) FILTER (WHERE t.status = 'CANCELLED')::int, \
-                     s.last_token_number, s.last_action_at, \
-                     coalesce(s.last_action_at, s.created_at) \
-                         < $2 - make_interval(mins => $4::int) \
-                 FROM qlink.sessions s LEFT JOIN qlink.tokens t ON t.session_id = s.id \
-                 WHERE s.business_id = $1 AND s.date = ($2 AT TIME ZONE $3)::date \
-                 GROUP BY s.id",
-                &[
-                    business.id.into(),
-                    now.into(),
-                    business.timezone.as_str().into(),
-                    (business.settings.stall_warning_minutes as i32).into(),
-                ],
-            )?;
-            let Some(row) = row else {
-                return Ok(TableIterator::once((
-                    None,
-                    "OPEN".into(),
-                    None,
-                    None,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    None,
-                    false,
-                    None,
-                    None,
-                    business.name.clone(),
-                    business.settings.stall_warning_minutes as i32,
-                )));
-            };
-            let session_id: Uuid = col(&row, 1)?;
-            let waiting: i32 = col(&row, 5)?;
-            let stalled: bool = col(&row, 11)?;
-            let undo = audit::next_undo(client, session_id)?;
-            Ok(TableIterator::once((
-                Some(session_id),
-                col(&row, 2)?,
-                nullable(&row, 3)?,
-                nullable(&row, 4)?,
-                waiting,
-                col(&row, 6)?,
-                col(&row, 7)?,
-                col(&row, 8)?,
-                col(&row, 9)?,
-                nullable(&row, 10)?,
-                stalled && waiting > 0,
-                undo.as_ref().map(|u| u.1.clone()),
-                undo.and_then(|u| u.2),
-                business.name.clone(),
-                business.settings.stall_warning_minutes as i32,
-            )))
-        })
-    })
-}
-
-/// What the lobby screen shows: numbers only, never a name or a phone (the screen faces
-/// the waiting room, and its data is public). Whether the clinic takes QR tokens is
-/// `qr_refusal`, the rule create_token applies. Reads only; does not open a session.
-#[pg_extern(stable, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-pub fn display_state(
-    business_id: Option<Uuid>,
-    max_next: default!(Option<i32>, 6),
-) -> Result<
-    TableIterator<
-        'static,
-        (
-            name!(clinic_name, String),
-            name!(now_serving_number, Option<i32>),
-            name!(next_numbers, Vec<i32>),
-            name!(waiting_count, i32),
-            name!(accepting_tokens, bool),
-            name!(refusal_reason, Option<String>),
-        ),
-    >,
-    ErrorReport,
-> {
-    run(|| {
-        let max_next = max_next.unwrap_or(6).clamp(0, 50);
-        Spi::connect_mut(|client| {
-            let now = crate::clock::now(client)?;
-            let business = Business::load(client, business_id)?;
-            let row = db::read_first(
-                client,
-                "SELECT s.status, s.now_serving_number, s.last_token_number, \
-                     (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING'), \
-                     ARRAY(SELECT t.token_number FROM qlink.tokens t \
-                           WHERE t.session_id = s.id AND t.status = 'WAITING' \
-                           ORDER BY t.is_priority DESC, t.token_number LIMIT $4) \
-                 FROM qlink.sessions s WHERE s.business_id = $1 AND s.date = ($2 AT TIME ZONE $3)::date",
-                &[business.id.into(), now.into(), business.timezone.as_str().into(), max_next.into()],
-            )?;
-            let (session_status, serving, last, waiting, next) = match row {
-                Some(r) => (col::<String>(&r, 1)?, nullable(&r, 2)?, col(&r, 3)?, col(&r, 4)?, col(&r, 5)?),
-                None => ("OPEN".to_string(), None, 0, 0, Vec::new()),
-            };
-            let refusal = qr_refusal(&business, &session_status, last);
-            Ok(TableIterator::once((
-                business.name.clone(),
-                serving,
-                next,
-                waiting,
-                refusal.is_none(),
-                refusal.map(|r| r.name().to_string()),
-            )))
-        })
-    })
-}
-
-#[cfg(test)]
-mod unit {
-    use super::progress_percent;
-
-    #[test]
-    fn progress_is_the_share_of_people_ahead_gone_rounded_down() {
-        assert_eq!(progress_percent("WAITING", 3, Some(1)), 66);
-        assert_eq!(progress_percent("WAITING", 3, Some(3)), 0);
-        assert_eq!(progress_percent("WAITING", 3, Some(5)), 0);
-        assert_eq!(progress_percent("WAITING", 300, Some(1)), 99);
-        assert_eq!(progress_percent("WAITING", 3, Some(0)), 100);
-        assert_eq!(progress_percent("WAITING", 0, Some(0)), 100);
-        assert_eq!(progress_percent("WAITING", 0, Some(1)), 0);
-        assert_eq!(progress_percent("SERVING", 3, None), 100);
-        assert_eq!(progress_percent("SERVED", 3, None), 100);
-        assert_eq!(progress_percent("SKIPPED", 3, None), 0);
-        assert_eq!(progress_percent("CANCELLED", 3, None), 0);
-    }
 }

@@ -10,10 +10,12 @@ mod tests {
     use pgrx::prelude::*;
 
     const SCHEMA: &str = include_str!("../../migrations/V1__schema.sql");
+    const ROOMS: &str = include_str!("../../migrations/V4__rooms.sql");
 
     /// Schema, a SQLSTATE-catching helper, and the clock at 10:00 IST on 10 March 2026.
     fn setup() {
         Spi::run(SCHEMA).expect("schema");
+        Spi::run(ROOMS).expect("rooms");
         Spi::run(
             "CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $f$ \
              BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
@@ -98,14 +100,13 @@ mod tests {
         s(&format!("SELECT token_id::text FROM qlink.create_token('{b}', '{name}', NULL, 'STAFF', NULL, {priority})"))
     }
 
-    /// The session's kept line length equals the real one.
+    /// Every session's kept line length equals the real one.
     fn line_length_is_kept(b: &str) {
-        let (kept, real) = Spi::get_two::<i32, i64>(&format!(
-            "SELECT s.waiting_count, (SELECT count(*) FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING') \
-             FROM qlink.sessions s WHERE s.business_id = '{b}' ORDER BY s.date DESC LIMIT 1"
-        ))
-        .unwrap();
-        assert_eq!(kept.map(i64::from), real, "sessions.waiting_count drifted");
+        let drifted = i(&format!(
+            "SELECT count(*) FROM qlink.sessions s WHERE s.business_id = '{b}' AND s.waiting_count <> \
+             (SELECT count(*) FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'WAITING')"
+        ));
+        assert_eq!(drifted, 0, "sessions.waiting_count drifted");
     }
 
     fn act(b: &str, action: &str) -> Option<String> {
@@ -913,7 +914,7 @@ mod tests {
             s("SELECT string_agg(a, ',' ORDER BY o) FROM unnest((SELECT proargnames FROM pg_proc \
                WHERE proname = 'clinic_by_slug')) WITH ORDINALITY u(a, o)"),
             "slug,business_id,slug,name,status,timezone,settings,session_status,now_serving_number,waiting_count,\
-             accepting_tokens,refusal_reason"
+             accepting_tokens,refusal_reason,queue_count"
         );
     }
 
@@ -938,13 +939,20 @@ mod tests {
         assert_eq!(ds(), "Clinic lobby|-|{4,1}|4|false|daily_token_limit");
         act(&b, "NEXT");
         assert_eq!(ds(), "Clinic lobby|4|{1,2}|3|false|daily_token_limit");
-        // Only numbers: the result has no text column but the clinic's name.
+        // Only numbers and labels: no patient's name or phone; the rooms' names and labels
+        // trail the 0.1 columns.
         assert_eq!(
             s("SELECT string_agg(a, ',' ORDER BY o) FROM unnest((SELECT proargnames FROM pg_proc \
                WHERE proname = 'display_state')) WITH ORDINALITY u(a, o)"),
-            "business_id,max_next,clinic_name,now_serving_number,next_numbers,waiting_count,accepting_tokens,\
-             refusal_reason"
+            "business_id,max_next,room_id,clinic_name,now_serving_number,next_numbers,waiting_count,accepting_tokens,\
+             refusal_reason,serving_label,next_labels,rooms"
         );
+        let shown = s(&format!("SELECT concat_ws('|', serving_label, next_labels::text, rooms::text) FROM qlink.display_state('{b}', 2)"));
+        let room = first_room(&b);
+        let expected = format!(
+            r#"4|{{1,2}}|[{{"room_id": "{room}", "room_name": "Room 1", "serving_label": "4", "serving_number": 4}}]"#
+        );
+        assert_eq!(shown, expected);
         refused_for("SELECT * FROM qlink.display_state(gen_random_uuid())", "P0002", "clinic_not_found");
     }
 
@@ -1169,5 +1177,382 @@ mod tests {
         act(&b, "NEXT");
         refused_for(&format!("SELECT * FROM qlink.reset_session('{b}')"), "55000", "reset_while_serving");
         assert_eq!(admin_trail(), "");
+    }
+
+    // ---- Rooms (SPEC §9) ----
+
+    fn queue(b: &str, name: &str, prefix: &str) -> String {
+        s(&format!("SELECT qlink.create_queue('{b}', '{name}', '{prefix}')::text"))
+    }
+
+    fn room(b: &str, name: &str, queues: &[&str]) -> String {
+        let list = queues.iter().map(|q| format!("'{q}'::uuid")).collect::<Vec<_>>().join(",");
+        s(&format!("SELECT qlink.create_room('{b}', '{name}', ARRAY[{list}])::text"))
+    }
+
+    fn first_queue(b: &str) -> String {
+        s(&format!("SELECT queue_id::text FROM qlink.list_queues('{b}') LIMIT 1"))
+    }
+
+    fn first_room(b: &str) -> String {
+        s(&format!("SELECT room_id::text FROM qlink.list_rooms('{b}') LIMIT 1"))
+    }
+
+    fn token_in(b: &str, name: &str, phone: &str, q: &str) -> String {
+        s(&format!("SELECT token_id::text FROM qlink.create_token('{b}', '{name}', '{phone}', queue_id => '{q}')"))
+    }
+
+    /// An action in a room; the token it affected.
+    fn act_in(b: &str, action: &str, r: &str) -> Option<String> {
+        let affected = q::<String>(&format!(
+            "SELECT affected_token_id::text FROM qlink.queue_action('{b}', '{action}', room_id => '{r}')"
+        ));
+        line_length_is_kept(b);
+        affected
+    }
+
+    fn label(t: &str) -> String {
+        s(&format!("SELECT token_label FROM qlink.tokens WHERE id = '{t}'"))
+    }
+
+    fn room_of(t: &str) -> String {
+        s(&format!("SELECT coalesce(r.name, '-') FROM qlink.tokens t LEFT JOIN qlink.rooms r ON r.id = t.room_id WHERE t.id = '{t}'"))
+    }
+
+    /// At most one SERVING token per room, whatever happened.
+    fn one_serving_per_room(b: &str) {
+        let over = i(&format!(
+            "SELECT count(*) FROM (SELECT room_id FROM qlink.tokens WHERE business_id = '{b}' AND status = 'SERVING' \
+             GROUP BY room_id, day HAVING count(*) > 1) x"
+        ));
+        assert_eq!(over, 0, "a room serves two patients");
+    }
+
+    #[pg_test]
+    fn a_new_clinic_has_one_queue_and_one_room_and_plain_numbers() {
+        setup();
+        let b = clinic("single");
+        assert_eq!(s(&format!("SELECT string_agg(name || '|' || prefix || '|' || is_active, ',') FROM qlink.list_queues('{b}')")), "General||true");
+        assert_eq!(
+            s(&format!("SELECT string_agg(name || '|' || array_length(queue_ids, 1), ',') FROM qlink.list_rooms('{b}')")),
+            "Room 1|1"
+        );
+        let t1 = token(&b, "One", "9876500001");
+        assert_eq!(label(&t1), "1");
+        assert_eq!(act(&b, "NEXT").as_deref(), Some(t1.as_str()));
+        assert_eq!(room_of(&t1), "Room 1");
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', token_label, queue_name, room_name) FROM qlink.token_status('{t1}')")),
+            "1,General,Room 1"
+        );
+        let payload = s("SELECT payload::text FROM qlink.message_logs WHERE message_type = 'CALLED'");
+        assert!(payload.contains(r#""room_name": "Room 1""#) && payload.contains(r#""token_label": "1""#), "{payload}");
+    }
+
+    #[pg_test]
+    fn two_doctors_have_their_own_lines_numbers_and_rooms() {
+        setup();
+        let b = clinic("two-docs");
+        let qa = first_queue(&b);
+        Spi::run(&format!("SELECT qlink.update_queue('{b}', '{qa}', name => 'Dr. A', prefix => 'A')")).unwrap();
+        let qb = queue(&b, "Dr. B", "B");
+        let r1 = first_room(&b);
+        let r2 = room(&b, "Room 2", &[&qb]);
+        // Leaving the queue out names the choices; nothing is stored.
+        let before = fingerprint();
+        let msg = err(&format!("SELECT * FROM qlink.create_token('{b}', 'X', '9876500009')")).unwrap();
+        assert!(msg.starts_with("22023") && msg.contains("Dr. A and Dr. B"), "{msg}");
+        assert_eq!(before, fingerprint());
+        refused_for(&format!("SELECT * FROM qlink.create_token('{b}', 'X', '9876500009')"), "22023", "queue_required");
+
+        let a1 = token_in(&b, "A one", "9876500001", &qa);
+        let b1 = token_in(&b, "B one", "9876500002", &qb);
+        let a2 = token_in(&b, "A two", "9876500003", &qa);
+        let b2 = token_in(&b, "B two", "9876500004", &qb);
+        assert_eq!([label(&a1), label(&b1), label(&a2), label(&b2)], ["A-1", "B-1", "A-2", "B-2"]);
+        // Each line counts its own: A-2 is second in Dr. A's line.
+        assert_eq!(i(&format!("SELECT queue_position::bigint FROM qlink.token_status('{a2}')")), 2);
+        assert_eq!(i(&format!("SELECT queue_position::bigint FROM qlink.token_status('{b2}')")), 2);
+        // The phone limit is the clinic's day, over both lines.
+        refused_for(
+            &format!("SELECT * FROM qlink.create_token('{b}', 'Again', '9876500001', queue_id => '{qb}')"),
+            "54000",
+            "phone_limit",
+        );
+
+        refused_for(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT')"), "22023", "room_required");
+        let msg = err(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT')")).unwrap();
+        assert!(msg.contains("Room 1 and Room 2"), "{msg}");
+        assert_eq!(act_in(&b, "NEXT", &r2).as_deref(), Some(b1.as_str()));
+        assert_eq!(act_in(&b, "NEXT", &r1).as_deref(), Some(a1.as_str()));
+        assert_eq!((room_of(&a1), room_of(&b1)), ("Room 1".to_string(), "Room 2".to_string()));
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', token_label, queue_name, room_name, status) FROM qlink.token_status('{b1}')")),
+            "B-1,Dr. B,Room 2,SERVING"
+        );
+        assert_eq!(
+            s(&format!(
+                "SELECT concat_ws(',', now_serving_number, serving_label, room_name, waiting_count) \
+                 FROM qlink.queue_action('{b}', 'NEXT', room_id => '{r2}')"
+            )),
+            "2,B-2,Room 2,0"
+        );
+        assert_eq!(status(&b1), "SERVED");
+        let called = s("SELECT string_agg(payload ->> 'token_label' || '>' || (payload ->> 'room_name'), ',' ORDER BY id) \
+                        FROM qlink.message_logs WHERE message_type = 'CALLED'");
+        assert_eq!(called, "B-1>Room 2,A-1>Room 1,B-2>Room 2");
+        // The dashboard of a room sees its lines; the display every room.
+        assert_eq!(
+            s(&format!("SELECT string_agg(token_label, ',' ORDER BY token_label) FROM qlink.queue_snapshot('{b}', '{r1}')")),
+            "A-1,A-2"
+        );
+        assert_eq!(
+            s(&format!(
+                "SELECT concat_ws(',', serving_label, room_name, waiting_count, undo_action, undo_token_label) \
+                 FROM qlink.queue_summary('{b}', '{r2}')"
+            )),
+            "B-2,Room 2,0,NEXT,B-2"
+        );
+        let rooms = s(&format!("SELECT rooms::text FROM qlink.display_state('{b}')"));
+        assert!(rooms.contains(r#""room_name": "Room 1", "serving_label": "A-1""#), "{rooms}");
+        assert!(rooms.contains(r#""room_name": "Room 2", "serving_label": "B-2""#), "{rooms}");
+        assert_eq!(s(&format!("SELECT array_to_string(next_labels, ',') FROM qlink.display_state('{b}')")), "A-2");
+        one_serving_per_room(&b);
+        // Room 2's UNDO reverts only Room 2's NEXT.
+        act_in(&b, "UNDO", &r2);
+        assert_eq!((status(&b1), status(&b2), status(&a1)), ("SERVING".into(), "WAITING".into(), "SERVING".into()));
+    }
+
+    #[pg_test]
+    fn rooms_sharing_a_line_call_different_patients_and_divide_its_eta() {
+        setup();
+        let b = clinic("dental");
+        let q = first_queue(&b);
+        let r1 = first_room(&b);
+        let r2 = room(&b, "Chair 2", &[&q]);
+        let ts: Vec<String> = (1..=5).map(|n| token(&b, &format!("P{n}"), &phone(n))).collect();
+        // Five people ahead of a new patient at 6–15 min each, two chairs: 15–38 min.
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', eta_min_minutes, eta_max_minutes) FROM qlink.create_token('{b}', 'P6', '{}')", phone(6))),
+            "15,38"
+        );
+        assert_eq!(act_in(&b, "NEXT", &r1).as_deref(), Some(ts[0].as_str()));
+        assert_eq!(act_in(&b, "NEXT", &r2).as_deref(), Some(ts[1].as_str()));
+        one_serving_per_room(&b);
+        // P3 now has two being served and nobody waiting ahead: 2 people, 2 chairs.
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', queue_position, people_ahead, eta_min_minutes, eta_max_minutes) FROM qlink.token_status('{}')", ts[2])),
+            "1,2,6,15"
+        );
+        at("2026-03-10 04:40:00+00");
+        assert_eq!(act_in(&b, "NEXT", &r1).as_deref(), Some(ts[2].as_str()));
+        assert_eq!(status(&ts[0]), "SERVED");
+        assert_eq!(status(&ts[1]), "SERVING");
+        // The line's pointer is the latest call; when Chair 1's patient leaves, Chair 2's shows.
+        assert_eq!(i(&format!("SELECT now_serving_number::bigint FROM qlink.sessions WHERE business_id = '{b}'")), 3);
+        act_in(&b, "SERVED", &r1);
+        assert_eq!(i(&format!("SELECT now_serving_number::bigint FROM qlink.sessions WHERE business_id = '{b}'")), 2);
+        // Per-room UNDO: Chair 1's SERVED, then its NEXT; Chair 2 keeps its patient.
+        act_in(&b, "UNDO", &r1);
+        assert_eq!(status(&ts[2]), "SERVING");
+        act_in(&b, "UNDO", &r1);
+        assert_eq!((status(&ts[0]), status(&ts[2]), status(&ts[1])), ("SERVING".into(), "WAITING".into(), "SERVING".into()));
+        assert_eq!(i(&format!("SELECT now_serving_number::bigint FROM qlink.sessions WHERE business_id = '{b}'")), 2);
+        one_serving_per_room(&b);
+        // A chair cannot act on the other chair's patient.
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'SERVED', '{}', room_id => '{r1}')", ts[1]),
+            "55000",
+            "not_the_serving_patient",
+        );
+        // Chair 2's UNDO conflicts when a later action elsewhere changed what it would restore.
+        act_in(&b, "NEXT", &r2); // P2 served, P3 called to Chair 2
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'SKIP', '{}', room_id => '{r1}')", ts[3])).unwrap();
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'RECALL', '{}', room_id => '{r2}')", ts[3])).unwrap();
+        refused_for(&format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO', room_id => '{r1}')"), "55000", "undo_tokens_changed");
+    }
+
+    #[pg_test]
+    fn transfer_moves_a_patient_to_the_end_of_another_line_keeping_the_label() {
+        setup();
+        let b = clinic("lab");
+        let qa = first_queue(&b);
+        Spi::run(&format!("SELECT qlink.update_queue('{b}', '{qa}', prefix => 'A')")).unwrap();
+        let ql = queue(&b, "Lab", "L");
+        let r1 = first_room(&b);
+        let rl = room(&b, "Lab room", &[&ql]);
+        let a1 = token_in(&b, "Asha", "9876500001", &qa);
+        let l1 = token_in(&b, "Lab one", "9876500002", &ql);
+        let a2 = token_in(&b, "Ravi", "9876500003", &qa);
+        act_in(&b, "NEXT", &r1);
+        let before = state_all(&b);
+        // The doctor sends Asha to the lab: she leaves Room 1 and joins the lab's line last.
+        let out = s(&format!(
+            "SELECT concat_ws(',', token_label, serving_token_id IS NULL, room_name) \
+             FROM qlink.queue_action('{b}', 'TRANSFER', '{a1}', target_queue_id => '{ql}')"
+        ));
+        assert_eq!(out, "A-1,t,Room 1");
+        line_length_is_kept(&b);
+        assert_eq!(status(&a1), "WAITING");
+        assert_eq!(label(&a1), "A-1");
+        assert_eq!(s(&format!("SELECT concat_ws(',', queue_name, queue_position) FROM qlink.token_status('{a1}')")), "Lab,2");
+        assert_eq!(act_in(&b, "NEXT", &rl).as_deref(), Some(l1.as_str()));
+        assert_eq!(act_in(&b, "NEXT", &rl).as_deref(), Some(a1.as_str()));
+        assert_eq!(room_of(&a1), "Lab room");
+        // Undo the lab's two calls, then Room 1's transfer: exactly as before.
+        act_in(&b, "UNDO", &rl);
+        act_in(&b, "UNDO", &rl);
+        act_in(&b, "UNDO", &r1);
+        assert_eq!(state_all(&b), before);
+        // Refusals change nothing.
+        refused_for(&format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a2}')"), "22023", "transfer_needs_queue");
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a2}', target_queue_id => '{qa}')"),
+            "55000",
+            "transfer_same_queue",
+        );
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a2}', target_queue_id => gen_random_uuid())"),
+            "P0002",
+            "queue_not_found",
+        );
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT', room_id => '{r1}', target_queue_id => '{ql}')"),
+            "22023",
+            "action_takes_no_queue",
+        );
+        act_in(&b, "NEXT", &r1);
+        act_in(&b, "NEXT", &r1);
+        assert_eq!(status(&a1), "SERVED");
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a1}', target_queue_id => '{ql}')"),
+            "55000",
+            "not_transferable",
+        );
+        // A priority patient transferred goes to the front of the other line.
+        let l2 = token_in(&b, "Lab two", "9876500004", &ql);
+        let a3 = s(&format!(
+            "SELECT token_id::text FROM qlink.create_token('{b}', 'Urgent', NULL, 'STAFF', NULL, true, queue_id => '{qa}')"
+        ));
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a3}', target_queue_id => '{ql}')")).unwrap();
+        assert_eq!(i(&format!("SELECT queue_position::bigint FROM qlink.token_status('{a3}')")), 1);
+        assert_eq!(i(&format!("SELECT queue_position::bigint FROM qlink.token_status('{l1}')")), 2);
+        assert_eq!(i(&format!("SELECT queue_position::bigint FROM qlink.token_status('{l2}')")), 3);
+    }
+
+    /// Every token's line, room and state, for comparing before and after.
+    fn state_all(b: &str) -> String {
+        s(&format!(
+            "SELECT concat_ws('|', \
+               (SELECT string_agg(concat_ws(',', queue_id, status, closed_at, now_serving_number, waiting_count, \
+                                            service_p25_minutes), ';' ORDER BY queue_id) \
+                FROM qlink.sessions WHERE business_id = '{b}'), \
+               (SELECT string_agg(concat_ws(',', token_label, status, previous_status, is_priority, called_at, \
+                                            served_at, cancelled_at, session_id, queue_id, room_id, line_seq, line_at), \
+                                  ';' ORDER BY token_label) \
+                FROM qlink.tokens WHERE business_id = '{b}'))"
+        ))
+    }
+
+    #[pg_test]
+    fn queue_and_room_setup_refuses_bad_input_and_changes_nothing() {
+        setup();
+        let b = clinic("setup");
+        let other = clinic("other");
+        let q = first_queue(&b);
+        let r = first_room(&b);
+        let their_q = first_queue(&other);
+        let their_r = first_room(&other);
+        for bad in ["a", "ABCD", "A1", "É"] {
+            refused_for(&format!("SELECT qlink.create_queue('{b}', 'X', '{bad}')"), "22023", "invalid_prefix");
+        }
+        refused_for(&format!("SELECT qlink.create_queue('{b}', '', 'B')"), "22023", "invalid_queue_name");
+        refused_for(&format!("SELECT qlink.create_queue('{b}', 'Second general', '')"), "55000", "prefix_taken");
+        let qb = queue(&b, "Dr. B", "B");
+        refused_for(&format!("SELECT qlink.update_queue('{b}', '{q}', prefix => 'B')"), "55000", "prefix_taken");
+        refused_for(&format!("SELECT qlink.create_room('{b}', 'Empty', ARRAY[]::uuid[])"), "22023", "room_without_queues");
+        refused_for(&format!("SELECT qlink.create_room('{b}', 'Theirs', ARRAY['{their_q}'::uuid])"), "P0002", "queue_not_found");
+        refused_for(&format!("SELECT qlink.create_room('{b}', 'Room 1', ARRAY['{q}'::uuid])"), "55000", "room_name_taken");
+        refused_for(&format!("SELECT qlink.create_room('{b}', '', ARRAY['{q}'::uuid])"), "22023", "invalid_room_name");
+        refused_for(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY[]::uuid[])"), "22023", "room_without_queues");
+        refused_for(&format!("SELECT qlink.update_room('{b}', '{their_r}', name => 'Mine')"), "P0002", "room_not_found");
+        refused_for(&format!("SELECT qlink.update_queue('{b}', '{their_q}', name => 'Mine')"), "P0002", "queue_not_found");
+        // Other clinics' ids never reach their data.
+        refused_for(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT', room_id => '{their_r}')"), "P0002", "room_not_found");
+        refused_for(&format!("SELECT * FROM qlink.queue_snapshot('{b}', '{their_r}')"), "P0002", "room_not_found");
+        refused_for(&format!("SELECT * FROM qlink.create_token('{b}', 'X', '9876500001', queue_id => '{their_q}')"), "P0002", "queue_not_found");
+        // The last active queue stays; a room serving someone stays active and keeps that line.
+        Spi::run(&format!("SELECT qlink.update_queue('{b}', '{qb}', is_active => false)")).unwrap();
+        refused_for(&format!("SELECT qlink.update_queue('{b}', '{q}', is_active => false)"), "55000", "last_active_queue");
+        refused_for(&format!("SELECT * FROM qlink.create_token('{b}', 'X', '9876500001', queue_id => '{qb}')"), "55000", "queue_inactive");
+        // One active queue again: a call without a queue gets it.
+        let t = token(&b, "One", "9876500001");
+        Spi::run(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY['{q}'::uuid, '{qb}'::uuid])")).unwrap();
+        act(&b, "NEXT");
+        assert_eq!(status(&t), "SERVING");
+        refused_for(&format!("SELECT qlink.update_room('{b}', '{r}', is_active => false)"), "55000", "room_serving");
+        refused_for(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY['{qb}'::uuid])"), "55000", "room_serving");
+        // Every change is in the operator's trail.
+        assert_eq!(
+            s("SELECT string_agg(action, ',' ORDER BY id) FROM qlink.admin_audit_logs WHERE action LIKE '%QUEUE' OR action LIKE '%ROOM'"),
+            "CREATE_QUEUE,UPDATE_QUEUE,UPDATE_ROOM"
+        );
+    }
+
+    #[pg_test]
+    fn owners_manage_their_clinics_logins_and_some_settings() {
+        setup();
+        let b = clinic("owned");
+        let other = clinic("not-owned");
+        let r1 = first_room(&b);
+        let r2 = room(&b, "Room 2", &[&first_queue(&b)]);
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        refused_for(&format!("SELECT qlink.create_staff_user('o@x.in', '{hash}', 'OWNER')"), "22023", "invalid_role");
+        let owner = s(&format!("SELECT qlink.create_staff_user('o@x.in', '{hash}', 'OWNER', '{b}')::text"));
+        let desk = s(&format!("SELECT qlink.create_staff_user('d@x.in', '{hash}', 'STAFF', '{b}', '{r2}')::text"));
+        let theirs = s(&format!("SELECT qlink.create_staff_user('t@x.in', '{hash}', 'STAFF', '{other}')::text"));
+        refused_for(
+            &format!("SELECT qlink.create_staff_user('e@x.in', '{hash}', 'STAFF', '{b}', '{}')", first_room(&other)),
+            "P0002",
+            "room_not_found",
+        );
+        assert_eq!(
+            s(&format!("SELECT string_agg(concat_ws(',', email, role, coalesce(room_name, '-')), ';' ORDER BY email) FROM qlink.clinic_staff('{b}')")),
+            "d@x.in,STAFF,Room 2;o@x.in,OWNER,-"
+        );
+        // The pinned login works in its room, by default and never in another.
+        let t = token(&b, "One", "9876500001");
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT', staff_id => '{desk}')")).unwrap();
+        assert_eq!(room_of(&t), "Room 2");
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT', staff_id => '{desk}', room_id => '{r1}')"),
+            "42501",
+            "staff_pinned_elsewhere",
+        );
+        // Disabling ends the login's sessions; another clinic's login is not found.
+        Spi::run(&format!(
+            "SELECT qlink.create_login_session(decode(repeat('ab', 32), 'hex'), '{desk}', interval '1 hour')"
+        ))
+        .unwrap();
+        assert_eq!(i(&format!("SELECT qlink.update_staff_user('{b}', '{desk}', is_active => false)")), 1);
+        assert_eq!(i("SELECT count(*) FROM qlink.login_session_user(decode(repeat('ab', 32), 'hex'))"), 0);
+        refused_for(&format!("SELECT qlink.update_staff_user('{b}', '{theirs}', is_active => false)"), "P0002", "user_not_found");
+        refused_for(&format!("SELECT qlink.end_staff_sessions('{b}', '{theirs}')"), "P0002", "user_not_found");
+        refused_for(&format!("SELECT qlink.reset_staff_password('{b}', '{theirs}', '{hash}')"), "P0002", "user_not_found");
+        Spi::run(&format!("SELECT qlink.update_staff_user('{b}', '{desk}', unpin => true)")).unwrap();
+        assert_eq!(s(&format!("SELECT coalesce(room_id::text, '-') FROM qlink.staff_users WHERE id = '{desk}'")), "-");
+        let _ = owner;
+        // Settings: how the clinic works, not the operator's limits.
+        refused_for(
+            &format!(r#"SELECT qlink.update_clinic_settings('{b}', '{{"daily_token_limit": 9999}}')"#),
+            "42501",
+            "owner_setting_forbidden",
+        );
+        let after = s(&format!(r#"SELECT (qlink.update_clinic_settings('{b}', '{{"eta_min_minutes": 3}}') ->> 'eta_min_minutes')"#));
+        assert_eq!(after, "3");
+        assert_eq!(
+            s("SELECT string_agg(name, ',' ORDER BY name) FROM qlink.settings_schema() WHERE owner_editable"),
+            "default_language,eta_max_minutes,eta_min_minutes,qr_intake_enabled,reminder_at_position,stall_warning_minutes,whatsapp_enabled"
+        );
     }
 }

@@ -124,6 +124,18 @@ pub const KEYS: [(&str, Kind); 11] = [
     ("default_language", Kind::Lang),
 ];
 
+/// The settings a clinic's owner may change (SPEC §9): how the clinic works, not the
+/// limits the operator sets (tokens, messages, abuse) nor the plan.
+pub const OWNER_KEYS: [&str; 7] = [
+    "whatsapp_enabled",
+    "qr_intake_enabled",
+    "eta_min_minutes",
+    "eta_max_minutes",
+    "stall_warning_minutes",
+    "reminder_at_position",
+    "default_language",
+];
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
