@@ -183,7 +183,8 @@ CREATE  FUNCTION "clinic_by_slug"(
 	"now_serving_number" INT,  /* Option < i32 > */
 	"waiting_count" INT,  /* i32 */
 	"accepting_tokens" bool,  /* bool */
-	"refusal_reason" TEXT  /* Option < String > */
+	"refusal_reason" TEXT,  /* Option < String > */
+	"queue_count" INT  /* i32 */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -192,13 +193,36 @@ AS 'qlink-0.2.0', 'clinic_by_slug_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::accounts::clinic_staff
+CREATE  FUNCTION "clinic_staff"(
+	"business_id" uuid /* Option < Uuid > */
+) RETURNS TABLE (
+	"staff_id" uuid,  /* Uuid */
+	"email" TEXT,  /* String */
+	"role" TEXT,  /* String */
+	"is_active" bool,  /* bool */
+	"room_id" uuid,  /* Option < Uuid > */
+	"room_name" TEXT,  /* Option < String > */
+	"created_at" timestamp with time zone,  /* TimestampWithTimeZone */
+	"last_login_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"login_sessions" INT  /* i32 */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'clinic_staff_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::queue::close_session
 CREATE  FUNCTION "close_session"(
 	"business_id" uuid, /* Option < Uuid > */
-	"staff_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"queue_id" uuid DEFAULT NULL /* Option < Uuid > */
 ) RETURNS TABLE (
 	"session_id" uuid,  /* Uuid */
-	"status" TEXT  /* String */
+	"status" TEXT,  /* String */
+	"queue_id" uuid  /* Uuid */
 )
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -241,12 +265,43 @@ AS 'qlink-0.2.0', 'create_login_session_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::rooms::create_queue
+CREATE  FUNCTION "create_queue"(
+	"business_id" uuid, /* Option < Uuid > */
+	"name" TEXT, /* Option < & str > */
+	"prefix" TEXT DEFAULT '', /* Option < & str > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS uuid /* Result < Uuid, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'create_queue_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::rooms::create_room
+CREATE  FUNCTION "create_room"(
+	"business_id" uuid, /* Option < Uuid > */
+	"name" TEXT, /* Option < & str > */
+	"queue_ids" uuid[], /* :: std :: option :: Option < Vec < Option < Uuid > > > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS uuid /* Result < Uuid, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'create_room_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::accounts::create_staff_user
 CREATE  FUNCTION "create_staff_user"(
 	"email" TEXT, /* Option < & str > */
 	"password_hash" TEXT, /* Option < & str > */
 	"role" TEXT, /* Option < & str > */
-	"business_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"business_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"room_id" uuid DEFAULT NULL /* Option < Uuid > */
 ) RETURNS uuid /* Result < Uuid, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -264,14 +319,18 @@ CREATE  FUNCTION "create_token"(
 	"client_ip" inet DEFAULT NULL, /* Option < Inet > */
 	"is_priority" bool DEFAULT false, /* Option < bool > */
 	"language" TEXT DEFAULT NULL, /* Option < & str > */
-	"staff_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"queue_id" uuid DEFAULT NULL /* Option < Uuid > */
 ) RETURNS TABLE (
 	"token_id" uuid,  /* Uuid */
 	"token_number" INT,  /* i32 */
 	"status" TEXT,  /* String */
 	"queue_position" INT,  /* Option < i32 > */
 	"eta_min_minutes" INT,  /* Option < i32 > */
-	"eta_max_minutes" INT  /* Option < i32 > */
+	"eta_max_minutes" INT,  /* Option < i32 > */
+	"token_label" TEXT,  /* String */
+	"queue_id" uuid,  /* Uuid */
+	"queue_name" TEXT  /* String */
 )
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -293,17 +352,21 @@ AS 'qlink-0.2.0', 'delete_business_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- qlink::queue::display_state
+-- qlink::views::display_state
 CREATE  FUNCTION "display_state"(
 	"business_id" uuid, /* Option < Uuid > */
-	"max_next" INT DEFAULT 6 /* Option < i32 > */
+	"max_next" INT DEFAULT 6, /* Option < i32 > */
+	"room_id" uuid DEFAULT NULL /* Option < Uuid > */
 ) RETURNS TABLE (
 	"clinic_name" TEXT,  /* String */
 	"now_serving_number" INT,  /* Option < i32 > */
 	"next_numbers" INT[],  /* Vec < i32 > */
 	"waiting_count" INT,  /* i32 */
 	"accepting_tokens" bool,  /* bool */
-	"refusal_reason" TEXT  /* Option < String > */
+	"refusal_reason" TEXT,  /* Option < String > */
+	"serving_label" TEXT,  /* Option < String > */
+	"next_labels" TEXT[],  /* Vec < String > */
+	"rooms" jsonb  /* JsonB */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -320,6 +383,20 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'end_login_session_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::accounts::end_staff_sessions
+CREATE  FUNCTION "end_staff_sessions"(
+	"business_id" uuid, /* Option < Uuid > */
+	"staff_id" uuid, /* Option < Uuid > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS bigint /* Result < i64, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'end_staff_sessions_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -343,6 +420,53 @@ AS 'qlink-0.2.0', 'finish_message_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::views::list_queues
+CREATE  FUNCTION "list_queues"(
+	"business_id" uuid /* Option < Uuid > */
+) RETURNS TABLE (
+	"queue_id" uuid,  /* Uuid */
+	"name" TEXT,  /* String */
+	"prefix" TEXT,  /* String */
+	"is_active" bool,  /* bool */
+	"sort_order" INT,  /* i32 */
+	"rooms_serving" INT,  /* i32 */
+	"session_status" TEXT,  /* String */
+	"waiting_count" INT,  /* i32 */
+	"now_serving_number" INT,  /* Option < i32 > */
+	"eta_min_minutes" INT,  /* i32 */
+	"eta_max_minutes" INT,  /* i32 */
+	"accepting_tokens" bool,  /* bool */
+	"refusal_reason" TEXT  /* Option < String > */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'list_queues_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::views::list_rooms
+CREATE  FUNCTION "list_rooms"(
+	"business_id" uuid /* Option < Uuid > */
+) RETURNS TABLE (
+	"room_id" uuid,  /* Uuid */
+	"name" TEXT,  /* String */
+	"is_active" bool,  /* bool */
+	"sort_order" INT,  /* i32 */
+	"queue_ids" uuid[],  /* Vec < Uuid > */
+	"queue_names" TEXT[],  /* Vec < String > */
+	"serving_token_id" uuid,  /* Option < Uuid > */
+	"serving_number" INT,  /* Option < i32 > */
+	"serving_label" TEXT,  /* Option < String > */
+	"waiting_count" INT  /* i32 */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'list_rooms_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::accounts::login_session_user
 CREATE  FUNCTION "login_session_user"(
 	"token_hash" bytea /* :: std :: option :: Option < Vec < u8 > > */
@@ -351,7 +475,8 @@ CREATE  FUNCTION "login_session_user"(
 	"email" TEXT,  /* String */
 	"role" TEXT,  /* String */
 	"business_id" uuid,  /* Option < Uuid > */
-	"expires_at" timestamp with time zone  /* TimestampWithTimeZone */
+	"expires_at" timestamp with time zone,  /* TimestampWithTimeZone */
+	"room_id" uuid  /* Option < Uuid > */
 )
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -413,12 +538,19 @@ CREATE  FUNCTION "queue_action"(
 	"business_id" uuid, /* Option < Uuid > */
 	"action" TEXT, /* Option < & str > */
 	"token_id" uuid DEFAULT NULL, /* Option < Uuid > */
-	"staff_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"room_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"target_queue_id" uuid DEFAULT NULL /* Option < Uuid > */
 ) RETURNS TABLE (
 	"now_serving_number" INT,  /* Option < i32 > */
 	"serving_token_id" uuid,  /* Option < Uuid > */
 	"affected_token_id" uuid,  /* Option < Uuid > */
-	"waiting_count" INT  /* i32 */
+	"waiting_count" INT,  /* i32 */
+	"token_label" TEXT,  /* Option < String > */
+	"queue_id" uuid,  /* Option < Uuid > */
+	"room_id" uuid,  /* Option < Uuid > */
+	"room_name" TEXT,  /* Option < String > */
+	"serving_label" TEXT  /* Option < String > */
 )
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -427,9 +559,10 @@ AS 'qlink-0.2.0', 'queue_action_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- qlink::queue::queue_snapshot
+-- qlink::views::queue_snapshot
 CREATE  FUNCTION "queue_snapshot"(
-	"business_id" uuid /* Option < Uuid > */
+	"business_id" uuid, /* Option < Uuid > */
+	"room_id" uuid DEFAULT NULL /* Option < Uuid > */
 ) RETURNS TABLE (
 	"token_id" uuid,  /* Uuid */
 	"token_number" INT,  /* i32 */
@@ -443,7 +576,12 @@ CREATE  FUNCTION "queue_snapshot"(
 	"created_at" timestamp with time zone,  /* TimestampWithTimeZone */
 	"called_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
 	"served_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
-	"cancelled_at" timestamp with time zone  /* Option < TimestampWithTimeZone > */
+	"cancelled_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"token_label" TEXT,  /* String */
+	"queue_id" uuid,  /* Uuid */
+	"queue_name" TEXT,  /* String */
+	"room_id" uuid,  /* Option < Uuid > */
+	"room_name" TEXT  /* Option < String > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -452,9 +590,10 @@ AS 'qlink-0.2.0', 'queue_snapshot_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- qlink::queue::queue_summary
+-- qlink::views::queue_summary
 CREATE  FUNCTION "queue_summary"(
-	"business_id" uuid /* Option < Uuid > */
+	"business_id" uuid, /* Option < Uuid > */
+	"room_id" uuid DEFAULT NULL /* Option < Uuid > */
 ) RETURNS TABLE (
 	"session_id" uuid,  /* Option < Uuid > */
 	"session_status" TEXT,  /* String */
@@ -470,7 +609,11 @@ CREATE  FUNCTION "queue_summary"(
 	"undo_action" TEXT,  /* Option < String > */
 	"undo_token_number" INT,  /* Option < i32 > */
 	"business_name" TEXT,  /* String */
-	"stall_warning_minutes" INT  /* i32 */
+	"stall_warning_minutes" INT,  /* i32 */
+	"room_id" uuid,  /* Option < Uuid > */
+	"room_name" TEXT,  /* Option < String > */
+	"serving_label" TEXT,  /* Option < String > */
+	"undo_token_label" TEXT  /* Option < String > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -511,15 +654,32 @@ CREATE  FUNCTION "reset_session"(
 	"business_id" uuid, /* Option < Uuid > */
 	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"queue_id" uuid DEFAULT NULL /* Option < Uuid > */
 ) RETURNS TABLE (
 	"session_id" uuid,  /* Uuid */
-	"cancelled_count" INT  /* i32 */
+	"cancelled_count" INT,  /* i32 */
+	"queue_id" uuid  /* Uuid */
 )
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'reset_session_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::accounts::reset_staff_password
+CREATE  FUNCTION "reset_staff_password"(
+	"business_id" uuid, /* Option < Uuid > */
+	"staff_id" uuid, /* Option < Uuid > */
+	"password_hash" TEXT, /* Option < & str > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS bigint /* Result < i64, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'reset_staff_password_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -542,7 +702,8 @@ CREATE  FUNCTION "settings_schema"() RETURNS TABLE (
 	"min_value" bigint,  /* Option < i64 > */
 	"max_value" bigint,  /* Option < i64 > */
 	"default_value" jsonb,  /* JsonB */
-	"choices" TEXT[]  /* :: std :: option :: Option < Vec < String > > */
+	"choices" TEXT[],  /* :: std :: option :: Option < Vec < String > > */
+	"owner_editable" bool  /* bool */
 )
 IMMUTABLE STRICT SECURITY DEFINER PARALLEL SAFE
 SET search_path TO pg_catalog, pg_temp
@@ -558,7 +719,8 @@ CREATE  FUNCTION "staff_for_login"(
 	"staff_id" uuid,  /* Uuid */
 	"password_hash" TEXT,  /* String */
 	"role" TEXT,  /* String */
-	"business_id" uuid  /* Option < Uuid > */
+	"business_id" uuid,  /* Option < Uuid > */
+	"room_id" uuid  /* Option < Uuid > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -580,7 +742,7 @@ AS 'qlink-0.2.0', 'submit_feedback_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- qlink::queue::token_status
+-- qlink::views::token_status
 CREATE  FUNCTION "token_status"(
 	"token_id" uuid /* Option < Uuid > */
 ) RETURNS TABLE (
@@ -600,7 +762,11 @@ CREATE  FUNCTION "token_status"(
 	"feedback_given" bool,  /* bool */
 	"session_status" TEXT,  /* String */
 	"progress_percent" INT,  /* i32 */
-	"overtaken_by" INT  /* i32 */
+	"overtaken_by" INT,  /* i32 */
+	"token_label" TEXT,  /* String */
+	"queue_id" uuid,  /* Uuid */
+	"queue_name" TEXT,  /* String */
+	"room_name" TEXT  /* Option < String > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -625,5 +791,72 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'update_business_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::admin::update_clinic_settings
+CREATE  FUNCTION "update_clinic_settings"(
+	"business_id" uuid, /* Option < Uuid > */
+	"settings" jsonb, /* Option < JsonB > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS jsonb /* Result < JsonB, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'update_clinic_settings_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::rooms::update_queue
+CREATE  FUNCTION "update_queue"(
+	"business_id" uuid, /* Option < Uuid > */
+	"queue_id" uuid, /* Option < Uuid > */
+	"name" TEXT DEFAULT NULL, /* Option < & str > */
+	"prefix" TEXT DEFAULT NULL, /* Option < & str > */
+	"is_active" bool DEFAULT NULL, /* Option < bool > */
+	"sort_order" INT DEFAULT NULL, /* Option < i32 > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS uuid /* Result < Uuid, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'update_queue_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::rooms::update_room
+CREATE  FUNCTION "update_room"(
+	"business_id" uuid, /* Option < Uuid > */
+	"room_id" uuid, /* Option < Uuid > */
+	"name" TEXT DEFAULT NULL, /* Option < & str > */
+	"queue_ids" uuid[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < Uuid > > > */
+	"is_active" bool DEFAULT NULL, /* Option < bool > */
+	"sort_order" INT DEFAULT NULL, /* Option < i32 > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS uuid /* Result < Uuid, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'update_room_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::accounts::update_staff_user
+CREATE  FUNCTION "update_staff_user"(
+	"business_id" uuid, /* Option < Uuid > */
+	"staff_id" uuid, /* Option < Uuid > */
+	"is_active" bool DEFAULT NULL, /* Option < bool > */
+	"room_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"unpin" bool DEFAULT false, /* Option < bool > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS bigint /* Result < i64, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'update_staff_user_wrapper';
 /* </end connected objects> */
 
