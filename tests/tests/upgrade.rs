@@ -404,6 +404,59 @@ async fn upgrade_from(release: &Release) {
         .get("n");
     assert_eq!(clinic_tokens, 9);
 
+    // The upgrade gave the clinic one line with no prefix and one room calling from it:
+    // labels are the plain numbers, and everyone called was called to that room.
+    let setup: String = db
+        .query_one(
+            "SELECT (SELECT string_agg(name || '|' || prefix || '|' || is_active, ',') FROM qlink.list_queues($1)) \
+                 || ';' || (SELECT string_agg(name || '|' || array_length(queue_ids, 1), ',') FROM qlink.list_rooms($1)) \
+                 AS s",
+            &[&day.clinic],
+        )
+        .await
+        .unwrap()
+        .get("s");
+    assert_eq!(setup, "General||true;Room 1|1");
+    let odd: i64 = db
+        .query_one(
+            "SELECT count(*) AS n FROM qlink.tokens t LEFT JOIN qlink.rooms r ON r.id = t.room_id \
+             WHERE t.business_id = $1 AND (t.token_label <> t.token_number::text \
+                OR (t.called_at IS NOT NULL) <> (r.name IS NOT DISTINCT FROM 'Room 1' AND t.room_id IS NOT NULL))",
+            &[&day.clinic],
+        )
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(odd, 0, "labels are the numbers and called tokens have the clinic's room");
+
+    // And it grows: a second doctor with a line and a room of their own.
+    let dr_b: Uuid =
+        db.query_one("SELECT qlink.create_queue($1, 'Dr. B', 'B') AS q", &[&day.clinic]).await.unwrap().get("q");
+    let room_2: Uuid = db
+        .query_one("SELECT qlink.create_room($1, 'Room 2', ARRAY[$2::uuid]) AS r", &[&day.clinic, &dr_b])
+        .await
+        .unwrap()
+        .get("r");
+    let b1 = db
+        .query_one(
+            "SELECT token_id, token_label FROM qlink.create_token($1, 'Bina', '9833333333', queue_id => $2)",
+            &[&day.clinic, &dr_b],
+        )
+        .await
+        .unwrap();
+    assert_eq!(b1.get::<_, String>("token_label"), "B-1");
+    let called: Option<Uuid> = db
+        .query_one(
+            "SELECT affected_token_id FROM qlink.queue_action($1, 'NEXT', room_id => $2)",
+            &[&day.clinic, &room_2],
+        )
+        .await
+        .unwrap()
+        .get("affected_token_id");
+    assert_eq!(called, Some(b1.get::<_, Uuid>("token_id")));
+    let unnamed = db.query_one("SELECT * FROM qlink.queue_action($1, 'NEXT')", &[&day.clinic]).await.unwrap_err();
+    assert_eq!(unnamed.code(), Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE), "{unnamed}");
+
     drop(server);
     drop(cluster);
     let _ = std::fs::remove_dir_all(&base);
