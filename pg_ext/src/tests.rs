@@ -1645,4 +1645,63 @@ mod tests {
             "default_language,eta_max_minutes,eta_min_minutes,qr_intake_enabled,reminder_at_position,stall_warning_minutes,whatsapp_enabled"
         );
     }
+
+    #[pg_test]
+    fn the_clinics_day_spans_its_lines_limits_close_and_reset() {
+        setup();
+        let b = clinic_with("day-wide", r#"{"daily_token_limit": 3, "daily_message_limit": 2}"#);
+        let qa = first_queue(&b);
+        let qb = queue(&b, "Dr. B", "B");
+        // One room calling from both lines: a call without a room still finds it.
+        let r = first_room(&b);
+        Spi::run(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY['{qa}'::uuid, '{qb}'::uuid])"))
+            .unwrap();
+        let a1 = token_in(&b, "A one", "9876500001", &qa);
+        let b1 = token_in(&b, "B one", "9876500002", &qb);
+        token_in(&b, "A two", "9876500003", &qa);
+        // The daily token limit and the message budget are the clinic's, over both lines.
+        refused_for(
+            &format!("SELECT * FROM qlink.create_token('{b}', 'B two', '9876500004', queue_id => '{qb}')"),
+            "54000",
+            "daily_token_limit",
+        );
+        assert_eq!(
+            s(&format!("SELECT string_agg(status || ':' || coalesce(reason, '-'), ',' ORDER BY id) FROM qlink.message_logs WHERE business_id = '{b}'")),
+            "PENDING:-,PENDING:-,SKIPPED:daily_message_limit"
+        );
+        let answer = s(&format!("SELECT concat_ws(',', accepting_tokens, refusal_reason, queue_count) FROM qlink.clinic_by_slug('day-wide')"));
+        assert_eq!(answer, "f,daily_token_limit,2");
+        // Earliest arrival first over the room's two lines.
+        assert_eq!(act(&b, "NEXT").as_deref(), Some(a1.as_str()));
+        assert_eq!(act(&b, "NEXT").as_deref(), Some(b1.as_str()));
+        // Close one line, then the whole clinic; UNDO reopens it in one step.
+        assert_eq!(
+            s(&format!("SELECT string_agg(status, ',') FROM qlink.close_session('{b}', queue_id => '{qb}')")),
+            "CLOSED"
+        );
+        assert_eq!(s("SELECT session_status FROM qlink.clinic_by_slug('day-wide')"), "OPEN");
+        assert_eq!(s(&format!("SELECT string_agg(status, ',') FROM qlink.close_session('{b}')")), "CLOSED,CLOSED");
+        assert_eq!(s("SELECT session_status FROM qlink.clinic_by_slug('day-wide')"), "CLOSED");
+        act(&b, "UNDO");
+        assert_eq!(
+            s(&format!("SELECT string_agg(s.status, ',' ORDER BY q.sort_order) FROM qlink.sessions s JOIN qlink.queues q ON q.id = s.queue_id WHERE s.business_id = '{b}'")),
+            "OPEN,CLOSED"
+        );
+        // Reset is refused while anyone in scope is served; per line, it empties that line only.
+        refused_for(&format!("SELECT * FROM qlink.reset_session('{b}')"), "55000", "reset_while_serving");
+        act(&b, "SERVED");
+        assert_eq!(
+            s(&format!(
+                "SELECT string_agg(cancelled_count::text, ',') FROM qlink.reset_session('{b}', queue_id => '{qa}')"
+            )),
+            "1"
+        );
+        line_length_is_kept(&b);
+        assert_eq!(
+            s(&format!(
+                "SELECT concat_ws(',', waiting_count, served_count, cancelled_count) FROM qlink.queue_summary('{b}')"
+            )),
+            "0,2,1"
+        );
+    }
 }
