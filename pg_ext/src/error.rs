@@ -81,6 +81,8 @@ pub enum Reason {
     QueueInactive,
     NotTransferable,
     TransferSameQueue,
+    QueueWithoutRoom,
+    LastActiveRoom,
     // 54000: a limit was reached.
     IpLimit,
     PhoneLimit,
@@ -90,7 +92,7 @@ pub enum Reason {
 impl Reason {
     /// Every reason, for the documentation test.
     #[cfg(test)]
-    pub const ALL: [Reason; 68] = [
+    pub const ALL: [Reason; 70] = [
         Reason::InvalidName,
         Reason::InvalidPhone,
         Reason::InvalidSource,
@@ -156,6 +158,8 @@ impl Reason {
         Reason::QueueInactive,
         Reason::NotTransferable,
         Reason::TransferSameQueue,
+        Reason::QueueWithoutRoom,
+        Reason::LastActiveRoom,
         Reason::IpLimit,
         Reason::PhoneLimit,
         Reason::DailyTokenLimit,
@@ -228,6 +232,8 @@ impl Reason {
             Reason::QueueInactive => "queue_inactive",
             Reason::NotTransferable => "not_transferable",
             Reason::TransferSameQueue => "transfer_same_queue",
+            Reason::QueueWithoutRoom => "queue_without_room",
+            Reason::LastActiveRoom => "last_active_room",
             Reason::IpLimit => "ip_limit",
             Reason::PhoneLimit => "phone_limit",
             Reason::DailyTokenLimit => "daily_token_limit",
@@ -256,9 +262,8 @@ impl Reason {
             NothingToUndo | UndoTokensChanged | NobodyServing | NotTheServingPatient | NotSkippable | NotRecallable
             | NotCancellable | TokenDayOver | FeedbackTooEarly | FeedbackAlreadyGiven | ResetWhileServing
             | DeleteLiveQueue | SlugTaken | EmailTaken | PrefixTaken | RoomNameTaken | LastActiveQueue
-            | RoomServing | RoomInactive | QueueInactive | NotTransferable | TransferSameQueue => {
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
-            }
+            | RoomServing | RoomInactive | QueueInactive | NotTransferable | TransferSameQueue | QueueWithoutRoom
+            | LastActiveRoom => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             IpLimit | PhoneLimit | DailyTokenLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         }
     }
@@ -312,6 +317,10 @@ impl Reason {
             QueueInactive => "This line is not taking patients now. Please choose another one.",
             NotTransferable => "Only a waiting or called patient can be moved to another queue.",
             TransferSameQueue => "The patient is already in that queue.",
+            QueueWithoutRoom => {
+                "Nobody is calling patients of this line now. Please choose another one or ask at the reception."
+            }
+            LastActiveRoom => "This is the clinic's last room in use: add or activate another one first.",
             DailyTokenLimit => "The clinic has given out all of today's tokens. Please ask at the reception.",
             _ => "The request was refused.",
         }

@@ -103,6 +103,9 @@ pub fn create_token(
             if !queue.is_active {
                 return Err(refused(Reason::QueueInactive));
             }
+            if queue.rooms_serving == 0 {
+                return Err(refused(Reason::QueueWithoutRoom));
+            }
             let mut session = Session::lock_today(client, &business, queue.id, now, queues.len() > 1)?;
             let settings = &business.settings;
             if source == "QR" {
@@ -460,6 +463,9 @@ pub fn queue_action(
                     let q = Queue::resolve(&queues, Some(id))?;
                     if !q.is_active {
                         return Err(refused(Reason::QueueInactive));
+                    }
+                    if q.rooms_serving == 0 {
+                        return Err(refused(Reason::QueueWithoutRoom));
                     }
                     Some(q)
                 }

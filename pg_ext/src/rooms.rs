@@ -291,6 +291,19 @@ pub fn update_room(
                     return Err(refused(Reason::RoomServing));
                 }
             }
+            if is_active == Some(false) {
+                // All the clinic's room rows, so two owners cannot each deactivate "the other" last room.
+                let others: i64 = db::value(
+                    client,
+                    "SELECT count(*) FROM (SELECT id FROM qlink.rooms WHERE business_id = $1 AND id <> $2 AND is_active \
+                     ORDER BY id FOR NO KEY UPDATE) r",
+                    &[business.id.into(), room_id.into()],
+                )?
+                .unwrap_or(0);
+                if others == 0 {
+                    return Err(refused(Reason::LastActiveRoom));
+                }
+            }
             if let Some(n) = name.as_deref() {
                 let taken: bool = db::value(
                     client,

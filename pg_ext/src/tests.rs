@@ -1560,6 +1560,23 @@ mod tests {
             "55000",
             "queue_inactive",
         );
+        // A line no active room calls takes nobody; the last active room stays.
+        let qc = queue(&b, "Dr. C", "C");
+        refused_for(
+            &format!("SELECT * FROM qlink.create_token('{b}', 'X', '9876500001', queue_id => '{qc}')"),
+            "55000",
+            "queue_without_room",
+        );
+        assert_eq!(
+            s(&format!("SELECT refusal_reason FROM qlink.list_queues('{b}') WHERE queue_id = '{qc}'")),
+            "queue_without_room"
+        );
+        refused_for(
+            &format!("SELECT qlink.update_room('{b}', '{r}', is_active => false)"),
+            "55000",
+            "last_active_room",
+        );
+        Spi::run(&format!("SELECT qlink.update_queue('{b}', '{qc}', is_active => false)")).unwrap();
         // One active queue again: a call without a queue gets it.
         let t = token(&b, "One", "9876500001");
         Spi::run(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY['{q}'::uuid, '{qb}'::uuid])"))
@@ -1575,7 +1592,7 @@ mod tests {
         // Every change is in the operator's trail.
         assert_eq!(
             s("SELECT string_agg(action, ',' ORDER BY id) FROM qlink.admin_audit_logs WHERE action LIKE '%QUEUE' OR action LIKE '%ROOM'"),
-            "CREATE_QUEUE,UPDATE_QUEUE,UPDATE_ROOM"
+            "CREATE_QUEUE,UPDATE_QUEUE,CREATE_QUEUE,UPDATE_QUEUE,UPDATE_ROOM"
         );
     }
 
@@ -1657,7 +1674,9 @@ mod tests {
         Spi::run(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY['{qa}'::uuid, '{qb}'::uuid])"))
             .unwrap();
         let a1 = token_in(&b, "A one", "9876500001", &qa);
+        at("2026-03-10 04:31:00+00");
         let b1 = token_in(&b, "B one", "9876500002", &qb);
+        at("2026-03-10 04:32:00+00");
         token_in(&b, "A two", "9876500003", &qa);
         // The daily token limit and the message budget are the clinic's, over both lines.
         refused_for(

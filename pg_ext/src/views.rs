@@ -78,6 +78,9 @@ impl Line {
         if !self.queue.is_active {
             return Some(Reason::QueueInactive);
         }
+        if self.queue.rooms_serving == 0 {
+            return Some(Reason::QueueWithoutRoom);
+        }
         qr_refusal(business, &self.status, clinic_tokens)
     }
 
