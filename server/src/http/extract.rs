@@ -87,9 +87,11 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[ipnet::Ip
 pub struct User {
     pub id: Uuid,
     pub email: String,
-    /// STAFF or SUPER_ADMIN
+    /// STAFF, OWNER or SUPER_ADMIN
     pub role: String,
     pub business_id: Option<Uuid>,
+    /// The room a clinic login is pinned to: it acts in that room only.
+    pub room_id: Option<Uuid>,
 }
 
 /// How the request proved who it is.
@@ -166,11 +168,19 @@ impl FromRequestParts<AppState> for User {
         let db = state.db.get().await?;
         let found = crate::sql::login_session_user(&db, &accounts::session_digest(&secret)).await?;
         let found = found.ok_or_else(unauthorized)?;
-        Ok(User { id: found.staff_id, email: found.email, role: found.role, business_id: found.business_id })
+        Ok(User {
+            id: found.staff_id,
+            email: found.email,
+            role: found.role,
+            business_id: found.business_id,
+            room_id: found.room_id,
+        })
     }
 }
 
-/// A receptionist: a STAFF user, acting on their own clinic only.
+/// A receptionist: a clinic login (STAFF, or the clinic's OWNER, who can also work the desk),
+/// acting on its own clinic only. A login pinned to a room acts in that room
+/// (`user.room_id`; the extension enforces the pin).
 pub struct ClinicStaff {
     pub user: User,
     pub business_id: Uuid,
@@ -182,8 +192,27 @@ impl FromRequestParts<AppState> for ClinicStaff {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let user = User::from_request_parts(parts, state).await?;
         match (user.role.as_str(), user.business_id) {
-            ("STAFF", Some(business_id)) => Ok(ClinicStaff { user, business_id }),
+            ("STAFF" | "OWNER", Some(business_id)) => Ok(ClinicStaff { user, business_id }),
             _ => Err(ApiError::Forbidden("This page is for a clinic's staff login.".into())),
+        }
+    }
+}
+
+/// A clinic's owner: an OWNER login, managing its own clinic only (its queues, rooms, staff
+/// logins and the settings the operator lets it change).
+pub struct ClinicOwner {
+    pub user: User,
+    pub business_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for ClinicOwner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = User::from_request_parts(parts, state).await?;
+        match (user.role.as_str(), user.business_id) {
+            ("OWNER", Some(business_id)) => Ok(ClinicOwner { user, business_id }),
+            _ => Err(ApiError::Forbidden("Only the clinic's owner can do this.".into())),
         }
     }
 }
