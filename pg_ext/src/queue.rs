@@ -527,6 +527,12 @@ pub fn queue_action(
     })
 }
 
+/// A called patient is acted on only by the room that called them (or clinic-wide): another
+/// room's UNDO could otherwise put them back into a room that has called someone else.
+fn another_rooms_patient(token: &Token, room: Option<&Room>) -> bool {
+    token.status == "SERVING" && room.is_some_and(|r| token.room_id != Some(r.id))
+}
+
 /// A token's move in an action.
 enum Move {
     To(&'static str, Option<bool>),
@@ -585,7 +591,7 @@ fn apply(
             if t.status != "WAITING" && t.status != "SERVING" {
                 return Err(refused(Reason::NotSkippable));
             }
-            if t.status == "SERVING" && serving.as_ref().is_some_and(|s| s.id != t.id) {
+            if another_rooms_patient(&t, room) {
                 return Err(refused(Reason::NotTheServingPatient));
             }
             moves.push((t, Move::To("SKIPPED", None)));
@@ -613,7 +619,7 @@ fn apply(
             if t.queue_id == to.id {
                 return Err(refused(Reason::TransferSameQueue));
             }
-            if t.status == "SERVING" && serving.as_ref().is_some_and(|s| s.id != t.id) {
+            if another_rooms_patient(&t, room) {
                 return Err(refused(Reason::NotTheServingPatient));
             }
             moves.push((t, Move::Transfer(to.id)));

@@ -1723,4 +1723,33 @@ mod tests {
             "0,2,1"
         );
     }
+
+    #[pg_test]
+    fn an_idle_room_cannot_skip_or_move_another_rooms_patient() {
+        setup();
+        let b = clinic("idle-room");
+        let q = first_queue(&b);
+        let lab = queue(&b, "Lab", "L");
+        let r1 = first_room(&b);
+        let r2 = room(&b, "Chair 2", &[&q]);
+        room(&b, "Lab desk", &[&lab]);
+        let t1 = token_in(&b, "X", "9876599001", &q);
+        token_in(&b, "Z", "9876599002", &q);
+        act_in(&b, "NEXT", &r1);
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'SKIP', '{t1}', room_id => '{r2}')"),
+            "55000",
+            "not_the_serving_patient",
+        );
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{t1}', room_id => '{r2}', target_queue_id => '{lab}')"),
+            "55000",
+            "not_the_serving_patient",
+        );
+        // Without a room, the patient's own room acts.
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'SKIP', '{t1}')")).unwrap();
+        assert_eq!(status(&t1), "SKIPPED");
+        act_in(&b, "UNDO", &r1);
+        assert_eq!(status(&t1), "SERVING");
+    }
 }
