@@ -1,5 +1,5 @@
-//! `qlink demo`: a demo clinic with a receptionist and an operator login, to try QLink
-//! with. Each run gives both logins fresh random passwords and prints them.
+//! `qlink demo`: a demo clinic with a receptionist, a clinic owner and an operator login, to
+//! try QLink with. Each run gives the logins fresh random passwords and prints them.
 
 use crate::config::DbArgs;
 use crate::{accounts, sql};
@@ -7,6 +7,7 @@ use anyhow::Context;
 
 pub const DEMO_SLUG: &str = "demo-clinic";
 pub const DEMO_STAFF_EMAIL: &str = "reception@demo-clinic.qlink.test";
+pub const DEMO_OWNER_EMAIL: &str = "owner@demo-clinic.qlink.test";
 pub const DEMO_ADMIN_EMAIL: &str = "admin@qlink.test";
 
 async fn ensure_login(
@@ -47,12 +48,15 @@ pub async fn run(db: &DbArgs, public_url: &str) -> anyhow::Result<()> {
         .context("creating the demo clinic")?,
     };
     let staff_password = ensure_login(&client, DEMO_STAFF_EMAIL, "STAFF", Some(id)).await?;
+    let owner_password = ensure_login(&client, DEMO_OWNER_EMAIL, "OWNER", Some(id)).await?;
     let admin_password = ensure_login(&client, DEMO_ADMIN_EMAIL, "SUPER_ADMIN", None).await?;
     let base = public_url.trim_end_matches('/');
     println!("Demo clinic \"{DEMO_SLUG}\" ({id})");
     println!();
     println!("  Patients join at     {base}/c/{DEMO_SLUG}");
     println!("  Receptionist         {base}/staff   {DEMO_STAFF_EMAIL} / {staff_password}");
+    println!("  Clinic owner         {base}/owner   {DEMO_OWNER_EMAIL} / {owner_password}");
+    println!("                       (add doctors' lines, rooms and receptionists there)");
     println!("  Operator             {base}/admin   {DEMO_ADMIN_EMAIL} / {admin_password}");
     println!();
     println!("From the command line (API):");
