@@ -36,6 +36,13 @@ pub fn served(document: &utoipa::openapi::OpenApi) -> serde_json::Value {
     if let Some(schema) = json.pointer_mut("/components/schemas/ActionRequest") {
         add_action_rule(schema);
     }
+    if let Some(schema) = json.pointer_mut("/components/schemas/LoginUpdate") {
+        // Pin to a room, or unpin: not both (the extension refuses `invalid_argument`).
+        schema["not"] = serde_json::json!({
+            "properties": {"unpin": {"const": true}, "room_id": {"type": "string"}},
+            "required": ["unpin", "room_id"]
+        });
+    }
     json
 }
 
@@ -116,6 +123,7 @@ struct CommonResponses;
 
 impl utoipa::Modify for CommonResponses {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
         use utoipa::openapi::{Ref, RefOr, Response};
         let error = |what: &str| -> RefOr<Response> {
             let mut r = Response::new(what);
@@ -146,6 +154,10 @@ impl utoipa::Modify for CommonResponses {
                 }
                 if has_id {
                     add("400", "A path value that does not decode");
+                }
+                let has_query = op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                if has_query {
+                    add("400", "A query parameter that does not decode");
                 }
                 add("405", "This method is not allowed here");
                 add("503", "The database is briefly unavailable");
