@@ -20,7 +20,7 @@ async fn ensure_login(
     if sql::staff_for_login(client, email).await?.is_some() {
         sql::set_staff_password(client, email, &hash).await?;
     } else {
-        sql::create_staff_user(client, email, &hash, role, business)
+        sql::create_staff_user(client, email, &hash, role, business, None)
             .await
             .with_context(|| format!("creating the demo login {email}"))?;
     }

@@ -170,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(slug) => Some(sql::clinic_by_slug(&client, &slug).await.map_err(cli_error)?.business_id),
                 None => None,
             };
-            let id = sql::create_staff_user(&client, &email, &hash, &role, business).await.map_err(cli_error)?;
+            let id = sql::create_staff_user(&client, &email, &hash, &role, business, None).await.map_err(cli_error)?;
             println!("{id}");
         }
         Command::Demo(c) => demo::run(&c.db, &c.public_url).await?,

@@ -33,6 +33,9 @@ pub struct ClinicRow {
     pub accepting_tokens: bool,
     /// Why not (a reason of sql/API.md), NULL while accepting.
     pub refusal_reason: Option<String>,
+    /// How many queues (lines) the clinic has: more than one, the patient picks one
+    /// (`list_queues`).
+    pub queue_count: i32,
 }
 
 impl ClinicRow {
@@ -49,6 +52,7 @@ impl ClinicRow {
             waiting_count: row.get("waiting_count"),
             accepting_tokens: row.get("accepting_tokens"),
             refusal_reason: row.get("refusal_reason"),
+            queue_count: row.get("queue_count"),
         }
     }
 
@@ -63,27 +67,44 @@ pub async fn clinic_by_slug(db: &impl GenericClient, slug: &str) -> ApiResult<Cl
     let stmt = db
         .prepare_cached(
             "SELECT business_id, slug, name, status, timezone, settings, session_status, now_serving_number, \
-                    waiting_count, accepting_tokens, refusal_reason \
+                    waiting_count, accepting_tokens, refusal_reason, queue_count \
              FROM qlink.clinic_by_slug($1)",
         )
         .await?;
     Ok(ClinicRow::from_row(&db.query_one(&stmt, &[&slug]).await?))
 }
 
-/// A row of `qlink.display_state`: what the lobby screen shows, numbers only.
+/// A room as the lobby screen shows it (`qlink.display_state`'s `rooms`): whom it calls now.
+#[derive(Debug, Clone, serde::Deserialize, Serialize, ToSchema)]
+pub struct DisplayRoom {
+    pub room_id: Uuid,
+    pub room_name: String,
+    pub serving_number: Option<i32>,
+    pub serving_label: Option<String>,
+}
+
+/// A row of `qlink.display_state`: what the lobby screen shows, numbers and labels only.
 #[derive(Debug, Clone)]
 pub struct DisplayRow {
     pub clinic_name: String,
+    /// The number called last (over the rooms shown).
     pub now_serving_number: Option<i32>,
     /// The next numbers in call order.
     pub next_numbers: Vec<i32>,
     pub waiting_count: i32,
     pub accepting_tokens: bool,
     pub refusal_reason: Option<String>,
+    /// The label called last (`A-12`).
+    pub serving_label: Option<String>,
+    /// The next labels in call order.
+    pub next_labels: Vec<String>,
+    /// Every active room (or the one asked for) with whom it is serving.
+    pub rooms: Vec<DisplayRoom>,
 }
 
 impl DisplayRow {
     fn from_row(row: &Row) -> Self {
+        let rooms: serde_json::Value = row.get("rooms");
         DisplayRow {
             clinic_name: row.get("clinic_name"),
             now_serving_number: row.get("now_serving_number"),
@@ -91,21 +112,47 @@ impl DisplayRow {
             waiting_count: row.get("waiting_count"),
             accepting_tokens: row.get("accepting_tokens"),
             refusal_reason: row.get("refusal_reason"),
+            serving_label: row.get("serving_label"),
+            next_labels: row.get("next_labels"),
+            rooms: serde_json::from_value(rooms).unwrap_or_default(),
         }
     }
 }
 
+const DISPLAY_COLUMNS: &str = "d.clinic_name, d.now_serving_number, d.next_numbers, d.waiting_count, \
+     d.accepting_tokens, d.refusal_reason, d.serving_label, d.next_labels, d.rooms";
+
 /// `qlink.display_state(business_id, max_next)` of the clinic with this slug (one round
-/// trip through `qlink.clinic_by_slug`); an unknown slug is `ApiError::NotFound`.
+/// trip through `qlink.clinic_by_slug`), every room; an unknown slug is `ApiError::NotFound`.
 pub async fn display_state_by_slug(db: &impl GenericClient, slug: &str, max_next: i32) -> ApiResult<DisplayRow> {
+    display_state_by_slug_in_room(db, slug, max_next, None).await
+}
+
+/// `qlink.display_state(business_id, max_next, room_id)` of the clinic with this slug: one
+/// room's screen (another clinic's room is `ApiError::NotFound`), or every room (None).
+pub async fn display_state_by_slug_in_room(
+    db: &impl GenericClient,
+    slug: &str,
+    max_next: i32,
+    room_id: Option<Uuid>,
+) -> ApiResult<DisplayRow> {
     let stmt = db
-        .prepare_cached(
-            "SELECT d.clinic_name, d.now_serving_number, d.next_numbers, d.waiting_count, d.accepting_tokens, \
-                    d.refusal_reason \
-             FROM qlink.clinic_by_slug($1) c, LATERAL qlink.display_state(c.business_id, $2) d",
-        )
+        .prepare_cached(&format!(
+            "SELECT {DISPLAY_COLUMNS} FROM qlink.clinic_by_slug($1) c, LATERAL qlink.display_state(c.business_id, $2, $3) d"
+        ))
         .await?;
-    Ok(DisplayRow::from_row(&db.query_one(&stmt, &[&slug, &max_next]).await?))
+    Ok(DisplayRow::from_row(&db.query_one(&stmt, &[&slug, &max_next, &room_id]).await?))
+}
+
+/// `qlink.display_state(business_id, max_next, room_id)`.
+pub async fn display_state(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    max_next: i32,
+    room_id: Option<Uuid>,
+) -> ApiResult<DisplayRow> {
+    let stmt = db.prepare_cached(&format!("SELECT {DISPLAY_COLUMNS} FROM qlink.display_state($1, $2, $3) d")).await?;
+    Ok(DisplayRow::from_row(&db.query_one(&stmt, &[&business_id, &max_next, &room_id]).await?))
 }
 
 /// A row of `qlink.token_status`: what the patient's page shows.
@@ -128,6 +175,12 @@ pub struct TokenStatusRow {
     pub session_status: String,
     pub progress_percent: i32,
     pub overtaken_by: i32,
+    /// `A-12` (or `12` for a queue without a prefix).
+    pub token_label: String,
+    pub queue_id: Uuid,
+    pub queue_name: String,
+    /// The room that called the patient, once called.
+    pub room_name: Option<String>,
 }
 
 impl TokenStatusRow {
@@ -150,6 +203,10 @@ impl TokenStatusRow {
             session_status: row.get("session_status"),
             progress_percent: row.get("progress_percent"),
             overtaken_by: row.get("overtaken_by"),
+            token_label: row.get("token_label"),
+            queue_id: row.get("queue_id"),
+            queue_name: row.get("queue_name"),
+            room_name: row.get("room_name"),
         }
     }
 }
@@ -160,7 +217,8 @@ pub async fn token_status(db: &impl GenericClient, token_id: Uuid) -> ApiResult<
         .prepare_cached(
             "SELECT token_number, status, queue_position, people_ahead, now_serving_number, eta_min_minutes, \
                     eta_max_minutes, business_name, updated_at, business_slug, language, is_priority, \
-                    joined_people_ahead, feedback_given, session_status, progress_percent, overtaken_by \
+                    joined_people_ahead, feedback_given, session_status, progress_percent, overtaken_by, \
+                    token_label, queue_id, queue_name, room_name \
              FROM qlink.token_status($1)",
         )
         .await?;
@@ -177,12 +235,14 @@ pub struct SettingRow {
     pub max_value: Option<i64>,
     pub default_value: serde_json::Value,
     pub choices: Option<Vec<String>>,
+    /// Whether the clinic's owner may change it (`qlink.update_clinic_settings`).
+    pub owner_editable: bool,
 }
 
 /// `qlink.settings_schema()`, in the extension's order.
 pub async fn settings_schema(db: &impl GenericClient) -> ApiResult<Vec<SettingRow>> {
     let stmt = db
-        .prepare_cached("SELECT name, kind, min_value, max_value, default_value, choices FROM qlink.settings_schema()")
+        .prepare_cached("SELECT name, kind, min_value, max_value, default_value, choices, owner_editable FROM qlink.settings_schema()")
         .await?;
     Ok(db
         .query(&stmt, &[])
@@ -195,13 +255,15 @@ pub async fn settings_schema(db: &impl GenericClient) -> ApiResult<Vec<SettingRo
             max_value: row.get("max_value"),
             default_value: row.get("default_value"),
             choices: row.get("choices"),
+            owner_editable: row.get("owner_editable"),
         })
         .collect())
 }
 
 // The receptionist's queue.
 
-/// A row of `qlink.queue_summary`: the dashboard's header.
+/// A row of `qlink.queue_summary`: the dashboard's header, for one room (or, without one in
+/// a clinic with several, the whole clinic).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueueSummary {
     pub session_id: Option<Uuid>,
@@ -219,6 +281,12 @@ pub struct QueueSummary {
     /// The action UNDO would revert, if any.
     pub undo_action: Option<String>,
     pub undo_token_number: Option<i32>,
+    /// The room this header is about (null: the whole clinic).
+    pub room_id: Option<Uuid>,
+    pub room_name: Option<String>,
+    /// The label the room is serving (`A-12`).
+    pub serving_label: Option<String>,
+    pub undo_token_label: Option<String>,
 }
 
 /// A row of `qlink.queue_summary`: the summary and the clinic's name and stall setting.
@@ -229,17 +297,23 @@ pub struct QueueSummaryRow {
     pub stall_warning_minutes: i32,
 }
 
-/// `qlink.queue_summary(business_id)`.
-pub async fn queue_summary(db: &impl GenericClient, business_id: Uuid) -> ApiResult<QueueSummaryRow> {
+/// `qlink.queue_summary(business_id, room_id)`: a room's header (None: the only room, or the
+/// whole clinic when it has several); another clinic's room is `ApiError::NotFound`.
+pub async fn queue_summary(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    room_id: Option<Uuid>,
+) -> ApiResult<QueueSummaryRow> {
     let stmt = db
         .prepare_cached(
             "SELECT session_id, session_status, now_serving_number, serving_token_id, waiting_count, skipped_count, \
                     served_count, cancelled_count, last_token_number, last_action_at, stall_warning, undo_action, \
-                    undo_token_number, business_name, stall_warning_minutes \
-             FROM qlink.queue_summary($1)",
+                    undo_token_number, business_name, stall_warning_minutes, room_id, room_name, serving_label, \
+                    undo_token_label \
+             FROM qlink.queue_summary($1, $2)",
         )
         .await?;
-    let r = db.query_one(&stmt, &[&business_id]).await?;
+    let r = db.query_one(&stmt, &[&business_id, &room_id]).await?;
     let summary = QueueSummary {
         session_id: r.get("session_id"),
         session_status: r.get("session_status"),
@@ -254,6 +328,10 @@ pub async fn queue_summary(db: &impl GenericClient, business_id: Uuid) -> ApiRes
         stall_warning: r.get("stall_warning"),
         undo_action: r.get("undo_action"),
         undo_token_number: r.get("undo_token_number"),
+        room_id: r.get("room_id"),
+        room_name: r.get("room_name"),
+        serving_label: r.get("serving_label"),
+        undo_token_label: r.get("undo_token_label"),
     };
     Ok(QueueSummaryRow {
         summary,
@@ -272,24 +350,38 @@ pub struct QueueToken {
     pub patient_name: Option<String>,
     pub patient_phone: Option<String>,
     pub source: String,
+    /// The place in the token's own queue.
     pub queue_position: Option<i32>,
     pub language: String,
     pub created_at: DateTime<Utc>,
     pub called_at: Option<DateTime<Utc>>,
     pub served_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// `A-12` (kept when the token is transferred).
+    pub token_label: String,
+    pub queue_id: Uuid,
+    pub queue_name: String,
+    /// The room that called the token, once called.
+    pub room_id: Option<Uuid>,
+    pub room_name: Option<String>,
 }
 
-/// `qlink.queue_snapshot(business_id)`: SERVING, WAITING (priority first), SKIPPED, finished.
-pub async fn queue_snapshot(db: &impl GenericClient, business_id: Uuid) -> ApiResult<Vec<QueueToken>> {
+/// `qlink.queue_snapshot(business_id, room_id)`: SERVING, WAITING (priority first), SKIPPED,
+/// finished; with a room, the tokens of the queues it calls from, without, the whole clinic.
+pub async fn queue_snapshot(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    room_id: Option<Uuid>,
+) -> ApiResult<Vec<QueueToken>> {
     let stmt = db
         .prepare_cached(
             "SELECT token_id, token_number, status, is_priority, patient_name, patient_phone, source, \
-                    queue_position, language, created_at, called_at, served_at, cancelled_at \
-             FROM qlink.queue_snapshot($1)",
+                    queue_position, language, created_at, called_at, served_at, cancelled_at, token_label, \
+                    queue_id, queue_name, room_id, room_name \
+             FROM qlink.queue_snapshot($1, $2)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&business_id]).await?;
+    let rows = db.query(&stmt, &[&business_id, &room_id]).await?;
     Ok(rows
         .iter()
         .map(|r| QueueToken {
@@ -306,8 +398,27 @@ pub async fn queue_snapshot(db: &impl GenericClient, business_id: Uuid) -> ApiRe
             called_at: r.get("called_at"),
             served_at: r.get("served_at"),
             cancelled_at: r.get("cancelled_at"),
+            token_label: r.get("token_label"),
+            queue_id: r.get("queue_id"),
+            queue_name: r.get("queue_name"),
+            room_id: r.get("room_id"),
+            room_name: r.get("room_name"),
         })
         .collect())
+}
+
+/// What `qlink.queue_action` is asked to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueAction<'a> {
+    /// NEXT, SERVED, SKIP, RECALL, CANCEL, UNDO or TRANSFER.
+    pub action: &'a str,
+    pub token_id: Option<Uuid>,
+    /// The login acting (the extension checks its clinic and its room pin).
+    pub staff_id: Option<Uuid>,
+    /// The room acting (None: the only room, or the login's pinned one).
+    pub room_id: Option<Uuid>,
+    /// TRANSFER's destination queue.
+    pub target_queue_id: Option<Uuid>,
 }
 
 /// A row of `qlink.queue_action`.
@@ -317,47 +428,545 @@ pub struct ActionResult {
     pub serving_token_id: Option<Uuid>,
     pub affected_token_id: Option<Uuid>,
     pub waiting_count: i32,
+    /// The affected token's label.
+    pub token_label: Option<String>,
+    /// The affected token's queue (after a TRANSFER: the target).
+    pub queue_id: Option<Uuid>,
+    /// The room the action was made in.
+    pub room_id: Option<Uuid>,
+    pub room_name: Option<String>,
+    /// The label the room is serving now.
+    pub serving_label: Option<String>,
 }
 
-/// `qlink.queue_action(business_id, action, token_id, staff_id)`.
+/// `qlink.queue_action(business_id, action, token_id, staff_id, room_id, target_queue_id)`.
 pub async fn queue_action(
     db: &impl GenericClient,
     business_id: Uuid,
-    action: &str,
-    token_id: Option<Uuid>,
-    staff_id: Option<Uuid>,
+    action: &QueueAction<'_>,
 ) -> ApiResult<ActionResult> {
     let stmt = db
         .prepare_cached(
-            "SELECT now_serving_number, serving_token_id, affected_token_id, waiting_count \
-             FROM qlink.queue_action($1, $2, $3, $4)",
+            "SELECT now_serving_number, serving_token_id, affected_token_id, waiting_count, token_label, queue_id, \
+                    room_id, room_name, serving_label \
+             FROM qlink.queue_action($1, $2, $3, $4, $5, $6)",
         )
         .await?;
-    let r = db.query_one(&stmt, &[&business_id, &action, &token_id, &staff_id]).await?;
+    let r = db
+        .query_one(
+            &stmt,
+            &[
+                &business_id,
+                &action.action,
+                &action.token_id,
+                &action.staff_id,
+                &action.room_id,
+                &action.target_queue_id,
+            ],
+        )
+        .await?;
     Ok(ActionResult {
         now_serving_number: r.get("now_serving_number"),
         serving_token_id: r.get("serving_token_id"),
         affected_token_id: r.get("affected_token_id"),
         waiting_count: r.get("waiting_count"),
+        token_label: r.get("token_label"),
+        queue_id: r.get("queue_id"),
+        room_id: r.get("room_id"),
+        room_name: r.get("room_name"),
+        serving_label: r.get("serving_label"),
     })
 }
 
-/// A row of `qlink.close_session`.
+/// A row of `qlink.close_session`: one queue's day.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionState {
     pub session_id: Uuid,
     pub status: String,
+    pub queue_id: Uuid,
 }
 
-/// `qlink.close_session(business_id, staff_id)`.
+/// `qlink.close_session(business_id, staff_id, queue_id)`: one queue's day (Some), or every
+/// queue's (None); a row per queue.
 pub async fn close_session(
     db: &impl GenericClient,
     business_id: Uuid,
     staff_id: Option<Uuid>,
-) -> ApiResult<SessionState> {
-    let stmt = db.prepare_cached("SELECT session_id, status FROM qlink.close_session($1, $2)").await?;
-    let r = db.query_one(&stmt, &[&business_id, &staff_id]).await?;
-    Ok(SessionState { session_id: r.get("session_id"), status: r.get("status") })
+    queue_id: Option<Uuid>,
+) -> ApiResult<Vec<SessionState>> {
+    let stmt = db.prepare_cached("SELECT session_id, status, queue_id FROM qlink.close_session($1, $2, $3)").await?;
+    let rows = db.query(&stmt, &[&business_id, &staff_id, &queue_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| SessionState { session_id: r.get("session_id"), status: r.get("status"), queue_id: r.get("queue_id") })
+        .collect())
+}
+
+/// What `qlink.create_token` takes besides the clinic: the defaults are the extension's.
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    pub patient_name: &'a str,
+    pub patient_phone: Option<&'a str>,
+    /// QR, STAFF or API.
+    pub source: &'a str,
+    /// The patient's address (QR intake limits).
+    pub client_ip: Option<std::net::IpAddr>,
+    pub is_priority: bool,
+    pub language: Option<&'a str>,
+    /// The desk login adding a walk-in.
+    pub staff_id: Option<Uuid>,
+    /// The queue to join (None: the clinic's only active queue).
+    pub queue_id: Option<Uuid>,
+}
+
+/// A row of `qlink.create_token`: the new token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreatedTokenRow {
+    pub token_id: Uuid,
+    pub token_number: i32,
+    pub status: String,
+    pub queue_position: Option<i32>,
+    pub eta_min_minutes: Option<i32>,
+    pub eta_max_minutes: Option<i32>,
+    /// `A-12` (or `12` for a queue without a prefix).
+    pub token_label: String,
+    pub queue_id: Uuid,
+    pub queue_name: String,
+}
+
+impl CreatedTokenRow {
+    fn from_row(r: &Row) -> Self {
+        CreatedTokenRow {
+            token_id: r.get("token_id"),
+            token_number: r.get("token_number"),
+            status: r.get("status"),
+            queue_position: r.get("queue_position"),
+            eta_min_minutes: r.get("eta_min_minutes"),
+            eta_max_minutes: r.get("eta_max_minutes"),
+            token_label: r.get("token_label"),
+            queue_id: r.get("queue_id"),
+            queue_name: r.get("queue_name"),
+        }
+    }
+}
+
+const CREATED_TOKEN_COLUMNS: &str = "t.token_id, t.token_number, t.status, t.queue_position, t.eta_min_minutes, \
+     t.eta_max_minutes, t.token_label, t.queue_id, t.queue_name";
+
+/// `qlink.create_token(business_id, …, queue_id)`.
+pub async fn create_token(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    token: &NewToken<'_>,
+) -> ApiResult<CreatedTokenRow> {
+    let stmt = db
+        .prepare_cached(&format!(
+            "SELECT {CREATED_TOKEN_COLUMNS} FROM qlink.create_token($1, $2, $3, $4, $5, $6, $7, $8, $9) t"
+        ))
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &business_id,
+                &token.patient_name,
+                &token.patient_phone,
+                &token.source,
+                &token.client_ip,
+                &token.is_priority,
+                &token.language,
+                &token.staff_id,
+                &token.queue_id,
+            ],
+        )
+        .await?;
+    Ok(CreatedTokenRow::from_row(&row))
+}
+
+/// `qlink.create_token` for the clinic with this slug (one round trip through
+/// `qlink.clinic_by_slug`); an unknown slug is `ApiError::NotFound`.
+pub async fn create_token_by_slug(
+    db: &impl GenericClient,
+    slug: &str,
+    token: &NewToken<'_>,
+) -> ApiResult<CreatedTokenRow> {
+    let stmt = db
+        .prepare_cached(&format!(
+            "SELECT {CREATED_TOKEN_COLUMNS} FROM qlink.clinic_by_slug($1) c, \
+                  LATERAL qlink.create_token(c.business_id, $2, $3, $4, $5, $6, $7, $8, $9) t"
+        ))
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &slug,
+                &token.patient_name,
+                &token.patient_phone,
+                &token.source,
+                &token.client_ip,
+                &token.is_priority,
+                &token.language,
+                &token.staff_id,
+                &token.queue_id,
+            ],
+        )
+        .await?;
+    Ok(CreatedTokenRow::from_row(&row))
+}
+
+// Queues and rooms (SPEC §9): the clinic's lines and where patients are called to.
+
+/// A row of `qlink.list_queues`: one of the clinic's queues with today's state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueLine {
+    pub queue_id: Uuid,
+    pub name: String,
+    /// 0–3 capital letters; labels read `A-12` (`''`: plain `12`).
+    pub prefix: String,
+    pub is_active: bool,
+    pub sort_order: i32,
+    /// Active rooms calling from this queue (its ETA is divided by them).
+    pub rooms_serving: i32,
+    /// OPEN or CLOSED (today's day of this queue).
+    pub session_status: String,
+    pub waiting_count: i32,
+    pub now_serving_number: Option<i32>,
+    /// What a patient joining now is shown.
+    pub eta_min_minutes: i32,
+    pub eta_max_minutes: i32,
+    /// Whether a patient can join this queue by QR now.
+    pub accepting_tokens: bool,
+    pub refusal_reason: Option<String>,
+}
+
+/// `qlink.list_queues(business_id)`: every queue of the clinic, in order.
+pub async fn list_queues(db: &impl GenericClient, business_id: Uuid) -> ApiResult<Vec<QueueLine>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT queue_id, name, prefix, is_active, sort_order, rooms_serving, session_status, waiting_count, \
+                    now_serving_number, eta_min_minutes, eta_max_minutes, accepting_tokens, refusal_reason \
+             FROM qlink.list_queues($1)",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&business_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| QueueLine {
+            queue_id: r.get("queue_id"),
+            name: r.get("name"),
+            prefix: r.get("prefix"),
+            is_active: r.get("is_active"),
+            sort_order: r.get("sort_order"),
+            rooms_serving: r.get("rooms_serving"),
+            session_status: r.get("session_status"),
+            waiting_count: r.get("waiting_count"),
+            now_serving_number: r.get("now_serving_number"),
+            eta_min_minutes: r.get("eta_min_minutes"),
+            eta_max_minutes: r.get("eta_max_minutes"),
+            accepting_tokens: r.get("accepting_tokens"),
+            refusal_reason: r.get("refusal_reason"),
+        })
+        .collect())
+}
+
+/// A row of `qlink.list_rooms`: one of the clinic's rooms, its queues and whom it serves.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoomLine {
+    pub room_id: Uuid,
+    pub name: String,
+    pub is_active: bool,
+    pub sort_order: i32,
+    /// The queues the room calls from, in the clinic's order.
+    pub queue_ids: Vec<Uuid>,
+    pub queue_names: Vec<String>,
+    pub serving_token_id: Option<Uuid>,
+    pub serving_number: Option<i32>,
+    pub serving_label: Option<String>,
+    /// Patients waiting in the room's queues.
+    pub waiting_count: i32,
+}
+
+/// `qlink.list_rooms(business_id)`: every room of the clinic, in order.
+pub async fn list_rooms(db: &impl GenericClient, business_id: Uuid) -> ApiResult<Vec<RoomLine>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT room_id, name, is_active, sort_order, queue_ids, queue_names, serving_token_id, serving_number, \
+                    serving_label, waiting_count \
+             FROM qlink.list_rooms($1)",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&business_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| RoomLine {
+            room_id: r.get("room_id"),
+            name: r.get("name"),
+            is_active: r.get("is_active"),
+            sort_order: r.get("sort_order"),
+            queue_ids: r.get("queue_ids"),
+            queue_names: r.get("queue_names"),
+            serving_token_id: r.get("serving_token_id"),
+            serving_number: r.get("serving_number"),
+            serving_label: r.get("serving_label"),
+            waiting_count: r.get("waiting_count"),
+        })
+        .collect())
+}
+
+/// `qlink.create_queue(business_id, name, prefix)`: the new queue's id.
+pub async fn create_queue(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    name: &str,
+    prefix: Option<&str>,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<Uuid> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.create_queue($1, $2, coalesce($3, ''), actor_email => $4, actor_ip => $5) AS queue_id",
+        )
+        .await?;
+    let row = db
+        .query_one(&stmt, &[&business_id, &name, &prefix, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)])
+        .await?;
+    Ok(row.get("queue_id"))
+}
+
+/// What `qlink.update_queue` changes: only what is given.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct QueueChange<'a> {
+    pub name: Option<&'a str>,
+    pub prefix: Option<&'a str>,
+    pub is_active: Option<bool>,
+    pub sort_order: Option<i32>,
+}
+
+/// `qlink.update_queue(business_id, queue_id, …)`: the queue's id.
+pub async fn update_queue(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    queue_id: Uuid,
+    change: &QueueChange<'_>,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<Uuid> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.update_queue($1, $2, $3, $4, $5, $6, actor_email => $7, actor_ip => $8) AS queue_id",
+        )
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &business_id,
+                &queue_id,
+                &change.name,
+                &change.prefix,
+                &change.is_active,
+                &change.sort_order,
+                &actor.map(|a| a.email),
+                &actor.and_then(|a| a.ip),
+            ],
+        )
+        .await?;
+    Ok(row.get("queue_id"))
+}
+
+/// `qlink.create_room(business_id, name, queue_ids)`: the new room's id.
+pub async fn create_room(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    name: &str,
+    queue_ids: &[Uuid],
+    actor: Option<Actor<'_>>,
+) -> ApiResult<Uuid> {
+    let stmt =
+        db.prepare_cached("SELECT qlink.create_room($1, $2, $3, actor_email => $4, actor_ip => $5) AS room_id").await?;
+    let row = db
+        .query_one(&stmt, &[&business_id, &name, &queue_ids, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)])
+        .await?;
+    Ok(row.get("room_id"))
+}
+
+/// What `qlink.update_room` changes: only what is given (`queue_ids` replaces the room's).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RoomChange<'a> {
+    pub name: Option<&'a str>,
+    pub queue_ids: Option<&'a [Uuid]>,
+    pub is_active: Option<bool>,
+    pub sort_order: Option<i32>,
+}
+
+/// `qlink.update_room(business_id, room_id, …)`: the room's id.
+pub async fn update_room(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    room_id: Uuid,
+    change: &RoomChange<'_>,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<Uuid> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.update_room($1, $2, $3, $4, $5, $6, actor_email => $7, actor_ip => $8) AS room_id",
+        )
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &business_id,
+                &room_id,
+                &change.name,
+                &change.queue_ids,
+                &change.is_active,
+                &change.sort_order,
+                &actor.map(|a| a.email),
+                &actor.and_then(|a| a.ip),
+            ],
+        )
+        .await?;
+    Ok(row.get("room_id"))
+}
+
+// The clinic owner's logins and settings.
+
+/// A row of `qlink.clinic_staff`: one of the clinic's logins (never the operator's).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClinicLogin {
+    pub staff_id: Uuid,
+    pub email: String,
+    /// STAFF or OWNER.
+    pub role: String,
+    pub is_active: bool,
+    /// The room the login is pinned to, if any.
+    pub room_id: Option<Uuid>,
+    pub room_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Live login sessions now.
+    pub login_sessions: i32,
+}
+
+/// `qlink.clinic_staff(business_id)`: the clinic's logins.
+pub async fn clinic_staff(db: &impl GenericClient, business_id: Uuid) -> ApiResult<Vec<ClinicLogin>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT staff_id, email, role, is_active, room_id, room_name, created_at, last_login_at, login_sessions \
+             FROM qlink.clinic_staff($1)",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&business_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ClinicLogin {
+            staff_id: r.get("staff_id"),
+            email: r.get("email"),
+            role: r.get("role"),
+            is_active: r.get("is_active"),
+            room_id: r.get("room_id"),
+            room_name: r.get("room_name"),
+            created_at: r.get("created_at"),
+            last_login_at: r.get("last_login_at"),
+            login_sessions: r.get("login_sessions"),
+        })
+        .collect())
+}
+
+/// What `qlink.update_staff_user` changes: only what is given.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StaffChange {
+    /// Disabling also ends the login's sessions.
+    pub is_active: Option<bool>,
+    /// Pin the login to this room.
+    pub room_id: Option<Uuid>,
+    /// Unpin it (not together with `room_id`).
+    pub unpin: bool,
+}
+
+/// `qlink.update_staff_user(business_id, staff_id, …)`: the login sessions ended.
+pub async fn update_staff_user(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    staff_id: Uuid,
+    change: &StaffChange,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<i64> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.update_staff_user($1, $2, $3, $4, $5, actor_email => $6, actor_ip => $7) AS ended",
+        )
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &business_id,
+                &staff_id,
+                &change.is_active,
+                &change.room_id,
+                &change.unpin,
+                &actor.map(|a| a.email),
+                &actor.and_then(|a| a.ip),
+            ],
+        )
+        .await?;
+    Ok(row.get("ended"))
+}
+
+/// `qlink.end_staff_sessions(business_id, staff_id)`: logs a clinic login out everywhere;
+/// the login sessions ended.
+pub async fn end_staff_sessions(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    staff_id: Uuid,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<i64> {
+    let stmt = db
+        .prepare_cached("SELECT qlink.end_staff_sessions($1, $2, actor_email => $3, actor_ip => $4) AS ended")
+        .await?;
+    let row =
+        db.query_one(&stmt, &[&business_id, &staff_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    Ok(row.get("ended"))
+}
+
+/// `qlink.reset_staff_password(business_id, staff_id, password_hash)`: a new argon2id hash
+/// for a clinic login, which is logged out everywhere; the login sessions ended.
+pub async fn reset_staff_password(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    staff_id: Uuid,
+    password_hash: &str,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<i64> {
+    let stmt = db
+        .prepare_cached("SELECT qlink.reset_staff_password($1, $2, $3, actor_email => $4, actor_ip => $5) AS ended")
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[&business_id, &staff_id, &password_hash, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)],
+        )
+        .await?;
+    Ok(row.get("ended"))
+}
+
+/// `qlink.update_clinic_settings(business_id, settings)`: the owner's patch of the settings
+/// they may change (any other key is `ApiError::Forbidden`); the clinic's settings after.
+pub async fn update_clinic_settings(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    settings: &serde_json::Value,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<serde_json::Value> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.update_clinic_settings($1, $2::jsonb, actor_email => $3, actor_ip => $4) AS settings",
+        )
+        .await?;
+    let row =
+        db.query_one(&stmt, &[&business_id, settings, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    Ok(row.get("settings"))
 }
 
 // Logins.
@@ -380,17 +989,21 @@ pub struct LoginCandidate {
     pub password_hash: String,
     pub role: String,
     pub business_id: Option<Uuid>,
+    /// The room the login is pinned to, if any.
+    pub room_id: Option<Uuid>,
 }
 
 /// `qlink.staff_for_login(email)`: an active login with this email, if any.
 pub async fn staff_for_login(db: &impl GenericClient, email: &str) -> ApiResult<Option<LoginCandidate>> {
-    let stmt =
-        db.prepare_cached("SELECT staff_id, password_hash, role, business_id FROM qlink.staff_for_login($1)").await?;
+    let stmt = db
+        .prepare_cached("SELECT staff_id, password_hash, role, business_id, room_id FROM qlink.staff_for_login($1)")
+        .await?;
     Ok(db.query_opt(&stmt, &[&email]).await?.map(|r| LoginCandidate {
         staff_id: r.get("staff_id"),
         password_hash: r.get("password_hash"),
         role: r.get("role"),
         business_id: r.get("business_id"),
+        room_id: r.get("room_id"),
     }))
 }
 
@@ -424,16 +1037,21 @@ pub struct SessionUser {
     pub email: String,
     pub role: String,
     pub business_id: Option<Uuid>,
+    /// The room the login is pinned to, if any.
+    pub room_id: Option<Uuid>,
 }
 
 /// `qlink.login_session_user(digest)`: the user of a live session, if any.
 pub async fn login_session_user(db: &impl GenericClient, digest: &[u8]) -> ApiResult<Option<SessionUser>> {
-    let stmt = db.prepare_cached("SELECT staff_id, email, role, business_id FROM qlink.login_session_user($1)").await?;
+    let stmt = db
+        .prepare_cached("SELECT staff_id, email, role, business_id, room_id FROM qlink.login_session_user($1)")
+        .await?;
     Ok(db.query_opt(&stmt, &[&digest]).await?.map(|r| SessionUser {
         staff_id: r.get("staff_id"),
         email: r.get("email"),
         role: r.get("role"),
         business_id: r.get("business_id"),
+        room_id: r.get("room_id"),
     }))
 }
 
@@ -445,16 +1063,19 @@ pub async fn set_staff_password(db: &impl GenericClient, email: &str, password_h
     Ok(db.query_one(&stmt, &[&email, &password_hash]).await?.get("id"))
 }
 
-/// `qlink.create_staff_user(email, password_hash, role, business_id)`: the new login's id.
+/// `qlink.create_staff_user(email, password_hash, role, business_id, room_id)`: the new
+/// login's id. STAFF and OWNER belong to one clinic (a login may be pinned to one of its
+/// rooms); SUPER_ADMIN to none.
 pub async fn create_staff_user(
     db: &impl GenericClient,
     email: &str,
     password_hash: &str,
     role: &str,
     business_id: Option<Uuid>,
+    room_id: Option<Uuid>,
 ) -> ApiResult<Uuid> {
-    let stmt = db.prepare_cached("SELECT qlink.create_staff_user($1, $2, $3, $4) AS id").await?;
-    Ok(db.query_one(&stmt, &[&email, &password_hash, &role, &business_id]).await?.get("id"))
+    let stmt = db.prepare_cached("SELECT qlink.create_staff_user($1, $2, $3, $4, $5) AS id").await?;
+    Ok(db.query_one(&stmt, &[&email, &password_hash, &role, &business_id, &room_id]).await?.get("id"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -789,26 +1410,37 @@ pub async fn delete_business(db: &impl GenericClient, business_id: Uuid, actor: 
     Ok(row.get("deleted"))
 }
 
-/// A row of `qlink.reset_session`.
+/// A row of `qlink.reset_session`: one queue's day started over.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResetResult {
     pub session_id: Uuid,
     pub cancelled_count: i32,
+    pub queue_id: Uuid,
 }
 
-/// `qlink.reset_session(business_id)`: today's queue emptied; refused while someone is served.
+/// `qlink.reset_session(business_id, NULL, actor, queue_id)`: one queue's day (Some) or
+/// every queue's (None) emptied; refused while someone is served. A row per queue.
 pub async fn reset_session(
     db: &impl GenericClient,
     business_id: Uuid,
+    queue_id: Option<Uuid>,
     actor: Option<Actor<'_>>,
-) -> ApiResult<ResetResult> {
+) -> ApiResult<Vec<ResetResult>> {
     let stmt = db
         .prepare_cached(
-            "SELECT session_id, cancelled_count FROM qlink.reset_session($1, actor_email => $2, actor_ip => $3)",
+            "SELECT session_id, cancelled_count, queue_id \
+             FROM qlink.reset_session($1, actor_email => $2, actor_ip => $3, queue_id => $4)",
         )
         .await?;
-    let r = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
-    Ok(ResetResult { session_id: r.get("session_id"), cancelled_count: r.get("cancelled_count") })
+    let rows = db.query(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &queue_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ResetResult {
+            session_id: r.get("session_id"),
+            cancelled_count: r.get("cancelled_count"),
+            queue_id: r.get("queue_id"),
+        })
+        .collect())
 }
 
 /// A row of `qlink.admin_metrics`: today across all clinics.

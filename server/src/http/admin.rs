@@ -90,7 +90,7 @@ pub async fn create_clinic(
         contact_phone: body.contact_phone.as_deref(),
     };
     let id = sql::create_business(&tx, &clinic, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
-    let staff_id = sql::create_staff_user(&tx, &body.staff_email, &hash, "STAFF", Some(id)).await?;
+    let staff_id = sql::create_staff_user(&tx, &body.staff_email, &hash, "STAFF", Some(id), None).await?;
     let email = body.staff_email.trim().to_lowercase();
     let clinic = sql::admin_clinic(&tx, id).await?;
     tx.commit().await?;
@@ -172,9 +172,9 @@ pub async fn reset_session(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let result = sql::reset_session(&tx, id, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
+    let result = sql::reset_session(&tx, id, None, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
     tx.commit().await?;
-    Ok(Json(result))
+    result.into_iter().next().map(Json).ok_or_else(ApiError::not_found)
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/metrics", tag = "admin", responses((status = 200, body = Metrics)))]

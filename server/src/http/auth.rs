@@ -81,7 +81,8 @@ pub async fn login(
         tracing::info!(%ip, "failed login");
         return Err(ApiError::Unauthorized("Wrong email or password.".into()));
     };
-    let user = User { id: found.staff_id, email, role: found.role, business_id: found.business_id };
+    let user =
+        User { id: found.staff_id, email, role: found.role, business_id: found.business_id, room_id: found.room_id };
 
     // A fresh secret on every login (no session fixation); any session the browser
     // presented is ended.

@@ -87,9 +87,11 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[ipnet::Ip
 pub struct User {
     pub id: Uuid,
     pub email: String,
-    /// STAFF or SUPER_ADMIN
+    /// STAFF, OWNER or SUPER_ADMIN
     pub role: String,
     pub business_id: Option<Uuid>,
+    /// The room a clinic login is pinned to: it acts in that room only.
+    pub room_id: Option<Uuid>,
 }
 
 /// How the request proved who it is.
@@ -166,7 +168,13 @@ impl FromRequestParts<AppState> for User {
         let db = state.db.get().await?;
         let found = crate::sql::login_session_user(&db, &accounts::session_digest(&secret)).await?;
         let found = found.ok_or_else(unauthorized)?;
-        Ok(User { id: found.staff_id, email: found.email, role: found.role, business_id: found.business_id })
+        Ok(User {
+            id: found.staff_id,
+            email: found.email,
+            role: found.role,
+            business_id: found.business_id,
+            room_id: found.room_id,
+        })
     }
 }
 

@@ -73,6 +73,11 @@ pub struct CreatedToken {
     pub queue_position: Option<i32>,
     pub eta_min_minutes: Option<i32>,
     pub eta_max_minutes: Option<i32>,
+    /// What the patient is called by: `A-12` (or `12` for a queue without a prefix).
+    pub token_label: String,
+    /// The queue (line) the token joined.
+    pub queue_id: Uuid,
+    pub queue_name: String,
     /// The patient's live page.
     pub track_url: String,
 }
@@ -113,7 +118,8 @@ pub async fn create_token(
 }
 
 /// A patient joins by QR code: the one call behind both the JSON API and the intake page's
-/// plain form (pages::intake), so both apply exactly the same rules and limits.
+/// plain form (pages::intake), so both apply exactly the same rules and limits. The clinic's
+/// only queue; [`create_qr_token_in`] names one.
 pub async fn create_qr_token(
     app: &App,
     slug: &str,
@@ -122,32 +128,50 @@ pub async fn create_qr_token(
     ip: IpAddr,
     language: Option<String>,
 ) -> ApiResult<CreatedToken> {
+    create_qr_token_in(app, slug, None, patient_name, patient_phone, ip, language).await
+}
+
+/// A patient joins a queue of the clinic by QR code (None: the clinic's only active queue;
+/// with several that is 400 `queue_required`).
+pub async fn create_qr_token_in(
+    app: &App,
+    slug: &str,
+    queue_id: Option<Uuid>,
+    patient_name: &str,
+    patient_phone: &str,
+    ip: IpAddr,
+    language: Option<String>,
+) -> ApiResult<CreatedToken> {
     let db = app.db.get().await?;
-    let stmt = db
-        .prepare_cached(
-            "SELECT t.token_id, t.token_number, t.status, t.queue_position, t.eta_min_minutes, t.eta_max_minutes \
-             FROM qlink.clinic_by_slug($1) c, \
-                  LATERAL qlink.create_token(c.business_id, $2, $3, 'QR', $4, false, $5) t",
-        )
-        .await?;
-    let row = db.query_one(&stmt, &[&slug, &patient_name, &patient_phone, &ip, &language]).await?;
+    let token = crate::sql::NewToken {
+        patient_name,
+        patient_phone: Some(patient_phone),
+        source: "QR",
+        client_ip: Some(ip),
+        is_priority: false,
+        language: language.as_deref(),
+        staff_id: None,
+        queue_id,
+    };
+    let row = crate::sql::create_token_by_slug(&db, slug, &token).await?;
     app.wake_worker(&db).await;
-    Ok(CreatedToken::from_row(&row, &app.public_url))
+    Ok(CreatedToken::from_created(row, &app.public_url))
 }
 
 impl CreatedToken {
-    /// From a `qlink.create_token` row: token_id, token_number, status, queue_position,
-    /// eta_min_minutes, eta_max_minutes.
-    pub fn from_row(row: &tokio_postgres::Row, public_url: &str) -> CreatedToken {
-        let token_id: Uuid = row.get("token_id");
+    /// From a `qlink.create_token` row, with the patient's live page.
+    pub fn from_created(row: crate::sql::CreatedTokenRow, public_url: &str) -> CreatedToken {
         CreatedToken {
-            token_id,
-            token_number: row.get("token_number"),
-            status: row.get("status"),
-            queue_position: row.get("queue_position"),
-            eta_min_minutes: row.get("eta_min_minutes"),
-            eta_max_minutes: row.get("eta_max_minutes"),
-            track_url: format!("{public_url}/t/{token_id}"),
+            token_id: row.token_id,
+            token_number: row.token_number,
+            status: row.status,
+            queue_position: row.queue_position,
+            eta_min_minutes: row.eta_min_minutes,
+            eta_max_minutes: row.eta_max_minutes,
+            token_label: row.token_label,
+            queue_id: row.queue_id,
+            queue_name: row.queue_name,
+            track_url: format!("{public_url}/t/{}", row.token_id),
         }
     }
 }

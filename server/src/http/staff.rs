@@ -29,8 +29,8 @@ pub struct Queue {
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn queue(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult<Json<Queue>> {
     let db = app.db.get().await?;
-    let header = sql::queue_summary(&db, staff.business_id).await?;
-    let tokens = sql::queue_snapshot(&db, staff.business_id).await?;
+    let header = sql::queue_summary(&db, staff.business_id, staff.user.room_id).await?;
+    let tokens = sql::queue_snapshot(&db, staff.business_id, staff.user.room_id).await?;
     Ok(Json(Queue {
         business_id: staff.business_id,
         business_name: header.business_name,
@@ -60,7 +60,14 @@ pub async fn action(
     ApiJson(body): ApiJson<ActionRequest>,
 ) -> ApiResult<Json<ActionResult>> {
     let db = app.db.get().await?;
-    let result = sql::queue_action(&db, staff.business_id, &body.action, body.token_id, Some(staff.user.id)).await?;
+    let action = sql::QueueAction {
+        action: &body.action,
+        token_id: body.token_id,
+        staff_id: Some(staff.user.id),
+        room_id: None,
+        target_queue_id: None,
+    };
+    let result = sql::queue_action(&db, staff.business_id, &action).await?;
     app.wake_worker(&db).await;
     metrics::counter!("qlink_queue_actions_total", "action" => body.action.trim().to_ascii_uppercase()).increment(1);
     Ok(Json(result))
@@ -89,32 +96,25 @@ pub async fn add_token(
     ApiJson(body): ApiJson<WalkIn>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let db = app.db.get().await?;
-    let stmt = db
-        .prepare_cached(
-            "SELECT token_id, token_number, status, queue_position, eta_min_minutes, eta_max_minutes \
-             FROM qlink.create_token($1, $2, $3, 'STAFF', NULL, $4, $5, $6)",
-        )
-        .await?;
-    let row = db
-        .query_one(
-            &stmt,
-            &[
-                &staff.business_id,
-                &body.patient_name,
-                &body.patient_phone,
-                &body.is_priority,
-                &body.language,
-                &staff.user.id,
-            ],
-        )
-        .await?;
+    let token = sql::NewToken {
+        patient_name: &body.patient_name,
+        patient_phone: body.patient_phone.as_deref(),
+        source: "STAFF",
+        client_ip: None,
+        is_priority: body.is_priority,
+        language: body.language.as_deref(),
+        staff_id: Some(staff.user.id),
+        queue_id: None,
+    };
+    let row = sql::create_token(&db, staff.business_id, &token).await?;
     app.wake_worker(&db).await;
-    Ok((StatusCode::CREATED, Json(CreatedToken::from_row(&row, &app.public_url))))
+    Ok((StatusCode::CREATED, Json(CreatedToken::from_created(row, &app.public_url))))
 }
 
 #[utoipa::path(post, path = "/api/v1/staff/session/close", tag = "staff",
     responses((status = 200, body = SessionState), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn close_session(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult<Json<SessionState>> {
     let db = app.db.get().await?;
-    Ok(Json(sql::close_session(&db, staff.business_id, Some(staff.user.id)).await?))
+    let sessions = sql::close_session(&db, staff.business_id, Some(staff.user.id), None).await?;
+    sessions.into_iter().next().map(Json).ok_or_else(crate::error::ApiError::not_found)
 }
