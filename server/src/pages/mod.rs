@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/t/{id}/cancel", axum::routing::post(track::cancel))
         .route("/t/{id}/feedback", axum::routing::post(track::feedback))
         .route("/staff", get(staff::staff_page))
+        .route("/staff/rooms.json", get(staff::rooms_json))
         .route("/admin", get(staff::admin_page))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(

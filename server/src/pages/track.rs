@@ -48,19 +48,29 @@ const SCRIPT_KEYS: &[K] = &[
     K::go_to_room,
 ];
 
-/// What the page names besides the number: the line when the clinic has several, the room
-/// when it has several active rooms.
-#[derive(Clone, Copy, Default)]
+/// What the page names besides the number: the label, the line when the clinic has
+/// several, the room when it has several active rooms.
+#[derive(Clone, Default)]
 struct Naming {
+    token_label: String,
+    queue_name: String,
+    room_name: Option<String>,
     line: bool,
     room: bool,
 }
 
-async fn naming(app: &AppState, slug: &str) -> Result<Naming, ApiError> {
+async fn naming(app: &AppState, id: uuid::Uuid, slug: &str) -> Result<Naming, ApiError> {
     let db = app.db.get().await?;
+    let token = crate::sql::token_status(&db, id).await?;
     let clinic = crate::sql::clinic_by_slug(&db, slug).await?;
     let rooms = crate::sql::list_rooms(&db, clinic.business_id).await?;
-    Ok(Naming { line: clinic.queue_count > 1, room: rooms.iter().filter(|r| r.is_active).count() > 1 })
+    Ok(Naming {
+        token_label: token.token_label,
+        queue_name: token.queue_name,
+        room_name: token.room_name,
+        line: clinic.queue_count > 1,
+        room: rooms.iter().filter(|r| r.is_active).count() > 1,
+    })
 }
 
 #[derive(Deserialize)]
@@ -90,7 +100,7 @@ pub async fn page(
         Err(e) => return PageError::new(lang_for(&query, None, &headers), e).into_response(),
     };
     let lang = lang_for(&query, Some(&status), &headers);
-    let naming = match naming(&app, &status.business_slug).await {
+    let naming = match naming(&app, id, &status.business_slug).await {
         Ok(n) => n,
         Err(e) => return PageError::new(lang, e).into_response(),
     };
@@ -133,6 +143,7 @@ fn eta_text(lang: Lang, s: &TokenStatus) -> String {
 }
 
 fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
+    let label = naming.token_label.as_str();
     let base = format!("/t/{raw_id}");
     let st = s.status.as_str();
     let waiting = st == "WAITING";
@@ -142,7 +153,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
     let live = waiting || serving;
     let closed_note = waiting && s.session_status == "CLOSED";
     let ask_feedback = served && !s.feedback_given;
-    let room = s.room_name.as_deref().filter(|_| naming.room && serving);
+    let room = naming.room_name.as_deref().filter(|_| naming.room && serving);
     let thanked = served && s.feedback_given;
     // Without JavaScript the page still follows the queue, more slowly.
     let head = html! {
@@ -155,10 +166,10 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
             p.clinic-name { (s.business_name) }
             section.ticket aria-live="polite" {
                 p.label { (lang.t(K::your_token)) }
-                p #number .number .label-long[s.token_label.len() > 4] { (s.token_label) }
-                p #line-name .line-name hidden[!naming.line] { (s.queue_name) }
+                p #number .number .label-long[label.chars().count() > 4] { (label) }
+                p #line-name .line-name hidden[!naming.line] { (naming.queue_name) }
                 p #room-line .room-line hidden[room.is_none()] {
-                    span #room-label { (s.token_label) } " → " span #room-name { @if let Some(r) = room { (r) } }
+                    span #room-label { (label) } " → " span #room-name { @if let Some(r) = room { (r) } }
                 }
                 p #status-line .status { (status_title(lang, st)) }
             }
@@ -201,7 +212,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
                 details #cancel {
                     summary.button.secondary { (lang.t(K::cancel_button)) }
                     div.confirm {
-                        p { (lang.tf(K::cancel_confirm, &[("n", &s.token_label)])) }
+                        p { (lang.tf(K::cancel_confirm, &[("n", label)])) }
                         form #cancel-form method="post" action={ (base) "/cancel" } {
                             button #cancel-yes .danger type="submit" { (lang.t(K::cancel_yes)) }
                             " "
@@ -232,7 +243,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
         }
         footer.footer { (lang.t(K::footer_note)) }
     };
-    let title = format!("{} {} · {}", lang.t(K::token), s.token_label, status_title(lang, st));
+    let title = format!("{} {} · {}", lang.t(K::token), label, status_title(lang, st));
     layout_with_head(lang, &title, "patient", Some(super::Asset::TrackJs), head, body)
 }
 
