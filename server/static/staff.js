@@ -70,8 +70,8 @@
     return s;
   }
 
-  function rowButton(label, action, token, cls) {
-    var b = el('button', 'small ' + (cls || 'secondary'), label);
+  function rowButton(text, action, token, cls) {
+    var b = el('button', 'small ' + (cls || 'secondary'), text);
     b.type = 'button';
     b.setAttribute('data-action', action);
     b.setAttribute('data-token', token.token_id);

@@ -333,6 +333,9 @@ fn dashboard(user: &User, desk: &Desk) -> Markup {
     let needs_room = several_rooms && desk.room.is_none();
     html! {
         (top_bar("clinic-name", "Reception", &user.email))
+        @if user.role == "OWNER" {
+            p.owner-link { a href="/owner" { "Lines, rooms and staff logins (owner page)" } }
+        }
         main #dashboard .dashboard data-room=[desk.room] data-rooms=[several_rooms.then_some("several")]
             data-queues=[desk.several_queues().then(|| serde_json::Value::from(queues.clone()).to_string())] {
             @if several_rooms {
