@@ -91,11 +91,17 @@ enum UserCmd {
         db: DbArgs,
         #[arg(long)]
         email: String,
-        #[arg(long, value_parser = ["STAFF", "SUPER_ADMIN"])]
+        /// STAFF works a clinic's desk; OWNER also manages the clinic (its queues, rooms,
+        /// staff logins and settings); SUPER_ADMIN is the operator.
+        #[arg(long, value_parser = ["STAFF", "OWNER", "SUPER_ADMIN"])]
         role: String,
-        /// The clinic's slug (STAFF only).
+        /// The clinic's slug (STAFF and OWNER).
         #[arg(long)]
         clinic: Option<String>,
+        /// Pin the login to this room of the clinic (its name, e.g. "Room 2"): it then works
+        /// in that room only.
+        #[arg(long, requires = "clinic")]
+        room: Option<String>,
     },
 }
 
@@ -161,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
             let id = sql::create_business(&client, &clinic, None).await.map_err(cli_error)?;
             println!("{id}");
         }
-        Command::User(UserCmd::Create { db, email, role, clinic }) => {
+        Command::User(UserCmd::Create { db, email, role, clinic, room }) => {
             let password = read_password()?;
             accounts::check_password_strength(&password).map_err(anyhow::Error::msg)?;
             let hash = accounts::hash_password(&password)?;
@@ -170,7 +176,29 @@ async fn main() -> anyhow::Result<()> {
                 Some(slug) => Some(sql::clinic_by_slug(&client, &slug).await.map_err(cli_error)?.business_id),
                 None => None,
             };
-            let id = sql::create_staff_user(&client, &email, &hash, &role, business, None).await.map_err(cli_error)?;
+            let room_id = match (room, business) {
+                (Some(name), Some(business)) => {
+                    let rooms = sql::list_rooms(&client, business).await.map_err(cli_error)?;
+                    let wanted = name.trim();
+                    let found = rooms
+                        .iter()
+                        .find(|r| r.name == wanted)
+                        .or_else(|| rooms.iter().find(|r| r.name.to_lowercase() == wanted.to_lowercase()));
+                    match found {
+                        Some(r) => Some(r.room_id),
+                        None => {
+                            let names: Vec<&str> = rooms.iter().map(|r| r.name.as_str()).collect();
+                            anyhow::bail!(
+                                "The clinic has no room called \"{wanted}\" (its rooms: {}).",
+                                names.join(", ")
+                            )
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let id =
+                sql::create_staff_user(&client, &email, &hash, &role, business, room_id).await.map_err(cli_error)?;
             println!("{id}");
         }
         Command::Demo(c) => demo::run(&c.db, &c.public_url).await?,

@@ -5,7 +5,7 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::{self, admin, auth, openapi, ops, public, staff};
+use crate::http::{self, admin, auth, openapi, ops, owner, public, staff};
 use crate::pages::{self, i18n::Lang};
 use crate::webhook;
 use axum::extract::Request;
@@ -43,9 +43,28 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::action))
         .routes(routes!(staff::add_token))
         .routes(routes!(staff::close_session))
+        .routes(routes!(staff::rooms))
+        .routes(routes!(staff::queues))
+        .routes(routes!(owner::list_queues, owner::create_queue))
+        .routes(routes!(owner::update_queue))
+        .routes(routes!(owner::list_rooms, owner::create_room))
+        .routes(routes!(owner::update_room))
+        .routes(routes!(owner::list_staff, owner::create_staff))
+        .routes(routes!(owner::update_staff))
+        .routes(routes!(owner::reset_password))
+        .routes(routes!(owner::end_sessions))
+        .routes(routes!(owner::settings, owner::update_settings))
         .routes(routes!(admin::list_clinics, admin::create_clinic))
         .routes(routes!(admin::update_clinic, admin::delete_clinic))
         .routes(routes!(admin::reset_session))
+        .routes(routes!(owner::admin_list_queues, owner::admin_create_queue))
+        .routes(routes!(owner::admin_update_queue))
+        .routes(routes!(owner::admin_list_rooms, owner::admin_create_room))
+        .routes(routes!(owner::admin_update_room))
+        .routes(routes!(owner::admin_list_staff, owner::admin_create_staff))
+        .routes(routes!(owner::admin_update_staff))
+        .routes(routes!(owner::admin_reset_password))
+        .routes(routes!(owner::admin_end_sessions))
         .routes(routes!(admin::metrics))
         .routes(routes!(admin::messages))
         .routes(routes!(admin::audit_log))

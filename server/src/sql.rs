@@ -1263,6 +1263,21 @@ pub struct Actor<'a> {
     pub ip: Option<std::net::IpAddr>,
 }
 
+/// `qlink.record_admin_action(actor, action, target_type, target_id, details)`: one line of
+/// the operator's audit trail, for a change whose function audits none itself (a new login).
+pub async fn record_admin_action(
+    db: &impl GenericClient,
+    actor: Actor<'_>,
+    action: &str,
+    target_type: Option<&str>,
+    target_id: Option<&str>,
+    details: &serde_json::Value,
+) -> ApiResult<i64> {
+    let stmt = db.prepare_cached("SELECT qlink.record_admin_action($1, $2, $3, $4, $5, $6::jsonb) AS id").await?;
+    let row = db.query_one(&stmt, &[&actor.email, &actor.ip, &action, &target_type, &target_id, details]).await?;
+    Ok(row.get("id"))
+}
+
 /// A row of `qlink.admin_clinics`: a clinic with today's numbers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminClinic {

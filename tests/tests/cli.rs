@@ -61,7 +61,7 @@ async fn migrate_clinic_and_user_commands() {
 
     let out = qlink(&["migrate"], &env);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("migrations applied: 3"), "{}", text(&out));
+    assert!(text(&out).contains("migrations applied: 4"), "{}", text(&out));
     let out = qlink(&["migrate"], &env);
     assert!(text(&out).contains("migrations applied: 0"), "{}", text(&out));
 
@@ -86,6 +86,48 @@ async fn migrate_clinic_and_user_commands() {
     assert!(text(&out).contains("at least 8"), "{}", text(&out));
     let out = qlink(&["user", "create", "--email", "x@cli.test", "--role", "STAFF"], &with_password("a fine password"));
     assert!(!out.status.success(), "STAFF without a clinic must be refused");
+    // The clinic's owner, and a desk login pinned to a room (by its name).
+    let out = qlink(
+        &["user", "create", "--email", "owner@cli.test", "--role", "OWNER", "--clinic", "cli-clinic"],
+        &with_password("a fine password"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out =
+        qlink(&["user", "create", "--email", "o2@cli.test", "--role", "OWNER"], &with_password("a fine password"));
+    assert!(!out.status.success(), "OWNER without a clinic must be refused");
+    let out = qlink(
+        &[
+            "user",
+            "create",
+            "--email",
+            "room1@cli.test",
+            "--role",
+            "STAFF",
+            "--clinic",
+            "cli-clinic",
+            "--room",
+            "Room 1",
+        ],
+        &with_password("a fine password"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = qlink(
+        &[
+            "user",
+            "create",
+            "--email",
+            "nowhere@cli.test",
+            "--role",
+            "STAFF",
+            "--clinic",
+            "cli-clinic",
+            "--room",
+            "Attic",
+        ],
+        &with_password("a fine password"),
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no room called"), "{}", text(&out));
     let db = connect(&url).await;
     let hash: String = db
         .query_one("SELECT password_hash FROM qlink.staff_users WHERE email = 'desk@cli.test'", &[])
@@ -93,6 +135,18 @@ async fn migrate_clinic_and_user_commands() {
         .unwrap()
         .get(0);
     assert!(hash.starts_with("$argon2id$"));
+    let row = db
+        .query_one(
+            "SELECT u.role, r.name FROM qlink.staff_users u LEFT JOIN qlink.rooms r ON r.id = u.room_id \
+             WHERE u.email = 'room1@cli.test'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, Option<String>>(1)), ("STAFF".into(), Some("Room 1".into())));
+    let role: String =
+        db.query_one("SELECT role FROM qlink.staff_users WHERE email = 'owner@cli.test'", &[]).await.unwrap().get(0);
+    assert_eq!(role, "OWNER");
 }
 
 #[tokio::test]
@@ -121,7 +175,7 @@ async fn servers_starting_together_migrate_one_after_the_other() {
         applied.push(line);
     }
     applied.sort();
-    assert_eq!(applied, ["migrations applied: 0", "migrations applied: 0", "migrations applied: 3"]);
+    assert_eq!(applied, ["migrations applied: 0", "migrations applied: 0", "migrations applied: 4"]);
     let db = connect(&url).await;
     let version: String =
         db.query_one("SELECT extversion FROM pg_extension WHERE extname = 'qlink'", &[]).await.unwrap().get(0);

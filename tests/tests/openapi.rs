@@ -108,12 +108,52 @@ async fn the_document_pins_the_input_rules() {
         "feedback",
     );
 
-    // Queue actions: the six, and which take a token.
+    // Queue actions: the seven, which take a token, and TRANSFER's target queue.
     let action = schema(&doc, "ActionRequest");
-    assert_eq!(action["properties"]["action"]["enum"], json!(["NEXT", "SERVED", "SKIP", "RECALL", "CANCEL", "UNDO"]));
+    assert_eq!(
+        action["properties"]["action"]["enum"],
+        json!(["NEXT", "SERVED", "SKIP", "RECALL", "CANCEL", "UNDO", "TRANSFER"])
+    );
     assert_eq!(action["properties"]["token_id"]["format"], "uuid");
+    assert_eq!(action["properties"]["room_id"]["format"], "uuid");
+    assert_eq!(action["properties"]["target_queue_id"]["format"], "uuid");
     assert_eq!(action["oneOf"][0]["properties"]["action"]["enum"], json!(["NEXT", "UNDO"]));
     assert_eq!(action["oneOf"][1]["required"], json!(["token_id"]));
+    assert_eq!(action["oneOf"][3]["properties"]["action"]["enum"], json!(["TRANSFER"]));
+    assert_eq!(action["oneOf"][3]["required"], json!(["token_id", "target_queue_id"]));
+
+    // Queues and rooms (SPEC §9): names, prefixes, the queues of a room.
+    let new_queue = schema(&doc, "NewQueue");
+    let (q80, q81) = ("q".repeat(80), "q".repeat(81));
+    assert_matches(
+        &pattern(&new_queue["properties"]["name"]),
+        &["Dr. Mehta — General", "Lab", &q80, " padded "],
+        &["", "   ", &q81, "bell\u{7}"],
+        "queue name",
+    );
+    assert_matches(
+        &pattern(&new_queue["properties"]["prefix"]),
+        &["", "A", "DR", "ABC", " B "],
+        &["a", "ABCD", "A1", "A-"],
+        "prefix",
+    );
+    let new_room = schema(&doc, "NewRoom");
+    let (r40, r41) = ("r".repeat(40), "r".repeat(41));
+    assert_matches(
+        &pattern(&new_room["properties"]["name"]),
+        &["Room 2", "Chair 1", &r40],
+        &["", &r41, "tab\u{1}"],
+        "room name",
+    );
+    assert_eq!(new_room["properties"]["queue_ids"]["minItems"], 1);
+    assert_eq!(new_room["properties"]["queue_ids"]["items"]["format"], "uuid");
+    let new_login = schema(&doc, "NewLogin");
+    assert_eq!(new_login["properties"]["role"]["enum"], json!(["STAFF", "OWNER"]));
+    let owner_settings = schema(&doc, "SettingsChange");
+    let keys: Vec<&String> =
+        owner_settings["properties"]["settings"]["properties"].as_object().unwrap().keys().collect();
+    assert!(!keys.iter().any(|k| k.as_str() == "daily_token_limit"), "owners do not set limits: {keys:?}");
+    assert!(keys.iter().any(|k| k.as_str() == "eta_min_minutes"), "{keys:?}");
 
     // Clinics: short names, names, statuses, settings with their ranges.
     let new_clinic = schema(&doc, "NewClinic");
@@ -209,8 +249,11 @@ async fn every_request_field_is_constrained() {
                     f.get("minimum").is_some() && f.get("maximum").is_some()
                 } else if types.contains(&"object") {
                     f["additionalProperties"] == json!(false)
+                } else if types.contains(&"array") {
+                    // A list of ids: bounded, of uuids.
+                    f.get("maxItems").is_some() && f["items"]["format"] == "uuid"
                 } else {
-                    types == ["boolean"]
+                    types.iter().all(|t| ["boolean", "null"].contains(t)) && types.contains(&"boolean")
                 };
                 assert!(constrained, "{name}.{field} ({method} {path}) says nothing of what it takes: {f}");
             }

@@ -178,7 +178,9 @@ impl FromRequestParts<AppState> for User {
     }
 }
 
-/// A receptionist: a STAFF user, acting on their own clinic only.
+/// A receptionist: a clinic login (STAFF, or the clinic's OWNER, who can also work the desk),
+/// acting on its own clinic only. A login pinned to a room acts in that room
+/// (`user.room_id`; the extension enforces the pin).
 pub struct ClinicStaff {
     pub user: User,
     pub business_id: Uuid,
@@ -190,8 +192,27 @@ impl FromRequestParts<AppState> for ClinicStaff {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let user = User::from_request_parts(parts, state).await?;
         match (user.role.as_str(), user.business_id) {
-            ("STAFF", Some(business_id)) => Ok(ClinicStaff { user, business_id }),
+            ("STAFF" | "OWNER", Some(business_id)) => Ok(ClinicStaff { user, business_id }),
             _ => Err(ApiError::Forbidden("This page is for a clinic's staff login.".into())),
+        }
+    }
+}
+
+/// A clinic's owner: an OWNER login, managing its own clinic only (its queues, rooms, staff
+/// logins and the settings the operator lets it change).
+pub struct ClinicOwner {
+    pub user: User,
+    pub business_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for ClinicOwner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = User::from_request_parts(parts, state).await?;
+        match (user.role.as_str(), user.business_id) {
+            ("OWNER", Some(business_id)) => Ok(ClinicOwner { user, business_id }),
+            _ => Err(ApiError::Forbidden("Only the clinic's owner can do this.".into())),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod extract;
 pub mod openapi;
 pub mod ops;
+pub mod owner;
 pub mod public;
 pub mod rules;
 pub mod staff;

@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         (name = "public", description = "Patients, no login"),
         (name = "auth", description = "Staff and operator login (cookie or Bearer)"),
         (name = "staff", description = "A clinic's receptionist: the clinic comes from the login"),
+        (name = "owner", description = "A clinic's owner (OWNER): its queues, rooms, staff logins and settings"),
         (name = "admin", description = "The operator (SUPER_ADMIN)"),
         (name = "ops", description = "Health and metrics"),
         (name = "webhook", description = "WhatsApp delivery statuses from Meta"),
@@ -38,17 +39,24 @@ pub fn served(document: &utoipa::openapi::OpenApi) -> serde_json::Value {
     json
 }
 
-/// NEXT and UNDO act on no token (the extension refuses one), RECALL and CANCEL need one,
-/// SERVED and SKIP may name one (`action_takes_no_token`, `action_needs_token` in
-/// sql/API.md). JSON Schema says so with a `oneOf` beside the properties, which utoipa's
-/// object schema cannot hold; the properties stay where every reader looks for them.
+/// NEXT and UNDO act on no token (the extension refuses one), RECALL, CANCEL and TRANSFER
+/// need one, SERVED and SKIP may name one (`action_takes_no_token`, `action_needs_token` in
+/// sql/API.md); only TRANSFER takes a `target_queue_id`, and needs it
+/// (`transfer_needs_queue`, `action_takes_no_queue`). JSON Schema says so with a `oneOf`
+/// beside the properties, which utoipa's object schema cannot hold; the properties stay
+/// where every reader looks for them.
 fn add_action_rule(schema: &mut serde_json::Value) {
     use serde_json::json;
     schema["oneOf"] = json!([
-        {"properties": {"action": {"enum": ["NEXT", "UNDO"]}, "token_id": {"type": "null"}}},
-        {"properties": {"action": {"enum": ["RECALL", "CANCEL"]}, "token_id": {"type": "string"}},
+        {"properties": {"action": {"enum": ["NEXT", "UNDO"]}, "token_id": {"type": "null"},
+                        "target_queue_id": {"type": "null"}}},
+        {"properties": {"action": {"enum": ["RECALL", "CANCEL"]}, "token_id": {"type": "string"},
+                        "target_queue_id": {"type": "null"}},
          "required": ["token_id"]},
-        {"properties": {"action": {"enum": ["SERVED", "SKIP"]}}}
+        {"properties": {"action": {"enum": ["SERVED", "SKIP"]}, "target_queue_id": {"type": "null"}}},
+        {"properties": {"action": {"enum": ["TRANSFER"]}, "token_id": {"type": "string"},
+                        "target_queue_id": {"type": "string"}},
+         "required": ["token_id", "target_queue_id"]}
     ]);
 }
 
@@ -96,6 +104,7 @@ impl utoipa::Modify for Logins {
 
 fn needs_login(path: &str) -> bool {
     path.starts_with("/api/v1/staff")
+        || path.starts_with("/api/v1/owner")
         || path.starts_with("/api/v1/admin")
         || path == "/api/v1/auth/logout"
         || path == "/api/v1/auth/me"

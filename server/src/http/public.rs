@@ -33,6 +33,47 @@ pub struct Clinic {
     pub now_serving_number: Option<i32>,
     pub waiting_count: i32,
     pub default_language: String,
+    /// How many queues the clinic has: with more than one active, a patient picks one
+    /// (`queue_id` when joining).
+    pub queue_count: i32,
+    /// The clinic's active queues, each with its current wait.
+    pub queues: Vec<PublicQueue>,
+}
+
+/// A queue a patient can pick, with what joining it now means.
+#[derive(Serialize, ToSchema)]
+pub struct PublicQueue {
+    pub queue_id: Uuid,
+    /// What patients pick ("Dr. Mehta — General").
+    pub name: String,
+    /// Labels of this queue read `A-12` (empty: plain numbers).
+    pub prefix: String,
+    /// OPEN or CLOSED (today)
+    pub session_status: String,
+    pub waiting_count: i32,
+    pub now_serving_number: Option<i32>,
+    /// The wait a patient joining now is shown, in minutes.
+    pub eta_min_minutes: i32,
+    pub eta_max_minutes: i32,
+    pub accepting_tokens: bool,
+    pub refusal_reason: Option<String>,
+}
+
+impl From<crate::sql::QueueLine> for PublicQueue {
+    fn from(q: crate::sql::QueueLine) -> Self {
+        PublicQueue {
+            queue_id: q.queue_id,
+            name: q.name,
+            prefix: q.prefix,
+            session_status: q.session_status,
+            waiting_count: q.waiting_count,
+            now_serving_number: q.now_serving_number,
+            eta_min_minutes: q.eta_min_minutes,
+            eta_max_minutes: q.eta_max_minutes,
+            accepting_tokens: q.accepting_tokens,
+            refusal_reason: q.refusal_reason,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/clinics/{slug}", tag = "public",
@@ -41,7 +82,10 @@ pub struct Clinic {
 pub async fn clinic(State(app): State<AppState>, Path(slug): Path<String>) -> ApiResult<Json<Clinic>> {
     let db = app.db.get().await?;
     let c = crate::sql::clinic_by_slug(&db, &slug).await?;
+    let queues = crate::sql::list_queues(&db, c.business_id).await?;
     Ok(Json(Clinic {
+        queue_count: c.queue_count,
+        queues: queues.into_iter().filter(|q| q.is_active).map(PublicQueue::from).collect(),
         default_language: c.default_language().to_string(),
         slug: c.slug,
         name: c.name,
@@ -63,6 +107,9 @@ pub struct NewToken {
     pub patient_phone: String,
     #[schema(schema_with = rules::language)]
     pub language: Option<String>,
+    /// The queue to join (`queues` of the clinic; default: its only active queue, and with
+    /// several it is required: 400 `queue_required`).
+    pub queue_id: Option<Uuid>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -108,7 +155,8 @@ pub async fn create_token(
     ApiJson(body): ApiJson<NewToken>,
 ) -> ApiResult<Response> {
     let language = body.language.filter(|l| !l.trim().is_empty()).or_else(|| language_from_headers(&headers));
-    let created = create_qr_token(&app, &slug, &body.patient_name, &body.patient_phone, ip, language).await?;
+    let created =
+        create_qr_token_in(&app, &slug, body.queue_id, &body.patient_name, &body.patient_phone, ip, language).await?;
     let location = HeaderValue::from_str(&created.track_url).ok();
     let mut response = (StatusCode::CREATED, Json(created)).into_response();
     if let Some(v) = location {
@@ -179,6 +227,13 @@ impl CreatedToken {
 #[derive(Serialize, ToSchema)]
 pub struct TokenStatus {
     pub token_number: i32,
+    /// What the patient is called by: `A-12` (or `12` for a queue without a prefix).
+    pub token_label: String,
+    /// The queue (line) the token is in now (a TRANSFER moves it).
+    pub queue_id: Uuid,
+    pub queue_name: String,
+    /// The room that called the patient, once called ("A-12 → Room 2").
+    pub room_name: Option<String>,
     /// WAITING, SERVING, SERVED, SKIPPED or CANCELLED
     pub status: String,
     pub queue_position: Option<i32>,
@@ -218,6 +273,10 @@ async fn read_status(pool: &deadpool_postgres::Pool, id: Uuid) -> ApiResult<Toke
     };
     Ok(TokenStatus {
         token_number: row.token_number,
+        token_label: row.token_label,
+        queue_id: row.queue_id,
+        queue_name: row.queue_name,
+        room_name: row.room_name,
         status: row.status,
         queue_position: row.queue_position,
         people_ahead: row.people_ahead,
@@ -270,7 +329,11 @@ pub fn etag(status: &TokenStatus) -> String {
         status.session_status,
         status.poll_after_seconds,
         status.progress_percent,
-        status.overtaken_by
+        status.overtaken_by,
+        status.token_label,
+        status.queue_id,
+        status.queue_name,
+        status.room_name
     ]);
     h.update(visible.to_string().as_bytes());
     format!("\"{}\"", hex::encode(&h.finalize()[..12]))

@@ -103,7 +103,37 @@ pub const LANGUAGES: [&str; 2] = ["en", "hi"];
 pub const CLINIC_STATUSES: [&str; 4] = ["ACTIVE", "TRIAL", "SUSPENDED", "DISABLED"];
 
 /// Staff queue actions.
-pub const ACTIONS: [&str; 6] = ["NEXT", "SERVED", "SKIP", "RECALL", "CANCEL", "UNDO"];
+pub const ACTIONS: [&str; 7] = ["NEXT", "SERVED", "SKIP", "RECALL", "CANCEL", "UNDO", "TRANSFER"];
+
+/// A queue's name ("Dr. Mehta — General"): 1–80 characters after trimming, no control
+/// characters.
+pub const QUEUE_NAME: &str =
+    concat!("^[", ws!(), "]*", edge!(), "(?:[^", cc!(), "]{0,78}", edge!(), ")?[", ws!(), "]*$");
+
+/// A room's name ("Room 2"): 1–40 characters after trimming, no control characters.
+pub const ROOM_NAME: &str =
+    concat!("^[", ws!(), "]*", edge!(), "(?:[^", cc!(), "]{0,38}", edge!(), ")?[", ws!(), "]*$");
+
+/// A queue's label prefix: 0–3 capital letters (after trimming); empty gives plain numbers.
+pub const PREFIX: &str = concat!("^[", ws!(), "]*[A-Z]{0,3}[", ws!(), "]*$");
+
+/// Roles a clinic's owner (or the operator) gives a clinic login.
+pub const CLINIC_ROLES: [&str; 2] = ["STAFF", "OWNER"];
+
+/// The most queues a room may be given in one request.
+pub const MAX_ROOM_QUEUES: usize = 100;
+
+/// The settings a clinic's owner may change (pg_ext/src/validate.rs OWNER_KEYS); the
+/// others (limits, the plan) are the operator's.
+pub const OWNER_SETTINGS: [&str; 7] = [
+    "whatsapp_enabled",
+    "qr_intake_enabled",
+    "eta_min_minutes",
+    "eta_max_minutes",
+    "stall_warning_minutes",
+    "reminder_at_position",
+    "default_language",
+];
 
 /// Outbox message statuses.
 pub const MESSAGE_STATUSES: [&str; 7] =
@@ -192,7 +222,75 @@ pub fn language() -> Object {
 }
 
 pub fn action() -> Object {
-    one_of(&ACTIONS, false, false, "NEXT and UNDO take no token_id; RECALL and CANCEL need one.")
+    one_of(
+        &ACTIONS,
+        false,
+        false,
+        "NEXT and UNDO take no token_id; RECALL, CANCEL and TRANSFER need one; TRANSFER also needs target_queue_id.",
+    )
+}
+
+pub fn queue_name() -> Object {
+    patterned(QUEUE_NAME, false, "1–80 characters after trimming, no control characters.")
+}
+
+pub fn optional_queue_name() -> Object {
+    patterned(QUEUE_NAME, true, "1–80 characters after trimming, no control characters; null: unchanged.")
+}
+
+pub fn room_name() -> Object {
+    patterned(ROOM_NAME, false, "1–40 characters after trimming, no control characters.")
+}
+
+pub fn optional_room_name() -> Object {
+    patterned(ROOM_NAME, true, "1–40 characters after trimming, no control characters; null: unchanged.")
+}
+
+pub fn prefix() -> Object {
+    patterned(
+        PREFIX,
+        true,
+        "0–3 capital letters: labels read A-12; empty: plain numbers. null: empty (create), unchanged (update).",
+    )
+}
+
+pub fn sort_order() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .minimum(Some(0))
+        .maximum(Some(1000))
+        .description(Some("Place in the clinic's list, 0–1000; null: unchanged."))
+        .build()
+}
+
+fn uuid_items(nullable: bool, description: &str) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::ArrayBuilder;
+    let types = if nullable { SchemaType::from_iter([Type::Array, Type::Null]) } else { Type::Array.into() };
+    ArrayBuilder::new()
+        .schema_type(types)
+        .items(
+            ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        )
+        .min_items(Some(1))
+        .max_items(Some(MAX_ROOM_QUEUES))
+        .description(Some(description))
+        .build()
+}
+
+pub fn room_queue_ids() -> utoipa::openapi::schema::Array {
+    uuid_items(false, "The clinic's queues the room calls from (at least one).")
+}
+
+pub fn optional_room_queue_ids() -> utoipa::openapi::schema::Array {
+    uuid_items(true, "Replaces the queues the room calls from (at least one); null: unchanged.")
+}
+
+pub fn clinic_role() -> Object {
+    one_of(&CLINIC_ROLES, false, false, "STAFF works the desk; OWNER also manages the clinic.")
+}
+
+pub fn login_email_new() -> Object {
+    string(false).pattern(Some(STAFF_EMAIL)).max_length(Some(254)).description(Some("The new login's email.")).build()
 }
 
 pub fn feedback() -> Object {
@@ -277,21 +375,39 @@ pub fn message_status() -> Object {
 /// an update, only the keys present change, and the result is validated as a whole:
 /// `eta_min_minutes` must not be larger than `eta_max_minutes`, which JSON Schema cannot say.
 pub fn settings(nullable: bool, description: &str) -> Object {
+    settings_of(&|_| true, nullable, description)
+}
+
+fn settings_of(keep: &dyn Fn(&str) -> bool, nullable: bool, description: &str) -> Object {
     let types = if nullable { SchemaType::from_iter([Type::Object, Type::Null]) } else { Type::Object.into() };
     let mut b = ObjectBuilder::new()
         .schema_type(types)
         .additional_properties(Some(AdditionalProperties::<utoipa::openapi::Schema>::FreeForm(false)))
         .description(Some(description));
-    for key in ["whatsapp_enabled", "qr_intake_enabled"] {
+    for key in ["whatsapp_enabled", "qr_intake_enabled"].into_iter().filter(|k| keep(k)) {
         b = b.property(key, ObjectBuilder::new().schema_type(Type::Boolean));
     }
-    for (key, lo, hi, what) in INT_SETTINGS {
+    for (key, lo, hi, what) in INT_SETTINGS.into_iter().filter(|s| keep(s.0)) {
         b = b.property(
             key,
             ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(lo)).maximum(Some(hi)).description(Some(what)),
         );
     }
-    b.property("default_language", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(LANGUAGES))).build()
+    if keep("default_language") {
+        b = b.property("default_language", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(LANGUAGES)));
+    }
+    b.build()
+}
+
+/// The settings a clinic's owner may change, as a patch (any other key is refused: 403
+/// `owner_setting_forbidden`).
+pub fn owner_settings_patch() -> Object {
+    settings_of(
+        &|k| OWNER_SETTINGS.contains(&k),
+        false,
+        "A patch of the settings the clinic's owner may change: only the keys given change, and the result is \
+         validated as a whole.",
+    )
 }
 
 pub fn new_settings() -> Object {

@@ -1,17 +1,20 @@
 //! The receptionist's API. The clinic is always the one of the login (`ClinicStaff`),
-//! whatever ids the request carries; the extension refuses another clinic's tokens.
+//! whatever ids the request carries; the extension refuses another clinic's tokens, queues
+//! and rooms. A clinic with several rooms works one room at a time: the request names it
+//! (`room_id`), or the login is pinned to one; the extension refuses a pinned login's other
+//! rooms.
 
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ClinicStaff};
 use crate::http::public::CreatedToken;
 use crate::http::rules;
-use crate::sql::{self, ActionResult, QueueSummary, QueueToken, SessionState};
-use axum::extract::State;
+use crate::sql::{self, ActionResult, QueueLine, QueueSummary, QueueToken, RoomLine, SessionState};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Serialize, ToSchema)]
@@ -20,17 +23,35 @@ pub struct Queue {
     pub business_name: String,
     pub stall_warning_minutes: i32,
     pub summary: QueueSummary,
-    /// Today's tokens in call order: SERVING, WAITING (priority first), SKIPPED, finished.
+    /// Today's tokens in call order: SERVING, WAITING (priority first), SKIPPED, finished;
+    /// with a room, those of the queues it calls from.
     pub tokens: Vec<QueueToken>,
 }
 
-#[utoipa::path(get, path = "/api/v1/staff/queue", tag = "staff",
+#[derive(Deserialize, IntoParams)]
+pub struct RoomFilter {
+    /// The room to show (default: the login's pinned room, or the clinic's only room;
+    /// with several rooms and none named, the whole clinic).
+    pub room_id: Option<Uuid>,
+}
+
+/// The room a read is about: the one asked for, else the login's pin.
+fn room_of(staff: &ClinicStaff, asked: Option<Uuid>) -> Option<Uuid> {
+    asked.or(staff.user.room_id)
+}
+
+#[utoipa::path(get, path = "/api/v1/staff/queue", tag = "staff", params(RoomFilter),
     responses((status = 200, body = Queue), (status = 401, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody)))]
-pub async fn queue(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult<Json<Queue>> {
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn queue(
+    State(app): State<AppState>,
+    staff: ClinicStaff,
+    Query(filter): Query<RoomFilter>,
+) -> ApiResult<Json<Queue>> {
     let db = app.db.get().await?;
-    let header = sql::queue_summary(&db, staff.business_id, staff.user.room_id).await?;
-    let tokens = sql::queue_snapshot(&db, staff.business_id, staff.user.room_id).await?;
+    let room = room_of(&staff, filter.room_id);
+    let header = sql::queue_summary(&db, staff.business_id, room).await?;
+    let tokens = sql::queue_snapshot(&db, staff.business_id, room).await?;
     Ok(Json(Queue {
         business_id: staff.business_id,
         business_name: header.business_name,
@@ -40,14 +61,49 @@ pub async fn queue(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult
     }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct RoomList {
+    /// Every room of the clinic with whom it serves and how many wait in its queues: the
+    /// clinic overview.
+    pub rooms: Vec<RoomLine>,
+}
+
+#[utoipa::path(get, path = "/api/v1/staff/rooms", tag = "staff",
+    responses((status = 200, body = RoomList), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody)))]
+pub async fn rooms(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult<Json<RoomList>> {
+    let db = app.db.get().await?;
+    Ok(Json(RoomList { rooms: sql::list_rooms(&db, staff.business_id).await? }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueueList {
+    /// Every queue of the clinic with today's state.
+    pub queues: Vec<QueueLine>,
+}
+
+#[utoipa::path(get, path = "/api/v1/staff/queues", tag = "staff",
+    responses((status = 200, body = QueueList), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody)))]
+pub async fn queues(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult<Json<QueueList>> {
+    let db = app.db.get().await?;
+    Ok(Json(QueueList { queues: sql::list_queues(&db, staff.business_id).await? }))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
-    /// NEXT, SERVED, SKIP, RECALL, CANCEL or UNDO. Which of them take a `token_id` the
-    /// document says with a `oneOf` added in openapi.rs (utoipa has no words for it).
+    /// NEXT, SERVED, SKIP, RECALL, CANCEL, UNDO or TRANSFER. Which of them take a
+    /// `token_id` and a `target_queue_id` the document says with a `oneOf` added in
+    /// openapi.rs (utoipa has no words for it).
     #[schema(schema_with = rules::action)]
     pub action: String,
     pub token_id: Option<Uuid>,
+    /// The room acting (default: the login's pinned room, or the clinic's only room; with
+    /// several rooms it is required: 400 `room_required`).
+    pub room_id: Option<Uuid>,
+    /// TRANSFER only: the queue the token moves to.
+    pub target_queue_id: Option<Uuid>,
 }
 
 #[utoipa::path(post, path = "/api/v1/staff/queue/actions", tag = "staff", request_body = ActionRequest,
@@ -64,8 +120,8 @@ pub async fn action(
         action: &body.action,
         token_id: body.token_id,
         staff_id: Some(staff.user.id),
-        room_id: None,
-        target_queue_id: None,
+        room_id: body.room_id,
+        target_queue_id: body.target_queue_id,
     };
     let result = sql::queue_action(&db, staff.business_id, &action).await?;
     app.wake_worker(&db).await;
@@ -85,11 +141,14 @@ pub struct WalkIn {
     pub is_priority: bool,
     #[schema(schema_with = rules::language)]
     pub language: Option<String>,
+    /// The queue to join (default: the clinic's only active queue; with several it is
+    /// required: 400 `queue_required`).
+    pub queue_id: Option<Uuid>,
 }
 
 #[utoipa::path(post, path = "/api/v1/staff/tokens", tag = "staff", request_body = WalkIn,
     responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn add_token(
     State(app): State<AppState>,
     staff: ClinicStaff,
@@ -104,17 +163,45 @@ pub async fn add_token(
         is_priority: body.is_priority,
         language: body.language.as_deref(),
         staff_id: Some(staff.user.id),
-        queue_id: None,
+        queue_id: body.queue_id,
     };
     let row = sql::create_token(&db, staff.business_id, &token).await?;
     app.wake_worker(&db).await;
     Ok((StatusCode::CREATED, Json(CreatedToken::from_created(row, &app.public_url))))
 }
 
-#[utoipa::path(post, path = "/api/v1/staff/session/close", tag = "staff",
-    responses((status = 200, body = SessionState), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn close_session(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult<Json<SessionState>> {
+#[derive(Deserialize, IntoParams)]
+pub struct QueueFilter {
+    /// One queue (default: every queue of the clinic).
+    pub queue_id: Option<Uuid>,
+}
+
+/// Today's days closed for QR intake.
+#[derive(Serialize, ToSchema)]
+pub struct ClosedSessions {
+    /// The first queue's day (a clinic with one queue has just that one).
+    pub session_id: Uuid,
+    pub status: String,
+    pub queue_id: Uuid,
+    /// Every queue's day closed by this call.
+    pub sessions: Vec<SessionState>,
+}
+
+#[utoipa::path(post, path = "/api/v1/staff/session/close", tag = "staff", params(QueueFilter),
+    responses((status = 200, body = ClosedSessions), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn close_session(
+    State(app): State<AppState>,
+    staff: ClinicStaff,
+    Query(filter): Query<QueueFilter>,
+) -> ApiResult<Json<ClosedSessions>> {
     let db = app.db.get().await?;
-    let sessions = sql::close_session(&db, staff.business_id, Some(staff.user.id), None).await?;
-    sessions.into_iter().next().map(Json).ok_or_else(crate::error::ApiError::not_found)
+    let sessions = sql::close_session(&db, staff.business_id, Some(staff.user.id), filter.queue_id).await?;
+    let first = sessions.first().ok_or_else(ApiError::not_found)?;
+    Ok(Json(ClosedSessions {
+        session_id: first.session_id,
+        status: first.status.clone(),
+        queue_id: first.queue_id,
+        sessions,
+    }))
 }
