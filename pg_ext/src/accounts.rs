@@ -31,7 +31,11 @@ fn password_hash(raw: Option<&str>) -> QResult<&str> {
 }
 
 /// The room a login is pinned to: one of its clinic's rooms, or P0002.
-fn clinic_room(client: &mut pgrx::spi::SpiClient<'_>, business_id: Uuid, room_id: Option<Uuid>) -> QResult<Option<Uuid>> {
+fn clinic_room(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    business_id: Uuid,
+    room_id: Option<Uuid>,
+) -> QResult<Option<Uuid>> {
     let Some(room_id) = room_id else { return Ok(None) };
     db::value::<Uuid>(
         client,
@@ -142,7 +146,11 @@ pub fn clinic_staff(
 }
 
 /// One of the clinic's logins, locked; P0002 for anyone else's (or an operator).
-fn clinic_login(client: &mut pgrx::spi::SpiClient<'_>, business_id: Uuid, staff_id: Option<Uuid>) -> QResult<(Uuid, String)> {
+fn clinic_login(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    business_id: Uuid,
+    staff_id: Option<Uuid>,
+) -> QResult<(Uuid, String)> {
     let staff_id = staff_id.ok_or_else(|| refused(Reason::UserNotFound))?;
     let row = db::first(
         client,
@@ -196,7 +204,15 @@ pub fn update_staff_user(
             if unpin {
                 details["room_id"] = serde_json::Value::Null;
             }
-            write_admin_audit(client, actor_email, actor_ip.as_ref(), "UPDATE_STAFF", Some(business.id.to_string()), details, now)?;
+            write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "UPDATE_STAFF",
+                Some(business.id.to_string()),
+                details,
+                now,
+            )?;
             Ok(ended)
         })
     })
@@ -227,7 +243,15 @@ pub fn end_staff_sessions(
             let (id, email) = clinic_login(client, business.id, staff_id)?;
             let ended = end_sessions_of(client, id)?;
             let details = serde_json::json!({"staff_id": id.to_string(), "email": email, "ended": ended});
-            write_admin_audit(client, actor_email, actor_ip.as_ref(), "END_STAFF_SESSIONS", Some(business.id.to_string()), details, now)?;
+            write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "END_STAFF_SESSIONS",
+                Some(business.id.to_string()),
+                details,
+                now,
+            )?;
             Ok(ended)
         })
     })
@@ -249,10 +273,22 @@ pub fn reset_staff_password(
             let now = crate::clock::now(client)?;
             let business = crate::model::Business::load(client, business_id)?;
             let (id, email) = clinic_login(client, business.id, staff_id)?;
-            db::exec(client, "UPDATE qlink.staff_users SET password_hash = $2 WHERE id = $1", &[id.into(), hash.into()])?;
+            db::exec(
+                client,
+                "UPDATE qlink.staff_users SET password_hash = $2 WHERE id = $1",
+                &[id.into(), hash.into()],
+            )?;
             let ended = end_sessions_of(client, id)?;
             let details = serde_json::json!({"staff_id": id.to_string(), "email": email});
-            write_admin_audit(client, actor_email, actor_ip.as_ref(), "RESET_STAFF_PASSWORD", Some(business.id.to_string()), details, now)?;
+            write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "RESET_STAFF_PASSWORD",
+                Some(business.id.to_string()),
+                details,
+                now,
+            )?;
             Ok(ended)
         })
     })
@@ -305,7 +341,9 @@ pub fn staff_for_login(
                 &[email.as_str().into()],
             )?;
             Ok(match row {
-                Some(r) => TableIterator::once((col(&r, 1)?, col(&r, 2)?, col(&r, 3)?, nullable(&r, 4)?, nullable(&r, 5)?)),
+                Some(r) => {
+                    TableIterator::once((col(&r, 1)?, col(&r, 2)?, col(&r, 3)?, nullable(&r, 4)?, nullable(&r, 5)?))
+                }
                 None => TableIterator::new(Vec::new()),
             })
         })

@@ -250,7 +250,15 @@ pub fn update_clinic_settings(
                 &[business.id.into(), JsonB(json.clone()).into(), now.into()],
             )?;
             let details = serde_json::json!({"settings": patch});
-            write_admin_audit(client, actor_email, actor_ip.as_ref(), "UPDATE_CLINIC_SETTINGS", Some(business.id.to_string()), details, now)?;
+            write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "UPDATE_CLINIC_SETTINGS",
+                Some(business.id.to_string()),
+                details,
+                now,
+            )?;
             Ok(JsonB(json))
         })
     })
@@ -373,11 +381,8 @@ pub fn clinic_by_slug(
             let refusal = crate::views::clinic_refusal(&business, &lines);
             let active: Vec<&crate::views::Line> = lines.iter().filter(|l| l.queue.is_active).collect();
             // The day is closed when every line taking patients is.
-            let session_status = if !active.is_empty() && active.iter().all(|l| l.status == "CLOSED") {
-                "CLOSED"
-            } else {
-                "OPEN"
-            };
+            let session_status =
+                if !active.is_empty() && active.iter().all(|l| l.status == "CLOSED") { "CLOSED" } else { "OPEN" };
             let now_serving = match active.as_slice() {
                 [one] => one.now_serving_number,
                 _ => None,

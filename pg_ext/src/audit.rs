@@ -149,7 +149,12 @@ impl UndoEntry {
 
     /// Restores the entry's `before` state onto the locked `sessions` (every one of
     /// `session_ids`). Refused when something else changed those tokens since.
-    pub fn revert(&self, client: &mut SpiClient<'_>, sessions: &mut [Session], now: TimestampWithTimeZone) -> QResult<()> {
+    pub fn revert(
+        &self,
+        client: &mut SpiClient<'_>,
+        sessions: &mut [Session],
+        now: TimestampWithTimeZone,
+    ) -> QResult<()> {
         // Only undo if nobody (a patient cancelling, another room) has changed those tokens since.
         let drifted: Option<i64> = db::value(
             client,

@@ -241,19 +241,24 @@ impl Reason {
             | ActionNeedsToken | InvalidRating | InvalidFeedback | UnknownSetting | InvalidSetting | InvalidSlug
             | InvalidClinicName | InvalidClinicStatus | InvalidTimezone | InvalidAddress | InvalidEmail
             | InvalidPasswordHash | InvalidRole | InvalidArgument | QueueRequired | RoomRequired | InvalidQueueName
-            | InvalidPrefix | InvalidRoomName | RoomWithoutQueues | TransferNeedsQueue | ActionTakesNoQueue => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            ClinicNotFound | TokenNotFound | TokenNotToday | StaffNotFound | UserNotFound | MessageNotFound | QueueNotFound
-            | RoomNotFound => {
-                PgSqlErrorCode::ERRCODE_NO_DATA_FOUND
+            | InvalidPrefix | InvalidRoomName | RoomWithoutQueues | TransferNeedsQueue | ActionTakesNoQueue => {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }
-            ClinicSuspended | ClinicDisabled | QrIntakeOff | SessionClosed | StaffWrongClinic | StaffPinnedElsewhere
-            | OwnerSettingForbidden => {
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
-            }
+            ClinicNotFound | TokenNotFound | TokenNotToday | StaffNotFound | UserNotFound | MessageNotFound
+            | QueueNotFound | RoomNotFound => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+            ClinicSuspended
+            | ClinicDisabled
+            | QrIntakeOff
+            | SessionClosed
+            | StaffWrongClinic
+            | StaffPinnedElsewhere
+            | OwnerSettingForbidden => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             NothingToUndo | UndoTokensChanged | NobodyServing | NotTheServingPatient | NotSkippable | NotRecallable
             | NotCancellable | TokenDayOver | FeedbackTooEarly | FeedbackAlreadyGiven | ResetWhileServing
-            | DeleteLiveQueue | SlugTaken | EmailTaken | PrefixTaken | RoomNameTaken | LastActiveQueue | RoomServing
-            | RoomInactive | QueueInactive | NotTransferable | TransferSameQueue => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            | DeleteLiveQueue | SlugTaken | EmailTaken | PrefixTaken | RoomNameTaken | LastActiveQueue
+            | RoomServing | RoomInactive | QueueInactive | NotTransferable | TransferSameQueue => {
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            }
             IpLimit | PhoneLimit | DailyTokenLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         }
     }

@@ -184,7 +184,8 @@ impl Room {
         let id = match id.or(pinned) {
             Some(id) => id,
             None => {
-                let active: Vec<Room> = Room::all_of(client, business.id)?.into_iter().filter(|r| r.is_active).collect();
+                let active: Vec<Room> =
+                    Room::all_of(client, business.id)?.into_iter().filter(|r| r.is_active).collect();
                 match active.as_slice() {
                     [one] => one.id,
                     _ if !required => return Ok(None),
@@ -313,7 +314,12 @@ impl Session {
         }
     }
 
-    fn read_others(&mut self, client: &mut SpiClient<'_>, business: &Business, now: TimestampWithTimeZone) -> QResult<()> {
+    fn read_others(
+        &mut self,
+        client: &mut SpiClient<'_>,
+        business: &Business,
+        now: TimestampWithTimeZone,
+    ) -> QResult<()> {
         let row = db::first(
             client,
             OTHERS_TODAY,

@@ -210,7 +210,17 @@ pub fn create_token(
             } else {
                 None
             };
-            outbox::enqueue(client, &business, &mut session, &token, "WELCOME", Some(people_ahead), None, audit_id, now)?;
+            outbox::enqueue(
+                client,
+                &business,
+                &mut session,
+                &token,
+                "WELCOME",
+                Some(people_ahead),
+                None,
+                audit_id,
+                now,
+            )?;
             session.save(client, now, source == "STAFF")?;
             let (lo, hi) = eta_range(people_ahead, session.eta_per_person(settings), queue.rooms_serving);
             Ok(TableIterator::once((
@@ -318,9 +328,7 @@ impl Action {
             _ => {
                 return Err(refuse(
                     Reason::InvalidAction,
-                    format!(
-                        "Unknown action \"{raw}\" (use NEXT, SERVED, SKIP, RECALL, CANCEL, TRANSFER or UNDO)."
-                    ),
+                    format!("Unknown action \"{raw}\" (use NEXT, SERVED, SKIP, RECALL, CANCEL, TRANSFER or UNDO)."),
                 ))
             }
         })
@@ -493,7 +501,9 @@ pub fn queue_action(
             let waiting = scope.iter().map(|s| s.waiting_count).sum();
             let now_serving = match (room.as_ref(), serving.as_ref(), affected.as_ref()) {
                 (Some(_), s, _) => s.map(|t| t.token_number),
-                (None, _, Some(t)) => locked.sessions.iter().find(|s| s.id == t.session_id).and_then(|s| s.now_serving_number),
+                (None, _, Some(t)) => {
+                    locked.sessions.iter().find(|s| s.id == t.session_id).and_then(|s| s.now_serving_number)
+                }
                 (None, _, None) => None,
             };
             Ok(TableIterator::once((
@@ -781,10 +791,8 @@ pub fn close_session(
     business_id: Option<Uuid>,
     staff_id: default!(Option<Uuid>, "NULL"),
     queue_id: default!(Option<Uuid>, "NULL"),
-) -> Result<
-    TableIterator<'static, (name!(session_id, Uuid), name!(status, String), name!(queue_id, Uuid))>,
-    ErrorReport,
-> {
+) -> Result<TableIterator<'static, (name!(session_id, Uuid), name!(status, String), name!(queue_id, Uuid))>, ErrorReport>
+{
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;

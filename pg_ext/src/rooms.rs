@@ -24,7 +24,10 @@ fn prefix(raw: &str) -> QResult<String> {
     if p.len() <= 3 && p.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(p.to_string())
     } else {
-        Err(refuse(Reason::InvalidPrefix, format!("\"{raw}\" is not a prefix: use 0 to 3 capital letters (A, B, DR …).")))
+        Err(refuse(
+            Reason::InvalidPrefix,
+            format!("\"{raw}\" is not a prefix: use 0 to 3 capital letters (A, B, DR …)."),
+        ))
     }
 }
 
@@ -60,7 +63,6 @@ fn prefix_taken(p: &str) -> QError {
     }
 }
 
-
 /// Adds a queue (a doctor's line, a lab) to the clinic; it starts active, last in order.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
@@ -86,7 +88,15 @@ pub fn create_queue(
             )?;
             let id = id.ok_or_else(|| prefix_taken(&prefix))?;
             let details = serde_json::json!({"queue_id": id.to_string(), "name": name, "prefix": prefix});
-            write_admin_audit(client, actor_email, actor_ip.as_ref(), "CREATE_QUEUE", Some(business.id.to_string()), details, now)?;
+            write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "CREATE_QUEUE",
+                Some(business.id.to_string()),
+                details,
+                now,
+            )?;
             Ok(id)
         })
     })
@@ -162,7 +172,15 @@ pub fn update_queue(
                     details[key] = v;
                 }
             }
-            write_admin_audit(client, actor_email, actor_ip.as_ref(), "UPDATE_QUEUE", Some(business.id.to_string()), details, now)?;
+            write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "UPDATE_QUEUE",
+                Some(business.id.to_string()),
+                details,
+                now,
+            )?;
             Ok(queue_id)
         })
     })
@@ -199,7 +217,15 @@ pub fn create_room(
                 "room_id": id.to_string(), "name": name,
                 "queue_ids": queues.iter().map(|q| q.to_string()).collect::<Vec<_>>(),
             });
-            write_admin_audit(client, actor_email, actor_ip.as_ref(), "CREATE_ROOM", Some(business.id.to_string()), details, now)?;
+            write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "CREATE_ROOM",
+                Some(business.id.to_string()),
+                details,
+                now,
+            )?;
             Ok(id)
         })
     })
@@ -273,7 +299,10 @@ pub fn update_room(
                 )?
                 .unwrap_or(false);
                 if taken {
-                    return Err(refuse(Reason::RoomNameTaken, format!("This clinic already has a room called \"{n}\".")));
+                    return Err(refuse(
+                        Reason::RoomNameTaken,
+                        format!("This clinic already has a room called \"{n}\"."),
+                    ));
                 }
             }
             db::exec(
@@ -299,7 +328,15 @@ pub fn update_room(
             if let Some(s) = sort_order {
                 details["sort_order"] = s.into();
             }
-            write_admin_audit(client, actor_email, actor_ip.as_ref(), "UPDATE_ROOM", Some(business.id.to_string()), details, now)?;
+            write_admin_audit(
+                client,
+                actor_email,
+                actor_ip.as_ref(),
+                "UPDATE_ROOM",
+                Some(business.id.to_string()),
+                details,
+                now,
+            )?;
             Ok(room_id)
         })
     })

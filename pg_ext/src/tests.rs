@@ -947,7 +947,9 @@ mod tests {
             "business_id,max_next,room_id,clinic_name,now_serving_number,next_numbers,waiting_count,accepting_tokens,\
              refusal_reason,serving_label,next_labels,rooms"
         );
-        let shown = s(&format!("SELECT concat_ws('|', serving_label, next_labels::text, rooms::text) FROM qlink.display_state('{b}', 2)"));
+        let shown = s(&format!(
+            "SELECT concat_ws('|', serving_label, next_labels::text, rooms::text) FROM qlink.display_state('{b}', 2)"
+        ));
         let room = first_room(&b);
         let expected = format!(
             r#"4|{{1,2}}|[{{"room_id": "{room}", "room_name": "Room 1", "serving_label": "4", "serving_number": 4}}]"#
@@ -1232,9 +1234,16 @@ mod tests {
     fn a_new_clinic_has_one_queue_and_one_room_and_plain_numbers() {
         setup();
         let b = clinic("single");
-        assert_eq!(s(&format!("SELECT string_agg(name || '|' || prefix || '|' || is_active, ',') FROM qlink.list_queues('{b}')")), "General||true");
         assert_eq!(
-            s(&format!("SELECT string_agg(name || '|' || array_length(queue_ids, 1), ',') FROM qlink.list_rooms('{b}')")),
+            s(&format!(
+                "SELECT string_agg(name || '|' || prefix || '|' || is_active, ',') FROM qlink.list_queues('{b}')"
+            )),
+            "General||true"
+        );
+        assert_eq!(
+            s(&format!(
+                "SELECT string_agg(name || '|' || array_length(queue_ids, 1), ',') FROM qlink.list_rooms('{b}')"
+            )),
             "Room 1|1"
         );
         let t1 = token(&b, "One", "9876500001");
@@ -1287,7 +1296,9 @@ mod tests {
         assert_eq!(act_in(&b, "NEXT", &r1).as_deref(), Some(a1.as_str()));
         assert_eq!((room_of(&a1), room_of(&b1)), ("Room 1".to_string(), "Room 2".to_string()));
         assert_eq!(
-            s(&format!("SELECT concat_ws(',', token_label, queue_name, room_name, status) FROM qlink.token_status('{b1}')")),
+            s(&format!(
+                "SELECT concat_ws(',', token_label, queue_name, room_name, status) FROM qlink.token_status('{b1}')"
+            )),
             "B-1,Dr. B,Room 2,SERVING"
         );
         assert_eq!(
@@ -1298,12 +1309,15 @@ mod tests {
             "2,B-2,Room 2,0"
         );
         assert_eq!(status(&b1), "SERVED");
-        let called = s("SELECT string_agg(payload ->> 'token_label' || '>' || (payload ->> 'room_name'), ',' ORDER BY id) \
+        let called =
+            s("SELECT string_agg(payload ->> 'token_label' || '>' || (payload ->> 'room_name'), ',' ORDER BY id) \
                         FROM qlink.message_logs WHERE message_type = 'CALLED'");
         assert_eq!(called, "B-1>Room 2,A-1>Room 1,B-2>Room 2");
         // The dashboard of a room sees its lines; the display every room.
         assert_eq!(
-            s(&format!("SELECT string_agg(token_label, ',' ORDER BY token_label) FROM qlink.queue_snapshot('{b}', '{r1}')")),
+            s(&format!(
+                "SELECT string_agg(token_label, ',' ORDER BY token_label) FROM qlink.queue_snapshot('{b}', '{r1}')"
+            )),
             "A-1,A-2"
         );
         assert_eq!(
@@ -1333,7 +1347,10 @@ mod tests {
         let ts: Vec<String> = (1..=5).map(|n| token(&b, &format!("P{n}"), &phone(n))).collect();
         // Five people ahead of a new patient at 6–15 min each, two chairs: 15–38 min.
         assert_eq!(
-            s(&format!("SELECT concat_ws(',', eta_min_minutes, eta_max_minutes) FROM qlink.create_token('{b}', 'P6', '{}')", phone(6))),
+            s(&format!(
+                "SELECT concat_ws(',', eta_min_minutes, eta_max_minutes) FROM qlink.create_token('{b}', 'P6', '{}')",
+                phone(6)
+            )),
             "15,38"
         );
         assert_eq!(act_in(&b, "NEXT", &r1).as_deref(), Some(ts[0].as_str()));
@@ -1356,7 +1373,10 @@ mod tests {
         act_in(&b, "UNDO", &r1);
         assert_eq!(status(&ts[2]), "SERVING");
         act_in(&b, "UNDO", &r1);
-        assert_eq!((status(&ts[0]), status(&ts[2]), status(&ts[1])), ("SERVING".into(), "WAITING".into(), "SERVING".into()));
+        assert_eq!(
+            (status(&ts[0]), status(&ts[2]), status(&ts[1])),
+            ("SERVING".into(), "WAITING".into(), "SERVING".into())
+        );
         assert_eq!(i(&format!("SELECT now_serving_number::bigint FROM qlink.sessions WHERE business_id = '{b}'")), 2);
         one_serving_per_room(&b);
         // A chair cannot act on the other chair's patient.
@@ -1368,8 +1388,13 @@ mod tests {
         // Chair 2's UNDO conflicts when a later action elsewhere changed what it would restore.
         act_in(&b, "NEXT", &r2); // P2 served, P3 called to Chair 2
         Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'SKIP', '{}', room_id => '{r1}')", ts[3])).unwrap();
-        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'RECALL', '{}', room_id => '{r2}')", ts[3])).unwrap();
-        refused_for(&format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO', room_id => '{r1}')"), "55000", "undo_tokens_changed");
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'RECALL', '{}', room_id => '{r2}')", ts[3]))
+            .unwrap();
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO', room_id => '{r1}')"),
+            "55000",
+            "undo_tokens_changed",
+        );
     }
 
     #[pg_test]
@@ -1395,7 +1420,10 @@ mod tests {
         line_length_is_kept(&b);
         assert_eq!(status(&a1), "WAITING");
         assert_eq!(label(&a1), "A-1");
-        assert_eq!(s(&format!("SELECT concat_ws(',', queue_name, queue_position) FROM qlink.token_status('{a1}')")), "Lab,2");
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', queue_name, queue_position) FROM qlink.token_status('{a1}')")),
+            "Lab,2"
+        );
         assert_eq!(act_in(&b, "NEXT", &rl).as_deref(), Some(l1.as_str()));
         assert_eq!(act_in(&b, "NEXT", &rl).as_deref(), Some(a1.as_str()));
         assert_eq!(room_of(&a1), "Lab room");
@@ -1405,14 +1433,20 @@ mod tests {
         act_in(&b, "UNDO", &r1);
         assert_eq!(state_all(&b), before);
         // Refusals change nothing.
-        refused_for(&format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a2}')"), "22023", "transfer_needs_queue");
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a2}')"),
+            "22023",
+            "transfer_needs_queue",
+        );
         refused_for(
             &format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a2}', target_queue_id => '{qa}')"),
             "55000",
             "transfer_same_queue",
         );
         refused_for(
-            &format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a2}', target_queue_id => gen_random_uuid())"),
+            &format!(
+                "SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a2}', target_queue_id => gen_random_uuid())"
+            ),
             "P0002",
             "queue_not_found",
         );
@@ -1434,7 +1468,8 @@ mod tests {
         let a3 = s(&format!(
             "SELECT token_id::text FROM qlink.create_token('{b}', 'Urgent', NULL, 'STAFF', NULL, true, queue_id => '{qa}')"
         ));
-        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a3}', target_queue_id => '{ql}')")).unwrap();
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'TRANSFER', '{a3}', target_queue_id => '{ql}')"))
+            .unwrap();
         assert_eq!(i(&format!("SELECT queue_position::bigint FROM qlink.token_status('{a3}')")), 1);
         assert_eq!(i(&format!("SELECT queue_position::bigint FROM qlink.token_status('{l1}')")), 2);
         assert_eq!(i(&format!("SELECT queue_position::bigint FROM qlink.token_status('{l2}')")), 3);
@@ -1470,28 +1505,73 @@ mod tests {
         refused_for(&format!("SELECT qlink.create_queue('{b}', 'Second general', '')"), "55000", "prefix_taken");
         let qb = queue(&b, "Dr. B", "B");
         refused_for(&format!("SELECT qlink.update_queue('{b}', '{q}', prefix => 'B')"), "55000", "prefix_taken");
-        refused_for(&format!("SELECT qlink.create_room('{b}', 'Empty', ARRAY[]::uuid[])"), "22023", "room_without_queues");
-        refused_for(&format!("SELECT qlink.create_room('{b}', 'Theirs', ARRAY['{their_q}'::uuid])"), "P0002", "queue_not_found");
-        refused_for(&format!("SELECT qlink.create_room('{b}', 'Room 1', ARRAY['{q}'::uuid])"), "55000", "room_name_taken");
+        refused_for(
+            &format!("SELECT qlink.create_room('{b}', 'Empty', ARRAY[]::uuid[])"),
+            "22023",
+            "room_without_queues",
+        );
+        refused_for(
+            &format!("SELECT qlink.create_room('{b}', 'Theirs', ARRAY['{their_q}'::uuid])"),
+            "P0002",
+            "queue_not_found",
+        );
+        refused_for(
+            &format!("SELECT qlink.create_room('{b}', 'Room 1', ARRAY['{q}'::uuid])"),
+            "55000",
+            "room_name_taken",
+        );
         refused_for(&format!("SELECT qlink.create_room('{b}', '', ARRAY['{q}'::uuid])"), "22023", "invalid_room_name");
-        refused_for(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY[]::uuid[])"), "22023", "room_without_queues");
-        refused_for(&format!("SELECT qlink.update_room('{b}', '{their_r}', name => 'Mine')"), "P0002", "room_not_found");
-        refused_for(&format!("SELECT qlink.update_queue('{b}', '{their_q}', name => 'Mine')"), "P0002", "queue_not_found");
+        refused_for(
+            &format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY[]::uuid[])"),
+            "22023",
+            "room_without_queues",
+        );
+        refused_for(
+            &format!("SELECT qlink.update_room('{b}', '{their_r}', name => 'Mine')"),
+            "P0002",
+            "room_not_found",
+        );
+        refused_for(
+            &format!("SELECT qlink.update_queue('{b}', '{their_q}', name => 'Mine')"),
+            "P0002",
+            "queue_not_found",
+        );
         // Other clinics' ids never reach their data.
-        refused_for(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT', room_id => '{their_r}')"), "P0002", "room_not_found");
+        refused_for(
+            &format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT', room_id => '{their_r}')"),
+            "P0002",
+            "room_not_found",
+        );
         refused_for(&format!("SELECT * FROM qlink.queue_snapshot('{b}', '{their_r}')"), "P0002", "room_not_found");
-        refused_for(&format!("SELECT * FROM qlink.create_token('{b}', 'X', '9876500001', queue_id => '{their_q}')"), "P0002", "queue_not_found");
+        refused_for(
+            &format!("SELECT * FROM qlink.create_token('{b}', 'X', '9876500001', queue_id => '{their_q}')"),
+            "P0002",
+            "queue_not_found",
+        );
         // The last active queue stays; a room serving someone stays active and keeps that line.
         Spi::run(&format!("SELECT qlink.update_queue('{b}', '{qb}', is_active => false)")).unwrap();
-        refused_for(&format!("SELECT qlink.update_queue('{b}', '{q}', is_active => false)"), "55000", "last_active_queue");
-        refused_for(&format!("SELECT * FROM qlink.create_token('{b}', 'X', '9876500001', queue_id => '{qb}')"), "55000", "queue_inactive");
+        refused_for(
+            &format!("SELECT qlink.update_queue('{b}', '{q}', is_active => false)"),
+            "55000",
+            "last_active_queue",
+        );
+        refused_for(
+            &format!("SELECT * FROM qlink.create_token('{b}', 'X', '9876500001', queue_id => '{qb}')"),
+            "55000",
+            "queue_inactive",
+        );
         // One active queue again: a call without a queue gets it.
         let t = token(&b, "One", "9876500001");
-        Spi::run(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY['{q}'::uuid, '{qb}'::uuid])")).unwrap();
+        Spi::run(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY['{q}'::uuid, '{qb}'::uuid])"))
+            .unwrap();
         act(&b, "NEXT");
         assert_eq!(status(&t), "SERVING");
         refused_for(&format!("SELECT qlink.update_room('{b}', '{r}', is_active => false)"), "55000", "room_serving");
-        refused_for(&format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY['{qb}'::uuid])"), "55000", "room_serving");
+        refused_for(
+            &format!("SELECT qlink.update_room('{b}', '{r}', queue_ids => ARRAY['{qb}'::uuid])"),
+            "55000",
+            "room_serving",
+        );
         // Every change is in the operator's trail.
         assert_eq!(
             s("SELECT string_agg(action, ',' ORDER BY id) FROM qlink.admin_audit_logs WHERE action LIKE '%QUEUE' OR action LIKE '%ROOM'"),
@@ -1536,9 +1616,17 @@ mod tests {
         .unwrap();
         assert_eq!(i(&format!("SELECT qlink.update_staff_user('{b}', '{desk}', is_active => false)")), 1);
         assert_eq!(i("SELECT count(*) FROM qlink.login_session_user(decode(repeat('ab', 32), 'hex'))"), 0);
-        refused_for(&format!("SELECT qlink.update_staff_user('{b}', '{theirs}', is_active => false)"), "P0002", "user_not_found");
+        refused_for(
+            &format!("SELECT qlink.update_staff_user('{b}', '{theirs}', is_active => false)"),
+            "P0002",
+            "user_not_found",
+        );
         refused_for(&format!("SELECT qlink.end_staff_sessions('{b}', '{theirs}')"), "P0002", "user_not_found");
-        refused_for(&format!("SELECT qlink.reset_staff_password('{b}', '{theirs}', '{hash}')"), "P0002", "user_not_found");
+        refused_for(
+            &format!("SELECT qlink.reset_staff_password('{b}', '{theirs}', '{hash}')"),
+            "P0002",
+            "user_not_found",
+        );
         Spi::run(&format!("SELECT qlink.update_staff_user('{b}', '{desk}', unpin => true)")).unwrap();
         assert_eq!(s(&format!("SELECT coalesce(room_id::text, '-') FROM qlink.staff_users WHERE id = '{desk}'")), "-");
         let _ = owner;
@@ -1548,7 +1636,9 @@ mod tests {
             "42501",
             "owner_setting_forbidden",
         );
-        let after = s(&format!(r#"SELECT (qlink.update_clinic_settings('{b}', '{{"eta_min_minutes": 3}}') ->> 'eta_min_minutes')"#));
+        let after = s(&format!(
+            r#"SELECT (qlink.update_clinic_settings('{b}', '{{"eta_min_minutes": 3}}') ->> 'eta_min_minutes')"#
+        ));
         assert_eq!(after, "3");
         assert_eq!(
             s("SELECT string_agg(name, ',' ORDER BY name) FROM qlink.settings_schema() WHERE owner_editable"),

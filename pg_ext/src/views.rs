@@ -454,7 +454,8 @@ pub fn queue_summary(
                 Some(r) if !sessions.is_empty() => audit::next_undo(client, &sessions, Some(r.id))?,
                 _ => None,
             };
-            let status = if !lines.is_empty() && lines.iter().all(|l| l.status == "CLOSED") { "CLOSED" } else { "OPEN" };
+            let status =
+                if !lines.is_empty() && lines.iter().all(|l| l.status == "CLOSED") { "CLOSED" } else { "OPEN" };
             let now_serving = match room.as_ref() {
                 Some(_) => serving.as_ref().map(|s| s.1),
                 None => lines.iter().find_map(|l| l.now_serving_number),
@@ -523,10 +524,8 @@ pub fn display_state(
             };
             let all_lines = Line::today(client, &business, now)?;
             let refusal = clinic_refusal(&business, &all_lines);
-            let lines: Vec<&Line> = all_lines
-                .iter()
-                .filter(|l| room.as_ref().is_none_or(|r| r.queue_ids.contains(&l.queue.id)))
-                .collect();
+            let lines: Vec<&Line> =
+                all_lines.iter().filter(|l| room.as_ref().is_none_or(|r| r.queue_ids.contains(&l.queue.id))).collect();
             let sessions: Vec<Uuid> = lines.iter().filter_map(|l| l.session_id).collect();
             let table = db::read(
                 client,

@@ -6,7 +6,7 @@
 //
 // In a clinic with several rooms the dashboard works in one room (data-room: the login's
 // pinned room or the one picked, remembered in this browser): its queue, its NEXT, SERVED,
-// SKIP and UNDO. The clinic overview of every room refreshes from /staff/rooms.json. With
+// SKIP and UNDO. The clinic overview of every room refreshes from /api/v1/staff/rooms. With
 // several lines a token can be sent to another line (TRANSFER) and a walk-in joins the
 // line picked.
 (function () {
@@ -199,8 +199,8 @@
 
   function refreshOverview() {
     if (!$('overview-rows')) return Promise.resolve();
-    return api('GET', '/staff/rooms.json').then(function (res) {
-      if (res.status === 200) renderOverview(res.data);
+    return api('GET', '/api/v1/staff/rooms').then(function (res) {
+      if (res.status === 200) renderOverview(res.data.rooms);
     }, function () { /* the queue's own refresh reports the network */ });
   }
 

@@ -18,10 +18,8 @@
   var cap = m ? Math.min(5, Math.max(1, +m[1])) : 0;
   var backoff = MIN, timer = null, inflight = false;
   var seenKey = 'qlink_overtaken_seen_' + id;
-  // A token keeps its label for life (a TRANSFER too): the server wrote it on the page.
-  var tokenLabel = document.getElementById('number').textContent.trim();
+  // The room is named once called, in a clinic with several rooms.
   var nameRoom = root.hasAttribute('data-name-room');
-  var serverRoom = document.getElementById('room-name').textContent.trim() || null;
 
   function $(x) { return document.getElementById(x); }
   function fmt(s, args) {
@@ -59,17 +57,12 @@
     show('shift', shift > 0);
     if (shift > 0) setText('shift-text', fmt(T.shift_alert, { n: shift }));
 
-    var label = s.token_label || tokenLabel || String(s.token_number);
+    var label = s.token_label || String(s.token_number);
     setText('number', label);
     $('number').classList.toggle('label-long', label.length > 4);
     // The line (doctor) in a clinic with several; the room once called, with several rooms.
     if (s.queue_name) setText('line-name', s.queue_name);
-    var room = nameRoom && st === 'SERVING' ? (s.room_name !== undefined ? s.room_name : serverRoom) : null;
-    // A server whose status carries no room yet: the page itself names it, once called.
-    if (!first && nameRoom && st === 'SERVING' && before !== 'SERVING' && s.room_name === undefined) {
-      location.reload();
-      return;
-    }
+    var room = nameRoom && st === 'SERVING' ? s.room_name : null;
     show('room-line', !!room);
     show('turn-room', !!room);
     setText('room-label', label);

@@ -43,9 +43,12 @@ async fn two_doctors(app: &TestApp, slug: &str) -> TwoDoctors {
     )
     .await
     .unwrap();
-    db.query_one("SELECT qlink.create_staff_user($1, $2, 'OWNER', $3)", &[&format!("owner@{slug}.test"), &hash, &business])
-        .await
-        .unwrap();
+    db.query_one(
+        "SELECT qlink.create_staff_user($1, $2, 'OWNER', $3)",
+        &[&format!("owner@{slug}.test"), &hash, &business],
+    )
+    .await
+    .unwrap();
     TwoDoctors { business, dr_a, dr_b, room_1, room_2 }
 }
 
@@ -175,14 +178,21 @@ async fn a_patient_picks_dr_b_and_room_2_calls_them_on_their_page_and_the_lobby(
         .unwrap()
         .get(0);
     desk.wait_for_text("#waiting-list", "Ravi Kumar").await;
-    desk.wait_until("the transfer select", &format!("!!document.querySelector('select.transfer[data-token=\"{ravi}\"]')"))
-        .await;
+    desk.wait_until(
+        "the transfer select",
+        &format!("!!document.querySelector('select.transfer[data-token=\"{ravi}\"]')"),
+    )
+    .await;
     choose(&desk, &format!("select.transfer[data-token='{ravi}']"), &c.dr_a.to_string()).await;
     desk.wait_for_text("#notice", "Sent to Dr. A — General").await;
-    desk.wait_until("Ravi left Room 2's list", "document.getElementById('waiting-list').textContent.indexOf('Ravi') < 0")
-        .await;
+    desk.wait_until(
+        "Ravi left Room 2's list",
+        "document.getElementById('waiting-list').textContent.indexOf('Ravi') < 0",
+    )
+    .await;
     let (queue, label): (Uuid, String) = {
-        let r = app.db.query_one("SELECT queue_id, token_label FROM qlink.tokens WHERE id = $1", &[&ravi]).await.unwrap();
+        let r =
+            app.db.query_one("SELECT queue_id, token_label FROM qlink.tokens WHERE id = $1", &[&ravi]).await.unwrap();
         (r.get(0), r.get(1))
     };
     assert_eq!((queue, label.as_str()), (c.dr_a, "B-2"));
@@ -223,10 +233,18 @@ async fn a_lines_poster_opens_the_intake_page_with_that_line_picked() {
     let r = plain().get(app.url("/c/poster2/qr.svg?queue=nonsense")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 
-    // A closed line is shown, disabled, with the reason.
-    app.db.query_one("SELECT qlink.update_queue($1, $2, is_active => false)", &[&c.business, &c.dr_b]).await.unwrap();
+    // A line closed for today, or not seeing patients at all, is shown disabled with the
+    // reason; the others can still be picked.
+    let dr_c: Uuid =
+        app.db.query_one("SELECT qlink.create_queue($1, 'Dr. C — Skin', 'C')", &[&c.business]).await.unwrap().get(0);
+    app.db.query_one("SELECT qlink.update_queue($1, $2, is_active => false)", &[&c.business, &dr_c]).await.unwrap();
+    app.db.query("SELECT * FROM qlink.close_session($1, queue_id => $2)", &[&c.business, &c.dr_b]).await.unwrap();
     let intake = plain().get(app.url("/c/poster2")).send().await.unwrap().text().await.unwrap();
-    assert!(intake.contains("Not seeing patients today"), "{intake}");
+    let line =
+        |id: Uuid| intake.split(&format!("data-queue-id=\"{id}\"")).nth(1).unwrap().split("</div>").next().unwrap();
+    assert!(line(dr_c).contains("Not seeing patients today") && line(dr_c).contains("disabled"), "{intake}");
+    assert!(line(c.dr_b).contains("Closed for today") && line(c.dr_b).contains("disabled"), "{intake}");
+    assert!(line(c.dr_a).contains("Nobody waiting") && !line(c.dr_a).contains("disabled"), "{intake}");
     let _ = (c.room_1, c.room_2);
 }
 

@@ -43,7 +43,6 @@ pub fn routes() -> Router<AppState> {
         .route("/t/{id}/cancel", axum::routing::post(track::cancel))
         .route("/t/{id}/feedback", axum::routing::post(track::feedback))
         .route("/staff", get(staff::staff_page))
-        .route("/staff/rooms.json", get(staff::rooms_json))
         .route("/admin", get(staff::admin_page))
         .route("/owner", get(owner::owner_page).post(owner::owner_submit))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

@@ -55,7 +55,9 @@ async fn scope(app: &AppState, user: User, clinic: Option<&str>) -> Result<Scope
         }
         ("SUPER_ADMIN", _, Some(slug)) => sql::clinic_by_slug(&db, slug).await?,
         ("SUPER_ADMIN", _, None) => {
-            return Err(ApiError::InvalidInput("Open a clinic's owner page from the operator panel (?clinic=…).".into()))
+            return Err(ApiError::InvalidInput(
+                "Open a clinic's owner page from the operator panel (?clinic=…).".into(),
+            ))
         }
         _ => return Err(ApiError::Forbidden("This page is for a clinic owner's login.".into())),
     };
@@ -417,7 +419,8 @@ pub async fn owner_submit(
     };
     match apply(&app, &scope, ip, &fields).await {
         Ok(done) => {
-            let clinic = if scope.user.role == "SUPER_ADMIN" { format!("clinic={}&", scope.slug) } else { String::new() };
+            let clinic =
+                if scope.user.role == "SUPER_ADMIN" { format!("clinic={}&", scope.slug) } else { String::new() };
             (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/owner?{clinic}done={done}"))]).into_response()
         }
         Err(e @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => PageError::new(Lang::En, e).into_response(),
@@ -441,7 +444,9 @@ async fn apply(app: &AppState, scope: &Scope, ip: IpAddr, f: &Fields) -> Result<
         "update_queue" => {
             let sort_order = match f.text("sort_order").trim() {
                 "" => None,
-                n => Some(n.parse::<i32>().map_err(|_| ApiError::InvalidInput("The order must be a whole number.".into()))?),
+                n => Some(
+                    n.parse::<i32>().map_err(|_| ApiError::InvalidInput("The order must be a whole number.".into()))?,
+                ),
             };
             let change = sql::QueueChange {
                 name: Some(f.text("name")),
@@ -463,7 +468,9 @@ async fn apply(app: &AppState, scope: &Scope, ip: IpAddr, f: &Fields) -> Result<
             let queues = f.uuids("queue_ids")?;
             let sort_order = match f.text("sort_order").trim() {
                 "" => None,
-                n => Some(n.parse::<i32>().map_err(|_| ApiError::InvalidInput("The order must be a whole number.".into()))?),
+                n => Some(
+                    n.parse::<i32>().map_err(|_| ApiError::InvalidInput("The order must be a whole number.".into()))?,
+                ),
             };
             let change = sql::RoomChange {
                 name: Some(f.text("name")),
@@ -479,7 +486,9 @@ async fn apply(app: &AppState, scope: &Scope, ip: IpAddr, f: &Fields) -> Result<
             let role = match f.text("role") {
                 "STAFF" => "STAFF",
                 "OWNER" => "OWNER",
-                _ => return Err(ApiError::InvalidInput("A clinic login is a receptionist (STAFF) or an owner.".into())),
+                _ => {
+                    return Err(ApiError::InvalidInput("A clinic login is a receptionist (STAFF) or an owner.".into()))
+                }
             };
             let room = match f.text("room_id").trim() {
                 "" => None,
@@ -491,7 +500,8 @@ async fn apply(app: &AppState, scope: &Scope, ip: IpAddr, f: &Fields) -> Result<
             Ok("staff_added")
         }
         "staff_active" => {
-            let change = sql::StaffChange { is_active: Some(f.text("is_active") == "true"), room_id: None, unpin: false };
+            let change =
+                sql::StaffChange { is_active: Some(f.text("is_active") == "true"), room_id: None, unpin: false };
             let db = app.db.get().await?;
             sql::update_staff_user(&db, business, f.uuid("id")?, &change, actor).await?;
             Ok("staff_saved")

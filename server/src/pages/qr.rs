@@ -34,7 +34,11 @@ pub fn intake_url(app: &AppState, slug: &str) -> String {
 }
 
 /// The line of `?queue=`, which must be one of the clinic's: its id and name.
-async fn line_for(app: &AppState, clinic: &super::intake::ClinicView, query: &QrQuery) -> ApiResult<Option<(Uuid, String)>> {
+async fn line_for(
+    app: &AppState,
+    clinic: &super::intake::ClinicView,
+    query: &QrQuery,
+) -> ApiResult<Option<(Uuid, String)>> {
     let Some(raw) = query.queue.as_deref().map(str::trim).filter(|q| !q.is_empty()) else {
         return Ok(None);
     };

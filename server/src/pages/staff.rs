@@ -5,7 +5,7 @@
 //!
 //! In a clinic with several rooms the dashboard works in one room: the login's pinned room,
 //! or the one picked (`?room=ID`, remembered by the browser). It has a clinic overview of
-//! every room (`/staff/rooms.json`, read through `qlink.list_rooms`), a TRANSFER of a token
+//! every room (`GET /api/v1/staff/rooms`), a TRANSFER of a token
 //! to another line, and a choice of line for a walk-in when the clinic has several. A clinic
 //! with one line and one room sees the 0.1 dashboard.
 
@@ -18,11 +18,10 @@ use crate::http::extract::User;
 use crate::sql::{QueueLine, RoomLine};
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use maud::{html, Markup};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 #[derive(Deserialize, Default)]
@@ -135,42 +134,6 @@ pub async fn staff_page(State(app): State<AppState>, Query(query): Query<DeskQue
             Err(e) => PageError::new(Lang::En, e).into_response(),
         },
     }
-}
-
-/// One room of the clinic overview. Labels and counts only.
-#[derive(Serialize)]
-pub struct OverviewRoom {
-    pub room_id: Uuid,
-    pub name: String,
-    pub is_active: bool,
-    pub queue_names: Vec<String>,
-    pub serving_label: Option<String>,
-    pub waiting_count: i32,
-}
-
-/// `/staff/rooms.json`: the clinic overview the dashboard refreshes (the rooms of the
-/// login's own clinic; a login of no clinic is 403, none 401).
-pub async fn rooms_json(State(app): State<AppState>, user: User) -> Result<Response, ApiError> {
-    if !works_the_desk(&user) {
-        return Err(ApiError::Forbidden("This page is for a clinic's staff login.".into()));
-    }
-    let business_id = user.business_id.ok_or_else(ApiError::not_found)?;
-    let db = app.db.get().await?;
-    let rooms: Vec<OverviewRoom> = crate::sql::list_rooms(&db, business_id)
-        .await?
-        .into_iter()
-        .map(|r| OverviewRoom {
-            room_id: r.room_id,
-            name: r.name,
-            is_active: r.is_active,
-            queue_names: r.queue_names,
-            serving_label: r.serving_label,
-            waiting_count: r.waiting_count,
-        })
-        .collect();
-    let mut response = Json(rooms).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
 }
 
 pub async fn admin_page(State(app): State<AppState>, mut parts: Parts) -> Response {

@@ -48,29 +48,19 @@ const SCRIPT_KEYS: &[K] = &[
     K::go_to_room,
 ];
 
-/// What the page names besides the number: the label, the line when the clinic has
-/// several, the room when it has several active rooms.
-#[derive(Clone, Default)]
+/// What the page names besides the label: the line when the clinic has several, the room
+/// when it has several active rooms.
+#[derive(Clone, Copy, Default)]
 struct Naming {
-    token_label: String,
-    queue_name: String,
-    room_name: Option<String>,
     line: bool,
     room: bool,
 }
 
-async fn naming(app: &AppState, id: uuid::Uuid, slug: &str) -> Result<Naming, ApiError> {
+async fn naming(app: &AppState, slug: &str) -> Result<Naming, ApiError> {
     let db = app.db.get().await?;
-    let token = crate::sql::token_status(&db, id).await?;
     let clinic = crate::sql::clinic_by_slug(&db, slug).await?;
     let rooms = crate::sql::list_rooms(&db, clinic.business_id).await?;
-    Ok(Naming {
-        token_label: token.token_label,
-        queue_name: token.queue_name,
-        room_name: token.room_name,
-        line: clinic.queue_count > 1,
-        room: rooms.iter().filter(|r| r.is_active).count() > 1,
-    })
+    Ok(Naming { line: clinic.queue_count > 1, room: rooms.iter().filter(|r| r.is_active).count() > 1 })
 }
 
 #[derive(Deserialize)]
@@ -100,7 +90,7 @@ pub async fn page(
         Err(e) => return PageError::new(lang_for(&query, None, &headers), e).into_response(),
     };
     let lang = lang_for(&query, Some(&status), &headers);
-    let naming = match naming(&app, id, &status.business_slug).await {
+    let naming = match naming(&app, &status.business_slug).await {
         Ok(n) => n,
         Err(e) => return PageError::new(lang, e).into_response(),
     };
@@ -143,7 +133,7 @@ fn eta_text(lang: Lang, s: &TokenStatus) -> String {
 }
 
 fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
-    let label = naming.token_label.as_str();
+    let label = s.token_label.as_str();
     let base = format!("/t/{raw_id}");
     let st = s.status.as_str();
     let waiting = st == "WAITING";
@@ -153,7 +143,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
     let live = waiting || serving;
     let closed_note = waiting && s.session_status == "CLOSED";
     let ask_feedback = served && !s.feedback_given;
-    let room = naming.room_name.as_deref().filter(|_| naming.room && serving);
+    let room = s.room_name.as_deref().filter(|_| naming.room && serving);
     let thanked = served && s.feedback_given;
     // Without JavaScript the page still follows the queue, more slowly.
     let head = html! {
@@ -167,7 +157,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
             section.ticket aria-live="polite" {
                 p.label { (lang.t(K::your_token)) }
                 p #number .number .label-long[label.chars().count() > 4] { (label) }
-                p #line-name .line-name hidden[!naming.line] { (naming.queue_name) }
+                p #line-name .line-name hidden[!naming.line] { (s.queue_name) }
                 p #room-line .room-line hidden[room.is_none()] {
                     span #room-label { (label) } " → " span #room-name { @if let Some(r) = room { (r) } }
                 }

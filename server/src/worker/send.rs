@@ -232,12 +232,8 @@ fn prepare(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map_or_else(|| token_number.to_string(), str::to_string);
-    let room_name = row
-        .payload
-        .get("room_name")
-        .and_then(Value::as_str)
-        .filter(|s| name_room && !s.is_empty())
-        .map(str::to_string);
+    let room_name =
+        row.payload.get("room_name").and_then(Value::as_str).filter(|s| name_room && !s.is_empty()).map(str::to_string);
     let token_id = row.token_id.ok_or("the message has no token_id")?;
     // Null for messages queued without a position; 0 is the honest default.
     let people_ahead =
