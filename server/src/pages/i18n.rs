@@ -148,7 +148,7 @@ catalogue! {
     back_to_form => "Back", "वापस";
     choose_line => "Choose your doctor", "अपना डॉक्टर चुनें";
     line_wait => "{n} waiting · about {lo}–{hi} min", "{n} इंतज़ार में · लगभग {lo}–{hi} मिनट";
-    line_no_wait => "Nobody waiting · about {lo}–{hi} min", "कोई इंतज़ार में नहीं · लगभग {lo}–{hi} मिनट";
+    line_no_wait => "Nobody waiting: you would be next", "कोई इंतज़ार में नहीं: अगली बारी आपकी होगी";
     line_inactive => "Not seeing patients today", "आज मरीज़ नहीं देख रहे";
     line_closed => "Closed for today", "आज के लिए बंद";
     line_full => "Today's tokens are finished", "आज के टोकन खत्म हो गए";

@@ -197,8 +197,8 @@ fn picked_line<'a>(lines: &'a [QueueLine], form: &FormState) -> Option<&'a Queue
 
 fn wait_text(lang: Lang, line: &QueueLine) -> String {
     let (lo, hi) = (line.eta_min_minutes.to_string(), line.eta_max_minutes.to_string());
-    if line.waiting_count == 0 {
-        lang.tf(K::line_no_wait, &[("lo", &lo), ("hi", &hi)])
+    if line.waiting_count == 0 && line.eta_max_minutes == 0 {
+        lang.t(K::line_no_wait).to_string()
     } else {
         lang.tf(K::line_wait, &[("n", &line.waiting_count.to_string()), ("lo", &lo), ("hi", &hi)])
     }

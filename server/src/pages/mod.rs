@@ -44,7 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/t/{id}/feedback", axum::routing::post(track::feedback))
         .route("/staff", get(staff::staff_page))
         .route("/admin", get(staff::admin_page))
-        .route("/owner", get(owner::owner_page).post(owner::owner_submit))
+        .route("/owner", get(owner::owner_page))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

@@ -1,38 +1,32 @@
 //! `/owner`: the clinic owner's page (an OWNER login; the operator reaches any clinic's with
 //! `?clinic=SLUG`). Lines (queues), rooms, staff logins and the settings the operator lets a
-//! clinic change. Plain HTML forms posted to `/owner` (they work without JavaScript, like
-//! the intake page): one handler calls the typed client (sql.rs) exactly as the extension
-//! asks, and the extension applies every rule (prefixes, the last active line, a room
-//! without lines, another clinic's ids, which settings an owner may change) and audits it.
-//! A refusal is shown above the forms with the extension's message; a change done answers
-//! with a redirect back to the page (post/redirect/get), so a reload never repeats it.
-//!
-//! Cookie-authenticated posts must come from our own pages (the `User` extractor's Origin
-//! check), so another site cannot post these forms.
+//! clinic change. The server renders what there is (read through the typed client);
+//! owner.js sends every change to the REST API — `/api/v1/owner/…` for an owner,
+//! `/api/v1/admin/clinics/{id}/…` for the operator — which checks and audits it through the
+//! extension (prefixes, the last active line, a room without lines, another clinic's ids,
+//! which settings an owner may change), then reloads the page. Like the desk and the panel,
+//! the page needs JavaScript; it is English only.
 
 use super::assets::Asset;
 use super::i18n::Lang;
 use super::{current_user, html_response, layout, Cache, PageError};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::extract::{ClientIp, User};
-use crate::sql::{self, Actor, ClinicLogin, QueueLine, RoomLine, SettingRow};
-use axum::extract::rejection::FormRejection;
+use crate::http::extract::User;
+use crate::sql::{self, ClinicLogin, QueueLine, RoomLine, SettingRow};
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use std::net::IpAddr;
 use uuid::Uuid;
 
 #[derive(Deserialize, Default)]
 pub struct OwnerQuery {
     /// The operator: which clinic.
     pub clinic: Option<String>,
-    /// What the last post did (shown once).
+    /// What the last change did (shown once).
     pub done: Option<String>,
 }
 
@@ -65,7 +59,7 @@ async fn scope(app: &AppState, user: User, clinic: Option<&str>) -> Result<Scope
 }
 
 fn page(title: &str, body: Markup) -> Response {
-    html_response(StatusCode::OK, Cache::NoStore, layout(Lang::En, title, "desk", Some(Asset::StaffJs), body))
+    html_response(StatusCode::OK, Cache::NoStore, layout(Lang::En, title, "desk", Some(Asset::OwnerJs), body))
 }
 
 /// The login form (staff.js logs in and reloads) or "wrong kind of login".
@@ -108,7 +102,7 @@ pub async fn owner_page(State(app): State<AppState>, Query(query): Query<OwnerQu
         Ok(s) => s,
         Err(e) => return PageError::new(Lang::En, e).into_response(),
     };
-    render(&app, &scope, StatusCode::OK, query.done.as_deref().and_then(done_text), None).await
+    render(&app, &scope, query.done.as_deref().and_then(done_text)).await
 }
 
 fn done_text(key: &str) -> Option<&'static str> {
@@ -143,37 +137,30 @@ async fn load(app: &AppState, business_id: Uuid) -> Result<Data, ApiError> {
     })
 }
 
-async fn render(
-    app: &AppState,
-    scope: &Scope,
-    status: StatusCode,
-    done: Option<&str>,
-    error: Option<String>,
-) -> Response {
+async fn render(app: &AppState, scope: &Scope, done: Option<&str>) -> Response {
     let data = match load(app, scope.business_id).await {
         Ok(d) => d,
         Err(e) => return PageError::new(Lang::En, e).into_response(),
     };
-    let markup = layout(
-        Lang::En,
-        &format!("Owner · {}", scope.name),
-        "desk",
-        Some(Asset::StaffJs),
-        body(scope, &data, done, error.as_deref()),
-    );
-    html_response(status, Cache::NoStore, markup)
+    let markup =
+        layout(Lang::En, &format!("Owner · {}", scope.name), "desk", Some(Asset::OwnerJs), body(scope, &data, done));
+    html_response(StatusCode::OK, Cache::NoStore, markup)
 }
 
-/// Hidden fields every form carries: what it does, and for the operator which clinic.
-fn hidden(scope: &Scope, op: &str) -> Markup {
-    html! {
-        input type="hidden" name="op" value=(op);
-        @if scope.user.role == "SUPER_ADMIN" { input type="hidden" name="clinic" value=(scope.slug); }
+/// Where owner.js sends the changes: the owner's own routes, or the operator's for this
+/// clinic; and the settings' route (the operator changes them with the clinic).
+fn api_base(scope: &Scope) -> (String, String) {
+    if scope.user.role == "SUPER_ADMIN" {
+        let base = format!("/api/v1/admin/clinics/{}", scope.business_id);
+        (base.clone(), base)
+    } else {
+        ("/api/v1/owner".into(), "/api/v1/owner/settings".into())
     }
 }
 
-fn body(scope: &Scope, data: &Data, done: Option<&str>, error: Option<&str>) -> Markup {
-    let action = "/owner";
+fn body(scope: &Scope, data: &Data, done: Option<&str>) -> Markup {
+    let (api, settings_api) = api_base(scope);
+    let clinic = (scope.user.role == "SUPER_ADMIN").then_some(scope.slug.as_str());
     html! {
         header.topbar {
             h1 #owner-title { "Owner · " (scope.name) }
@@ -181,8 +168,9 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>, error: Option<&str>) -> 
             a.button.secondary.small href={ "/c/" (scope.slug) "/display" } { "Lobby display" }
             button #logout .secondary.small type="button" { "Log out" }
         }
-        main #owner .dashboard {
-            p #message .error role="alert" hidden[error.is_none()] { @if let Some(e) = error { (e) } }
+        main #owner .dashboard data-api=(api) data-settings-api=(settings_api) data-clinic=[clinic] {
+            noscript { p.warning { "This page needs JavaScript to save changes." } }
+            p #message .error role="alert" hidden {}
             p #notice .notice role="status" hidden[done.is_none()] { @if let Some(d) = done { (d) } }
 
             section #queues {
@@ -200,16 +188,14 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>, error: Option<&str>) -> 
                                 td { input form=(form_id) name="is_active" type="checkbox" checked[q.is_active] aria-label="Active"; }
                                 td { (q.waiting_count) }
                                 td { a href={ "/c/" (scope.slug) "/poster?queue=" (q.queue_id) } { "Poster" } }
-                                td { form id=(form_id) method="post" action=(action) {
-                                    (hidden(scope, "update_queue")) input type="hidden" name="id" value=(q.queue_id);
+                                td { form id=(form_id) data-op="update_queue" data-id=(q.queue_id) {
                                     button.small.primary type="submit" { "Save" }
                                 } }
                             }
                         }
                     }
                 } }
-                form #add-queue .row method="post" action=(action) {
-                    (hidden(scope, "create_queue"))
+                form #add-queue .row data-op="create_queue" {
                     div { label for="queue-name" { "New line: name" } input #queue-name name="name" type="text" maxlength="80" required placeholder="Dr. Mehta — General"; }
                     div { label for="queue-prefix" { "Prefix" } input #queue-prefix .short name="prefix" type="text" maxlength="3" pattern="[A-Z]{0,3}"; }
                     div { button #add-queue-button .action.primary type="submit" { "Add line" } }
@@ -230,16 +216,14 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>, error: Option<&str>) -> 
                                 td { input.short form=(form_id) name="sort_order" type="number" step="1" value=(r.sort_order) aria-label="Order"; }
                                 td { input form=(form_id) name="is_active" type="checkbox" checked[r.is_active] aria-label="Active"; }
                                 td { @match &r.serving_label { Some(l) => (l), None => "—" } }
-                                td { form id=(form_id) method="post" action=(action) {
-                                    (hidden(scope, "update_room")) input type="hidden" name="id" value=(r.room_id);
+                                td { form id=(form_id) data-op="update_room" data-id=(r.room_id) {
                                     button.small.primary type="submit" { "Save" }
                                 } }
                             }
                         }
                     }
                 } }
-                form #add-room method="post" action=(action) {
-                    (hidden(scope, "create_room"))
+                form #add-room data-op="create_room" {
                     div.row {
                         div { label for="room-name" { "New room: name" } input #room-name name="name" type="text" maxlength="80" required placeholder="Room 2"; }
                     }
@@ -261,17 +245,14 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>, error: Option<&str>) -> 
                                 td.status { @if s.is_active { "active" } @else { "disabled" } }
                                 td { (s.login_sessions) }
                                 td.actions {
-                                    form.inline method="post" action=(action) {
-                                        (hidden(scope, "staff_active")) input type="hidden" name="id" value=(s.staff_id);
+                                    form.inline data-op="staff_active" data-id=(s.staff_id) {
                                         input type="hidden" name="is_active" value=(if s.is_active { "false" } else { "true" });
                                         button.small.secondary type="submit" { @if s.is_active { "Disable" } @else { "Enable" } }
                                     }
-                                    form.inline method="post" action=(action) {
-                                        (hidden(scope, "staff_end")) input type="hidden" name="id" value=(s.staff_id);
+                                    form.inline data-op="staff_end" data-id=(s.staff_id) {
                                         button.small.secondary type="submit" { "End sessions" }
                                     }
-                                    form.inline method="post" action=(action) {
-                                        (hidden(scope, "staff_reset")) input type="hidden" name="id" value=(s.staff_id);
+                                    form.inline data-op="staff_reset" data-id=(s.staff_id) {
                                         input.short name="password" type="password" minlength="8" autocomplete="new-password" required
                                             placeholder="New password" aria-label={ "New password for " (s.email) };
                                         button.small.secondary type="submit" { "Reset password" }
@@ -281,8 +262,7 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>, error: Option<&str>) -> 
                         }
                     }
                 } }
-                form #add-staff method="post" action=(action) {
-                    (hidden(scope, "create_staff"))
+                form #add-staff data-op="create_staff" {
                     div.grid {
                         div { label for="staff-email" { "Email" } input #staff-email name="email" type="email" required; }
                         div { label for="staff-password" { "Password (8+ characters)" }
@@ -302,8 +282,7 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>, error: Option<&str>) -> 
             @if !data.schema.is_empty() {
                 section #settings {
                     h2 { "Clinic settings" }
-                    form #settings-form method="post" action=(action) {
-                        (hidden(scope, "settings"))
+                    form #settings-form data-op="settings" {
                         div.grid { (settings_fields(&data.schema, &scope.settings)) }
                         button #settings-save .action.primary type="submit" { "Save settings" }
                     }
@@ -351,11 +330,12 @@ fn settings_fields(schema: &[SettingRow], settings: &serde_json::Value) -> Marku
                     @let (lo, hi) = (s.min_value.unwrap_or(0), s.max_value.unwrap_or(i64::MAX));
                     div { label for=(id) { (setting_label(&s.name)) " (" (lo) "–" (hi) ")" }
                           input id=(id) name=(s.name) type="number" min=(lo) max=(hi) step="1" required
+                              data-setting=(s.name) data-kind="integer"
                               value=(value.as_i64().map(|v| v.to_string()).unwrap_or_default()); }
                 }
                 "language" => {
                     div { label for=(id) { (setting_label(&s.name)) }
-                          select id=(id) name=(s.name) {
+                          select id=(id) name=(s.name) data-setting=(s.name) data-kind="language" {
                               @for c in s.choices.iter().flatten() {
                                   option value=(c) selected[value.as_str() == Some(c.as_str())] {
                                       (match c.as_str() { "en" => "English", "hi" => "Hindi", other => other })
@@ -365,189 +345,12 @@ fn settings_fields(schema: &[SettingRow], settings: &serde_json::Value) -> Marku
                 }
                 _ => {
                     div.check {
-                        input type="hidden" name=(s.name) value="false";
-                        input id=(id) name=(s.name) type="checkbox" value="true" checked[value.as_bool() == Some(true)];
+                        input id=(id) name=(s.name) type="checkbox" data-setting=(s.name) data-kind="boolean"
+                            checked[value.as_bool() == Some(true)];
                         label for=(id) { (setting_label(&s.name)) }
                     }
                 }
             }
         }
     }
-}
-
-/// A posted form's fields, in order (a checkbox group repeats its name).
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn get(&self, name: &str) -> Option<&str> {
-        // The last one wins: a ticked checkbox follows its hidden "false".
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-    fn text(&self, name: &str) -> &str {
-        self.get(name).unwrap_or("")
-    }
-    fn uuid(&self, name: &str) -> Result<Uuid, ApiError> {
-        Uuid::parse_str(self.text(name).trim()).map_err(|_| ApiError::not_found())
-    }
-    fn uuids(&self, name: &str) -> Result<Vec<Uuid>, ApiError> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| Uuid::parse_str(v.trim()).map_err(|_| ApiError::not_found()))
-            .collect()
-    }
-    fn checked(&self, name: &str) -> bool {
-        matches!(self.get(name), Some("on" | "true"))
-    }
-}
-
-pub async fn owner_submit(
-    State(app): State<AppState>,
-    ClientIp(ip): ClientIp,
-    mut parts: Parts,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
-) -> Response {
-    let user = match current_user(&mut parts, &app).await {
-        Ok(Some(u)) if matches!(u.role.as_str(), "OWNER" | "SUPER_ADMIN") => u,
-        Ok(other) => return not_owner(other.as_ref()),
-        Err(e) => return PageError::new(Lang::En, e).into_response(),
-    };
-    let fields = Fields(form.map(|Form(f)| f).unwrap_or_default());
-    let scope = match scope(&app, user, fields.get("clinic")).await {
-        Ok(s) => s,
-        Err(e) => return PageError::new(Lang::En, e).into_response(),
-    };
-    match apply(&app, &scope, ip, &fields).await {
-        Ok(done) => {
-            let clinic =
-                if scope.user.role == "SUPER_ADMIN" { format!("clinic={}&", scope.slug) } else { String::new() };
-            (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/owner?{clinic}done={done}"))]).into_response()
-        }
-        Err(e @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => PageError::new(Lang::En, e).into_response(),
-        Err(e) => {
-            let (status, _) = e.status_and_code();
-            render(&app, &scope, status, None, Some(e.to_string())).await
-        }
-    }
-}
-
-/// Does what the form asks; the key of the message to show.
-async fn apply(app: &AppState, scope: &Scope, ip: IpAddr, f: &Fields) -> Result<&'static str, ApiError> {
-    let actor = Some(Actor { email: &scope.user.email, ip: Some(ip) });
-    let business = scope.business_id;
-    match f.text("op") {
-        "create_queue" => {
-            let db = app.db.get().await?;
-            sql::create_queue(&db, business, f.text("name"), Some(f.text("prefix").trim()), actor).await?;
-            Ok("queue_added")
-        }
-        "update_queue" => {
-            let sort_order = match f.text("sort_order").trim() {
-                "" => None,
-                n => Some(
-                    n.parse::<i32>().map_err(|_| ApiError::InvalidInput("The order must be a whole number.".into()))?,
-                ),
-            };
-            let change = sql::QueueChange {
-                name: Some(f.text("name")),
-                prefix: Some(f.text("prefix").trim()),
-                is_active: Some(f.checked("is_active")),
-                sort_order,
-            };
-            let db = app.db.get().await?;
-            sql::update_queue(&db, business, f.uuid("id")?, &change, actor).await?;
-            Ok("queue_saved")
-        }
-        "create_room" => {
-            let queues = f.uuids("queue_ids")?;
-            let db = app.db.get().await?;
-            sql::create_room(&db, business, f.text("name"), &queues, actor).await?;
-            Ok("room_added")
-        }
-        "update_room" => {
-            let queues = f.uuids("queue_ids")?;
-            let sort_order = match f.text("sort_order").trim() {
-                "" => None,
-                n => Some(
-                    n.parse::<i32>().map_err(|_| ApiError::InvalidInput("The order must be a whole number.".into()))?,
-                ),
-            };
-            let change = sql::RoomChange {
-                name: Some(f.text("name")),
-                queue_ids: Some(&queues),
-                is_active: Some(f.checked("is_active")),
-                sort_order,
-            };
-            let db = app.db.get().await?;
-            sql::update_room(&db, business, f.uuid("id")?, &change, actor).await?;
-            Ok("room_saved")
-        }
-        "create_staff" => {
-            let role = match f.text("role") {
-                "STAFF" => "STAFF",
-                "OWNER" => "OWNER",
-                _ => {
-                    return Err(ApiError::InvalidInput("A clinic login is a receptionist (STAFF) or an owner.".into()))
-                }
-            };
-            let room = match f.text("room_id").trim() {
-                "" => None,
-                _ => Some(f.uuid("room_id")?),
-            };
-            let hash = hash(f.text("password")).await?;
-            let db = app.db.get().await?;
-            sql::create_staff_user(&db, f.text("email"), &hash, role, Some(business), room).await?;
-            Ok("staff_added")
-        }
-        "staff_active" => {
-            let change =
-                sql::StaffChange { is_active: Some(f.text("is_active") == "true"), room_id: None, unpin: false };
-            let db = app.db.get().await?;
-            sql::update_staff_user(&db, business, f.uuid("id")?, &change, actor).await?;
-            Ok("staff_saved")
-        }
-        "staff_end" => {
-            let db = app.db.get().await?;
-            sql::end_staff_sessions(&db, business, f.uuid("id")?, actor).await?;
-            Ok("sessions_ended")
-        }
-        "staff_reset" => {
-            let hash = hash(f.text("password")).await?;
-            let db = app.db.get().await?;
-            sql::reset_staff_password(&db, business, f.uuid("id")?, &hash, actor).await?;
-            Ok("password_reset")
-        }
-        "settings" => {
-            let schema = {
-                let db = app.db.get().await?;
-                sql::settings_schema(&db).await?
-            };
-            let mut patch = serde_json::Map::new();
-            for s in schema.iter().filter(|s| s.owner_editable) {
-                let Some(raw) = f.get(&s.name) else { continue };
-                let value = match s.kind.as_str() {
-                    "integer" => serde_json::Value::from(raw.trim().parse::<i64>().map_err(|_| {
-                        ApiError::InvalidInput(format!("{} must be a whole number.", setting_label(&s.name)).into())
-                    })?),
-                    "boolean" => serde_json::Value::from(raw == "true" || raw == "on"),
-                    _ => serde_json::Value::from(raw.trim()),
-                };
-                patch.insert(s.name.clone(), value);
-            }
-            let db = app.db.get().await?;
-            sql::update_clinic_settings(&db, business, &serde_json::Value::Object(patch), actor).await?;
-            Ok("settings_saved")
-        }
-        _ => Err(ApiError::InvalidInput("Unknown form.".into())),
-    }
-}
-
-/// A new password's hash, after the same strength check as everywhere else.
-async fn hash(password: &str) -> Result<String, ApiError> {
-    crate::accounts::check_password_strength(password).map_err(|e| ApiError::InvalidInput(e.into()))?;
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || crate::accounts::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(ApiError::Internal)
 }
