@@ -316,7 +316,7 @@ async fn the_owner_adds_a_room_and_a_receptionist_login_from_the_browser() {
     desk.wait_for_text(&format!("#overview-rows [data-room-id='{room_3}']"), "Room 3").await;
 
     // Disabling the login ends its sessions.
-    owner.click(&format!("[data-email='desk3@own.test'] .actions form:first-child button")).await;
+    owner.click("[data-email='desk3@own.test'] .actions form:first-child button").await;
     owner.wait_for_text("#notice", "Login saved.").await;
     owner.wait_for_text("[data-email='desk3@own.test'] .status", "disabled").await;
     let sessions: i64 = app
@@ -338,4 +338,43 @@ async fn the_owner_adds_a_room_and_a_receptionist_login_from_the_browser() {
     owner.close().await;
     desk.close().await;
     other.close().await;
+}
+
+#[tokio::test]
+async fn a_desk_without_a_pinned_room_picks_one_and_works_in_it() {
+    let app = spawn_app().await;
+    let c = two_doctors(&app, "pick").await;
+    let desk = Browser::start("desk", DESK).await;
+    log_in(&desk, &app, "/staff", "staff@pick.test", "#dashboard").await;
+    // No room yet: the queue's buttons wait for one.
+    desk.wait_visible("#pick-room").await;
+    assert!(desk.js("return document.getElementById('next').disabled;", vec![]).await == json!(true));
+    choose(&desk, "#room", &c.room_1.to_string()).await;
+    desk.wait_for_text("#room-title", "Room 1").await;
+
+    // A walk-in for Dr. A (Room 1's line comes first in the choice).
+    desk.fill("#add-name", "Walk In").await;
+    choose(&desk, "#add-queue", &c.dr_a.to_string()).await;
+    desk.click("#add-walkin").await;
+    desk.wait_for_text("#notice", "token A-1 for Walk In (Dr. A — General)").await;
+    desk.wait_for_text("#waiting-list", "A-1").await;
+
+    // NEXT and UNDO act in Room 1.
+    desk.wait_until("NEXT enabled", "!document.getElementById('next').disabled").await;
+    desk.click("#next").await;
+    desk.wait_for_text("#serving-number", "A-1").await;
+    let room: Option<Uuid> =
+        app.db.query_one("SELECT room_id FROM qlink.tokens WHERE token_label = 'A-1'", &[]).await.unwrap().get(0);
+    assert_eq!(room, Some(c.room_1));
+    desk.wait_for_text("#undo", "UNDO NEXT (token A-1)").await;
+    desk.click("#undo").await;
+    desk.wait_for_text("#serving-number", "—").await;
+    desk.wait_for_text("#waiting-list", "A-1").await;
+
+    // The browser remembers its room.
+    desk.goto(&app.url("/staff?poll=1")).await;
+    desk.wait_until("back in Room 1", &format!("location.search.indexOf('room={}') >= 0", c.room_1)).await;
+    desk.wait_for_text("#room-title", "Room 1").await;
+    let _ = (c.business, c.dr_b, c.room_2);
+    desk.close().await;
 }
