@@ -378,3 +378,63 @@ async fn a_desk_without_a_pinned_room_picks_one_and_works_in_it() {
     let _ = (c.business, c.dr_b, c.room_2);
     desk.close().await;
 }
+
+/// Room names take 40 characters at most: the shorter half of pages.rs's hostile name.
+const HOSTILE: &str = r#""><img src=x onerror=alert(1)>"#;
+
+#[tokio::test]
+async fn hostile_line_and_room_names_are_shown_as_text_and_run_nothing() {
+    let app = spawn_app().await;
+    let c = two_doctors(&app, "evil").await;
+    let line = format!("Dr. {HOSTILE}");
+    let room = format!("Room {HOSTILE}");
+    app.db.query_one("SELECT qlink.update_queue($1, $2, name => $3)", &[&c.business, &c.dr_b, &line]).await.unwrap();
+    app.db.query_one("SELECT qlink.update_room($1, $2, name => $3)", &[&c.business, &c.room_2, &room]).await.unwrap();
+    let token: Uuid = app
+        .db
+        .query_one(
+            "SELECT token_id FROM qlink.create_token($1, 'Asha', '9876543210', queue_id => $2)",
+            &[&c.business, &c.dr_b],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    app.db
+        .query_one("SELECT * FROM qlink.queue_action($1, 'NEXT', room_id => $2)", &[&c.business, &c.room_2])
+        .await
+        .unwrap();
+    for path in [
+        "/c/evil".to_string(),
+        format!("/t/{token}"),
+        "/c/evil/display".to_string(),
+        format!("/c/evil/poster?queue={}", c.dr_b),
+    ] {
+        let body = plain().get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+        assert!(!body.contains("<img src=x"), "{path}: {body}");
+        assert!(body.contains("&lt;img src=x"), "{path} does not show the name: {body}");
+    }
+
+    // Written by the scripts with textContent: shown, never run.
+    let lobby = Browser::start("lobby", DESK).await;
+    lobby.goto(&app.url("/c/evil/display?poll=1")).await;
+    lobby.wait_for_text("#rooms", &room).await;
+    let desk = Browser::start("desk", DESK).await;
+    log_in(&desk, &app, "/staff", "room2@evil.test", "#dashboard").await;
+    desk.wait_for_text("#overview-rows", &room).await;
+    desk.wait_for_text("#serving-transfer-box", "Send to").await;
+    let owner = Browser::start("owner", DESK).await;
+    log_in(&owner, &app, "/owner", "owner@evil.test", "#owner").await;
+    owner.wait_for_text("#staff", "room2@evil.test").await;
+    let patient = Browser::start("patient", PHONE).await;
+    patient.goto(&app.url(&format!("/t/{token}?poll=1"))).await;
+    patient.wait_for_text("#room-line", &room).await;
+    patient.wait_for_text("#line-name", &line).await;
+    for b in [&lobby, &desk, &owner, &patient] {
+        assert!(b.open_dialog().await.is_none(), "[{}] a script ran", b.name);
+        let images = b.js("return document.querySelectorAll('img[src=x]').length;", vec![]).await;
+        assert_eq!(images, json!(0), "[{}] markup was injected", b.name);
+    }
+    for b in [lobby, desk, owner, patient] {
+        b.close().await;
+    }
+}

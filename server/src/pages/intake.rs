@@ -104,12 +104,12 @@ fn my_tokens(parts: &Parts) -> Vec<Uuid> {
         .unwrap_or_default()
 }
 
-/// The newest token this browser took at this clinic, with its number and status.
-async fn my_token_here(app: &AppState, parts: &Parts, slug: &str) -> Option<(Uuid, i32, String)> {
+/// The newest token this browser took at this clinic, with its label and status.
+async fn my_token_here(app: &AppState, parts: &Parts, slug: &str) -> Option<(Uuid, String, String)> {
     for id in my_tokens(parts) {
         if let Ok(status) = load_status(app, id).await {
             if status.business_slug == slug {
-                return Some((id, status.token_number, status.status));
+                return Some((id, status.token_label, status.status));
             }
         }
     }
@@ -234,7 +234,7 @@ fn form_page(
     lines: &[QueueLine],
     lang: Lang,
     form: &FormState,
-    existing: Option<(Uuid, i32)>,
+    existing: Option<(Uuid, String)>,
 ) -> Markup {
     let base = format!("/c/{}", clinic.slug);
     let strings = lang.json(&[K::err_phone, K::err_name, K::joining, K::err_pick_line]);
@@ -252,9 +252,9 @@ fn form_page(
             }
             h2 { (lang.t(K::intake_title)) }
             p.lead { (lang.t(K::intake_lead)) }
-            @if let Some((id, number)) = existing {
+            @if let Some((id, label)) = &existing {
                 p.notice {
-                    (lang.tf(K::existing_token, &[("n", &number.to_string())])) " "
+                    (lang.tf(K::existing_token, &[("n", label.as_str())])) " "
                     a href={ "/t/" (id) } { (lang.t(K::track_my_token)) }
                 }
             }
@@ -361,9 +361,9 @@ async fn limit_page(app: &AppState, parts: &Parts, slug: &str, lang: Lang, refus
         // must never reveal their token.
         let mine = my_token_here(app, parts, slug).await.filter(|(_, _, status)| status != "CANCELLED");
         let extra = html! {
-            @if let Some((id, number, _)) = mine {
+            @if let Some((id, label, _)) = mine {
                 p.notice {
-                    (lang.tf(K::already_yours, &[("n", &number.to_string())])) " "
+                    (lang.tf(K::already_yours, &[("n", &label)])) " "
                     a href={ "/t/" (id) } { (lang.t(K::track_my_token)) }
                 }
             } @else {

@@ -211,7 +211,7 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>) -> Markup {
                         @for r in &data.rooms {
                             @let form_id = format!("room-{}", r.room_id);
                             tr data-room-id=(r.room_id) {
-                                td { input form=(form_id) name="name" type="text" maxlength="80" required value=(r.name) aria-label="Name"; }
+                                td { input form=(form_id) name="name" type="text" maxlength="40" required value=(r.name) aria-label="Name"; }
                                 td { (queue_checks(&data.queues, &r.queue_ids, Some(&form_id), &r.room_id.to_string())) }
                                 td { input.short form=(form_id) name="sort_order" type="number" step="1" value=(r.sort_order) aria-label="Order"; }
                                 td { input form=(form_id) name="is_active" type="checkbox" checked[r.is_active] aria-label="Active"; }
@@ -225,7 +225,7 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>) -> Markup {
                 } }
                 form #add-room data-op="create_room" {
                     div.row {
-                        div { label for="room-name" { "New room: name" } input #room-name name="name" type="text" maxlength="80" required placeholder="Room 2"; }
+                        div { label for="room-name" { "New room: name" } input #room-name name="name" type="text" maxlength="40" required placeholder="Room 2"; }
                     }
                     fieldset.checks { legend { "Calls from" } (queue_checks(&data.queues, &[], None, "new")) }
                     button #add-room-button .action.primary type="submit" { "Add room" }
