@@ -791,6 +791,15 @@ pub fn valid_value(name: &str, schema: &Value, n: u64, login_email: &str) -> Val
         "staff_email" => json!(format!("desk{n}@valid.test")),
         "is_priority" | "issue_token" => json!(false),
         "token_id" => Value::Null,
+        // Rooms (SPEC §9): a fresh label prefix per n, the optional ids left null, the
+        // queues of a room filled in by the caller (they are a clinic's own).
+        "prefix" => json!((0..3).map(|i| char::from(b'A' + ((n / 26u64.pow(i)) % 26) as u8)).collect::<String>()),
+        "room_id" | "queue_id" | "target_queue_id" => Value::Null,
+        "queue_ids" => json!([]),
+        "sort_order" => json!(1),
+        "is_active" => json!(true),
+        "unpin" => json!(false),
+        "role" => json!("STAFF"),
         _ => match &schema["type"] {
             Value::String(t) if t == "integer" || t == "number" => json!(1),
             Value::String(t) if t == "boolean" => json!(false),

@@ -198,9 +198,12 @@ struct World {
     staff_id: Uuid,
     other_staff_id: Uuid,
     admin_id: Uuid,
+    /// The main clinic's owner (SPEC §9).
+    owner_id: Uuid,
     staff_secret: String,
     other_staff_secret: String,
     admin_secret: String,
+    owner_secret: String,
     /// Clinics the operator routes may patch, reset and delete.
     victims: Vec<Uuid>,
     victim_counter: u32,
@@ -217,18 +220,21 @@ impl World {
         let (suspended_id, _) = app.clinic(SUSPENDED, json!({})).await;
         let admin_email = "root@fuzz.test";
         let admin_id = app.user(admin_email, "SUPER_ADMIN", None).await;
+        let owner_id = app.user(&format!("owner@{MAIN}.test"), "OWNER", Some(main_id)).await;
         let mut w = World {
             fp: Fingerprinter::new(&app.db).await,
             documented_codes: documented_error_codes(&probe::openapi(&app.base).await),
             staff_secret: app.mint_session(staff_id).await,
             other_staff_secret: app.mint_session(other_staff_id).await,
             admin_secret: app.mint_session(admin_id).await,
+            owner_secret: app.mint_session(owner_id).await,
             app,
             main_id,
             other_id,
             staff_id,
             other_staff_id,
             admin_id,
+            owner_id,
             victims: vec![],
             victim_counter: 0,
             tokens: vec![],
@@ -298,6 +304,9 @@ impl World {
         if !self.app.session_alive(&self.admin_secret).await {
             self.admin_secret = self.app.mint_session(self.admin_id).await;
         }
+        if !self.app.session_alive(&self.owner_secret).await {
+            self.owner_secret = self.app.mint_session(self.owner_id).await;
+        }
         db.query_one(
             "SELECT qlink.update_business($1, status => 'ACTIVE', settings => $2)",
             &[&self.main_id, &main_settings()],
@@ -334,6 +343,8 @@ impl World {
             let slug = format!("fuzz-victim-{}", self.victim_counter);
             let id: Uuid =
                 db.query_one("SELECT qlink.create_business($1, $2)", &[&slug, &"Victim"]).await.unwrap().get(0);
+            // A login of its own, for the operator's routes on a clinic's logins.
+            self.app.user(&format!("desk@{slug}.test"), "STAFF", Some(id)).await;
             self.victims.push(id);
         }
         if self.tokens.len() > 400 {
@@ -838,6 +849,7 @@ impl Gen {
         let (mine, others): (&str, [&str; 2]) = match op.tag.as_str() {
             "staff" => (&w.staff_secret, [&w.admin_secret, &w.other_staff_secret]),
             "admin" => (&w.admin_secret, [&w.staff_secret, &w.other_staff_secret]),
+            "owner" => (&w.owner_secret, [&w.staff_secret, &w.admin_secret]),
             "auth" => (
                 if self.chance(0.5) { &w.staff_secret } else { &w.admin_secret },
                 [&w.other_staff_secret, &w.admin_secret],
@@ -1263,6 +1275,20 @@ async fn body_routes(w: &World) -> Vec<(Operation, String, Option<String>)> {
         .await
         .unwrap()
         .get(0);
+    // A clinic's own queue, room and login, for the routes that name them (SPEC §9).
+    let ids_of = |clinic: Uuid| async move {
+        let one = |sql: &'static str| async move {
+            w.app.db.query_one(sql, &[&clinic]).await.unwrap().get::<_, Uuid>(0).to_string()
+        };
+        (
+            one("SELECT id FROM qlink.queues WHERE business_id = $1 ORDER BY sort_order LIMIT 1").await,
+            one("SELECT id FROM qlink.rooms WHERE business_id = $1 ORDER BY sort_order LIMIT 1").await,
+            one("SELECT id FROM qlink.staff_users WHERE business_id = $1 AND role = 'STAFF' ORDER BY email LIMIT 1")
+                .await,
+        )
+    };
+    let victim = ids_of(w.victims[0]).await;
+    let main = ids_of(w.main_id).await;
     operations(&doc)
         .into_iter()
         // The webhook checks Meta's signature before it reads a body; its malformed bodies
@@ -1271,14 +1297,22 @@ async fn body_routes(w: &World) -> Vec<(Operation, String, Option<String>)> {
         .map(|op| {
             let mut values = BTreeMap::new();
             values.insert("slug".to_string(), MAIN.to_string());
-            values.insert(
-                "id".to_string(),
-                if op.tag == "admin" { w.victims[0].to_string() } else { waiting.to_string() },
-            );
+            let id = match op.tag.as_str() {
+                "admin" => w.victims[0].to_string(),
+                "owner" if op.path.starts_with("/api/v1/owner/queues") => main.0.clone(),
+                "owner" if op.path.starts_with("/api/v1/owner/rooms") => main.1.clone(),
+                "owner" => main.2.clone(),
+                _ => waiting.to_string(),
+            };
+            values.insert("id".to_string(), id);
+            values.insert("queue_id".to_string(), victim.0.clone());
+            values.insert("room_id".to_string(), victim.1.clone());
+            values.insert("staff_id".to_string(), victim.2.clone());
             let path = op.fill(&values);
             let auth = match op.tag.as_str() {
                 "staff" => Some(w.staff_secret.clone()),
                 "admin" => Some(w.admin_secret.clone()),
+                "owner" => Some(w.owner_secret.clone()),
                 _ => None,
             };
             (op, path, auth)
@@ -1646,6 +1680,7 @@ async fn names_with_sql_metacharacters_are_stored_literally() {
     assert_eq!(tables_after, tables_before);
     assert_eq!(tokens_after, tokens_before + created.len() as i64);
     let staff_users: i64 = w.app.db.query_one("SELECT count(*) FROM qlink.staff_users", &[]).await.unwrap().get(0);
-    assert_eq!(staff_users, 4);
+    // Three clinics' desks, the operator, the main clinic's owner and a desk per victim clinic.
+    assert_eq!(staff_users, 5 + w.victims.len() as i64);
     println!("sql metacharacters: {} names stored and listed literally, every table intact", created.len());
 }

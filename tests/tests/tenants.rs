@@ -69,6 +69,9 @@ struct Tenant {
     tokens: BTreeMap<&'static str, Uuid>,
     /// Today's queue session.
     session_id: Uuid,
+    /// The clinic's queue and room (SPEC §9).
+    queue_id: Uuid,
+    room_id: Uuid,
     message_ids: Vec<i64>,
     /// Everything of this clinic that the other clinic's staff must never see.
     private: Vec<String>,
@@ -84,6 +87,8 @@ impl Tenant {
         let mut ids = vec![
             ("business id".to_string(), self.id.to_string()),
             ("session id".to_string(), self.session_id.to_string()),
+            ("queue id".to_string(), self.queue_id.to_string()),
+            ("room id".to_string(), self.room_id.to_string()),
         ];
         for (status, id) in &self.tokens {
             ids.push((format!("{status} token"), id.to_string()));
@@ -240,6 +245,10 @@ impl World {
         }
         let session_id: Uuid =
             db.query_one("SELECT id FROM qlink.sessions WHERE business_id = $1", &[&id]).await.unwrap().get(0);
+        let queue_id: Uuid =
+            db.query_one("SELECT id FROM qlink.queues WHERE business_id = $1", &[&id]).await.unwrap().get(0);
+        let room_id: Uuid =
+            db.query_one("SELECT id FROM qlink.rooms WHERE business_id = $1", &[&id]).await.unwrap().get(0);
         let message_ids: Vec<i64> = db
             .query("SELECT id FROM qlink.message_logs WHERE business_id = $1 ORDER BY id", &[&id])
             .await
@@ -253,6 +262,8 @@ impl World {
         let cookie = self.login(&staff_email, false).await;
         let mut private =
             vec![id.to_string(), session_id.to_string(), staff_id.to_string(), second_staff_id.to_string()];
+        private.push(queue_id.to_string());
+        private.push(room_id.to_string());
         private.extend(tokens.values().map(Uuid::to_string));
         private.extend(names);
         private.extend(phones);
@@ -271,6 +282,8 @@ impl World {
             cookie,
             tokens,
             session_id,
+            queue_id,
+            room_id,
             message_ids,
             private,
         }
@@ -282,6 +295,9 @@ impl World {
         let sql = "\
             SELECT 'businesses', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM qlink.businesses x WHERE x.id = $1 \
             UNION ALL SELECT 'sessions', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM qlink.sessions x WHERE x.business_id = $1 \
+            UNION ALL SELECT 'queues', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM qlink.queues x WHERE x.business_id = $1 \
+            UNION ALL SELECT 'rooms', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM qlink.rooms x WHERE x.business_id = $1 \
+            UNION ALL SELECT 'room_queues', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM qlink.room_queues x WHERE x.business_id = $1 \
             UNION ALL SELECT 'tokens', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM qlink.tokens x WHERE x.business_id = $1 \
             UNION ALL SELECT 'message_logs', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM qlink.message_logs x WHERE x.business_id = $1 \
             UNION ALL SELECT 'audit_logs', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM qlink.audit_logs x WHERE x.business_id = $1 \
@@ -336,6 +352,8 @@ fn placeholder_tenant() -> Tenant {
         cookie: String::new(),
         tokens: BTreeMap::new(),
         session_id: Uuid::nil(),
+        queue_id: Uuid::nil(),
+        room_id: Uuid::nil(),
         message_ids: vec![],
         private: vec![],
     }
@@ -381,6 +399,8 @@ fn probes_for(op: &Operation, me: &Tenant, other: &Tenant, n: &mut u64) -> Vec<P
         ("session_id".into(), other.session_id.to_string()),
         ("staff_id".into(), other.staff_id.to_string()),
         ("user_id".into(), other.second_staff_id.to_string()),
+        ("room_id".into(), other.room_id.to_string()),
+        ("queue_id".into(), other.queue_id.to_string()),
     ];
     let has_id = op.path.contains("{id}");
     if has_id {
@@ -431,6 +451,30 @@ fn probes_for(op: &Operation, me: &Tenant, other: &Tenant, n: &mut u64) -> Vec<P
                     });
                 }
             }
+        }
+        // The other clinic's queue and room in the body's own queue and room fields.
+        for (field, value) in [
+            ("room_id", other.room_id),
+            ("queue_id", other.queue_id),
+            ("target_queue_id", other.queue_id),
+            ("queue_ids", other.queue_id),
+        ] {
+            if !props.contains_key(field) {
+                continue;
+            }
+            *n += 1;
+            let mut body = valid_body(schema, *n, &me.staff_email);
+            body.insert(field.into(), if field == "queue_ids" { json!([value]) } else { json!(value) });
+            if field == "target_queue_id" {
+                body.insert("action".into(), json!("TRANSFER"));
+                body.insert("token_id".into(), json!(me.tokens["WAITING"]));
+            }
+            out.push(Probe {
+                op: op.clone(),
+                what: format!("the other clinic's {field} in the body"),
+                path: op.path.replace("{id}", &other.id.to_string()),
+                body: Some(Value::Object(body)),
+            });
         }
         // The other clinic in fields the body does not have.
         for field in ["business_id", "clinic_id", "clinic", "slug", "session_id", "staff_id", "user_id", "id"] {
@@ -514,6 +558,25 @@ async fn cross_tenant(w: &mut World, me_is_a: bool) -> (usize, usize) {
                     assert!(listed.is_subset(&token_ids(&w.app.db, me_id).await), "{context}");
                 }
                 ("GET", "/api/v1/auth/me") => assert_eq!(v["business_id"], me_id.to_string(), "{context}"),
+                ("GET", "/api/v1/staff/rooms") | ("GET", "/api/v1/staff/queues") => {
+                    let (list, key, table) = match v.get("rooms") {
+                        Some(rooms) => (rooms, "room_id", "rooms"),
+                        None => (&v["queues"], "queue_id", "queues"),
+                    };
+                    for item in list.as_array().unwrap() {
+                        let clinic: Uuid = w
+                            .app
+                            .db
+                            .query_one(
+                                &format!("SELECT business_id FROM qlink.{table} WHERE id = $1::text::uuid"),
+                                &[&item[key].as_str().unwrap()],
+                            )
+                            .await
+                            .unwrap()
+                            .get(0);
+                        assert_eq!(clinic, me_id, "{context}");
+                    }
+                }
                 ("POST", "/api/v1/staff/tokens") => {
                     let id = Uuid::parse_str(v["token_id"].as_str().unwrap()).unwrap();
                     let clinic: Uuid = w
@@ -651,9 +714,12 @@ async fn staff_on_every_operator_route_and_the_operator_on_every_staff_route() {
     let staff_creds: Vec<Cred> = w.a.creds().into_iter().chain(w.b.creds()).collect();
     let admin_creds = [Cred::Bearer(w.admin_bearer.clone()), Cred::Cookie(w.admin_cookie.clone())];
     for (n, op) in ops.iter().enumerate() {
+        let staff_and_admin: Vec<Cred> = staff_creds.iter().chain(admin_creds.iter()).cloned().collect();
         let (creds, wanted): (&[Cred], u16) = match op.tag.as_str() {
             "admin" => (&staff_creds, 403),
             "staff" => (&admin_creds, 403),
+            // The owner's routes: neither STAFF nor the operator (who has its own).
+            "owner" => (&staff_and_admin, 403),
             _ => continue,
         };
         let path = op.path.replace("{id}", &victim.to_string());
@@ -944,11 +1010,27 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
             "admin" => w.admin_cookie.clone(),
             _ => w.a.cookie.clone(),
         };
-        let path = op.path.replace("{id}", &target.to_string());
+        // The target clinic's own queue, room and a login of it, for the routes that name them.
+        let target_queue: Uuid =
+            w.app.db.query_one("SELECT id FROM qlink.queues WHERE business_id = $1", &[&target]).await.unwrap().get(0);
+        let target_room: Uuid =
+            w.app.db.query_one("SELECT id FROM qlink.rooms WHERE business_id = $1", &[&target]).await.unwrap().get(0);
+        let mut path = op.path.replace("{id}", &target.to_string());
+        path = path.replace("{queue_id}", &target_queue.to_string()).replace("{room_id}", &target_room.to_string());
+        if path.contains("{staff_id}") {
+            let login = w.app.user(&format!("csrf-desk-{n}@target.test"), "STAFF", Some(target)).await;
+            path = path.replace("{staff_id}", &login.to_string());
+        }
         let body = op.body.as_ref().map(|s| {
             let mut b = valid_body(s, 9000 + n as u64, &w.a.staff_email);
-            if op.method == Method::PATCH {
+            if op.method == Method::PATCH && op.path == "/api/v1/admin/clinics/{id}" {
                 b = serde_json::Map::from_iter([("status".to_string(), json!("SUSPENDED"))]);
+            }
+            if b.contains_key("queue_ids") {
+                b.insert("queue_ids".into(), json!([target_queue]));
+            }
+            if b.contains_key("role") {
+                b.insert("email".into(), json!(format!("csrf-new-{n}@target.test")));
             }
             Value::Object(b)
         });
