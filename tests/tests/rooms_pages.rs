@@ -331,6 +331,39 @@ async fn the_owner_adds_a_room_and_a_receptionist_login_from_the_browser() {
         .get(0);
     assert_eq!(sessions, 0);
 
+    // The settings an owner may change (the limits are the operator's: not on the page).
+    assert!(!owner.visible("#o-daily_token_limit").await);
+    owner.fill("#o-stall_warning_minutes", "25").await;
+    owner.click("#settings-save").await;
+    owner.wait_for_text("#notice", "Settings saved.").await;
+    let stall: Value = app
+        .db
+        .query_one("SELECT settings->'stall_warning_minutes' FROM qlink.businesses WHERE id = $1", &[&c.business])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stall, json!(25));
+
+    // The operator reaches the same page for any clinic, through the operator's routes.
+    let root = app.admin_user().await;
+    let operator = Browser::start("operator", DESK).await;
+    log_in(&operator, &app, "/owner", &root, "#admin").await;
+    operator.goto(&app.url("/owner?clinic=own")).await;
+    operator.wait_for_text("#owner-title", "Clinic own").await;
+    operator.fill("#queue-name", "Lab").await;
+    operator.fill("#queue-prefix", "L").await;
+    operator.click("#add-queue-button").await;
+    operator.wait_for_text("#notice", "Line added.").await;
+    operator.wait_until("still this clinic", "location.search.indexOf('clinic=own') >= 0").await;
+    let lab: i64 = app
+        .db
+        .query_one("SELECT count(*) FROM qlink.queues WHERE business_id = $1 AND prefix = 'L'", &[&c.business])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(lab, 1);
+    operator.close().await;
+
     // A receptionist is not an owner: the page says so.
     let other = Browser::start("staff", DESK).await;
     log_in(&other, &app, "/owner", "staff@own.test", "#wrong-login").await;

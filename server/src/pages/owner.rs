@@ -98,6 +98,10 @@ pub async fn owner_page(State(app): State<AppState>, Query(query): Query<OwnerQu
         Ok(other) => return not_owner(other.as_ref()),
         Err(e) => return PageError::new(Lang::En, e).into_response(),
     };
+    // The operator picks the clinic in the panel (its "lines, rooms & logins" link).
+    if user.role == "SUPER_ADMIN" && query.clinic.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        return axum::response::Redirect::to("/admin").into_response();
+    }
     let scope = match scope(&app, user, query.clinic.as_deref()).await {
         Ok(s) => s,
         Err(e) => return PageError::new(Lang::En, e).into_response(),
