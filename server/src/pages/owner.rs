@@ -210,7 +210,7 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>) -> Markup {
                 h2 { "Rooms" }
                 p.small-print { "Where patients are called to. A room calls from the lines ticked; a line served by two rooms goes twice as fast." }
                 div.table-wrap { table {
-                    thead { tr { th { "Name" } th { "Calls from" } th { "Order" } th { "Active" } th { "Serving" } th {} } }
+                    thead { tr { th { "Name" } th { "Calls from" } th { "Order" } th { "Active" } th { "Serving" } th { "Screen" } th {} } }
                     tbody {
                         @for r in &data.rooms {
                             @let form_id = format!("room-{}", r.room_id);
@@ -220,6 +220,7 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>) -> Markup {
                                 td { input.short form=(form_id) name="sort_order" type="number" step="1" value=(r.sort_order) aria-label="Order"; }
                                 td { input form=(form_id) name="is_active" type="checkbox" checked[r.is_active] aria-label="Active"; }
                                 td { @match &r.serving_label { Some(l) => (l), None => "—" } }
+                                td { a href={ "/c/" (scope.slug) "/display?room=" (r.room_id) } { "Screen" } }
                                 td { form id=(form_id) data-op="update_room" data-id=(r.room_id) {
                                     button.small.primary type="submit" { "Save" }
                                 } }

@@ -60,7 +60,7 @@ async fn load_desk(app: &AppState, user: &User, query: &DeskQuery) -> Result<Des
     let rooms = crate::sql::list_rooms(&db, business_id).await?;
     let queues = crate::sql::list_queues(&db, business_id).await?;
     let asked = query.room.as_deref().and_then(|r| Uuid::parse_str(r.trim()).ok());
-    let known = |id: Uuid| rooms.iter().any(|r| r.room_id == id);
+    let known = |id: Uuid| rooms.iter().any(|r| r.room_id == id && r.is_active);
     let (room, pinned) = match user.room_id {
         Some(pinned) => (Some(pinned), true),
         None => (asked.filter(|id| known(*id)), false),
