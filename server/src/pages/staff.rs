@@ -5,9 +5,10 @@
 //!
 //! In a clinic with several rooms the dashboard works in one room: the login's pinned room,
 //! or the one picked (`?room=ID`, remembered by the browser). It has a clinic overview of
-//! every room (`GET /api/v1/staff/rooms`), a TRANSFER of a token
-//! to another line, and a choice of line for a walk-in when the clinic has several. A clinic
-//! with one line and one room sees the 0.1 dashboard.
+//! every room (`GET /api/v1/staff/rooms`), and with several lines a TRANSFER of a token to
+//! another line and a choice of line for each walk-in. A clinic with one line and one room
+//! sees the 0.1 dashboard. The clinic's owner works the desk too, and finds the owner page
+//! (`/owner`) linked from it.
 
 use super::assets::Asset;
 use super::i18n::Lang;
