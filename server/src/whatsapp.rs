@@ -6,9 +6,15 @@
 //!
 //! | template | `{{1}}` | `{{2}}` | `{{3}}` | `{{4}}` |
 //! | --- | --- | --- | --- | --- |
-//! | `qlink_welcome` (token created) | clinic name | token number | tracking link | people ahead |
-//! | `qlink_reminder` (token near the front) | clinic name | token number | tracking link | people ahead |
-//! | `qlink_called` (token now SERVING) | clinic name | token number | tracking link | — |
+//! | `qlink_welcome` (token created) | clinic name | token label | tracking link | people ahead |
+//! | `qlink_reminder` (token near the front) | clinic name | token label | tracking link | people ahead |
+//! | `qlink_called` (token now SERVING) | clinic name | token label and room | tracking link | — |
+//!
+//! The token label is what the patient is called by: `A-12`, or `12` in a line without a
+//! prefix (every 0.1 clinic). In a clinic with several rooms the CALLED message's `{{2}}`
+//! also names the room the patient is called to: `A-12 (Room 2)`; with one room it is the
+//! label alone, as in 0.1. The room rides in the same parameter so that the approved
+//! templates keep their parameter count.
 //!
 //! `qlink_called` has no "people ahead" (there is nobody ahead any more): Meta rejects a send
 //! whose parameter count differs from the template's (error 132000), so it gets three.
@@ -131,6 +137,10 @@ pub struct OutboundMessage {
     pub language: Language,
     pub clinic_name: String,
     pub token_number: i32,
+    /// `A-12` (`12` in a line without a prefix).
+    pub token_label: String,
+    /// The room a CALLED patient goes to, when the clinic has several rooms.
+    pub room_name: Option<String>,
     /// `{public_url}/t/{token_id}`: the patient's live page.
     pub tracking_url: String,
     pub people_ahead: i32,
@@ -147,7 +157,11 @@ impl OutboundMessage {
 
     /// The template's body parameters, in order (see the table in the module docs).
     pub fn body_parameters(&self) -> Vec<String> {
-        let mut params = vec![self.clinic_name.clone(), self.token_number.to_string(), self.tracking_url.clone()];
+        let token = match (&self.room_name, self.message_type) {
+            (Some(room), MessageType::Called) => format!("{} ({room})", self.token_label),
+            _ => self.token_label.clone(),
+        };
+        let mut params = vec![self.clinic_name.clone(), token, self.tracking_url.clone()];
         if self.message_type != MessageType::Called {
             params.push(self.people_ahead.max(0).to_string());
         }
@@ -458,6 +472,8 @@ mod tests {
             language: Language::Hi,
             clinic_name: "Sharma Clinic".into(),
             token_number: 7,
+            token_label: "7".into(),
+            room_name: None,
             tracking_url: "https://q.example/t/abc".into(),
             people_ahead: 3,
         }
@@ -488,6 +504,18 @@ mod tests {
         );
         let called = message(MessageType::Called);
         assert_eq!(called.body_parameters(), vec!["Sharma Clinic", "7", "https://q.example/t/abc"]);
+    }
+
+    #[test]
+    fn the_called_message_names_the_label_and_the_room() {
+        let mut called = message(MessageType::Called);
+        called.token_label = "A-12".into();
+        called.room_name = Some("Room 2".into());
+        assert_eq!(called.body_parameters(), vec!["Sharma Clinic", "A-12 (Room 2)", "https://q.example/t/abc"]);
+        // The other messages name the label only (the room is not known before the call).
+        let mut welcome = called.clone();
+        welcome.message_type = MessageType::Welcome;
+        assert_eq!(welcome.body_parameters(), vec!["Sharma Clinic", "A-12", "https://q.example/t/abc", "3"]);
     }
 
     #[test]

@@ -63,6 +63,8 @@
       more.appendChild(link('/c/' + encodeURIComponent(c.slug) + '/display', 'lobby display'));
       more.appendChild(document.createTextNode(' · '));
       more.appendChild(link('/c/' + encodeURIComponent(c.slug) + '/qr.png', 'QR PNG'));
+      more.appendChild(document.createTextNode(' · '));
+      more.appendChild(link('/owner?clinic=' + encodeURIComponent(c.slug), 'lines, rooms & logins'));
       name.appendChild(more);
       tr.appendChild(name);
       var status = el('td');

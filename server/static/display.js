@@ -1,18 +1,24 @@
-// Lobby display: polls /c/{slug}/display.json (numbers only) and, when a new number is
-// called, chimes (WebAudio) and speaks it (speechSynthesis) in each language shown. Call-outs
-// are queued and played strictly one after another, never overlapping. Browsers only allow
-// sound after a tap, hence the "turn on sound" button; the screen still updates without it.
+// Lobby display: polls /c/{slug}/display.json (numbers and labels only) and, when a new
+// token is called, chimes (WebAudio) and speaks it (speechSynthesis) in each language shown:
+// "Token number 12, please come in", or in a clinic with several rooms "Token A-12, Room 2"
+// (also written under the big number). Call-outs are queued and played strictly one after
+// another, never overlapping. Browsers only allow sound after a tap, hence the "turn on
+// sound" button; the screen still updates without it.
 (function () {
   'use strict';
   function $(x) { return document.getElementById(x); }
   var root = $('display');
   if (!root) return;
   var slug = root.getAttribute('data-slug');
+  var room = root.getAttribute('data-room');
   var callouts = JSON.parse(root.getAttribute('data-callouts'));
+  var initial = JSON.parse(root.getAttribute('data-state') || '{}');
   var m = /[?&]poll=(\d+)/.exec(location.search);
   var interval = (m ? Math.min(5, Math.max(1, +m[1])) : 3) * 1000;
-  var shown = $('now').textContent.trim();
-  var current = /^\d+$/.test(shown) ? +shown : null;
+  var current = initial.now_serving_number === undefined ? null : initial.now_serving_number;
+  // What each room is serving (label), as last shown: a change is a new call.
+  var serving = {};
+  (initial.rooms || []).forEach(function (r) { serving[r.room_id] = r.serving_label; });
   var pending = [], speaking = false, soundOn = false, audio = null, log = [];
   var MAX_PENDING = 3;
 
@@ -73,52 +79,100 @@
     });
   }
 
+  // A call: { key, label, room } (room null in a clinic with one room).
   function pump() {
     if (speaking || !pending.length) return;
     speaking = true;
-    var n = pending.shift();
-    record('start:' + n);
+    var call = pending.shift();
+    record('start:' + call.key);
     var now = $('now');
+    var texts = callouts.map(function (c) {
+      return call.room ? fmt(c.room_text, { n: call.label, room: call.room }) : fmt(c.text, { n: call.label });
+    });
+    var callText = $('call-text');
+    callText.textContent = call.room ? texts.join(' \u00b7 ') : '';
+    callText.hidden = !call.room;
     now.classList.remove('flash');
     void now.offsetWidth; // restart the animation
     now.classList.add('flash');
     var chain = chime();
-    callouts.forEach(function (c) {
-      chain = chain.then(function () { return speak(fmt(c.text, { n: n }), c.lang); });
+    callouts.forEach(function (c, i) {
+      chain = chain.then(function () { return speak(texts[i], c.lang); });
     });
     chain.then(null, function () { /* a failed call-out must not stop the queue */ }).then(function () {
-      record('end:' + n);
+      record('end:' + call.key);
       speaking = false;
       pump();
     });
   }
 
-  function announce(n) {
-    pending.push(n);
+  function announce(call) {
+    pending.push(call);
     // A burst of NEXT presses: announce the latest few, not a backlog of stale numbers.
     while (pending.length > MAX_PENDING) pending.shift();
     pump();
   }
 
+  function renderRooms(rooms) {
+    var list = $('rooms');
+    if (!list) return;
+    var idle = list.getAttribute('data-idle') || '\u2014';
+    list.textContent = '';
+    rooms.forEach(function (r) {
+      var li = document.createElement('li');
+      li.setAttribute('data-room-id', r.room_id);
+      var name = document.createElement('span');
+      name.className = 'room-name';
+      name.textContent = r.room_name;
+      var label = document.createElement('span');
+      label.className = 'room-label';
+      label.textContent = r.serving_label === null ? idle : r.serving_label;
+      li.appendChild(name);
+      li.appendChild(label);
+      list.appendChild(li);
+    });
+  }
+
   function render(d) {
     $('clinic-name').textContent = d.clinic_name;
-    $('now').textContent = d.now_serving_number === null ? '—' : d.now_serving_number;
     var list = $('next-list');
     list.textContent = '';
-    d.next_numbers.forEach(function (n) {
+    (d.next_labels || d.next_numbers).forEach(function (n) {
       var li = document.createElement('li');
       li.textContent = String(n);
       list.appendChild(li);
     });
     $('next-empty').hidden = d.next_numbers.length > 0;
+    if (d.rooms) {
+      // Several rooms: each room that calls someone new is announced with its name.
+      var named = d.rooms.length > 1 || !!room;
+      renderRooms(d.rooms);
+      d.rooms.forEach(function (r) {
+        var before = serving[r.room_id];
+        serving[r.room_id] = r.serving_label;
+        if (r.serving_label !== null && r.serving_label !== before) {
+          announce({ key: r.serving_label + (named ? '@' + r.room_name : ''), label: r.serving_label, room: named ? r.room_name : null });
+        }
+      });
+      // The big number is the latest call, with its room.
+      $('now').textContent = d.serving_label === null ? '\u2014' : d.serving_label;
+      var latest = named && d.serving_label !== null
+        ? d.rooms.filter(function (r) { return r.serving_label === d.serving_label; })[0] : null;
+      $('now-room').hidden = !latest;
+      $('now-room').textContent = latest ? '\u2192 ' + latest.room_name : '';
+      current = d.now_serving_number;
+      return;
+    }
+    $('now').textContent = d.now_serving_number === null ? '\u2014' : d.now_serving_number;
     if (d.now_serving_number !== current) {
       current = d.now_serving_number;
-      if (current !== null) announce(current);
+      if (current !== null) announce({ key: String(current), label: String(current), room: null });
     }
   }
 
   function poll() {
-    fetch('/c/' + encodeURIComponent(slug) + '/display.json', { cache: 'no-store' })
+    var url = '/c/' + encodeURIComponent(slug) + '/display.json' + (room ? '?room=' + encodeURIComponent(room) : '');
+    fetch(url, { cache: 'no-store' })
       .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
       .then(function (d) { render(d); setTimeout(poll, interval); }, function () { setTimeout(poll, Math.max(interval, 5000)); });
   }

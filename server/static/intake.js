@@ -1,6 +1,7 @@
 // Intake page: the form posts to the server as plain HTML. This script only checks the
-// mobile number before sending (in the patient's language) and stops a second tap from
-// taking a second token while the first request is on its way.
+// mobile number (and, with several doctors, that one is picked) before sending, in the
+// patient's language, and stops a second tap from taking a second token while the first
+// request is on its way.
 (function () {
   'use strict';
   var form = document.getElementById('intake');
@@ -27,6 +28,14 @@
 
   form.addEventListener('submit', function (event) {
     if (sent) { event.preventDefault(); return; }
+    // A clinic with several doctors: one must be picked.
+    var lines = form.querySelectorAll('input[name=queue_id]');
+    if (lines.length && !form.querySelector('input[name=queue_id]:checked')) {
+      event.preventDefault();
+      var first = form.querySelector('input[name=queue_id]:not(:disabled)');
+      showError(T.err_pick_line, first);
+      return;
+    }
     var name = form.elements.patient_name;
     var phone = form.elements.patient_phone;
     if (!name.value.trim()) { event.preventDefault(); showError(T.err_name, name); return; }

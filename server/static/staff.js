@@ -3,6 +3,12 @@
 // at a time: every action button is disabled from the click until the refreshed queue is
 // on screen, so a double click can never advance the queue twice. The API call, errors and
 // login come from qlink.js. Names are written with textContent only.
+//
+// In a clinic with several rooms the dashboard works in one room (data-room: the login's
+// pinned room or the one picked, remembered in this browser): its queue, its NEXT, SERVED,
+// SKIP and UNDO. The clinic overview of every room refreshes from /api/v1/staff/rooms. With
+// several lines a token can be sent to another line (TRANSFER) and a walk-in joins the
+// line picked.
 (function () {
   'use strict';
   var Q = window.QLink;
@@ -17,13 +23,60 @@
   var m = /[?&]poll=(\d+)/.exec(location.search);
   var interval = (m ? Math.min(5, Math.max(1, +m[1])) : 3) * 1000;
   var queue = null, busy = false, timer = null;
+  var room = dashboard.getAttribute('data-room');
+  var severalRooms = dashboard.hasAttribute('data-rooms');
+  var lines = JSON.parse(dashboard.getAttribute('data-queues') || 'null');
+  // Several rooms and none picked yet: the queue is shown, the room's buttons wait.
+  var noRoom = severalRooms && !room;
+  var ROOM_KEY = 'qlink_staff_room';
 
-  function rowButton(label, action, token, cls) {
-    var b = el('button', 'small ' + (cls || 'secondary'), label);
+  // The room picker: the choice is the page's address, and this browser remembers it.
+  var picker = $('room');
+  if (picker && !picker.disabled) {
+    if (noRoom) {
+      var remembered = null;
+      try { remembered = localStorage.getItem(ROOM_KEY); } catch (e) { /* private mode */ }
+      var known = remembered && Array.prototype.some.call(picker.options, function (o) { return o.value === remembered; });
+      if (known) { location.replace(withRoom(remembered)); return; }
+    }
+    picker.addEventListener('change', function () {
+      try { if (picker.value) localStorage.setItem(ROOM_KEY, picker.value); } catch (e) { /* private mode */ }
+      location.assign(withRoom(picker.value));
+    });
+  }
+  if (room && picker && !picker.disabled) { try { localStorage.setItem(ROOM_KEY, room); } catch (e) { /* private mode */ } }
+
+  function withRoom(id) {
+    var params = location.search.replace(/^\?/, '').split('&').filter(function (p) { return p && p.indexOf('room=') !== 0; });
+    if (id) params.push('room=' + encodeURIComponent(id));
+    return location.pathname + (params.length ? '?' + params.join('&') : '');
+  }
+
+  function label(t) { return t.token_label || String(t.token_number); }
+
+  // A select "Send to…" with the other active lines; choosing one transfers the token.
+  function transferSelect(t) {
+    var s = el('select', 'transfer small');
+    s.setAttribute('data-token', t.token_id);
+    s.setAttribute('aria-label', 'Send ' + label(t) + ' to another line');
+    s.appendChild(el('option', null, 'Send to…')).value = '';
+    (lines || []).forEach(function (q) {
+      if (!q.is_active || q.queue_id === t.queue_id) return;
+      var o = el('option', null, q.name);
+      o.value = q.queue_id;
+      s.appendChild(o);
+    });
+    s.disabled = busy;
+    return s;
+  }
+
+  function rowButton(text, action, token, cls) {
+    var b = el('button', 'small ' + (cls || 'secondary'), text);
     b.type = 'button';
     b.setAttribute('data-action', action);
     b.setAttribute('data-token', token.token_id);
     b.setAttribute('data-number', token.token_number);
+    b.setAttribute('data-label', label(token));
     b.disabled = busy;
     return b;
   }
@@ -31,12 +84,13 @@
   function tokenRow(t, buttons) {
     var li = el('li');
     li.setAttribute('data-token-id', t.token_id);
-    li.appendChild(el('span', 'num', t.token_number));
+    li.appendChild(el('span', 'num', label(t)));
     li.appendChild(el('span', 'name', t.patient_name || '(no name)'));
     if (t.is_priority) li.appendChild(el('span', 'badge priority', 'PRIORITY'));
     var meta = [];
     if (t.patient_phone) meta.push(t.patient_phone);
     meta.push(t.source === 'STAFF' ? 'desk' : 'QR');
+    if (lines && t.queue_name) meta.push(t.queue_name);
     li.appendChild(el('span', 'meta', meta.join(' · ')));
     buttons.forEach(function (b) { li.appendChild(b); });
     return li;
@@ -48,7 +102,7 @@
     // Rebuild a list only when it changed: a row replaced under the receptionist's
     // pointer would swallow their click.
     var key = JSON.stringify(tokens.map(function (t) {
-      return [t.token_id, t.token_number, t.patient_name, t.patient_phone, t.is_priority, t.source];
+      return [t.token_id, t.token_number, t.token_label, t.queue_id, t.patient_name, t.patient_phone, t.is_priority, t.source];
     }));
     if (drawn[listId] === key) return;
     drawn[listId] = key;
@@ -64,20 +118,21 @@
   function updateButtons() {
     var s = queue && queue.summary;
     var serving = !!(s && s.serving_token_id);
-    $('next').disabled = busy || !s || (!serving && s.waiting_count === 0);
-    $('served').disabled = busy || !serving;
-    $('skip').disabled = busy || !serving;
+    $('next').disabled = busy || noRoom || !s || (!serving && s.waiting_count === 0);
+    $('served').disabled = busy || noRoom || !serving;
+    $('skip').disabled = busy || noRoom || !serving;
     var undo = $('undo');
-    undo.disabled = busy || !s || !s.undo_action;
+    undo.disabled = busy || noRoom || !s || !s.undo_action;
+    var undoLabel = s && (s.undo_token_label || (s.undo_token_number !== null && s.undo_token_number !== undefined ? s.undo_token_number : null));
     undo.textContent = s && s.undo_action
-      ? 'UNDO ' + (UNDO_NAMES[s.undo_action] || s.undo_action) + (s.undo_token_number !== null ? ' (token ' + s.undo_token_number + ')' : '')
+      ? 'UNDO ' + (UNDO_NAMES[s.undo_action] || s.undo_action) + (undoLabel !== null && undoLabel !== undefined ? ' (token ' + undoLabel + ')' : '')
       : 'UNDO (nothing to undo)';
     var closed = !!(s && s.session_status === 'CLOSED');
     $('close-day').disabled = busy || closed;
     $('close-day').textContent = closed ? 'Today\'s queue is closed' : 'Close today\'s queue';
     $('add-walkin').disabled = busy;
     $('add-emergency').disabled = busy;
-    Array.prototype.forEach.call(dashboard.querySelectorAll('.tokens button'), function (b) { b.disabled = busy; });
+    Array.prototype.forEach.call(dashboard.querySelectorAll('.tokens button, select.transfer'), function (b) { b.disabled = busy; });
     dashboard.setAttribute('aria-busy', busy ? 'true' : 'false');
   }
 
@@ -86,8 +141,23 @@
     var s = q.summary;
     $('clinic-name').textContent = q.business_name;
     document.title = 'Reception · ' + q.business_name;
-    var serving = q.tokens.filter(function (t) { return t.status === 'SERVING'; })[0];
-    $('serving-number').textContent = serving ? serving.token_number : '—';
+    // This room's patient (without a room: the clinic's, as in a one-room clinic).
+    var serving = q.tokens.filter(function (t) {
+      return t.status === 'SERVING' && (!room || !t.room_id || t.room_id === room);
+    })[0];
+    $('serving-number').textContent = serving ? label(serving) : '—';
+    var box = $('serving-transfer-box');
+    if (box) {
+      box.hidden = !serving;
+      var key = serving ? serving.token_id + '/' + serving.queue_id : '';
+      if (serving && box.getAttribute('data-for') !== key) {
+        box.setAttribute('data-for', key);
+        var old = $('serving-transfer');
+        var fresh = transferSelect(serving);
+        fresh.id = 'serving-transfer';
+        old.parentNode.replaceChild(fresh, old);
+      }
+    }
     $('serving-name').textContent = serving ? (serving.patient_name || '') : 'Nobody is being seen.';
     var stall = $('stall');
     stall.hidden = !s.stall_warning;
@@ -101,7 +171,9 @@
     $('count-cancelled').textContent = s.cancelled_count;
     $('count-total').textContent = s.last_token_number;
     fill('waiting-list', 'waiting-empty', q.tokens.filter(function (t) { return t.status === 'WAITING'; }), function (t) {
-      return [rowButton('Skip', 'SKIP', t), rowButton('Cancel', 'CANCEL', t)];
+      var buttons = [rowButton('Skip', 'SKIP', t), rowButton('Cancel', 'CANCEL', t)];
+      if (lines) buttons.push(transferSelect(t));
+      return buttons;
     });
     fill('skipped-list', 'skipped-empty', q.tokens.filter(function (t) { return t.status === 'SKIPPED'; }), function (t) {
       return [rowButton('RECALL', 'RECALL', t, 'primary')];
@@ -109,8 +181,32 @@
     updateButtons();
   }
 
+  // The clinic overview: every room, whom it serves, how many wait for it.
+  function renderOverview(rooms) {
+    var body = $('overview-rows');
+    if (!body) return;
+    body.textContent = '';
+    rooms.filter(function (r) { return r.is_active; }).forEach(function (r) {
+      var tr = el('tr', r.room_id === room ? 'here' : null);
+      tr.setAttribute('data-room-id', r.room_id);
+      tr.appendChild(el('td', 'room-name', r.name));
+      tr.appendChild(el('td', null, r.queue_names.join(', ')));
+      tr.appendChild(el('td', 'serving', r.serving_label === null ? '—' : r.serving_label));
+      tr.appendChild(el('td', 'waiting', r.waiting_count));
+      body.appendChild(tr);
+    });
+  }
+
+  function refreshOverview() {
+    if (!$('overview-rows')) return Promise.resolve();
+    return api('GET', '/api/v1/staff/rooms').then(function (res) {
+      if (res.status === 200) renderOverview(res.data.rooms);
+    }, function () { /* the queue's own refresh reports the network */ });
+  }
+
   function refresh() {
-    return api('GET', '/api/v1/staff/queue').then(function (res) {
+    refreshOverview();
+    return api('GET', '/api/v1/staff/queue' + (room ? '?room_id=' + encodeURIComponent(room) : '')).then(function (res) {
       if (res.status === 401) { location.reload(); return; }
       if (res.status !== 200) { showError(errorText(res)); return; }
       // The connection is back: the warning about it no longer applies.
@@ -144,6 +240,7 @@
   function act(action, tokenId) {
     var body = { action: action };
     if (tokenId) body.token_id = tokenId;
+    if (room) body.room_id = room;
     run(function () { return api('POST', '/api/v1/staff/queue/actions', body); });
   }
 
@@ -154,6 +251,20 @@
   dashboard.addEventListener('click', function (event) {
     var b = event.target.closest('.tokens button[data-action]');
     if (b && !b.disabled) act(b.getAttribute('data-action'), b.getAttribute('data-token'));
+  });
+
+  function transfer(tokenId, queueId) {
+    var body = { action: 'TRANSFER', token_id: tokenId, target_queue_id: queueId };
+    if (room) body.room_id = room;
+    var name = (lines || []).filter(function (q) { return q.queue_id === queueId; }).map(function (q) { return q.name; })[0];
+    run(function () { return api('POST', '/api/v1/staff/queue/actions', body); }, function () {
+      notice('Sent to ' + (name || 'the other line') + '.');
+    });
+  }
+
+  dashboard.addEventListener('change', function (event) {
+    var s = event.target.closest('select.transfer');
+    if (s && s.value && !busy) transfer(s.getAttribute('data-token'), s.value);
   });
 
   document.addEventListener('keydown', function (event) {
@@ -171,11 +282,17 @@
     var name = $('add-name').value.trim();
     if (!name) { showError('Enter the patient\'s name.'); $('add-name').focus(); return; }
     var phone = $('add-phone').value.trim();
+    var body = { patient_name: name, patient_phone: phone || null, is_priority: emergency };
+    var line = $('add-queue');
+    if (line && line.value) body.queue_id = line.value;
     run(function () {
-      return api('POST', '/api/v1/staff/tokens', { patient_name: name, patient_phone: phone || null, is_priority: emergency });
+      return api('POST', '/api/v1/staff/tokens', body);
     }, function (res) {
+      var keep = line ? line.value : null;
       addForm.reset();
-      notice((emergency ? 'Emergency' : 'Walk-in') + ' added: token ' + res.data.token_number + ' for ' + name + '.');
+      if (line) line.value = keep;
+      notice((emergency ? 'Emergency' : 'Walk-in') + ' added: token ' + (res.data.token_label || res.data.token_number) + ' for ' + name +
+        (line && res.data.queue_name ? ' (' + res.data.queue_name + ')' : '') + '.');
     });
   });
 

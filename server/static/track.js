@@ -18,6 +18,8 @@
   var cap = m ? Math.min(5, Math.max(1, +m[1])) : 0;
   var backoff = MIN, timer = null, inflight = false;
   var seenKey = 'qlink_overtaken_seen_' + id;
+  // The room is named once called, in a clinic with several rooms.
+  var nameRoom = root.hasAttribute('data-name-room');
 
   function $(x) { return document.getElementById(x); }
   function fmt(s, args) {
@@ -55,7 +57,17 @@
     show('shift', shift > 0);
     if (shift > 0) setText('shift-text', fmt(T.shift_alert, { n: shift }));
 
-    setText('number', s.token_number);
+    var label = s.token_label || String(s.token_number);
+    setText('number', label);
+    $('number').classList.toggle('label-long', label.length > 4);
+    // The line (doctor) in a clinic with several; the room once called, with several rooms.
+    if (s.queue_name) setText('line-name', s.queue_name);
+    var room = nameRoom && st === 'SERVING' ? s.room_name : null;
+    show('room-line', !!room);
+    show('turn-room', !!room);
+    setText('room-label', label);
+    setText('room-name', room || '');
+    setText('turn-room', room ? fmt(T.go_to_room, { room: room }) : '');
     setText('status-line', TITLES[st] || st);
     root.classList.toggle('turn', st === 'SERVING');
     show('turn', st === 'SERVING');
@@ -79,7 +91,7 @@
     show('cancel-box', waiting);
     show('feedback-box', served && !s.feedback_given);
     show('feedback-thanks', served && s.feedback_given);
-    document.title = T.token + ' ' + s.token_number + ' · ' + (TITLES[st] || st);
+    document.title = T.token + ' ' + label + ' · ' + (TITLES[st] || st);
 
     if (!first && st === 'SERVING' && before !== 'SERVING') {
       if (navigator.vibrate) { try { navigator.vibrate([400, 150, 400, 150, 400]); } catch (e) { /* not allowed */ } }

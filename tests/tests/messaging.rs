@@ -873,3 +873,43 @@ async fn fake_whatsapp_for_local_development() {
         printed = received.len();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_called_message_names_the_label_and_the_room_in_a_clinic_with_several_rooms() {
+    let s = setup(json!({})).await;
+    let fake = FakeWhatsApp::start().await;
+    let w = start_worker(&s, fake.whatsapp_args(), worker_args(30, 30));
+    let dr_b: Uuid = s.db.query_one("SELECT qlink.create_queue($1, 'Dr. B', 'B')", &[&s.clinic]).await.unwrap().get(0);
+    let room_2: Uuid =
+        s.db.query_one("SELECT qlink.create_room($1, 'Room 2', ARRAY[$2]::uuid[])", &[&s.clinic, &dr_b])
+            .await
+            .unwrap()
+            .get(0);
+    let token: Uuid =
+        s.db.query_one(
+            "SELECT token_id FROM qlink.create_token($1, 'Meera', '9876500009', language => 'hi', queue_id => $2)",
+            &[&s.clinic, &dr_b],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    s.db.query_one("SELECT * FROM qlink.queue_action($1, 'NEXT', room_id => $2)", &[&s.clinic, &room_2]).await.unwrap();
+    notify(&s.db).await;
+    fake.wait_for(Duration::from_secs(5), "the WELCOME and the CALLED", |r| r.len() == 2).await;
+    assert_eq!(
+        summary(&fake.received_by("919876500009")),
+        vec![
+            (
+                "qlink_welcome".into(),
+                "hi".into(),
+                vec!["Clinic sunrise".into(), "B-1".into(), tracking_link(token), "0".into()]
+            ),
+            (
+                "qlink_called".into(),
+                "hi".into(),
+                vec!["Clinic sunrise".into(), "B-1 (Room 2)".into(), tracking_link(token)]
+            ),
+        ]
+    );
+    w.stop().await;
+}

@@ -11,12 +11,14 @@ use std::sync::OnceLock;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asset {
     Css,
-    /// qlink.js: the helpers StaffJs and AdminJs share.
+    /// qlink.js: the helpers StaffJs, AdminJs and OwnerJs share.
     SharedJs,
     IntakeJs,
     TrackJs,
     StaffJs,
     AdminJs,
+    /// owner.js: the clinic owner's page.
+    OwnerJs,
     DisplayJs,
     Icon,
 }
@@ -66,6 +68,12 @@ const FILES: &[File] = &[
         body: include_str!("../../static/admin.js"),
     },
     File {
+        asset: Asset::OwnerJs,
+        name: "owner.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/owner.js"),
+    },
+    File {
         asset: Asset::DisplayJs,
         name: "display.js",
         content_type: "text/javascript; charset=utf-8",
@@ -83,7 +91,7 @@ impl Asset {
     /// The scripts a page script needs loaded before it (`defer` keeps their order).
     pub fn needs(self) -> &'static [Asset] {
         match self {
-            Asset::StaffJs | Asset::AdminJs => &[Asset::SharedJs],
+            Asset::StaffJs | Asset::AdminJs | Asset::OwnerJs => &[Asset::SharedJs],
             _ => &[],
         }
     }

@@ -1,20 +1,25 @@
 //! `/c/{slug}/display`: the lobby screen (a TV or a spare tablet facing the waiting room).
-//! Token numbers only, never names: its data comes from `/c/{slug}/display.json`, which is
-//! `qlink.display_state`, a function that returns numbers alone. display.js chimes and speaks each
-//! newly called number, one call-out at a time.
+//! Token numbers and labels only, never names: its data comes from `/c/{slug}/display.json`,
+//! which is `qlink.display_state`, a function that returns numbers, labels and room names
+//! alone. display.js chimes and speaks each newly called token ("Token A-12, Room 2" in a
+//! clinic with several rooms), one call-out at a time.
+//!
+//! `?room=ID` shows one room only (a screen outside that room's door). A clinic with one
+//! line and one room sees exactly the 0.1 screen and the 0.1 JSON.
 
 use super::assets::Asset;
 use super::i18n::{Lang, K};
-use super::intake::load_clinic;
 use super::{html_response, layout, Cache, PageError};
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::path_uuid;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use maud::html;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// How many upcoming numbers the lobby shows.
 const NEXT_SHOWN: i32 = 6;
@@ -24,6 +29,70 @@ pub struct DisplayQuery {
     /// `en` or `hi`: labels and call-outs in that language only. Default: both, since a
     /// waiting room holds both kinds of reader.
     pub lang: Option<String>,
+    /// One room only.
+    pub room: Option<String>,
+}
+
+/// The room of `?room=`: a malformed id is the same 404 as an unknown one.
+fn room_of(query: &DisplayQuery) -> Result<Option<Uuid>, ApiError> {
+    match query.room.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        Some(raw) => path_uuid(raw).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// One room on the lobby screen.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct DisplayRoom {
+    pub room_id: Uuid,
+    pub room_name: String,
+    /// The label it is serving (`A-12`), None while free.
+    pub serving_label: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct DisplayState {
+    pub clinic_name: String,
+    pub now_serving_number: Option<i32>,
+    /// The next numbers in call order. Numbers only: this endpoint is public.
+    pub next_numbers: Vec<i32>,
+    pub waiting_count: i32,
+    pub accepting_tokens: bool,
+    /// The latest called label; with the two below, only for a clinic whose screen shows
+    /// more than 0.1's (several rooms, a room asked for, or labels with a prefix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_labels: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<Vec<DisplayRoom>>,
+}
+
+async fn load(app: &AppState, slug: &str, room: Option<Uuid>) -> ApiResult<DisplayState> {
+    let db = app.db.get().await?;
+    let d = crate::sql::display_state_by_slug_in_room(&db, slug, NEXT_SHOWN, room).await?;
+    let rooms: Vec<DisplayRoom> = d
+        .rooms
+        .iter()
+        .map(|r| DisplayRoom {
+            room_id: r.room_id,
+            room_name: r.room_name.clone(),
+            serving_label: r.serving_label.clone(),
+        })
+        .collect();
+    let plain_labels = d.next_labels.iter().zip(&d.next_numbers).all(|(l, n)| *l == n.to_string())
+        && d.serving_label.as_deref() == d.now_serving_number.map(|n| n.to_string()).as_deref();
+    let more = room.is_some() || rooms.len() > 1 || !plain_labels;
+    Ok(DisplayState {
+        clinic_name: d.clinic_name,
+        now_serving_number: d.now_serving_number,
+        next_numbers: d.next_numbers,
+        waiting_count: d.waiting_count,
+        accepting_tokens: d.accepting_tokens,
+        serving_label: if more { d.serving_label } else { None },
+        next_labels: more.then_some(d.next_labels),
+        rooms: more.then_some(rooms),
+    })
 }
 
 pub async fn page(
@@ -33,9 +102,14 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Response {
     let only = query.lang.as_deref().and_then(Lang::parse);
-    let clinic = match load_clinic(&app, &slug).await {
-        Ok(c) => c,
-        Err(e) => return PageError::new(Lang::choose(query.lang.as_deref(), &headers, Lang::En), e).into_response(),
+    let early = Lang::choose(query.lang.as_deref(), &headers, Lang::En);
+    let state = match room_of(&query) {
+        Ok(room) => load(&app, &slug, room).await.map(|s| (room, s)),
+        Err(e) => Err(e),
+    };
+    let (room, d) = match state {
+        Ok(s) => s,
+        Err(e) => return PageError::new(early, e).into_response(),
     };
     let langs: Vec<Lang> = match only {
         Some(l) => vec![l],
@@ -50,34 +124,72 @@ pub async fn page(
             }
         }
     };
-    let callouts: Vec<serde_json::Value> =
-        langs.iter().map(|l| serde_json::json!({"lang": l.code(), "text": l.t(K::callout)})).collect();
+    let callouts: Vec<serde_json::Value> = langs
+        .iter()
+        .map(|l| serde_json::json!({"lang": l.code(), "text": l.t(K::callout), "room_text": l.t(K::callout_room)}))
+        .collect();
+    let rooms = d.rooms.clone().unwrap_or_default();
+    let show_rooms = d.rooms.is_some() && (room.is_some() || rooms.len() > 1);
+    // The room that called the label on the big number (the latest call).
+    let now_room = d
+        .serving_label
+        .as_ref()
+        .and_then(|l| rooms.iter().find(|r| r.serving_label.as_ref() == Some(l)))
+        .filter(|_| show_rooms)
+        .map(|r| r.room_name.clone());
+    let now_text = d.serving_label.clone().or_else(|| d.now_serving_number.map(|n| n.to_string()));
+    let next: Vec<String> = match &d.next_labels {
+        Some(labels) => labels.clone(),
+        None => d.next_numbers.iter().map(|n| n.to_string()).collect(),
+    };
+    let data = serde_json::to_string(&d).unwrap_or_else(|_| "{}".into());
+    let slug = slug.trim().to_ascii_lowercase();
     let body = html! {
-        main #display .display data-slug=(clinic.slug) data-callouts=(serde_json::Value::from(callouts).to_string()) {
+        main #display .display data-slug=(slug) data-room=[room.map(|r| r.to_string())] data-state=(data)
+            data-callouts=(serde_json::Value::from(callouts).to_string()) {
             header.display-head {
-                h1 #clinic-name { (clinic.name) }
+                h1 #clinic-name { (d.clinic_name) }
                 button #sound-on .secondary type="button" { (label(K::display_sound_on)) }
             }
             section.display-now {
                 p.label { (label(K::now_serving)) }
-                p #now .huge-number aria-live="assertive" {
-                    @match clinic.now_serving_number { Some(n) => (n), None => "—" }
+                p #now .huge-number .labels[d.serving_label.is_some()] aria-live="assertive" {
+                    @match &now_text { Some(n) => (n), None => "—" }
+                }
+                p #now-room .now-room hidden[now_room.is_none()] { @if let Some(r) = &now_room { "→ " (r) } }
+                p #call-text .call-text role="status" hidden {}
+            }
+            @if show_rooms {
+                section.display-rooms {
+                    p.label { (label(K::display_rooms)) }
+                    ul #rooms .rooms data-idle=(first.t(K::display_room_idle)) {
+                        @for r in &rooms {
+                            li data-room-id=(r.room_id) {
+                                span.room-name { (r.room_name) }
+                                span.room-label {
+                                    @match &r.serving_label { Some(l) => (l), None => (first.t(K::display_room_idle)) }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             section.display-next {
                 p.label { (label(K::display_next)) }
-                ol #next-list .next-numbers {}
-                p #next-empty .empty { (label(K::display_none_waiting)) }
+                ol #next-list .next-numbers {
+                    @for n in &next { li { (n) } }
+                }
+                p #next-empty .empty hidden[!next.is_empty()] { (label(K::display_none_waiting)) }
             }
             aside.display-join {
-                img src={ "/c/" (clinic.slug) "/qr.svg" } alt="" width="160" height="160";
+                img src={ "/c/" (slug) "/qr.svg" } alt="" width="160" height="160";
                 p { (label(K::display_scan)) }
             }
         }
     };
     let markup = layout(
         first,
-        &format!("{} · {}", first.t(K::now_serving), clinic.name),
+        &format!("{} · {}", first.t(K::now_serving), d.clinic_name),
         "display-page",
         Some(Asset::DisplayJs),
         body,
@@ -85,26 +197,12 @@ pub async fn page(
     html_response(StatusCode::OK, Cache::NoCache, markup)
 }
 
-#[derive(Serialize)]
-pub struct DisplayState {
-    pub clinic_name: String,
-    pub now_serving_number: Option<i32>,
-    /// The next numbers in call order. Numbers only: this endpoint is public.
-    pub next_numbers: Vec<i32>,
-    pub waiting_count: i32,
-    pub accepting_tokens: bool,
-}
-
-pub async fn state(State(app): State<AppState>, Path(slug): Path<String>) -> ApiResult<Response> {
-    let db = app.db.get().await?;
-    let d = crate::sql::display_state_by_slug(&db, &slug, NEXT_SHOWN).await?;
-    let body = DisplayState {
-        clinic_name: d.clinic_name,
-        now_serving_number: d.now_serving_number,
-        next_numbers: d.next_numbers,
-        waiting_count: d.waiting_count,
-        accepting_tokens: d.accepting_tokens,
-    };
+pub async fn state(
+    State(app): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<DisplayQuery>,
+) -> ApiResult<Response> {
+    let body = load(&app, &slug, room_of(&query)?).await?;
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)

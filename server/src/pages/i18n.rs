@@ -146,6 +146,14 @@ catalogue! {
     already_lost => "Lost the link? It is in your WhatsApp messages, or ask at the reception.",
         "लिंक खो गया? वह आपके WhatsApp संदेशों में है, या रिसेप्शन पर पूछें।";
     back_to_form => "Back", "वापस";
+    choose_line => "Choose your doctor", "अपना डॉक्टर चुनें";
+    line_wait => "{n} waiting · about {lo}–{hi} min", "{n} इंतज़ार में · लगभग {lo}–{hi} मिनट";
+    line_no_wait => "Nobody waiting: you would be next", "कोई इंतज़ार में नहीं: अगली बारी आपकी होगी";
+    line_inactive => "Not seeing patients today", "आज मरीज़ नहीं देख रहे";
+    line_closed => "Closed for today", "आज के लिए बंद";
+    line_full => "Today's tokens are finished", "आज के टोकन खत्म हो गए";
+    line_unavailable => "Not taking online tokens now", "अभी ऑनलाइन टोकन नहीं ले रहे";
+    err_pick_line => "Please choose a doctor.", "कृपया एक डॉक्टर चुनें।";
 
     // Not found / errors
     notfound_title => "Page not found", "पेज नहीं मिला";
@@ -155,6 +163,8 @@ catalogue! {
 
     // Tracking
     your_token => "Your token", "आपका टोकन";
+    your_line => "Doctor / line", "डॉक्टर / कतार";
+    go_to_room => "Please go to {room}", "कृपया {room} में जाएँ";
     st_waiting => "Waiting", "इंतज़ार में";
     st_serving => "It's your turn", "आपकी बारी है";
     st_serving_body => "Please go in to the doctor now.", "कृपया अभी डॉक्टर के पास जाएँ।";
@@ -201,6 +211,9 @@ catalogue! {
     display_sound_on => "Tap to turn on sound", "आवाज़ चालू करने के लिए दबाएँ";
     display_scan => "Scan to join the queue", "कतार में जुड़ने के लिए स्कैन करें";
     callout => "Token number {n}, please come in", "टोकन नंबर {n}, कृपया अंदर आइए";
+    callout_room => "Token {n}, {room}", "टोकन {n}, {room}";
+    display_rooms => "Now calling", "अभी बुलाया जा रहा है";
+    display_room_idle => "Free", "खाली";
 
     // Poster
     poster_title => "Skip the waiting-room crowd", "वेटिंग रूम की भीड़ से बचें";
@@ -209,6 +222,7 @@ catalogue! {
     poster_step3 => "Watch your place live; we'll message you on WhatsApp when it's your turn.",
         "अपना स्थान लाइव देखें; आपकी बारी आने पर हम WhatsApp पर संदेश भेजेंगे।";
     poster_no_phone => "No smartphone? Please ask at the reception.", "स्मार्टफ़ोन नहीं है? कृपया रिसेप्शन पर पूछें।";
+    poster_line => "For: {line}", "इनके लिए: {line}";
 }
 
 #[cfg(test)]

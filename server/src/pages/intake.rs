@@ -3,6 +3,11 @@
 //! taps and checks the number before sending). The server calls the same
 //! `http::public::create_qr_token` as the JSON API, so both apply the same rules.
 //!
+//! A clinic with several lines (doctors) asks the patient to pick one, each with its current
+//! wait (`qlink.list_queues`); a line that takes nobody now is shown disabled with the reason.
+//! `?queue=ID` (the QR code of one line's poster) picks that line beforehand. A clinic with
+//! one line shows the 0.1 form.
+//!
 //! Which tokens this browser took is remembered in an HttpOnly cookie, so "this number
 //! already has a token" can link to the patient's own token, and never to a token someone
 //! else took for that number.
@@ -12,7 +17,8 @@ use super::{clinic_message_page, html_response, language_switch, layout, message
 use crate::app::AppState;
 use crate::error::{ApiError, Refusal};
 use crate::http::extract::{cookie, ClientIp};
-use crate::http::public::{create_qr_token, load_status};
+use crate::http::public::{create_qr_token_in, load_status};
+use crate::sql::QueueLine;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
@@ -33,10 +39,13 @@ const MINE_MAX_AGE_SECONDS: u32 = 18 * 3600;
 #[derive(Deserialize)]
 pub struct LangQuery {
     pub lang: Option<String>,
+    /// The line picked beforehand (a line's own poster).
+    pub queue: Option<String>,
 }
 
 /// The public face of a clinic, for its pages.
 pub struct ClinicView {
+    pub business_id: Uuid,
     pub slug: String,
     pub name: String,
     pub now_serving_number: Option<i32>,
@@ -44,6 +53,8 @@ pub struct ClinicView {
     /// Why the clinic takes no QR tokens now (the extension's reason), None while it does.
     pub refusal_reason: Option<String>,
     pub default_language: Lang,
+    /// How many lines the clinic has (active or not).
+    pub queue_count: i32,
 }
 
 pub async fn load_clinic(app: &AppState, slug: &str) -> Result<ClinicView, ApiError> {
@@ -51,12 +62,34 @@ pub async fn load_clinic(app: &AppState, slug: &str) -> Result<ClinicView, ApiEr
     let c = crate::sql::clinic_by_slug(&db, slug).await?;
     Ok(ClinicView {
         default_language: Lang::parse(c.default_language()).unwrap_or(Lang::En),
+        business_id: c.business_id,
+        queue_count: c.queue_count,
         slug: c.slug,
         name: c.name,
         now_serving_number: c.now_serving_number,
         waiting_count: c.waiting_count,
         refusal_reason: c.refusal_reason,
     })
+}
+
+/// The clinic's lines when it has several (the patient picks one), in the clinic's order;
+/// empty for a clinic with one line.
+pub async fn load_lines(app: &AppState, clinic: &ClinicView) -> Result<Vec<QueueLine>, ApiError> {
+    if clinic.queue_count <= 1 {
+        return Ok(Vec::new());
+    }
+    let db = app.db.get().await?;
+    crate::sql::list_queues(&db, clinic.business_id).await
+}
+
+/// Why a line takes no tokens now, in the patient's words.
+fn line_refusal(lang: Lang, reason: &str) -> &'static str {
+    match reason {
+        "queue_inactive" => lang.t(K::line_inactive),
+        "session_closed" => lang.t(K::line_closed),
+        "daily_token_limit" => lang.t(K::line_full),
+        _ => lang.t(K::line_unavailable),
+    }
 }
 
 /// The language before the clinic is known (for its 404 page).
@@ -71,12 +104,12 @@ fn my_tokens(parts: &Parts) -> Vec<Uuid> {
         .unwrap_or_default()
 }
 
-/// The newest token this browser took at this clinic, with its number and status.
-async fn my_token_here(app: &AppState, parts: &Parts, slug: &str) -> Option<(Uuid, i32, String)> {
+/// The newest token this browser took at this clinic, with its label and status.
+async fn my_token_here(app: &AppState, parts: &Parts, slug: &str) -> Option<(Uuid, String, String)> {
     for id in my_tokens(parts) {
         if let Ok(status) = load_status(app, id).await {
             if status.business_slug == slug {
-                return Some((id, status.token_number, status.status));
+                return Some((id, status.token_label, status.status));
             }
         }
     }
@@ -112,8 +145,13 @@ pub async fn page(
     let existing = my_token_here(&app, &parts, &clinic.slug)
         .await
         .filter(|(_, _, status)| status == "WAITING" || status == "SERVING");
-    let form = FormState::default();
-    html_response(StatusCode::OK, Cache::NoCache, form_page(&clinic, lang, &form, existing.map(|(id, n, _)| (id, n))))
+    let lines = match load_lines(&app, &clinic).await {
+        Ok(l) => l,
+        Err(e) => return PageError::new(lang, e).into_response(),
+    };
+    let form = FormState { queue_id: query.queue.clone().unwrap_or_default(), ..FormState::default() };
+    let markup = form_page(&clinic, &lines, lang, &form, existing.map(|(id, n, _)| (id, n)));
+    html_response(StatusCode::OK, Cache::NoCache, markup)
 }
 
 /// The page instead of the form when the clinic takes no tokens by QR right now, by the
@@ -139,19 +177,74 @@ pub struct FormState {
     pub patient_phone: String,
     #[serde(default)]
     pub language: String,
+    /// The line picked (a clinic with several).
+    #[serde(default)]
+    pub queue_id: String,
     #[serde(skip)]
     pub error: Option<String>,
 }
 
-fn form_page(clinic: &ClinicView, lang: Lang, form: &FormState, existing: Option<(Uuid, i32)>) -> Markup {
+/// The line the form shows picked: the patient's (or the poster's) choice if it takes
+/// tokens, else the only line that does.
+fn picked_line<'a>(lines: &'a [QueueLine], form: &FormState) -> Option<&'a QueueLine> {
+    let open: Vec<&QueueLine> = lines.iter().filter(|l| l.accepting_tokens).collect();
+    let chosen = Uuid::parse_str(form.queue_id.trim()).ok();
+    chosen.and_then(|id| open.iter().copied().find(|l| l.queue_id == id)).or(match open.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    })
+}
+
+fn wait_text(lang: Lang, line: &QueueLine) -> String {
+    let (lo, hi) = (line.eta_min_minutes.to_string(), line.eta_max_minutes.to_string());
+    if line.waiting_count == 0 && line.eta_max_minutes == 0 {
+        lang.t(K::line_no_wait).to_string()
+    } else {
+        lang.tf(K::line_wait, &[("n", &line.waiting_count.to_string()), ("lo", &lo), ("hi", &hi)])
+    }
+}
+
+/// The choice of line: one big radio button per line, its wait or why it is closed.
+fn line_picker(lang: Lang, lines: &[QueueLine], form: &FormState) -> Markup {
+    let picked = picked_line(lines, form).map(|l| l.queue_id);
+    html! {
+        fieldset #lines .lines {
+            legend { (lang.t(K::choose_line)) }
+            @for line in lines {
+                @let id = format!("line-{}", line.queue_id);
+                @let open = line.accepting_tokens;
+                div.line .closed[!open] data-queue-id=(line.queue_id) {
+                    input type="radio" name="queue_id" id=(id) value=(line.queue_id) required
+                        checked[picked == Some(line.queue_id)] disabled[!open];
+                    label for=(id) {
+                        span.line-name { (line.name) }
+                        span.line-wait {
+                            @if open { (wait_text(lang, line)) }
+                            @else { (line_refusal(lang, line.refusal_reason.as_deref().unwrap_or(""))) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn form_page(
+    clinic: &ClinicView,
+    lines: &[QueueLine],
+    lang: Lang,
+    form: &FormState,
+    existing: Option<(Uuid, String)>,
+) -> Markup {
     let base = format!("/c/{}", clinic.slug);
-    let strings = lang.json(&[K::err_phone, K::err_name, K::joining]);
+    let strings = lang.json(&[K::err_phone, K::err_name, K::joining, K::err_pick_line]);
+    let several = !lines.is_empty();
     let body = html! {
         (language_switch(lang, &base))
         main.card.intake {
             header.clinic {
                 h1 { (clinic.name) }
-                p.queue-line {
+                p.queue-line hidden[several] {
                     (lang.t(K::now_serving)) ": "
                     strong { @match clinic.now_serving_number { Some(n) => (n), None => (lang.t(K::nobody_serving)) } }
                     " · " (lang.tf(K::waiting_count, &[("n", &clinic.waiting_count.to_string())]))
@@ -159,9 +252,9 @@ fn form_page(clinic: &ClinicView, lang: Lang, form: &FormState, existing: Option
             }
             h2 { (lang.t(K::intake_title)) }
             p.lead { (lang.t(K::intake_lead)) }
-            @if let Some((id, number)) = existing {
+            @if let Some((id, label)) = &existing {
                 p.notice {
-                    (lang.tf(K::existing_token, &[("n", &number.to_string())])) " "
+                    (lang.tf(K::existing_token, &[("n", label.as_str())])) " "
                     a href={ "/t/" (id) } { (lang.t(K::track_my_token)) }
                 }
             }
@@ -169,6 +262,7 @@ fn form_page(clinic: &ClinicView, lang: Lang, form: &FormState, existing: Option
                 @if let Some(e) = &form.error { (e) }
             }
             form #intake method="post" action=(base) data-i18n=(strings) {
+                @if several { (line_picker(lang, lines, form)) }
                 label for="patient_name" { (lang.t(K::name_label)) }
                 input #patient_name name="patient_name" type="text" autocomplete="name" required maxlength="80"
                     value=(form.patient_name);
@@ -200,13 +294,15 @@ pub async fn submit(
 ) -> Response {
     // A malformed body is treated as an empty form: the patient sees the form again.
     let mut form = form.map(|Form(f)| f).unwrap_or_default();
-    let query = LangQuery { lang: Some(form.language.clone()).filter(|l| Lang::parse(l).is_some()) };
+    let query = LangQuery { lang: Some(form.language.clone()).filter(|l| Lang::parse(l).is_some()), queue: None };
     let lang = early_lang(&query, &parts.headers);
     // As in the JSON API: the patient's choice, else the browser's, else the clinic's default.
     let language = Lang::parse(&form.language)
         .map(|l| l.code().to_string())
         .or_else(|| crate::http::public::language_from_headers(&parts.headers));
-    match create_qr_token(&app, &slug, &form.patient_name, &form.patient_phone, ip, language).await {
+    // A clinic with one line takes no choice (as in 0.1); a choice that is not an id is none.
+    let queue_id = Uuid::parse_str(form.queue_id.trim()).ok();
+    match create_qr_token_in(&app, &slug, queue_id, &form.patient_name, &form.patient_phone, ip, language).await {
         Ok(created) => {
             let mut response =
                 (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/t/{}", created.token_id))]).into_response();
@@ -225,12 +321,27 @@ pub async fn submit(
             form.error = Some(match refusal.reason.as_deref() {
                 Some("invalid_phone") => lang.t(K::err_phone).to_string(),
                 Some("invalid_name") => lang.t(K::err_name).to_string(),
+                Some("queue_required") => lang.t(K::err_pick_line).to_string(),
                 _ => refusal.message,
             });
-            html_response(StatusCode::BAD_REQUEST, Cache::NoCache, form_page(&clinic, lang, &form, None))
+            let lines = match load_lines(&app, &clinic).await {
+                Ok(l) => l,
+                Err(e) => return PageError::new(lang, e).into_response(),
+            };
+            html_response(StatusCode::BAD_REQUEST, Cache::NoCache, form_page(&clinic, &lines, lang, &form, None))
         }
         Err(ApiError::Forbidden(refusal)) => match refusal.reason.as_deref() {
             Some(reason) => match load_clinic(&app, &slug).await {
+                // The line picked closed meanwhile: the patient may pick another one.
+                Ok(clinic) if clinic.queue_count > 1 && clinic.refusal_reason.is_none() => {
+                    let lines = match load_lines(&app, &clinic).await {
+                        Ok(l) => l,
+                        Err(e) => return PageError::new(lang, e).into_response(),
+                    };
+                    form.error = Some(line_refusal(lang, reason).to_string());
+                    form.queue_id.clear();
+                    html_response(StatusCode::FORBIDDEN, Cache::NoCache, form_page(&clinic, &lines, lang, &form, None))
+                }
                 Ok(clinic) => refusal_page(&clinic.name, lang, reason),
                 Err(e) => PageError::new(lang, e).into_response(),
             },
@@ -250,9 +361,9 @@ async fn limit_page(app: &AppState, parts: &Parts, slug: &str, lang: Lang, refus
         // must never reveal their token.
         let mine = my_token_here(app, parts, slug).await.filter(|(_, _, status)| status != "CANCELLED");
         let extra = html! {
-            @if let Some((id, number, _)) = mine {
+            @if let Some((id, label, _)) = mine {
                 p.notice {
-                    (lang.tf(K::already_yours, &[("n", &number.to_string())])) " "
+                    (lang.tf(K::already_yours, &[("n", &label)])) " "
                     a href={ "/t/" (id) } { (lang.t(K::track_my_token)) }
                 }
             } @else {

@@ -1,5 +1,5 @@
-//! Server-rendered pages: intake, live tracking, the staff dashboard, the admin panel, the
-//! QR code and poster, and the lobby display. HTML is rendered with maud (escaped by
+//! Server-rendered pages: intake, live tracking, the staff dashboard, the clinic owner's
+//! page, the admin panel, the QR code and poster, and the lobby display. HTML is rendered with maud (escaped by
 //! default); each interactive page has one small script of its own under `static/`, which
 //! talks to the JSON API and writes data with `textContent` only. No inline script or style
 //! anywhere, so the Content-Security-Policy can forbid both.
@@ -8,6 +8,7 @@ pub mod assets;
 pub mod display;
 pub mod i18n;
 pub mod intake;
+pub mod owner;
 pub mod qr;
 pub mod staff;
 pub mod track;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/t/{id}/feedback", axum::routing::post(track::feedback))
         .route("/staff", get(staff::staff_page))
         .route("/admin", get(staff::admin_page))
+        .route("/owner", get(owner::owner_page))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

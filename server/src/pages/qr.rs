@@ -1,16 +1,26 @@
 //! The clinic's QR code (SVG for print, PNG for sharing) and the printable A4 poster. The
-//! code encodes the intake page `{QLINK_PUBLIC_URL}/c/{slug}`.
+//! code encodes the intake page `{QLINK_PUBLIC_URL}/c/{slug}`; with `?queue=ID` (a clinic
+//! with several doctors: one poster per door) it encodes `/c/{slug}?queue=ID`, which opens
+//! the intake page with that line picked, and the poster names the line.
 
 use super::i18n::{Lang, K};
 use super::intake::load_clinic;
 use super::{html_response, layout, Cache, PageError};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, PreEscaped};
 use qrcode::{EcLevel, QrCode};
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Deserialize, Default)]
+pub struct QrQuery {
+    /// One line of the clinic.
+    pub queue: Option<String>,
+}
 
 /// Pixels per module in the PNG: about 4 cm across at 300 dpi for a typical URL.
 const PNG_SCALE: usize = 12;
@@ -23,14 +33,35 @@ pub fn intake_url(app: &AppState, slug: &str) -> String {
     format!("{}/c/{}", app.public_url, slug)
 }
 
-/// The code for a clinic that exists (an unknown slug is a 404, not a code to nowhere).
-async fn code_for(app: &AppState, slug: &str) -> ApiResult<(QrCode, String)> {
+/// The line of `?queue=`, which must be one of the clinic's: its id and name.
+async fn line_for(
+    app: &AppState,
+    clinic: &super::intake::ClinicView,
+    query: &QrQuery,
+) -> ApiResult<Option<(Uuid, String)>> {
+    let Some(raw) = query.queue.as_deref().map(str::trim).filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    let id = crate::http::extract::path_uuid(raw)?;
+    let db = app.db.get().await?;
+    let lines = crate::sql::list_queues(&db, clinic.business_id).await?;
+    let line = lines.into_iter().find(|l| l.queue_id == id).ok_or_else(ApiError::not_found)?;
+    Ok(Some((line.queue_id, line.name)))
+}
+
+/// The code for a clinic that exists (an unknown slug is a 404, not a code to nowhere),
+/// and the line it names, if any.
+async fn code_for(app: &AppState, slug: &str, query: &QrQuery) -> ApiResult<(QrCode, String, Option<String>)> {
     let clinic = load_clinic(app, slug).await?;
-    let url = intake_url(app, &clinic.slug);
+    let line = line_for(app, &clinic, query).await?;
+    let url = match &line {
+        Some((id, _)) => format!("{}?queue={id}", intake_url(app, &clinic.slug)),
+        None => intake_url(app, &clinic.slug),
+    };
     // Level M survives a smudge or a fold in a printed poster and keeps modules large.
     let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("QR code for {url}: {e}")))?;
-    Ok((code, url))
+    Ok((code, url, line.map(|(_, name)| name)))
 }
 
 pub fn svg_markup(code: &QrCode, size: u32) -> String {
@@ -49,9 +80,14 @@ fn inline_svg(code: &QrCode, size: u32) -> String {
     svg.replacen("<svg ", "<svg role=\"img\" aria-label=\"QR code\" ", 1)
 }
 
-pub async fn svg(State(app): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
-    match code_for(&app, &slug).await {
-        Ok((code, _)) => (
+pub async fn svg(
+    State(app): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<QrQuery>,
+    headers: HeaderMap,
+) -> Response {
+    match code_for(&app, &slug, &query).await {
+        Ok((code, _, _)) => (
             [
                 (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
                 (header::CACHE_CONTROL, HeaderValue::from_static(QR_CACHE)),
@@ -92,9 +128,14 @@ pub fn png_bytes(code: &QrCode) -> Result<Vec<u8>, png::EncodingError> {
     Ok(out)
 }
 
-pub async fn png(State(app): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+pub async fn png(
+    State(app): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<QrQuery>,
+    headers: HeaderMap,
+) -> Response {
     let lang = Lang::choose(None, &headers, Lang::En);
-    let (code, _) = match code_for(&app, &slug).await {
+    let (code, _, _) = match code_for(&app, &slug, &query).await {
         Ok(c) => c,
         Err(e) => return PageError::new(lang, e).into_response(),
     };
@@ -112,10 +153,15 @@ pub async fn png(State(app): State<AppState>, Path(slug): Path<String>, headers:
 }
 
 /// The A4 poster for the clinic's door and reception desk, English and Hindi together.
-pub async fn poster(State(app): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+pub async fn poster(
+    State(app): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<QrQuery>,
+    headers: HeaderMap,
+) -> Response {
     let lang = Lang::choose(None, &headers, Lang::En);
-    let (clinic, (code, url)) = match load_clinic(&app, &slug).await {
-        Ok(clinic) => match code_for(&app, &clinic.slug).await {
+    let (clinic, (code, url, line)) = match load_clinic(&app, &slug).await {
+        Ok(clinic) => match code_for(&app, &clinic.slug, &query).await {
             Ok(c) => (clinic, c),
             Err(e) => return PageError::new(lang, e).into_response(),
         },
@@ -131,6 +177,12 @@ pub async fn poster(State(app): State<AppState>, Path(slug): Path<String>, heade
         p.print-hint { "Print on A4 paper (Ctrl+P / ⌘P). Only the poster is printed." }
         article.poster {
             h1 { (clinic.name) }
+            @if let Some(line) = &line {
+                p.poster-line {
+                    span.en lang="en" { (Lang::En.tf(K::poster_line, &[("line", line)])) }
+                    span.hi lang="hi" { (Lang::Hi.tf(K::poster_line, &[("line", line)])) }
+                }
+            }
             p.poster-title { (both(K::poster_title)) }
             // Inline SVG: generated by the qrcode crate from the URL alone (no user text in
             // it), so it is safe to embed unescaped and prints sharp at any size.

@@ -2,16 +2,77 @@
 //! decides which screen to show: the login form, the dashboard, or "wrong kind of login".
 //! The screens themselves are driven by staff.js / admin.js over the JSON API with the
 //! HttpOnly session cookie; these pages are English only.
+//!
+//! In a clinic with several rooms the dashboard works in one room: the login's pinned room,
+//! or the one picked (`?room=ID`, remembered by the browser). It has a clinic overview of
+//! every room (`GET /api/v1/staff/rooms`), and with several lines a TRANSFER of a token to
+//! another line and a choice of line for each walk-in. A clinic with one line and one room
+//! sees the 0.1 dashboard. The clinic's owner works the desk too, and finds the owner page
+//! (`/owner`) linked from it.
 
 use super::assets::Asset;
 use super::i18n::Lang;
 use super::{current_user, html_response, layout, Cache, PageError};
 use crate::app::AppState;
-use axum::extract::State;
+use crate::error::ApiError;
+use crate::http::extract::User;
+use crate::sql::{QueueLine, RoomLine};
+use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Deserialize, Default)]
+pub struct DeskQuery {
+    /// The room to work in (a clinic with several rooms).
+    pub room: Option<String>,
+}
+
+/// What the dashboard needs to know about the clinic's rooms and lines.
+pub struct Desk {
+    pub rooms: Vec<RoomLine>,
+    pub queues: Vec<QueueLine>,
+    /// The room the dashboard works in: the pinned one, or the one asked for.
+    pub room: Option<Uuid>,
+    /// The login is pinned to that room.
+    pub pinned: bool,
+}
+
+impl Desk {
+    fn active_rooms(&self) -> impl Iterator<Item = &RoomLine> {
+        self.rooms.iter().filter(|r| r.is_active)
+    }
+    /// Several rooms: the picker and the overview.
+    fn several_rooms(&self) -> bool {
+        self.active_rooms().count() > 1
+    }
+    /// Several lines: TRANSFER and the walk-in's line.
+    fn several_queues(&self) -> bool {
+        self.queues.len() > 1
+    }
+}
+
+async fn load_desk(app: &AppState, user: &User, query: &DeskQuery) -> Result<Desk, ApiError> {
+    let business_id = user.business_id.ok_or_else(ApiError::not_found)?;
+    let db = app.db.get().await?;
+    let rooms = crate::sql::list_rooms(&db, business_id).await?;
+    let queues = crate::sql::list_queues(&db, business_id).await?;
+    let asked = query.room.as_deref().and_then(|r| Uuid::parse_str(r.trim()).ok());
+    let known = |id: Uuid| rooms.iter().any(|r| r.room_id == id && r.is_active);
+    let (room, pinned) = match user.room_id {
+        Some(pinned) => (Some(pinned), true),
+        None => (asked.filter(|id| known(*id)), false),
+    };
+    Ok(Desk { rooms, queues, room, pinned })
+}
+
+/// A clinic login that works the desk: a receptionist, or the clinic's owner.
+fn works_the_desk(user: &User) -> bool {
+    matches!(user.role.as_str(), "STAFF" | "OWNER") && user.business_id.is_some()
+}
 
 fn login_form(heading: &str, hint: &str) -> Markup {
     html! {
@@ -48,7 +109,7 @@ fn page(title: &str, script: Asset, body: Markup) -> Response {
     html_response(StatusCode::OK, Cache::NoStore, layout(Lang::En, title, "desk", Some(script), body))
 }
 
-pub async fn staff_page(State(app): State<AppState>, mut parts: Parts) -> Response {
+pub async fn staff_page(State(app): State<AppState>, Query(query): Query<DeskQuery>, mut parts: Parts) -> Response {
     let user = match current_user(&mut parts, &app).await {
         Ok(u) => u,
         Err(e) => return PageError::new(Lang::En, e).into_response(),
@@ -59,7 +120,7 @@ pub async fn staff_page(State(app): State<AppState>, mut parts: Parts) -> Respon
             Asset::StaffJs,
             login_form("Reception login", "Log in with your clinic's staff account."),
         ),
-        Some(u) if u.role != "STAFF" => page(
+        Some(u) if !works_the_desk(&u) => page(
             "Reception · QLink",
             Asset::StaffJs,
             wrong_login(
@@ -69,7 +130,10 @@ pub async fn staff_page(State(app): State<AppState>, mut parts: Parts) -> Respon
                 "This dashboard is for a clinic's staff; the operator uses the admin panel.",
             ),
         ),
-        Some(u) => page("Reception · QLink", Asset::StaffJs, dashboard(&u.email)),
+        Some(u) => match load_desk(&app, &u, &query).await {
+            Ok(desk) => page("Reception · QLink", Asset::StaffJs, dashboard(&u, &desk)),
+            Err(e) => PageError::new(Lang::En, e).into_response(),
+        },
     }
 }
 
@@ -170,10 +234,93 @@ fn top_bar(title_id: &str, title: &str, email: &str) -> Markup {
     }
 }
 
-fn dashboard(email: &str) -> Markup {
+/// The room picker: a select of the active rooms; a pinned login sees its room only.
+fn room_picker(desk: &Desk) -> Markup {
     html! {
-        (top_bar("clinic-name", "Reception", email))
-        main #dashboard .dashboard {
+        form #room-picker .room-picker method="get" action="/staff" {
+            label for="room" { "Room" }
+            @if desk.pinned {
+                select #room name="room" disabled {
+                    @for r in desk.rooms.iter().filter(|r| Some(r.room_id) == desk.room) {
+                        option value=(r.room_id) selected { (r.name) }
+                    }
+                }
+                span.small-print { " (this login works in this room)" }
+            } @else {
+                select #room name="room" {
+                    option value="" selected[desk.room.is_none()] { "Choose a room…" }
+                    @for r in desk.active_rooms() {
+                        option value=(r.room_id) selected[desk.room == Some(r.room_id)] { (r.name) }
+                    }
+                }
+                noscript { button.small.secondary type="submit" { "Open" } }
+            }
+        }
+    }
+}
+
+/// Every room of the clinic: whom it serves, how many wait for it.
+fn overview(desk: &Desk) -> Markup {
+    html! {
+        section #overview .overview {
+            h2 { "Clinic overview" }
+            div.table-wrap {
+                table {
+                    thead { tr { th { "Room" } th { "Lines" } th { "Serving" } th { "Waiting" } } }
+                    tbody #overview-rows {
+                        @for r in desk.active_rooms() {
+                            tr data-room-id=(r.room_id) .here[desk.room == Some(r.room_id)] {
+                                td.room-name { (r.name) }
+                                td { (r.queue_names.join(", ")) }
+                                td.serving { @match &r.serving_label { Some(l) => (l), None => "—" } }
+                                td.waiting { (r.waiting_count) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dashboard(user: &User, desk: &Desk) -> Markup {
+    let several_rooms = desk.several_rooms();
+    let queues: Vec<serde_json::Value> = desk
+        .queues
+        .iter()
+        .map(|q| serde_json::json!({"queue_id": q.queue_id, "name": q.name, "is_active": q.is_active}))
+        .collect();
+    let room_name = desk.rooms.iter().find(|r| Some(r.room_id) == desk.room).map(|r| r.name.clone());
+    // The room's own lines first for a walk-in.
+    let room_queues: Vec<Uuid> =
+        desk.rooms.iter().find(|r| Some(r.room_id) == desk.room).map(|r| r.queue_ids.clone()).unwrap_or_default();
+    let needs_room = several_rooms && desk.room.is_none();
+    html! {
+        (top_bar("clinic-name", "Reception", &user.email))
+        @if user.role == "OWNER" {
+            p.owner-link { a href="/owner" { "Lines, rooms and staff logins (owner page)" } }
+        }
+        main #dashboard .dashboard data-room=[desk.room] data-rooms=[several_rooms.then_some("several")]
+            data-queues=[desk.several_queues().then(|| serde_json::Value::from(queues.clone()).to_string())] {
+            @if several_rooms {
+                div.room-bar {
+                    (room_picker(desk))
+                    @if let Some(name) = &room_name { p #room-title .room-title { "Working in " strong { (name) } } }
+                }
+                @if needs_room {
+                    p #pick-room .notice role="status" { "Choose the room you work in to call patients." }
+                }
+            }
+            (desk_body(desk, &room_queues))
+            @if several_rooms { (overview(desk)) }
+        }
+    }
+}
+
+fn desk_body(desk: &Desk, room_queues: &[Uuid]) -> Markup {
+    let mut walk_in_lines: Vec<&QueueLine> = desk.queues.iter().filter(|q| q.is_active).collect();
+    walk_in_lines.sort_by_key(|q| !room_queues.contains(&q.queue_id));
+    html! {
             p #stall .warning role="status" hidden {}
             p #message .error role="alert" hidden {}
             p #notice .notice role="status" hidden {}
@@ -183,6 +330,12 @@ fn dashboard(email: &str) -> Markup {
                     p.label { "Now serving" }
                     p #serving-number .number { "—" }
                     p #serving-name .serving-name {}
+                    @if desk.several_queues() {
+                        p #serving-transfer-box .transfer-box hidden {
+                            label for="serving-transfer" { "Send to another line" }
+                            select #serving-transfer .transfer data-transfer="serving" {}
+                        }
+                    }
                 }
                 div.actions {
                     button #next .action.primary.huge type="button" data-action="NEXT" disabled { "NEXT" kbd { "N" } }
@@ -216,6 +369,12 @@ fn dashboard(email: &str) -> Markup {
                     div.row {
                         div { label for="add-name" { "Name" } input #add-name name="patient_name" type="text" maxlength="80" required; }
                         div { label for="add-phone" { "Mobile (optional)" } input #add-phone name="patient_phone" type="tel" maxlength="20"; }
+                        @if desk.several_queues() {
+                            div { label for="add-queue" { "Line" }
+                                  select #add-queue name="queue_id" {
+                                      @for q in &walk_in_lines { option value=(q.queue_id) { (q.name) } }
+                                  } }
+                        }
                     }
                     div.row.buttons {
                         button #add-walkin .action.primary type="submit" data-priority="false" { "Add walk-in" }
@@ -232,7 +391,6 @@ fn dashboard(email: &str) -> Markup {
                 "Keyboard: " kbd { "N" } " = NEXT, " kbd { "S" } " = SERVED, " kbd { "K" } " = SKIP. "
                 "The list refreshes by itself."
             }
-        }
     }
 }
 

@@ -3,6 +3,10 @@
 //! 30 s); track.js keeps it live by polling `GET /api/v1/tokens/{id}` with the ETag, and
 //! cancels and sends feedback through the JSON API. Without JavaScript the cancel and
 //! feedback forms post here and come back to the page.
+//!
+//! The token reads by its label (`A-12`); in a clinic with several lines the page names the
+//! patient's line (doctor), and with several rooms, once called, the room: "A-12 → Room 2".
+//! A clinic with one line and one room shows the 0.1 page.
 
 use super::i18n::{Lang, K};
 use super::{html_response, language_switch, layout_with_head, message_page, not_found, Cache, PageError};
@@ -41,7 +45,23 @@ const SCRIPT_KEYS: &[K] = &[
     K::err_offline,
     K::token,
     K::nobody_serving,
+    K::go_to_room,
 ];
+
+/// What the page names besides the label: the line when the clinic has several, the room
+/// when it has several active rooms.
+#[derive(Clone, Copy, Default)]
+struct Naming {
+    line: bool,
+    room: bool,
+}
+
+async fn naming(app: &AppState, slug: &str) -> Result<Naming, ApiError> {
+    let db = app.db.get().await?;
+    let clinic = crate::sql::clinic_by_slug(&db, slug).await?;
+    let rooms = crate::sql::list_rooms(&db, clinic.business_id).await?;
+    Ok(Naming { line: clinic.queue_count > 1, room: rooms.iter().filter(|r| r.is_active).count() > 1 })
+}
 
 #[derive(Deserialize)]
 pub struct TrackQuery {
@@ -70,7 +90,11 @@ pub async fn page(
         Err(e) => return PageError::new(lang_for(&query, None, &headers), e).into_response(),
     };
     let lang = lang_for(&query, Some(&status), &headers);
-    html_response(StatusCode::OK, Cache::NoCache, render(&raw_id, &status, lang))
+    let naming = match naming(&app, &status.business_slug).await {
+        Ok(n) => n,
+        Err(e) => return PageError::new(lang, e).into_response(),
+    };
+    html_response(StatusCode::OK, Cache::NoCache, render(&raw_id, &status, lang, naming))
 }
 
 fn status_title(lang: Lang, status: &str) -> &'static str {
@@ -108,7 +132,8 @@ fn eta_text(lang: Lang, s: &TokenStatus) -> String {
     }
 }
 
-fn render(raw_id: &str, s: &TokenStatus, lang: Lang) -> Markup {
+fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
+    let label = s.token_label.as_str();
     let base = format!("/t/{raw_id}");
     let st = s.status.as_str();
     let waiting = st == "WAITING";
@@ -118,6 +143,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang) -> Markup {
     let live = waiting || serving;
     let closed_note = waiting && s.session_status == "CLOSED";
     let ask_feedback = served && !s.feedback_given;
+    let room = s.room_name.as_deref().filter(|_| naming.room && serving);
     let thanked = served && s.feedback_given;
     // Without JavaScript the page still follows the queue, more slowly.
     let head = html! {
@@ -126,15 +152,22 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang) -> Markup {
     let body = html! {
         (language_switch(lang, &base))
         main #track .card.track .turn[serving] data-token=(raw_id) data-etag=(etag(s)) data-state=(state_json)
-            data-i18n=(lang.json(SCRIPT_KEYS)) {
+            data-i18n=(lang.json(SCRIPT_KEYS)) data-name-line[naming.line] data-name-room[naming.room] {
             p.clinic-name { (s.business_name) }
             section.ticket aria-live="polite" {
                 p.label { (lang.t(K::your_token)) }
-                p #number .number { (s.token_number) }
+                p #number .number .label-long[label.chars().count() > 4] { (label) }
+                p #line-name .line-name hidden[!naming.line] { (s.queue_name) }
+                p #room-line .room-line hidden[room.is_none()] {
+                    span #room-label { (label) } " → " span #room-name { @if let Some(r) = room { (r) } }
+                }
                 p #status-line .status { (status_title(lang, st)) }
             }
             div #turn .turn-banner role="alert" hidden[!serving] {
                 p.big { (lang.t(K::st_serving)) }
+                p #turn-room hidden[room.is_none()] {
+                    @if let Some(r) = room { (lang.tf(K::go_to_room, &[("room", r)])) }
+                }
                 p { (lang.t(K::st_serving_body)) }
             }
             div #shift .alert role="status" hidden[!(waiting && s.overtaken_by > 0)] {
@@ -169,7 +202,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang) -> Markup {
                 details #cancel {
                     summary.button.secondary { (lang.t(K::cancel_button)) }
                     div.confirm {
-                        p { (lang.tf(K::cancel_confirm, &[("n", &s.token_number.to_string())])) }
+                        p { (lang.tf(K::cancel_confirm, &[("n", label)])) }
                         form #cancel-form method="post" action={ (base) "/cancel" } {
                             button #cancel-yes .danger type="submit" { (lang.t(K::cancel_yes)) }
                             " "
@@ -200,7 +233,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang) -> Markup {
         }
         footer.footer { (lang.t(K::footer_note)) }
     };
-    let title = format!("{} {} · {}", lang.t(K::token), s.token_number, status_title(lang, st));
+    let title = format!("{} {} · {}", lang.t(K::token), label, status_title(lang, st));
     layout_with_head(lang, &title, "patient", Some(super::Asset::TrackJs), head, body)
 }
 
