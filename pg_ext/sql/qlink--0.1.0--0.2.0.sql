@@ -766,7 +766,8 @@ CREATE  FUNCTION "token_status"(
 	"token_label" TEXT,  /* String */
 	"queue_id" uuid,  /* Uuid */
 	"queue_name" TEXT,  /* String */
-	"room_name" TEXT  /* Option < String > */
+	"room_name" TEXT,  /* Option < String > */
+	"now_serving_label" TEXT  /* Option < String > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp

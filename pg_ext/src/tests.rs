@@ -1301,6 +1301,7 @@ mod tests {
             )),
             "B-1,Dr. B,Room 2,SERVING"
         );
+        assert_eq!(s(&format!("SELECT now_serving_label FROM qlink.token_status('{b2}')")), "B-1");
         assert_eq!(
             s(&format!(
                 "SELECT concat_ws(',', now_serving_number, serving_label, room_name, waiting_count) \

@@ -152,7 +152,8 @@ fn progress_percent(status: &str, joined_people_ahead: i32, people_ahead: Option
 
 /// What the patient's page shows. One statement: this is what every waiting patient polls.
 /// Position, people ahead and ETA are the token's own line's; the ETA is divided by the
-/// rooms serving that line.
+/// rooms serving that line. `now_serving_label`: the label of the line's latest called
+/// patient still being served (the label of `now_serving_number`).
 ///
 /// `overtaken_by`: of the people ahead of a WAITING patient now (the WAITING ones before
 /// them in call order and those being served from the line), how many got there after the
@@ -190,6 +191,7 @@ pub fn token_status(
             name!(queue_id, Uuid),
             name!(queue_name, String),
             name!(room_name, Option<String>),
+            name!(now_serving_label, Option<String>),
         ),
     >,
     ErrorReport,
@@ -229,7 +231,9 @@ pub fn token_status(
                      t.token_label, t.queue_id, q.name, CASE WHEN t.status <> 'WAITING' THEN r.name END, \
                      (SELECT count(*)::int FROM qlink.tokens v WHERE v.session_id = t.session_id AND v.status = 'SERVING'), \
                      (SELECT count(*)::int FROM qlink.room_queues rq JOIN qlink.rooms rr ON rr.id = rq.room_id \
-                      WHERE rq.queue_id = t.queue_id AND rr.is_active) \
+                      WHERE rq.queue_id = t.queue_id AND rr.is_active), \
+                     (SELECT v.token_label FROM qlink.tokens v WHERE v.session_id = t.session_id \
+                        AND v.status = 'SERVING' ORDER BY v.called_at DESC NULLS LAST, v.line_seq DESC LIMIT 1) \
                  FROM qlink.tokens t \
                  JOIN qlink.sessions s ON s.id = t.session_id \
                  JOIN qlink.businesses b ON b.id = t.business_id \
@@ -276,6 +280,7 @@ pub fn token_status(
                 col(&row, 19)?,
                 col(&row, 20)?,
                 nullable(&row, 21)?,
+                nullable(&row, 24)?,
             )))
         })
     })

@@ -181,6 +181,8 @@ pub struct TokenStatusRow {
     pub queue_name: String,
     /// The room that called the patient, once called.
     pub room_name: Option<String>,
+    /// The label of `now_serving_number` ("B-3").
+    pub now_serving_label: Option<String>,
 }
 
 impl TokenStatusRow {
@@ -207,6 +209,7 @@ impl TokenStatusRow {
             queue_id: row.get("queue_id"),
             queue_name: row.get("queue_name"),
             room_name: row.get("room_name"),
+            now_serving_label: row.get("now_serving_label"),
         }
     }
 }
@@ -218,7 +221,7 @@ pub async fn token_status(db: &impl GenericClient, token_id: Uuid) -> ApiResult<
             "SELECT token_number, status, queue_position, people_ahead, now_serving_number, eta_min_minutes, \
                     eta_max_minutes, business_name, updated_at, business_slug, language, is_priority, \
                     joined_people_ahead, feedback_given, session_status, progress_percent, overtaken_by, \
-                    token_label, queue_id, queue_name, room_name \
+                    token_label, queue_id, queue_name, room_name, now_serving_label \
              FROM qlink.token_status($1)",
         )
         .await?;

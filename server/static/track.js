@@ -72,7 +72,7 @@
     root.classList.toggle('turn', st === 'SERVING');
     show('turn', st === 'SERVING');
     show('live-info', live(st));
-    setText('now-serving', s.now_serving_number === null ? T.nobody_serving : s.now_serving_number);
+    setText('now-serving', s.now_serving_number === null ? T.nobody_serving : (s.now_serving_label || s.now_serving_number));
     show('now-box', st !== 'SERVING');
     show('position-box', waiting);
     show('eta-box', waiting);

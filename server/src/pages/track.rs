@@ -182,7 +182,7 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
             section #live-info hidden[!live] {
                 dl.stats {
                     div #now-box hidden[serving] { dt { (lang.t(K::now_serving)) } dd #now-serving {
-                        @match s.now_serving_number { Some(n) => (n), None => (lang.t(K::nobody_serving)) }
+                        @match (&s.now_serving_label, s.now_serving_number) { (Some(l), _) => (l), (None, Some(n)) => (n), (None, None) => (lang.t(K::nobody_serving)) }
                     } }
                     div #position-box hidden[!waiting] { dt { (lang.t(K::position)) } dd #position {
                         @if let Some(p) = s.queue_position { (p) }
