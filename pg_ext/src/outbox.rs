@@ -42,13 +42,19 @@ pub fn enqueue(
         session.messages_queued += 1;
         ("PENDING", None)
     };
+    // A message names the room only where there is a choice of rooms: a one-room clinic's
+    // CALLED reads as in 0.1 ("token 12"), and the sender needs no rule of its own.
+    let room_name = match room {
+        Some(r) if several_rooms(client, business)? => Some(r.name.as_str()),
+        _ => None,
+    };
     let payload = serde_json::json!({
         "clinic_name": business.name,
         "token_number": token.token_number,
         "token_label": token.label,
         "token_id": token.id.to_string(),
         "people_ahead": people_ahead,
-        "room_name": room.map(|r| r.name.as_str()),
+        "room_name": room_name,
     });
     db::exec(
         client,
@@ -70,6 +76,15 @@ pub fn enqueue(
         ],
     )?;
     Ok(())
+}
+
+fn several_rooms(client: &mut SpiClient<'_>, business: &Business) -> QResult<bool> {
+    Ok(db::value(
+        client,
+        "SELECT count(*) > 1 FROM qlink.rooms WHERE business_id = $1 AND is_active",
+        &[business.id.into()],
+    )?
+    .unwrap_or(false))
 }
 
 /// REMINDER for every WAITING token of the line that has just come within

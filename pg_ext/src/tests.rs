@@ -1254,8 +1254,13 @@ mod tests {
             s(&format!("SELECT concat_ws(',', token_label, queue_name, room_name) FROM qlink.token_status('{t1}')")),
             "1,General,Room 1"
         );
+        // One room: the CALLED message reads as in 0.1 (the room is recorded, not named).
         let payload = s("SELECT payload::text FROM qlink.message_logs WHERE message_type = 'CALLED'");
-        assert!(payload.contains(r#""room_name": "Room 1""#) && payload.contains(r#""token_label": "1""#), "{payload}");
+        assert!(payload.contains(r#""room_name": null"#) && payload.contains(r#""token_label": "1""#), "{payload}");
+        assert_eq!(
+            s("SELECT r.name FROM qlink.message_logs m JOIN qlink.rooms r ON r.id = m.room_id WHERE m.message_type = 'CALLED'"),
+            "Room 1"
+        );
     }
 
     #[pg_test]
@@ -1689,7 +1694,7 @@ mod tests {
             s(&format!("SELECT string_agg(status || ':' || coalesce(reason, '-'), ',' ORDER BY id) FROM qlink.message_logs WHERE business_id = '{b}'")),
             "PENDING:-,PENDING:-,SKIPPED:daily_message_limit"
         );
-        let answer = s(&format!("SELECT concat_ws(',', accepting_tokens, refusal_reason, queue_count) FROM qlink.clinic_by_slug('day-wide')"));
+        let answer = s("SELECT concat_ws(',', accepting_tokens, refusal_reason, queue_count) FROM qlink.clinic_by_slug('day-wide')");
         assert_eq!(answer, "f,daily_token_limit,2");
         // Earliest arrival first over the room's two lines.
         assert_eq!(act(&b, "NEXT").as_deref(), Some(a1.as_str()));

@@ -69,26 +69,6 @@ impl Sender {
         }
     }
 
-    /// Whether a CALLED message names the room: when its clinic has several active rooms
-    /// (with one, the message reads as in 0.1). If that cannot be read now, the room is
-    /// named: a patient told "Room 1" in a one-room clinic is not misled.
-    async fn clinic_has_rooms(&self, row: &ClaimedMessage) -> bool {
-        if row.payload.get("room_name").and_then(Value::as_str).is_none() {
-            return false;
-        }
-        let rooms = match self.pool.get().await {
-            Ok(db) => sql::list_rooms(&db, row.business_id).await,
-            Err(e) => Err(ApiError::from(e)),
-        };
-        match rooms {
-            Ok(rooms) => rooms.iter().filter(|r| r.is_active).count() > 1,
-            Err(e) => {
-                tracing::debug!(message_id = row.id, error = %e, "reading the clinic's rooms; naming the room");
-                true
-            }
-        }
-    }
-
     /// Sends one claimed row and records the outcome. Returns how long until the row is due
     /// again when it still needs a send (a retry or a deferral).
     pub(super) async fn deliver(&self, row: ClaimedMessage, claimed_at: Instant) -> Option<Duration> {
@@ -115,8 +95,7 @@ impl Sender {
 
         let message_type = MessageType::parse(&row.message_type);
         let type_label = message_type.map_or("UNKNOWN", MessageType::as_str);
-        let name_room = message_type == Some(MessageType::Called) && self.clinic_has_rooms(&row).await;
-        let outcome = match prepare(&row, message_type, &self.public_url, name_room) {
+        let outcome = match prepare(&row, message_type, &self.public_url) {
             Err(reason) => SendOutcome::Failed {
                 response: json!({"error": {"message": reason.clone(), "source": "qlink"}}),
                 reason,
@@ -208,7 +187,6 @@ fn prepare(
     row: &ClaimedMessage,
     message_type: Option<MessageType>,
     public_url: &str,
-    name_room: bool,
 ) -> Result<OutboundMessage, String> {
     let message_type = message_type.ok_or_else(|| format!("unknown message type {:?}", row.message_type))?;
     let to_phone = row.to_phone.clone().filter(|p| !p.trim().is_empty()).ok_or("the message has no phone number")?;
@@ -232,8 +210,7 @@ fn prepare(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map_or_else(|| token_number.to_string(), str::to_string);
-    let room_name =
-        row.payload.get("room_name").and_then(Value::as_str).filter(|s| name_room && !s.is_empty()).map(str::to_string);
+    let room_name = row.payload.get("room_name").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
     let token_id = row.token_id.ok_or("the message has no token_id")?;
     // Null for messages queued without a position; 0 is the honest default.
     let people_ahead =
