@@ -58,15 +58,20 @@ pub async fn clinics(owner: &Client, n: usize, tokens_each: usize) -> anyhow::Re
         owner
             .execute(
                 "INSERT INTO qlink.tokens (session_id, business_id, token_number, patient_name, patient_phone, \
-                     reminder_queued, joined_people_ahead) \
+                     reminder_queued, joined_people_ahead, queue_id, token_label, line_seq, line_at, day) \
                  SELECT s.id, s.business_id, g, 'Patient ' || g, \
-                        '+919' || lpad(((row_number() OVER ()) % 1000000000)::text, 9, '0'), false, g - 1 \
+                        '+919' || lpad(((row_number() OVER ()) % 1000000000)::text, 9, '0'), false, g - 1, \
+                        s.queue_id, g::text, g, now() + make_interval(secs => g / 1e6), s.date \
                  FROM qlink.sessions s, generate_series(1, $1::int) g",
                 &[&(tokens_each as i32)],
             )
             .await?;
         owner
-            .execute("UPDATE qlink.sessions SET last_token_number = $1, waiting_count = $1", &[&(tokens_each as i32)])
+            .execute(
+                "UPDATE qlink.sessions SET last_token_number = $1, waiting_count = $1, last_line_seq = $1, \
+                     last_line_at = now() + make_interval(secs => $1::int / 1e6)",
+                &[&(tokens_each as i32)],
+            )
             .await?;
     }
     owner.batch_execute("VACUUM ANALYZE").await?;
@@ -89,9 +94,10 @@ BEGIN
    WHERE business_id = p_business AND date = (now() AT TIME ZONE 'Asia/Kolkata')::date FOR UPDATE;
   UPDATE qlink.tokens SET status = 'SERVED', previous_status = 'SERVING', served_at = now()
    WHERE session_id = v_session AND status = 'SERVING';
-  UPDATE qlink.tokens SET status = 'SERVING', previous_status = 'WAITING', called_at = now()
+  UPDATE qlink.tokens SET status = 'SERVING', previous_status = 'WAITING', called_at = now(),
+         room_id = (SELECT id FROM qlink.rooms WHERE business_id = p_business LIMIT 1)
    WHERE id = (SELECT id FROM qlink.tokens WHERE session_id = v_session AND status = 'WAITING'
-               ORDER BY is_priority DESC, token_number LIMIT 1)
+               ORDER BY is_priority DESC, line_seq LIMIT 1)
    RETURNING id, token_number, patient_phone INTO v_next;
   UPDATE qlink.sessions SET now_serving_number = v_next.token_number, updated_at = now() WHERE id = v_session;
   IF v_next.id IS NOT NULL THEN
@@ -103,14 +109,19 @@ END $$;
 CREATE OR REPLACE FUNCTION bench.create(p_business uuid, p_name text, p_phone text) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
   v_session uuid;
+  v_queue uuid;
   v_number int;
+  v_seq int;
   v_token uuid;
 BEGIN
-  UPDATE qlink.sessions SET last_token_number = last_token_number + 1, updated_at = now()
+  UPDATE qlink.sessions SET last_token_number = last_token_number + 1, last_line_seq = last_line_seq + 1,
+         updated_at = now()
    WHERE business_id = p_business AND date = (now() AT TIME ZONE 'Asia/Kolkata')::date
-   RETURNING id, last_token_number INTO v_session, v_number;
-  INSERT INTO qlink.tokens (session_id, business_id, token_number, patient_name, patient_phone)
-  VALUES (v_session, p_business, v_number, p_name, p_phone) RETURNING id INTO v_token;
+   RETURNING id, queue_id, last_token_number, last_line_seq INTO v_session, v_queue, v_number, v_seq;
+  INSERT INTO qlink.tokens (session_id, business_id, token_number, patient_name, patient_phone, queue_id,
+                            token_label, line_seq, line_at, day)
+  VALUES (v_session, p_business, v_number, p_name, p_phone, v_queue, v_number::text, v_seq, now(),
+          (now() AT TIME ZONE 'Asia/Kolkata')::date) RETURNING id INTO v_token;
   INSERT INTO qlink.message_logs (business_id, token_id, message_type, to_phone)
   VALUES (p_business, v_token, 'WELCOME', p_phone);
   RETURN v_number;

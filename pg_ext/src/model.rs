@@ -566,8 +566,15 @@ impl Token {
             "(",
             token_sql!("WHERE room_id = $1 AND day = ($2 AT TIME ZONE $3)::date AND status = 'SERVING'"),
             ") UNION ALL (",
+            // Each line's first (its call-order index), then the first of those: within a line
+            // arrival order is ticket order, so this is the first over the lines, without
+            // sorting anyone's whole line.
             token_sql!(
-                "WHERE session_id = ANY($4) AND status = 'WAITING' ORDER BY is_priority DESC, line_at, line_seq LIMIT 1"
+                "WHERE id = (SELECT w.id FROM unnest($4::uuid[]) AS l(session_id) CROSS JOIN LATERAL ( \
+                     SELECT id, is_priority, line_at, line_seq FROM qlink.tokens \
+                     WHERE session_id = l.session_id AND status = 'WAITING' \
+                     ORDER BY is_priority DESC, line_seq LIMIT 1) w \
+                 ORDER BY w.is_priority DESC, w.line_at, w.line_seq LIMIT 1)"
             ),
             ")"
         );

@@ -537,9 +537,11 @@ pub fn display_state(
             let sessions: Vec<Uuid> = lines.iter().filter_map(|l| l.session_id).collect();
             let table = db::read(
                 client,
-                "SELECT token_number, token_label FROM qlink.tokens \
-                 WHERE session_id = ANY($1) AND status = 'WAITING' \
-                 ORDER BY is_priority DESC, line_at, line_seq LIMIT $2",
+                "SELECT w.token_number, w.token_label FROM unnest($1::uuid[]) AS l(session_id) CROSS JOIN LATERAL ( \
+                     SELECT token_number, token_label, is_priority, line_at, line_seq FROM qlink.tokens \
+                     WHERE session_id = l.session_id AND status = 'WAITING' \
+                     ORDER BY is_priority DESC, line_seq LIMIT $2) w \
+                 ORDER BY w.is_priority DESC, w.line_at, w.line_seq LIMIT $2",
                 &[sessions.into(), max_next.into()],
             )?;
             let (mut next, mut next_labels) = (Vec::new(), Vec::new());
