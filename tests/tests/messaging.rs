@@ -408,7 +408,9 @@ async fn a_backlog_is_sent_at_the_configured_rate() {
     let received = fake.wait_for(Duration::from_secs(15), "150 sends", |r| r.len() == 150).await;
     let span = (received[149].at - received[0].at).as_secs_f64();
     let achieved = 149.0 / span;
-    assert!(achieved >= 0.95 * rate, "achieved {achieved:.1}/s of {rate}/s");
+    // The limit is the claim; the floor only shows the limiter does not starve the backlog.
+    // It is loose because a loaded 2-core CI machine once delivered 46.6/s of 50/s.
+    assert!(achieved >= 0.8 * rate, "achieved {achieved:.1}/s of {rate}/s");
     assert!(achieved <= 1.05 * rate, "over the limit: {achieved:.1}/s of {rate}/s");
     // No burst: no one-second window holds much more than the rate. (A stalled test process
     // can bunch a few arrival times together, hence the 10 %.)
