@@ -5,7 +5,7 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::{self, admin, auth, openapi, ops, owner, public, staff};
+use crate::http::{self, admin, auth, openapi, ops, owner, plans, public, reports, staff};
 use crate::pages::{self, i18n::Lang};
 use crate::webhook;
 use axum::extract::Request;
@@ -54,6 +54,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(owner::reset_password))
         .routes(routes!(owner::end_sessions))
         .routes(routes!(owner::settings, owner::update_settings))
+        .routes(routes!(reports::staff_reports))
         .routes(routes!(admin::list_clinics, admin::create_clinic))
         .routes(routes!(admin::update_clinic, admin::delete_clinic))
         .routes(routes!(admin::reset_session))
@@ -68,6 +69,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::metrics))
         .routes(routes!(admin::messages))
         .routes(routes!(admin::audit_log))
+        .routes(routes!(reports::admin_clinic_reports))
+        .routes(routes!(reports::platform_reports))
+        .routes(routes!(reports::usage))
+        .routes(routes!(reports::statement))
+        .routes(routes!(plans::list_plans, plans::create_plan))
+        .routes(routes!(plans::update_plan))
+        .routes(routes!(plans::set_clinic_plan))
         .routes(routes!(openapi::spec))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

@@ -6,7 +6,7 @@
 //! them moves.
 
 use crate::error::ApiResult;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
 use std::time::Duration;
@@ -1570,6 +1570,460 @@ pub async fn admin_audit_log(db: &impl GenericClient, max_rows: i32) -> ApiResul
             target_id: r.get("target_id"),
             details: r.get("details"),
             created_at: r.get("created_at"),
+        })
+        .collect())
+}
+
+// Reports, usage and billing (SPEC §10): a clinic's days, the platform's, plans and
+// monthly statements. Money is integer paise everywhere, never a float.
+
+/// Today in the clinic's time zone. The server's connections never set
+/// `qlink.clock_override` (superusers only), so `now()` here is the extension's clock too.
+/// An unknown clinic is `ApiError::NotFound`.
+pub async fn clinic_today(db: &impl GenericClient, business_id: Uuid) -> ApiResult<NaiveDate> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT (now() AT TIME ZONE timezone)::date AS today FROM qlink.admin_clinics() WHERE business_id = $1",
+        )
+        .await?;
+    let row = db.query_opt(&stmt, &[&business_id]).await?;
+    row.map(|r| r.get("today")).ok_or_else(|| crate::error::ApiError::NotFound("Clinic not found.".into()))
+}
+
+/// Today for the whole platform: the latest clinic-local date of any clinic (UTC with no
+/// clinics), so that a range or month ending "today" includes every clinic's today.
+pub async fn platform_today(db: &impl GenericClient) -> ApiResult<NaiveDate> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT coalesce(max((now() AT TIME ZONE timezone)::date), (now() AT TIME ZONE 'UTC')::date) AS today \
+             FROM qlink.admin_clinics()",
+        )
+        .await?;
+    Ok(db.query_one(&stmt, &[]).await?.get("today"))
+}
+
+/// A row of `qlink.clinic_report`: one clinic-local day of a clinic (or of one queue).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportDay {
+    pub day: NaiveDate,
+    /// Tokens created that day, all and by source.
+    pub tokens: i32,
+    pub tokens_qr: i32,
+    pub tokens_staff: i32,
+    pub tokens_api: i32,
+    /// Tokens whose final status is SERVED, SKIPPED (no-shows), CANCELLED.
+    pub served: i32,
+    pub skipped: i32,
+    pub cancelled: i32,
+    /// Still WAITING or SERVING when the day ended.
+    pub unserved: i32,
+    /// Tokens that were called.
+    pub called: i32,
+    /// Waits (called − created) of the called tokens, whole seconds; null with none.
+    pub wait_p50_seconds: Option<i32>,
+    pub wait_p90_seconds: Option<i32>,
+    /// Service times (served − called) of the served tokens; null with none.
+    pub service_p50_seconds: Option<i32>,
+    pub service_p90_seconds: Option<i32>,
+    /// Share (0–1) of the called tokens whose wait fell inside the ETA range first shown;
+    /// null with none.
+    pub eta_hit_rate: Option<f64>,
+    pub messages_sent: i32,
+    pub messages_failed: i32,
+    /// The longest the line was that day.
+    pub max_waiting: i32,
+    /// Computed now rather than read from the day's rollup.
+    pub live: bool,
+}
+
+/// `qlink.clinic_report(business_id, from_date, to_date, queue_id)`: a row per day, all
+/// queues together with no `queue_id`.
+pub async fn clinic_report(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+    queue_id: Option<Uuid>,
+) -> ApiResult<Vec<ReportDay>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT day, tokens, tokens_qr, tokens_staff, tokens_api, served, skipped, cancelled, unserved, called, \
+                    wait_p50_seconds, wait_p90_seconds, service_p50_seconds, service_p90_seconds, eta_hit_rate, \
+                    messages_sent, messages_failed, max_waiting, live \
+             FROM qlink.clinic_report($1, $2, $3, $4) ORDER BY day",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&business_id, &from, &to, &queue_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ReportDay {
+            day: r.get("day"),
+            tokens: r.get("tokens"),
+            tokens_qr: r.get("tokens_qr"),
+            tokens_staff: r.get("tokens_staff"),
+            tokens_api: r.get("tokens_api"),
+            served: r.get("served"),
+            skipped: r.get("skipped"),
+            cancelled: r.get("cancelled"),
+            unserved: r.get("unserved"),
+            called: r.get("called"),
+            wait_p50_seconds: r.get("wait_p50_seconds"),
+            wait_p90_seconds: r.get("wait_p90_seconds"),
+            service_p50_seconds: r.get("service_p50_seconds"),
+            service_p90_seconds: r.get("service_p90_seconds"),
+            eta_hit_rate: r.get("eta_hit_rate"),
+            messages_sent: r.get("messages_sent"),
+            messages_failed: r.get("messages_failed"),
+            max_waiting: r.get("max_waiting"),
+            live: r.get("live"),
+        })
+        .collect())
+}
+
+/// A row of `qlink.hourly_arrivals`: tokens created in one clinic-local hour of one weekday
+/// over the range.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HourlyArrivals {
+    /// 1 (Monday) – 7 (Sunday).
+    pub weekday: i32,
+    /// 0–23, clinic-local.
+    pub hour: i32,
+    pub tokens: i64,
+}
+
+/// `qlink.hourly_arrivals(business_id, from_date, to_date, queue_id)`: 168 rows.
+pub async fn hourly_arrivals(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+    queue_id: Option<Uuid>,
+) -> ApiResult<Vec<HourlyArrivals>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT weekday, hour, tokens FROM qlink.hourly_arrivals($1, $2, $3, $4) ORDER BY weekday, hour",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&business_id, &from, &to, &queue_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| HourlyArrivals { weekday: r.get("weekday"), hour: r.get("hour"), tokens: r.get("tokens") })
+        .collect())
+}
+
+/// A row of `qlink.platform_report`: one clinic's totals over the range.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlatformClinic {
+    pub business_id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub status: String,
+    pub plan_code: String,
+    /// Days with at least one token.
+    pub active_days: i32,
+    pub tokens: i64,
+    pub served: i64,
+    pub skipped: i64,
+    pub cancelled: i64,
+    pub unserved: i64,
+    /// Means over the range (percentiles do not add up over days); null with none.
+    pub wait_mean_seconds: Option<i32>,
+    pub service_mean_seconds: Option<i32>,
+    pub eta_hit_rate: Option<f64>,
+    pub messages_sent: i64,
+    pub messages_failed: i64,
+    pub max_waiting: i32,
+}
+
+/// `qlink.platform_report(from_date, to_date)`: every clinic, by slug.
+pub async fn platform_report(
+    db: &impl GenericClient,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ApiResult<Vec<PlatformClinic>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT business_id, slug, name, status, plan_code, active_days, tokens, served, skipped, cancelled, \
+                    unserved, wait_mean_seconds, service_mean_seconds, eta_hit_rate, messages_sent, \
+                    messages_failed, max_waiting \
+             FROM qlink.platform_report($1, $2)",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&from, &to]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| PlatformClinic {
+            business_id: r.get("business_id"),
+            slug: r.get("slug"),
+            name: r.get("name"),
+            status: r.get("status"),
+            plan_code: r.get("plan_code"),
+            active_days: r.get("active_days"),
+            tokens: r.get("tokens"),
+            served: r.get("served"),
+            skipped: r.get("skipped"),
+            cancelled: r.get("cancelled"),
+            unserved: r.get("unserved"),
+            wait_mean_seconds: r.get("wait_mean_seconds"),
+            service_mean_seconds: r.get("service_mean_seconds"),
+            eta_hit_rate: r.get("eta_hit_rate"),
+            messages_sent: r.get("messages_sent"),
+            messages_failed: r.get("messages_failed"),
+            max_waiting: r.get("max_waiting"),
+        })
+        .collect())
+}
+
+/// A row of `qlink.platform_trend`: one day of all clinics together.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrendDay {
+    pub day: NaiveDate,
+    /// Clinics with a token that day.
+    pub clinics: i32,
+    pub tokens: i64,
+    pub served: i64,
+    pub messages_sent: i64,
+    pub messages_failed: i64,
+}
+
+/// `qlink.platform_trend(from_date, to_date)`: a row per day.
+pub async fn platform_trend(db: &impl GenericClient, from: NaiveDate, to: NaiveDate) -> ApiResult<Vec<TrendDay>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT day, clinics, tokens, served, messages_sent, messages_failed \
+             FROM qlink.platform_trend($1, $2) ORDER BY day",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&from, &to]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| TrendDay {
+            day: r.get("day"),
+            clinics: r.get("clinics"),
+            tokens: r.get("tokens"),
+            served: r.get("served"),
+            messages_sent: r.get("messages_sent"),
+            messages_failed: r.get("messages_failed"),
+        })
+        .collect())
+}
+
+/// A row of `qlink.list_plans`: a plan's terms in force now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Plan {
+    pub code: String,
+    pub name: String,
+    /// ₹1 = 100 paise.
+    pub monthly_fee_paise: i64,
+    pub included_tokens: i32,
+    pub included_messages: i32,
+    pub extra_token_paise: i64,
+    pub extra_message_paise: i64,
+    /// Clinics on the plan now.
+    pub clinics: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `qlink.list_plans()`.
+pub async fn list_plans(db: &impl GenericClient) -> ApiResult<Vec<Plan>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT code, name, monthly_fee_paise, included_tokens, included_messages, extra_token_paise, \
+                    extra_message_paise, clinics, updated_at \
+             FROM qlink.list_plans() ORDER BY code",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Plan {
+            code: r.get("code"),
+            name: r.get("name"),
+            monthly_fee_paise: r.get("monthly_fee_paise"),
+            included_tokens: r.get("included_tokens"),
+            included_messages: r.get("included_messages"),
+            extra_token_paise: r.get("extra_token_paise"),
+            extra_message_paise: r.get("extra_message_paise"),
+            clinics: r.get("clinics"),
+            updated_at: r.get("updated_at"),
+        })
+        .collect())
+}
+
+/// A plan's terms, as `qlink.create_plan` takes them.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanTerms<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub monthly_fee_paise: i64,
+    pub included_tokens: i32,
+    pub included_messages: i32,
+    pub extra_token_paise: i64,
+    pub extra_message_paise: i64,
+}
+
+/// `qlink.create_plan(...)`: the new plan's code.
+pub async fn create_plan(db: &impl GenericClient, plan: &PlanTerms<'_>, actor: Option<Actor<'_>>) -> ApiResult<String> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.create_plan($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9) AS code",
+        )
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &plan.code,
+                &plan.name,
+                &plan.monthly_fee_paise,
+                &plan.included_tokens,
+                &plan.included_messages,
+                &plan.extra_token_paise,
+                &plan.extra_message_paise,
+                &actor.map(|a| a.email),
+                &actor.and_then(|a| a.ip),
+            ],
+        )
+        .await?;
+    Ok(row.get("code"))
+}
+
+/// What `qlink.update_plan` changes: only what is given, from now on.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PlanChange<'a> {
+    pub name: Option<&'a str>,
+    pub monthly_fee_paise: Option<i64>,
+    pub included_tokens: Option<i32>,
+    pub included_messages: Option<i32>,
+    pub extra_token_paise: Option<i64>,
+    pub extra_message_paise: Option<i64>,
+}
+
+/// `qlink.update_plan(code, ...)`: the plan's code. An unknown code is 22023 `unknown_plan`.
+pub async fn update_plan(
+    db: &impl GenericClient,
+    code: &str,
+    change: &PlanChange<'_>,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<String> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.update_plan($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9) AS code",
+        )
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &code,
+                &change.name,
+                &change.monthly_fee_paise,
+                &change.included_tokens,
+                &change.included_messages,
+                &change.extra_token_paise,
+                &change.extra_message_paise,
+                &actor.map(|a| a.email),
+                &actor.and_then(|a| a.ip),
+            ],
+        )
+        .await?;
+    Ok(row.get("code"))
+}
+
+/// `qlink.set_clinic_plan(business_id, plan_code)`: moves the clinic to the plan from now
+/// on; the plan's code.
+pub async fn set_clinic_plan(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    plan_code: &str,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<String> {
+    let stmt = db
+        .prepare_cached("SELECT qlink.set_clinic_plan($1, $2, actor_email => $3, actor_ip => $4) AS plan_code")
+        .await?;
+    let row =
+        db.query_one(&stmt, &[&business_id, &plan_code, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    Ok(row.get("plan_code"))
+}
+
+/// A line of `qlink.usage_statement`: `plan`, `tokens`, `messages` or `total`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatementLine {
+    /// plan, tokens, messages, total
+    pub line: String,
+    /// null on the total line.
+    pub quantity: Option<i64>,
+    pub included: Option<i64>,
+    /// max(0, quantity − included).
+    pub extra: Option<i64>,
+    pub unit_paise: Option<i64>,
+    /// extra × unit_paise (the fee on the plan line, the sum on the total line).
+    pub amount_paise: i64,
+}
+
+/// `qlink.usage_statement(business_id, month)`: four lines in order. `month` is any day of
+/// the month.
+pub async fn usage_statement(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    month: NaiveDate,
+) -> ApiResult<Vec<StatementLine>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT line, quantity, included, extra, unit_paise, amount_paise FROM qlink.usage_statement($1, $2)",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&business_id, &month]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| StatementLine {
+            line: r.get("line"),
+            quantity: r.get("quantity"),
+            included: r.get("included"),
+            extra: r.get("extra"),
+            unit_paise: r.get("unit_paise"),
+            amount_paise: r.get("amount_paise"),
+        })
+        .collect())
+}
+
+/// A row of `qlink.platform_usage`: one clinic's month against its plan.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClinicUsage {
+    pub business_id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub plan_code: String,
+    pub tokens: i64,
+    pub included_tokens: i64,
+    pub messages: i64,
+    pub included_messages: i64,
+    /// The statement's total.
+    pub amount_paise: i64,
+}
+
+/// `qlink.platform_usage(month)`: every clinic that existed that month, by slug.
+pub async fn platform_usage(db: &impl GenericClient, month: NaiveDate) -> ApiResult<Vec<ClinicUsage>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT business_id, slug, name, plan_code, tokens, included_tokens, messages, included_messages, \
+                    amount_paise \
+             FROM qlink.platform_usage($1)",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[&month]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ClinicUsage {
+            business_id: r.get("business_id"),
+            slug: r.get("slug"),
+            name: r.get("name"),
+            plan_code: r.get("plan_code"),
+            tokens: r.get("tokens"),
+            included_tokens: r.get("included_tokens"),
+            messages: r.get("messages"),
+            included_messages: r.get("included_messages"),
+            amount_paise: r.get("amount_paise"),
         })
         .collect())
 }

@@ -8,7 +8,9 @@ pub mod extract;
 pub mod openapi;
 pub mod ops;
 pub mod owner;
+pub mod plans;
 pub mod public;
+pub mod reports;
 pub mod rules;
 pub mod staff;
 

@@ -454,3 +454,130 @@ pub fn whole_settings(settings: Option<Value>) -> Option<Value> {
         other => other,
     }
 }
+
+// Reports, usage and billing (SPEC §10).
+
+/// A day of a report: `YYYY-MM-DD`, a real date of 2000–2099.
+pub const REPORT_DATE: &str = r"^20[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$";
+
+/// A month of a statement: `YYYY-MM`, 2000–2099.
+pub const REPORT_MONTH: &str = r"^20[0-9]{2}-(?:0[1-9]|1[0-2])$";
+
+/// A plan's code (the extension's `invalid_plan_code` rule), exactly as stored.
+pub const PLAN_CODE: &str = "^[a-z0-9][a-z0-9_-]{0,31}$";
+
+/// The largest amount of money a plan may name, in paise (₹100 crore): the server refuses
+/// more, so that the document can give the amounts a bound.
+pub const MAX_PAISE: i64 = 10_000_000_000;
+
+/// What a report answers: JSON, or one of its tables as CSV.
+pub const REPORT_FORMATS: [&str; 2] = ["json", "csv"];
+
+/// The tables of a clinic's report, and of the platform's.
+pub const CLINIC_REPORT_TABLES: [&str; 2] = ["days", "hourly"];
+pub const PLATFORM_REPORT_TABLES: [&str; 2] = ["clinics", "trend"];
+
+pub fn report_date() -> Object {
+    string(false)
+        .pattern(Some(REPORT_DATE))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+        .description(Some("A clinic-local day, YYYY-MM-DD (2000–2099)."))
+        .build()
+}
+
+pub fn report_from() -> Object {
+    string(false)
+        .pattern(Some(REPORT_DATE))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+        .description(Some(
+            "First day, YYYY-MM-DD (default: 29 days before `to`). At most `to`, and the range at most 1,096 days.",
+        ))
+        .build()
+}
+
+pub fn report_to() -> Object {
+    string(false)
+        .pattern(Some(REPORT_DATE))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+        .description(Some("Last day, YYYY-MM-DD (default: today, clinic-local)."))
+        .build()
+}
+
+pub fn report_month() -> Object {
+    string(false)
+        .pattern(Some(REPORT_MONTH))
+        .description(Some("A month, YYYY-MM (default: the current one). Not after the current month."))
+        .build()
+}
+
+pub fn report_format() -> Object {
+    one_of(&REPORT_FORMATS, false, false, "json (default), or csv: one table as a CSV download.")
+}
+
+pub fn clinic_report_table() -> Object {
+    one_of(&CLINIC_REPORT_TABLES, false, false, "With format=csv: days (default) or hourly.")
+}
+
+pub fn platform_report_table() -> Object {
+    one_of(&PLATFORM_REPORT_TABLES, false, false, "With format=csv: clinics (default) or trend.")
+}
+
+pub fn plan_code() -> Object {
+    string(false)
+        .pattern(Some(PLAN_CODE))
+        .description(Some("1–32 lowercase letters, digits, _ and -, starting with a letter or digit."))
+        .build()
+}
+
+pub fn plan_name() -> Object {
+    patterned(QUEUE_NAME, false, "1–80 characters after trimming, no control characters.")
+}
+
+pub fn optional_plan_name() -> Object {
+    patterned(QUEUE_NAME, true, "1–80 characters after trimming, no control characters; null: unchanged.")
+}
+
+fn bounded(nullable: bool, max: i64, description: &str) -> Object {
+    let types = if nullable { SchemaType::from_iter([Type::Integer, Type::Null]) } else { Type::Integer.into() };
+    ObjectBuilder::new().schema_type(types).minimum(Some(0)).maximum(Some(max)).description(Some(description)).build()
+}
+
+pub fn paise() -> Object {
+    bounded(false, MAX_PAISE, "Integer paise (₹1 = 100 paise), 0 or more.")
+}
+
+pub fn optional_paise() -> Object {
+    bounded(true, MAX_PAISE, "Integer paise (₹1 = 100 paise), 0 or more; null: unchanged.")
+}
+
+pub fn allowance() -> Object {
+    bounded(false, i32::MAX as i64, "Included in the monthly fee, 0 or more.")
+}
+
+pub fn optional_allowance() -> Object {
+    bounded(true, i32::MAX as i64, "Included in the monthly fee, 0 or more; null: unchanged.")
+}
+
+/// A whole number for a 64-bit `integer` field, also when it comes as `4.0` (see
+/// [`whole_i32`]).
+pub fn whole_i64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::de::{Deserialize, Error};
+    let n = serde_json::Number::deserialize(deserializer)?;
+    whole(&n).ok_or_else(|| D::Error::custom(format!("invalid value: {n}, expected a whole number")))
+}
+
+/// [`whole_i32`] where the field may be null or left out.
+pub fn whole_opt_i32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
+    use serde::Deserialize;
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_i32")] i32);
+    Ok(Option::<Whole>::deserialize(deserializer)?.map(|w| w.0))
+}
+
+/// [`whole_i64`] where the field may be null or left out.
+pub fn whole_opt_i64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_i64")] i64);
+    Ok(Option::<Whole>::deserialize(deserializer)?.map(|w| w.0))
+}

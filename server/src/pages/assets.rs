@@ -11,14 +11,16 @@ use std::sync::OnceLock;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asset {
     Css,
-    /// qlink.js: the helpers StaffJs, AdminJs and OwnerJs share.
+    /// qlink.js: the helpers StaffJs, AdminJs, OwnerJs and ReportsJs share.
     SharedJs,
     IntakeJs,
     TrackJs,
     StaffJs,
     AdminJs,
-    /// owner.js: the clinic owner's page.
+    /// owner.js: the clinic owner's page (and the login of the owner's reports).
     OwnerJs,
+    /// reports.js: the operator's reports page (plans).
+    ReportsJs,
     DisplayJs,
     Icon,
 }
@@ -74,6 +76,12 @@ const FILES: &[File] = &[
         body: include_str!("../../static/owner.js"),
     },
     File {
+        asset: Asset::ReportsJs,
+        name: "reports.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/reports.js"),
+    },
+    File {
         asset: Asset::DisplayJs,
         name: "display.js",
         content_type: "text/javascript; charset=utf-8",
@@ -91,7 +99,7 @@ impl Asset {
     /// The scripts a page script needs loaded before it (`defer` keeps their order).
     pub fn needs(self) -> &'static [Asset] {
         match self {
-            Asset::StaffJs | Asset::AdminJs | Asset::OwnerJs => &[Asset::SharedJs],
+            Asset::StaffJs | Asset::AdminJs | Asset::OwnerJs | Asset::ReportsJs => &[Asset::SharedJs],
             _ => &[],
         }
     }

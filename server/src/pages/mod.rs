@@ -1,15 +1,17 @@
 //! Server-rendered pages: intake, live tracking, the staff dashboard, the clinic owner's
-//! page, the admin panel, the QR code and poster, and the lobby display. HTML is rendered with maud (escaped by
+//! page and reports, the admin panel and the operator's reports, the QR code and poster, and the lobby display. HTML is rendered with maud (escaped by
 //! default); each interactive page has one small script of its own under `static/`, which
 //! talks to the JSON API and writes data with `textContent` only. No inline script or style
 //! anywhere, so the Content-Security-Policy can forbid both.
 
 pub mod assets;
+pub mod charts;
 pub mod display;
 pub mod i18n;
 pub mod intake;
 pub mod owner;
 pub mod qr;
+pub mod reports;
 pub mod staff;
 pub mod track;
 
@@ -45,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         .route("/staff", get(staff::staff_page))
         .route("/admin", get(staff::admin_page))
         .route("/owner", get(owner::owner_page))
+        .route("/staff/reports", get(reports::owner_reports))
+        .route("/admin/reports", get(reports::admin_reports))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

@@ -170,6 +170,7 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>) -> Markup {
             h1 #owner-title { "Owner · " (scope.name) }
             span.user { (scope.user.email) }
             a.button.secondary.small href={ "/c/" (scope.slug) "/display" } { "Lobby display" }
+            @if scope.user.role == "OWNER" { a #reports-link .button.secondary.small href="/staff/reports" { "Reports" } }
             button #logout .secondary.small type="button" { "Log out" }
         }
         main #owner .dashboard data-api=(api) data-settings-api=(settings_api) data-clinic=[clinic] {

@@ -8,7 +8,7 @@
 //! every room (`GET /api/v1/staff/rooms`), and with several lines a TRANSFER of a token to
 //! another line and a choice of line for each walk-in. A clinic with one line and one room
 //! sees the 0.1 dashboard. The clinic's owner works the desk too, and finds the owner page
-//! (`/owner`) linked from it.
+//! (`/owner`) and the reports (`/staff/reports`) linked from it.
 
 use super::assets::Asset;
 use super::i18n::Lang;
@@ -298,7 +298,11 @@ fn dashboard(user: &User, desk: &Desk) -> Markup {
     html! {
         (top_bar("clinic-name", "Reception", &user.email))
         @if user.role == "OWNER" {
-            p.owner-link { a href="/owner" { "Lines, rooms and staff logins (owner page)" } }
+            nav.owner-link aria-label="Owner" {
+                a href="/owner" { "Lines, rooms and staff logins (owner page)" }
+                " · "
+                a #reports-link href="/staff/reports" { "Reports" }
+            }
         }
         main #dashboard .dashboard data-room=[desk.room] data-rooms=[several_rooms.then_some("several")]
             data-queues=[desk.several_queues().then(|| serde_json::Value::from(queues.clone()).to_string())] {
@@ -398,6 +402,7 @@ fn admin_panel(email: &str, schema: &[crate::sql::SettingRow]) -> Markup {
     html! {
         (top_bar("admin-title", "QLink operator", email))
         main #admin .dashboard {
+            p.owner-link { a #reports-link href="/admin/reports" { "Reports, usage, statements and plans" } }
             p #message .error role="alert" hidden {}
             p #notice .notice role="status" hidden {}
             dl #metrics .counts {
