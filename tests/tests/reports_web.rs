@@ -705,7 +705,8 @@ async fn the_owner_reads_a_replayed_month_on_a_phone() {
     let app = spawn_app().await;
     let a = clinic(&app, "clinic-a").await;
     let mut served_days = 0;
-    for k in 1..=20 {
+    // Oldest first, as the days happened.
+    for k in (1..=20).rev() {
         replay_day(&app, a, k).await;
         served_days += 1;
     }
@@ -730,7 +731,14 @@ async fn the_owner_reads_a_replayed_month_on_a_phone() {
     let served_bars = b
         .js("return document.querySelectorAll('svg[data-chart=patients] rect[fill=\"#0B6E4F\"]').length;", vec![])
         .await;
-    assert_eq!(served_bars, served_days, "a served bar for every replayed day");
+    for part in ["chart-patients", "chart-waits", "chart-eta", "chart-arrivals", "days"] {
+        b.js("document.getElementById(arguments[0]).scrollIntoView();", vec![json!(part)]).await;
+        b.screenshot(&format!("owner-reports-phone-{part}")).await;
+    }
+    let fills = b
+        .js("return Array.prototype.map.call(document.querySelectorAll('svg[data-chart=patients] rect'), function (r) { return r.getAttribute('fill') + ' ' + r.getAttribute('height'); }).join(',');", vec![])
+        .await;
+    assert_eq!(served_bars, served_days, "a served bar for every replayed day: {fills}");
     let skipped_bars = b
         .js("return document.querySelectorAll('svg[data-chart=patients] rect[fill=\"#E09A10\"]').length;", vec![])
         .await;

@@ -81,25 +81,6 @@ pub struct ClinicPlan {
     pub plan_code: String,
 }
 
-/// The bound the document gives amounts (the extension takes any amount of 0 or more).
-fn check_paise(values: &[Option<i64>]) -> ApiResult<()> {
-    if values.iter().flatten().any(|v| *v > rules::MAX_PAISE) {
-        return Err(ApiError::InvalidInput(format!("An amount is at most {} paise.", rules::MAX_PAISE).into()));
-    }
-    Ok(())
-}
-
-/// The name rule the document states (`rules::QUEUE_NAME`: 1–80 characters after
-/// trimming, no control characters); the extension checks the length too.
-fn check_name(name: &str) -> ApiResult<()> {
-    let trimmed = name.trim();
-    let count = trimmed.chars().count();
-    if count == 0 || count > 80 || trimmed.chars().any(char::is_control) {
-        return Err(ApiError::InvalidInput("A plan's name is 1–80 characters, without control characters.".into()));
-    }
-    Ok(())
-}
-
 async fn plan_line(db: &impl GenericClient, code: &str) -> ApiResult<Plan> {
     sql::list_plans(db)
         .await?
@@ -127,8 +108,6 @@ pub async fn create_plan(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<NewPlan>,
 ) -> ApiResult<(StatusCode, Json<Plan>)> {
-    check_name(&body.name)?;
-    check_paise(&[Some(body.monthly_fee_paise), Some(body.extra_token_paise), Some(body.extra_message_paise)])?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
     let terms = sql::PlanTerms {
@@ -157,10 +136,6 @@ pub async fn update_plan(
     Path(code): Path<String>,
     ApiJson(body): ApiJson<PlanUpdate>,
 ) -> ApiResult<Json<Plan>> {
-    if let Some(name) = &body.name {
-        check_name(name)?;
-    }
-    check_paise(&[body.monthly_fee_paise, body.extra_token_paise, body.extra_message_paise])?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
     // The plan in the address: an unknown one is "not found", as any address is (the

@@ -463,12 +463,17 @@ pub const REPORT_DATE: &str = r"^20[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9
 /// A month of a statement: `YYYY-MM`, 2000–2099.
 pub const REPORT_MONTH: &str = r"^20[0-9]{2}-(?:0[1-9]|1[0-2])$";
 
-/// A plan's code (the extension's `invalid_plan_code` rule), exactly as stored.
+/// A plan's code in an address: exactly as stored.
 pub const PLAN_CODE: &str = "^[a-z0-9][a-z0-9_-]{0,31}$";
 
-/// The largest amount of money a plan may name, in paise (₹100 crore): the server refuses
-/// more, so that the document can give the amounts a bound.
+/// A plan's code as a body sends it (the extension's `invalid_plan_code` rule, after
+/// trimming).
+pub const PLAN_CODE_BODY: &str = concat!("^[", ws!(), "]*[a-z0-9][a-z0-9_-]{0,31}[", ws!(), "]*$");
+
+/// The largest amount of money a plan may name, in paise (₹100 crore), and the largest
+/// allowance (the extension's `invalid_price` rule).
 pub const MAX_PAISE: i64 = 10_000_000_000;
+pub const MAX_ALLOWANCE: i64 = 1_000_000_000;
 
 /// What a report answers: JSON, or one of its tables as CSV.
 pub const REPORT_FORMATS: [&str; 2] = ["json", "csv"];
@@ -524,7 +529,7 @@ pub fn platform_report_table() -> Object {
 
 pub fn plan_code() -> Object {
     string(false)
-        .pattern(Some(PLAN_CODE))
+        .pattern(Some(PLAN_CODE_BODY))
         .description(Some("1–32 lowercase letters, digits, _ and -, starting with a letter or digit."))
         .build()
 }
@@ -551,11 +556,11 @@ pub fn optional_paise() -> Object {
 }
 
 pub fn allowance() -> Object {
-    bounded(false, i32::MAX as i64, "Included in the monthly fee, 0 or more.")
+    bounded(false, MAX_ALLOWANCE, "Included in the monthly fee, 0 or more.")
 }
 
 pub fn optional_allowance() -> Object {
-    bounded(true, i32::MAX as i64, "Included in the monthly fee, 0 or more; null: unchanged.")
+    bounded(true, MAX_ALLOWANCE, "Included in the monthly fee, 0 or more; null: unchanged.")
 }
 
 /// A whole number for a 64-bit `integer` field, also when it comes as `4.0` (see

@@ -248,7 +248,7 @@ fn draw_heatmap(
         .y_label_area_size(46)
         .build_cartesian_2d((0i32..24).into_segmented(), (0i32..7).into_segmented())?;
     let hour = |v: &SegmentValue<i32>| match v {
-        SegmentValue::CenterOf(h) if h % 3 == 0 => format!("{h}"),
+        SegmentValue::CenterOf(h) if h % 3 == 0 && *h < 24 => format!("{h}"),
         _ => String::new(),
     };
     let day = |v: &SegmentValue<i32>| match v {

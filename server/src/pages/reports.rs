@@ -378,9 +378,9 @@ fn report_body(report: &ClinicReport, days_csv: &str, hourly_csv: &str) -> Marku
                 tbody {
                     @for d in days {
                         tr data-day=(d.day) {
-                            td { (d.day.format("%a %-d %b %Y")) @if d.live { " " span.badge.live { "live" } } }
-                            td.tokens { (d.tokens) } td.served { (d.served) } td.skipped { (d.skipped) }
-                            td.cancelled { (d.cancelled) } td { (d.unserved) }
+                            td.nowrap { (d.day.format("%a %-d %b %Y")) @if d.live { " " span.badge.live { "live" } } }
+                            td { (d.tokens) } td { (d.served) } td { (d.skipped) }
+                            td { (d.cancelled) } td { (d.unserved) }
                             td { (minutes_text(d.wait_p50_seconds)) } td { (minutes_text(d.wait_p90_seconds)) }
                             td { (minutes_text(d.service_p50_seconds)) } td { (percent_text(d.eta_hit_rate)) }
                             td { (d.max_waiting) } td { (d.messages_sent) } td { (d.messages_failed) }
@@ -531,7 +531,7 @@ fn admin_body(user: &User, data: &AdminData, done: Option<&str>) -> Markup {
                     div.table-wrap { table #trend-table {
                         thead { tr { th { "Day" } th { "Clinics" } th { "Tokens" } th { "Served" } th { "Messages sent" } th { "Failed" } } }
                         tbody { @for d in &report.trend {
-                            tr { td { (d.day) } td { (d.clinics) } td { (d.tokens) } td { (d.served) } td { (d.messages_sent) } td { (d.messages_failed) } }
+                            tr { td.nowrap { (d.day) } td { (d.clinics) } td { (d.tokens) } td { (d.served) } td { (d.messages_sent) } td { (d.messages_failed) } }
                         } }
                     } }
                 }
