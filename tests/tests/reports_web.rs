@@ -893,3 +893,76 @@ async fn the_pages_are_for_their_logins() {
     assert_eq!(s, 400);
     assert!(body.contains("id=\"range\"") && body.contains("id=\"message\""), "{body}");
 }
+
+/// The document says what the report routes take and give: dates and months by pattern,
+/// the closed lists, CSV beside JSON, and the plan bodies' bounds.
+#[tokio::test]
+async fn the_document_describes_the_report_routes() {
+    let app = spawn_app().await;
+    let doc = ok(plain().get(app.url("/api/v1/openapi.json")).send().await.unwrap(), 200).await;
+    let param = |path: &str, name: &str| -> Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no parameters on {path}"))
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} on {path}"))["schema"]
+            .clone()
+    };
+    for path in ["/api/v1/staff/reports", "/api/v1/admin/reports", "/api/v1/admin/clinics/{id}/reports"] {
+        for name in ["from", "to"] {
+            let s = param(path, name);
+            assert_eq!(
+                (s["format"].as_str(), s["pattern"].as_str()),
+                (Some("date"), Some(qlink_server::http::rules::REPORT_DATE)),
+                "{path} {name}"
+            );
+        }
+        assert_eq!(param(path, "format")["enum"], json!(["json", "csv"]));
+        let csv = &doc["paths"][path]["get"]["responses"]["200"]["content"];
+        assert!(csv.get("application/json").is_some() && csv.get("text/csv").is_some(), "{path}: {csv}");
+    }
+    assert_eq!(param("/api/v1/staff/reports", "table")["enum"], json!(["days", "hourly"]));
+    assert_eq!(param("/api/v1/staff/reports", "queue_id")["format"], "uuid");
+    assert_eq!(param("/api/v1/admin/reports", "table")["enum"], json!(["clinics", "trend"]));
+    for path in ["/api/v1/admin/usage", "/api/v1/admin/clinics/{id}/statement"] {
+        assert_eq!(param(path, "month")["pattern"], qlink_server::http::rules::REPORT_MONTH);
+    }
+    for (path, method) in [
+        ("/api/v1/admin/plans", "get"),
+        ("/api/v1/admin/plans", "post"),
+        ("/api/v1/admin/plans/{code}", "patch"),
+        ("/api/v1/admin/clinics/{id}/plan", "put"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path}");
+        assert!(op["responses"]["401"].is_object() && op["responses"]["403"].is_object(), "{method} {path}");
+    }
+    let new_plan = &doc["components"]["schemas"]["NewPlan"]["properties"];
+    assert_eq!(new_plan["monthly_fee_paise"]["maximum"], 10_000_000_000i64);
+    assert_eq!(new_plan["included_tokens"]["maximum"], 1_000_000_000);
+}
+
+/// A plan body is an object: serde would also read one from an array of its fields.
+#[tokio::test]
+async fn plan_bodies_are_objects() {
+    let app = spawn_app().await;
+    let email = app.admin_user().await;
+    let admin = app.login(&email).await;
+    for body in [json!([null, null]), json!(["gold", "Gold", 1, 1, 1, 1, 1]), json!("gold")] {
+        assert_error(
+            admin.patch(app.url("/api/v1/admin/plans/standard")).json(&body).send().await.unwrap(),
+            400,
+            "invalid_input",
+        )
+        .await;
+        assert_error(
+            admin.post(app.url("/api/v1/admin/plans")).json(&body).send().await.unwrap(),
+            400,
+            "invalid_input",
+        )
+        .await;
+    }
+    let plans = ok(admin.get(app.url("/api/v1/admin/plans")).send().await.unwrap(), 200).await;
+    assert_eq!(plans["plans"].as_array().unwrap().len(), 1, "{plans}");
+}

@@ -38,6 +38,25 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A JSON body that must be an object, as the document says: serde also reads a struct from
+/// an array of its fields in order (`[null, null]` for a patch whose fields may all be left
+/// out), which no client of the document sends.
+pub struct ApiObject<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiObject<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiJson(value) = ApiJson::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::InvalidInput("The request body must be a JSON object.".into()));
+        }
+        serde_json::from_value(value)
+            .map(ApiObject)
+            .map_err(|e| ApiError::InvalidInput(format!("The request body is not valid: {e}").into()))
+    }
+}
+
 /// Parses a path id; anything malformed is simply "not found" (no oracle).
 pub fn path_uuid(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found())

@@ -4,7 +4,7 @@
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{path_uuid, ApiJson, ClientIp, SuperAdmin};
+use crate::http::extract::{path_uuid, ApiObject, ClientIp, SuperAdmin};
 use crate::http::rules;
 use crate::sql::{self, Actor, Plan};
 use axum::extract::{Path, State};
@@ -106,7 +106,7 @@ pub async fn create_plan(
     State(app): State<AppState>,
     admin: SuperAdmin,
     ClientIp(ip): ClientIp,
-    ApiJson(body): ApiJson<NewPlan>,
+    ApiObject(body): ApiObject<NewPlan>,
 ) -> ApiResult<(StatusCode, Json<Plan>)> {
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
@@ -134,7 +134,7 @@ pub async fn update_plan(
     admin: SuperAdmin,
     ClientIp(ip): ClientIp,
     Path(code): Path<String>,
-    ApiJson(body): ApiJson<PlanUpdate>,
+    ApiObject(body): ApiObject<PlanUpdate>,
 ) -> ApiResult<Json<Plan>> {
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
@@ -165,7 +165,7 @@ pub async fn set_clinic_plan(
     admin: SuperAdmin,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<ClinicPlanChange>,
+    ApiObject(body): ApiObject<ClinicPlanChange>,
 ) -> ApiResult<Json<ClinicPlan>> {
     let business_id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
