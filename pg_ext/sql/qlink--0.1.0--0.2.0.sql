@@ -248,6 +248,17 @@ AS 'qlink-0.2.0', 'clinic_staff_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::reports::clinic_today
+CREATE  FUNCTION "clinic_today"(
+	"business_id" uuid DEFAULT NULL /* Option < pgrx :: Uuid > */
+) RETURNS date /* Result < Date, ErrorReport > */
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'clinic_today_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::queue::close_session
 CREATE  FUNCTION "close_session"(
 	"business_id" uuid, /* Option < Uuid > */

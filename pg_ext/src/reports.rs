@@ -537,3 +537,33 @@ pub fn platform_trend(
         })
     })
 }
+
+/// The clinic's local date by the queue clock (what "today" means in its reports and
+/// statements); without a clinic, the latest local date of any clinic (UTC with none), so
+/// that a platform range ending today includes every clinic's today.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn clinic_today(business_id: default!(Option<pgrx::Uuid>, "NULL")) -> Result<Date, ErrorReport> {
+    run(|| {
+        Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
+            let today: Option<Date> = match business_id {
+                Some(_) => {
+                    let business = Business::load(client, business_id)?;
+                    db::read_value(
+                        client,
+                        "SELECT ($1 AT TIME ZONE $2)::date",
+                        &[now.into(), business.timezone.as_str().into()],
+                    )?
+                }
+                None => db::read_value(
+                    client,
+                    "SELECT coalesce(max(($1 AT TIME ZONE timezone)::date), ($1 AT TIME ZONE 'UTC')::date) \
+                     FROM qlink.businesses",
+                    &[now.into()],
+                )?,
+            };
+            Ok(today.expect("a date"))
+        })
+    })
+}

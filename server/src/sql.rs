@@ -1577,28 +1577,16 @@ pub async fn admin_audit_log(db: &impl GenericClient, max_rows: i32) -> ApiResul
 // Reports, usage and billing (SPEC §10): a clinic's days, the platform's, plans and
 // monthly statements. Money is integer paise everywhere, never a float.
 
-/// Today in the clinic's time zone. The server's connections never set
-/// `qlink.clock_override` (superusers only), so `now()` here is the extension's clock too.
-/// An unknown clinic is `ApiError::NotFound`.
+/// `qlink.clinic_today(business_id)`: today in the clinic's time zone, by the queue clock.
 pub async fn clinic_today(db: &impl GenericClient, business_id: Uuid) -> ApiResult<NaiveDate> {
-    let stmt = db
-        .prepare_cached(
-            "SELECT (now() AT TIME ZONE timezone)::date AS today FROM qlink.admin_clinics() WHERE business_id = $1",
-        )
-        .await?;
-    let row = db.query_opt(&stmt, &[&business_id]).await?;
-    row.map(|r| r.get("today")).ok_or_else(|| crate::error::ApiError::NotFound("Clinic not found.".into()))
+    let stmt = db.prepare_cached("SELECT qlink.clinic_today($1) AS today").await?;
+    Ok(db.query_one(&stmt, &[&business_id]).await?.get("today"))
 }
 
-/// Today for the whole platform: the latest clinic-local date of any clinic (UTC with no
-/// clinics), so that a range or month ending "today" includes every clinic's today.
+/// `qlink.clinic_today()`: today for the whole platform, the latest clinic-local date of any
+/// clinic, so that a range or month ending "today" includes every clinic's today.
 pub async fn platform_today(db: &impl GenericClient) -> ApiResult<NaiveDate> {
-    let stmt = db
-        .prepare_cached(
-            "SELECT coalesce(max((now() AT TIME ZONE timezone)::date), (now() AT TIME ZONE 'UTC')::date) AS today \
-             FROM qlink.admin_clinics()",
-        )
-        .await?;
+    let stmt = db.prepare_cached("SELECT qlink.clinic_today() AS today").await?;
     Ok(db.query_one(&stmt, &[]).await?.get("today"))
 }
 
