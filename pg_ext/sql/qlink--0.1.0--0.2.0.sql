@@ -193,6 +193,40 @@ AS 'qlink-0.2.0', 'clinic_by_slug_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::reports::clinic_report
+CREATE  FUNCTION "clinic_report"(
+	"business_id" uuid, /* Option < pgrx :: Uuid > */
+	"from_date" date, /* Option < Date > */
+	"to_date" date, /* Option < Date > */
+	"queue_id" uuid DEFAULT NULL /* Option < pgrx :: Uuid > */
+) RETURNS TABLE (
+	"day" date,  /* Date */
+	"tokens" INT,  /* i32 */
+	"tokens_qr" INT,  /* i32 */
+	"tokens_staff" INT,  /* i32 */
+	"tokens_api" INT,  /* i32 */
+	"served" INT,  /* i32 */
+	"skipped" INT,  /* i32 */
+	"cancelled" INT,  /* i32 */
+	"unserved" INT,  /* i32 */
+	"called" INT,  /* i32 */
+	"wait_p50_seconds" INT,  /* Option < i32 > */
+	"wait_p90_seconds" INT,  /* Option < i32 > */
+	"service_p50_seconds" INT,  /* Option < i32 > */
+	"service_p90_seconds" INT,  /* Option < i32 > */
+	"eta_hit_rate" double precision,  /* Option < f64 > */
+	"messages_sent" INT,  /* i32 */
+	"messages_failed" INT,  /* i32 */
+	"max_waiting" INT,  /* i32 */
+	"live" bool  /* bool */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'clinic_report_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::accounts::clinic_staff
 CREATE  FUNCTION "clinic_staff"(
 	"business_id" uuid /* Option < Uuid > */
@@ -262,6 +296,25 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'create_login_session_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::billing::create_plan
+CREATE  FUNCTION "create_plan"(
+	"code" TEXT, /* Option < & str > */
+	"name" TEXT, /* Option < & str > */
+	"monthly_fee_paise" bigint, /* Option < i64 > */
+	"included_tokens" INT, /* Option < i32 > */
+	"included_messages" INT, /* Option < i32 > */
+	"extra_token_paise" bigint, /* Option < i64 > */
+	"extra_message_paise" bigint, /* Option < i64 > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS TEXT /* Result < String, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'create_plan_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -420,6 +473,43 @@ AS 'qlink-0.2.0', 'finish_message_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::reports::hourly_arrivals
+CREATE  FUNCTION "hourly_arrivals"(
+	"business_id" uuid, /* Option < pgrx :: Uuid > */
+	"from_date" date, /* Option < Date > */
+	"to_date" date, /* Option < Date > */
+	"queue_id" uuid DEFAULT NULL /* Option < pgrx :: Uuid > */
+) RETURNS TABLE (
+	"weekday" INT,  /* i32 */
+	"hour" INT,  /* i32 */
+	"tokens" bigint  /* i64 */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'hourly_arrivals_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::billing::list_plans
+CREATE  FUNCTION "list_plans"() RETURNS TABLE (
+	"code" TEXT,  /* String */
+	"name" TEXT,  /* String */
+	"monthly_fee_paise" bigint,  /* i64 */
+	"included_tokens" INT,  /* i32 */
+	"included_messages" INT,  /* i32 */
+	"extra_token_paise" bigint,  /* i64 */
+	"extra_message_paise" bigint,  /* i64 */
+	"clinics" INT,  /* i32 */
+	"updated_at" timestamp with time zone  /* TimestampWithTimeZone */
+)
+STRICT STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'list_plans_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::views::list_queues
 CREATE  FUNCTION "list_queues"(
 	"business_id" uuid /* Option < Uuid > */
@@ -491,6 +581,76 @@ STRICT STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'outbox_lag_seconds_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::reports::platform_report
+CREATE  FUNCTION "platform_report"(
+	"from_date" date, /* Option < Date > */
+	"to_date" date /* Option < Date > */
+) RETURNS TABLE (
+	"business_id" uuid,  /* pgrx :: Uuid */
+	"slug" TEXT,  /* String */
+	"name" TEXT,  /* String */
+	"status" TEXT,  /* String */
+	"plan_code" TEXT,  /* String */
+	"active_days" INT,  /* i32 */
+	"tokens" bigint,  /* i64 */
+	"served" bigint,  /* i64 */
+	"skipped" bigint,  /* i64 */
+	"cancelled" bigint,  /* i64 */
+	"unserved" bigint,  /* i64 */
+	"wait_mean_seconds" INT,  /* Option < i32 > */
+	"service_mean_seconds" INT,  /* Option < i32 > */
+	"eta_hit_rate" double precision,  /* Option < f64 > */
+	"messages_sent" bigint,  /* i64 */
+	"messages_failed" bigint,  /* i64 */
+	"max_waiting" INT  /* i32 */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'platform_report_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::reports::platform_trend
+CREATE  FUNCTION "platform_trend"(
+	"from_date" date, /* Option < Date > */
+	"to_date" date /* Option < Date > */
+) RETURNS TABLE (
+	"day" date,  /* Date */
+	"clinics" INT,  /* i32 */
+	"tokens" bigint,  /* i64 */
+	"served" bigint,  /* i64 */
+	"messages_sent" bigint,  /* i64 */
+	"messages_failed" bigint  /* i64 */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'platform_trend_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::billing::platform_usage
+CREATE  FUNCTION "platform_usage"(
+	"month" date /* Option < Date > */
+) RETURNS TABLE (
+	"business_id" uuid,  /* pgrx :: Uuid */
+	"slug" TEXT,  /* String */
+	"name" TEXT,  /* String */
+	"plan_code" TEXT,  /* String */
+	"tokens" bigint,  /* i64 */
+	"included_tokens" bigint,  /* i64 */
+	"messages" bigint,  /* i64 */
+	"included_messages" bigint,  /* i64 */
+	"amount_paise" bigint  /* i64 */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'platform_usage_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -683,6 +843,20 @@ AS 'qlink-0.2.0', 'reset_staff_password_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::billing::set_clinic_plan
+CREATE  FUNCTION "set_clinic_plan"(
+	"business_id" uuid, /* Option < pgrx :: Uuid > */
+	"plan_code" TEXT, /* Option < & str > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS TEXT /* Result < String, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'set_clinic_plan_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::accounts::set_staff_password
 CREATE  FUNCTION "set_staff_password"(
 	"email" TEXT, /* Option < & str > */
@@ -809,6 +983,25 @@ AS 'qlink-0.2.0', 'update_clinic_settings_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::billing::update_plan
+CREATE  FUNCTION "update_plan"(
+	"code" TEXT, /* Option < & str > */
+	"name" TEXT DEFAULT NULL, /* Option < & str > */
+	"monthly_fee_paise" bigint DEFAULT NULL, /* Option < i64 > */
+	"included_tokens" INT DEFAULT NULL, /* Option < i32 > */
+	"included_messages" INT DEFAULT NULL, /* Option < i32 > */
+	"extra_token_paise" bigint DEFAULT NULL, /* Option < i64 > */
+	"extra_message_paise" bigint DEFAULT NULL, /* Option < i64 > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS TEXT /* Result < String, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'update_plan_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::rooms::update_queue
 CREATE  FUNCTION "update_queue"(
 	"business_id" uuid, /* Option < Uuid > */
@@ -859,5 +1052,35 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'update_staff_user_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::billing::usage_statement
+CREATE  FUNCTION "usage_statement"(
+	"business_id" uuid, /* Option < pgrx :: Uuid > */
+	"month" date /* Option < Date > */
+) RETURNS TABLE (
+	"line" TEXT,  /* String */
+	"quantity" bigint,  /* Option < i64 > */
+	"included" bigint,  /* Option < i64 > */
+	"extra" bigint,  /* Option < i64 > */
+	"unit_paise" bigint,  /* Option < i64 > */
+	"amount_paise" bigint  /* i64 */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'usage_statement_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::reports::write_rollups
+CREATE  FUNCTION "write_rollups"(
+	"business_id" uuid DEFAULT NULL /* Option < pgrx :: Uuid > */
+) RETURNS bigint /* Result < i64, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'write_rollups_wrapper';
 /* </end connected objects> */
 

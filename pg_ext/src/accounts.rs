@@ -496,11 +496,26 @@ pub fn write_admin_audit(
     details: serde_json::Value,
     now: TimestampWithTimeZone,
 ) -> QResult<i64> {
+    write_admin_audit_of(client, actor_email, actor_ip, action, "clinic", target_id, details, now)
+}
+
+/// `write_admin_audit` for an act on something other than a clinic (a plan).
+#[allow(clippy::too_many_arguments)]
+pub fn write_admin_audit_of(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    actor_email: Option<&str>,
+    actor_ip: Option<&Inet>,
+    action: &str,
+    target_type: &str,
+    target_id: Option<String>,
+    details: serde_json::Value,
+    now: TimestampWithTimeZone,
+) -> QResult<i64> {
     let actor = actor_email.map(str::trim).filter(|a| !a.is_empty());
     let id: Option<i64> = db::value(
         client,
         "INSERT INTO qlink.admin_audit_logs (actor_email, actor_ip, action, target_type, target_id, details, created_at) \
-         VALUES (coalesce($1, session_user::text), coalesce($2::text::inet, inet_client_addr()), $3, 'clinic', $4, $5, $6) \
+         VALUES (coalesce($1, session_user::text), coalesce($2::text::inet, inet_client_addr()), $3, $7, $4, $5, $6) \
          RETURNING id",
         &[
             actor.into(),
@@ -509,6 +524,7 @@ pub fn write_admin_audit(
             target_id.into(),
             JsonB(details).into(),
             now.into(),
+            target_type.into(),
         ],
     )?;
     Ok(id.expect("INSERT RETURNING id"))

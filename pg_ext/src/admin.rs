@@ -95,10 +95,12 @@ pub fn create_business(
         };
         Spi::connect_mut(|client| {
             let tz = self::timezone(client, timezone.unwrap_or("Asia/Kolkata"))?;
+            let now = crate::clock::now(client)?;
             let id: Option<Uuid> = db::value(
                 client,
-                "INSERT INTO qlink.businesses (slug, name, timezone, status, settings, address, contact_phone) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (slug) DO NOTHING RETURNING id",
+                "INSERT INTO qlink.businesses (slug, name, timezone, status, settings, address, contact_phone, \
+                     created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (slug) DO NOTHING RETURNING id",
                 &[
                     slug.as_str().into(),
                     name.as_str().into(),
@@ -107,11 +109,11 @@ pub fn create_business(
                     JsonB(settings.to_json()).into(),
                     address.as_deref().into(),
                     contact_phone.as_deref().into(),
+                    now.into(),
                 ],
             )?;
             let id =
                 id.ok_or_else(|| refuse(Reason::SlugTaken, format!("The short name \"{slug}\" is already taken.")))?;
-            let now = crate::clock::now(client)?;
             // Every clinic starts with one line and one room: a single-doctor clinic needs no more.
             db::exec(
                 client,

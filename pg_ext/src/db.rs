@@ -110,6 +110,11 @@ pub fn col<T: FromDatum + IntoDatum>(row: &SpiTupleTable<'_>, ordinal: usize) ->
     Ok(row.get::<T>(ordinal)?.ok_or(pgrx::spi::SpiError::NoTupleTable)?)
 }
 
+/// Reads a NOT NULL column of a row met while iterating a result.
+pub fn field<T: FromDatum + IntoDatum>(row: &pgrx::spi::SpiHeapTupleData<'_>, ordinal: usize) -> QResult<T> {
+    Ok(row.get::<T>(ordinal)?.ok_or(pgrx::spi::SpiError::NoTupleTable)?)
+}
+
 pub fn nullable<T: FromDatum + IntoDatum>(row: &SpiTupleTable<'_>, ordinal: usize) -> QResult<Option<T>> {
     Ok(row.get::<T>(ordinal)?)
 }

@@ -41,6 +41,12 @@ pub enum Reason {
     RoomWithoutQueues,
     TransferNeedsQueue,
     ActionTakesNoQueue,
+    InvalidRange,
+    InvalidMonth,
+    InvalidPlanCode,
+    InvalidPlanName,
+    InvalidPrice,
+    UnknownPlan,
     // P0002: not found (or another clinic's).
     ClinicNotFound,
     TokenNotFound,
@@ -83,6 +89,7 @@ pub enum Reason {
     TransferSameQueue,
     QueueWithoutRoom,
     LastActiveRoom,
+    PlanCodeTaken,
     // 54000: a limit was reached.
     IpLimit,
     PhoneLimit,
@@ -92,7 +99,7 @@ pub enum Reason {
 impl Reason {
     /// Every reason, for the documentation test.
     #[cfg(test)]
-    pub const ALL: [Reason; 70] = [
+    pub const ALL: [Reason; 77] = [
         Reason::InvalidName,
         Reason::InvalidPhone,
         Reason::InvalidSource,
@@ -121,6 +128,12 @@ impl Reason {
         Reason::RoomWithoutQueues,
         Reason::TransferNeedsQueue,
         Reason::ActionTakesNoQueue,
+        Reason::InvalidRange,
+        Reason::InvalidMonth,
+        Reason::InvalidPlanCode,
+        Reason::InvalidPlanName,
+        Reason::InvalidPrice,
+        Reason::UnknownPlan,
         Reason::ClinicNotFound,
         Reason::TokenNotFound,
         Reason::TokenNotToday,
@@ -160,6 +173,7 @@ impl Reason {
         Reason::TransferSameQueue,
         Reason::QueueWithoutRoom,
         Reason::LastActiveRoom,
+        Reason::PlanCodeTaken,
         Reason::IpLimit,
         Reason::PhoneLimit,
         Reason::DailyTokenLimit,
@@ -195,6 +209,12 @@ impl Reason {
             Reason::RoomWithoutQueues => "room_without_queues",
             Reason::TransferNeedsQueue => "transfer_needs_queue",
             Reason::ActionTakesNoQueue => "action_takes_no_queue",
+            Reason::InvalidRange => "invalid_range",
+            Reason::InvalidMonth => "invalid_month",
+            Reason::InvalidPlanCode => "invalid_plan_code",
+            Reason::InvalidPlanName => "invalid_plan_name",
+            Reason::InvalidPrice => "invalid_price",
+            Reason::UnknownPlan => "unknown_plan",
             Reason::ClinicNotFound => "clinic_not_found",
             Reason::TokenNotFound => "token_not_found",
             Reason::TokenNotToday => "token_not_today",
@@ -234,6 +254,7 @@ impl Reason {
             Reason::TransferSameQueue => "transfer_same_queue",
             Reason::QueueWithoutRoom => "queue_without_room",
             Reason::LastActiveRoom => "last_active_room",
+            Reason::PlanCodeTaken => "plan_code_taken",
             Reason::IpLimit => "ip_limit",
             Reason::PhoneLimit => "phone_limit",
             Reason::DailyTokenLimit => "daily_token_limit",
@@ -247,7 +268,8 @@ impl Reason {
             | ActionNeedsToken | InvalidRating | InvalidFeedback | UnknownSetting | InvalidSetting | InvalidSlug
             | InvalidClinicName | InvalidClinicStatus | InvalidTimezone | InvalidAddress | InvalidEmail
             | InvalidPasswordHash | InvalidRole | InvalidArgument | QueueRequired | RoomRequired | InvalidQueueName
-            | InvalidPrefix | InvalidRoomName | RoomWithoutQueues | TransferNeedsQueue | ActionTakesNoQueue => {
+            | InvalidPrefix | InvalidRoomName | RoomWithoutQueues | TransferNeedsQueue | ActionTakesNoQueue
+            | InvalidRange | InvalidMonth | InvalidPlanCode | InvalidPlanName | InvalidPrice | UnknownPlan => {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }
             ClinicNotFound | TokenNotFound | TokenNotToday | StaffNotFound | UserNotFound | MessageNotFound
@@ -263,7 +285,7 @@ impl Reason {
             | NotCancellable | TokenDayOver | FeedbackTooEarly | FeedbackAlreadyGiven | ResetWhileServing
             | DeleteLiveQueue | SlugTaken | EmailTaken | PrefixTaken | RoomNameTaken | LastActiveQueue
             | RoomServing | RoomInactive | QueueInactive | NotTransferable | TransferSameQueue | QueueWithoutRoom
-            | LastActiveRoom => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            | LastActiveRoom | PlanCodeTaken => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             IpLimit | PhoneLimit | DailyTokenLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         }
     }
@@ -308,6 +330,7 @@ impl Reason {
             InvalidPrefix => "A prefix is 0 to 3 capital letters (A, B, DR …).",
             InvalidQueueName => "A queue's name must be 1–80 characters.",
             InvalidRoomName => "A room's name must be 1–40 characters.",
+            InvalidPlanName => "A plan's name must be 1–80 characters.",
             RoomWithoutQueues => "A room must call from at least one queue of the clinic.",
             TransferNeedsQueue => "TRANSFER needs the queue to move the patient to.",
             ActionTakesNoQueue => "Only TRANSFER takes a target queue.",

@@ -260,14 +260,20 @@ impl Session {
         let mut session = match Self::read(client, &args())? {
             Some(s) => s,
             None => {
-                db::exec(
+                let opened: Option<Uuid> = db::value(
                     client,
                     "INSERT INTO qlink.sessions (queue_id, date, business_id, created_at, updated_at) \
                      VALUES ($1, ($2 AT TIME ZONE $3)::date, $4, $2, $2) \
-                     ON CONFLICT (queue_id, date) DO NOTHING",
+                     ON CONFLICT (queue_id, date) DO NOTHING RETURNING id",
                     &[queue_id.into(), now.into(), business.timezone.as_str().into(), business.id.into()],
                 )?;
-                Self::read(client, &args())?.expect("today's session exists after insert")
+                let session = Self::read(client, &args())?.expect("today's session exists after insert");
+                // The first action of a line's day ends the days before it: their figures are
+                // written now (a week back at most; the housekeeping catches up the rest).
+                if opened.is_some() {
+                    crate::reports::write_due(client, business.id, now, Some(7))?;
+                }
+                session
             }
         };
         if several_queues {
@@ -360,7 +366,7 @@ impl Session {
             "UPDATE qlink.sessions SET status = $2, last_token_number = $3, now_serving_number = $4, \
              messages_queued = $5, service_p25_minutes = $6, service_p75_minutes = $7, closed_at = $8, \
              last_action_at = CASE WHEN $9 THEN $10 ELSE last_action_at END, updated_at = $10, \
-             waiting_count = $11, service_ms = $12, last_line_seq = $13, last_line_at = $14 \
+             waiting_count = $11, max_waiting = greatest(max_waiting, $11), service_ms = $12, last_line_seq = $13, last_line_at = $14 \
              WHERE id = $1",
             &[
                 self.id.into(),

@@ -150,13 +150,15 @@ pub fn create_token(
             let token_number = session.last_token_number;
             let label = queue.label(token_number);
             let (line_seq, line_at) = session.enter_line(now);
+            // What the patient is shown now: the reports' ETA accuracy compares the wait with it.
+            let (lo, hi) = eta_range(people_ahead, session.eta_per_person(settings), queue.rooms_serving);
             let token_id: Uuid = db::value(
                 client,
                 "INSERT INTO qlink.tokens (session_id, business_id, token_number, is_priority, patient_name, \
                      patient_phone, source, language, joined_people_ahead, reminder_queued, created_at, updated_at, \
-                     queue_id, token_label, line_seq, line_at, day) \
+                     queue_id, token_label, line_seq, line_at, day, eta_first_min_minutes, eta_first_max_minutes) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, \
-                         ($11 AT TIME ZONE $16)::date) RETURNING id",
+                         ($11 AT TIME ZONE $16)::date, $17, $18) RETURNING id",
                 &[
                     session.id.into(),
                     business.id.into(),
@@ -174,6 +176,8 @@ pub fn create_token(
                     line_seq.into(),
                     line_at.into(),
                     business.timezone.as_str().into(),
+                    lo.into(),
+                    hi.into(),
                 ],
             )?
             .expect("INSERT RETURNING id");
@@ -225,7 +229,6 @@ pub fn create_token(
                 now,
             )?;
             session.save(client, now, source == "STAFF")?;
-            let (lo, hi) = eta_range(people_ahead, session.eta_per_person(settings), queue.rooms_serving);
             Ok(TableIterator::once((
                 token_id,
                 token_number,
@@ -842,6 +845,9 @@ pub fn close_session(
                 for i in &open {
                     sessions[*i].save(client, now, true)?;
                 }
+                // The day is over for these lines: its figures are written now (and again once
+                // it has ended, when its messages have settled).
+                crate::reports::write_today(client, &business, now)?;
             }
             Ok(TableIterator::new(sessions.into_iter().map(|s| (s.id, s.status, s.queue_id)).collect::<Vec<_>>()))
         })

@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{Inet, Uuid};
 
-fn text_of(raw: Option<&str>, max: usize, reason: Reason) -> QResult<String> {
+pub(crate) fn text_of(raw: Option<&str>, max: usize, reason: Reason) -> QResult<String> {
     let t = raw.unwrap_or("").trim();
     if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
         return Err(refused(reason));

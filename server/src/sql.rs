@@ -1243,6 +1243,13 @@ pub async fn purge_tokens(db: &impl GenericClient, retention_days: i32) -> ApiRe
     Ok(db.query_one(&stmt, &[&retention_days]).await?.get("purged"))
 }
 
+/// `qlink.write_rollups()`: writes the daily report rollups of every ended day that is due
+/// one; returns how many rows it wrote.
+pub async fn write_rollups(db: &impl GenericClient) -> ApiResult<i64> {
+    let stmt = db.prepare_cached("SELECT qlink.write_rollups() AS written").await?;
+    Ok(db.query_one(&stmt, &[]).await?.get("written"))
+}
+
 /// `qlink.prune_rate_limits()`: drops rate-limit hits older than a day; returns how many.
 pub async fn prune_rate_limits(db: &impl GenericClient) -> ApiResult<i64> {
     let stmt = db.prepare_cached("SELECT qlink.prune_rate_limits() AS pruned").await?;

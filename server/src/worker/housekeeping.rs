@@ -1,8 +1,9 @@
-//! The daily housekeeping: the retention purge (`qlink.purge_tokens`) and the pruning of
-//! old rate-limit hits and expired logins. Any number of workers may run, and exactly one
-//! of them should do this: the one whose LISTEN session holds a PostgreSQL advisory lock
-//! (see `listen`). The lock needs no lease or heartbeat of its own: it ends with the session,
-//! so when that worker dies another takes the lock at its next health check.
+//! The daily housekeeping: the reports' rollups (`qlink.write_rollups`), the retention
+//! purge (`qlink.purge_tokens`) and the pruning of old rate-limit hits and expired logins.
+//! Any number of workers may run, and exactly one of them should do this: the one whose
+//! LISTEN session holds a PostgreSQL advisory lock (see `listen`). The lock needs no lease
+//! or heartbeat of its own: it ends with the session, so when that worker dies another
+//! takes the lock at its next health check.
 
 use super::lock;
 use crate::sql;
@@ -76,10 +77,13 @@ impl Housekeeping {
 
     async fn run_once(&self) -> anyhow::Result<()> {
         let client = self.pool.get().await.context("getting a database connection")?;
+        // The reports' rollups first: they keep a day's figures once its patients' data is purged.
+        let rollups = sql::write_rollups(&client).await.context("qlink.write_rollups")?;
         let purged = sql::purge_tokens(&client, self.retention_days).await.context("qlink.purge_tokens")?;
         let rate_limits = sql::prune_rate_limits(&client).await.context("qlink.prune_rate_limits")?;
         let login_sessions = sql::prune_login_sessions(&client).await.context("qlink.prune_login_sessions")?;
         tracing::info!(
+            rollups_written = rollups,
             purged_tokens = purged,
             pruned_rate_limit_hits = rate_limits,
             pruned_login_sessions = login_sessions,
