@@ -367,7 +367,11 @@ pub fn set_clinic_plan(
 
 /// One clinic's month: the plan and terms that bill it and the billable quantities.
 /// `$1` the clinic (all when NULL), `$2`–`$3` the month's first and last day, `$4` now.
-static MONTHS: LazyLock<String> = LazyLock::new(|| {
+/// One clinic's (`[1]`) or every clinic's (`[0]`).
+static MONTHS: LazyLock<[String; 2]> = LazyLock::new(|| [months_sql(false), months_sql(true)]);
+
+fn months_sql(one_clinic: bool) -> String {
+    let clinic = if one_clinic { "b.id = $1" } else { "$1::uuid IS NULL" };
     format!(
         "WITH {}, \
          used AS (SELECT business_id, sum(tokens)::bigint AS tokens, sum(messages_sent)::bigint AS messages \
@@ -375,23 +379,25 @@ static MONTHS: LazyLock<String> = LazyLock::new(|| {
          SELECT b.id, b.slug, b.name, p.code, t.monthly_fee_paise, t.included_tokens, t.included_messages, \
                 t.extra_token_paise, t.extra_message_paise, coalesce(u.tokens, 0), coalesce(u.messages, 0) \
          FROM qlink.businesses b \
-         CROSS JOIN LATERAL (SELECT least((($3::date + 1)::timestamp AT TIME ZONE b.timezone), $4) AS cutoff) e \
+         CROSS JOIN LATERAL (SELECT (($3::date + 1)::timestamp AT TIME ZONE b.timezone) AS ends) e \
          CROSS JOIN LATERAL (SELECT coalesce( \
-                 (SELECT c.plan_code FROM qlink.clinic_plans c WHERE c.business_id = b.id AND c.valid_from < e.cutoff \
+                 (SELECT c.plan_code FROM qlink.clinic_plans c \
+                  WHERE c.business_id = b.id AND c.valid_from < e.ends AND c.valid_from <= $4 \
                   ORDER BY c.valid_from DESC LIMIT 1), \
                  (SELECT c.plan_code FROM qlink.clinic_plans c WHERE c.business_id = b.id \
                   ORDER BY c.valid_from LIMIT 1), \
                  b.plan_code) AS code) p \
          CROSS JOIN LATERAL (SELECT * FROM qlink.plan_terms t WHERE t.code = p.code \
-                             ORDER BY CASE WHEN t.valid_from < e.cutoff THEN t.valid_from END DESC NULLS LAST, \
+                             ORDER BY CASE WHEN t.valid_from < e.ends AND t.valid_from <= $4 \
+                                           THEN t.valid_from END DESC NULLS LAST, \
                                       t.valid_from LIMIT 1) t \
          LEFT JOIN used u ON u.business_id = b.id \
-         WHERE ($1::uuid IS NULL OR b.id = $1) \
-           AND (b.created_at < (($3::date + 1)::timestamp AT TIME ZONE b.timezone) OR u.tokens > 0) \
+         WHERE {clinic} \
+           AND (b.created_at < e.ends OR u.tokens > 0) \
          ORDER BY b.slug",
-        figures_sql("r.queue_id IS NULL")
+        figures_sql(one_clinic, "r.queue_id IS NULL")
     )
-});
+}
 
 /// A clinic's month, as `MONTHS` reads it.
 struct Month {
@@ -440,7 +446,11 @@ fn months(
     (first, last): (Date, Date),
     now: TimestampWithTimeZone,
 ) -> QResult<Vec<Month>> {
-    let table = db::read(client, MONTHS.as_str(), &[business_id.into(), first.into(), last.into(), now.into()])?;
+    let table = db::read(
+        client,
+        MONTHS[usize::from(business_id.is_some())].as_str(),
+        &[business_id.into(), first.into(), last.into(), now.into()],
+    )?;
     let mut out = Vec::with_capacity(table.len());
     for row in table {
         out.push(Month {

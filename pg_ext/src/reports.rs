@@ -225,21 +225,28 @@ fn range(client: &mut SpiClient<'_>, from: Option<Date>, to: Option<Date>) -> QR
     Ok((from, to))
 }
 
-/// The figures of the days `$2`–`$3` of clinic `$1` (all clinics when NULL): rollups before
-/// each clinic's mark, computed from it on. `queue_filter` picks the rows (clinic rows or one
-/// queue's), `$4` being the queue when it names one.
-pub(crate) fn figures_sql(queue_filter: &str) -> String {
-    let live = compute_sql(
+/// The figures of the days `$2`–`$3` of clinic `$1` (of every clinic unless `one_clinic`;
+/// `$1` is then NULL): rollups before each clinic's mark, computed from it on.
+/// `queue_filter` picks the rows (clinic rows or one queue's, `$4` being the queue when it
+/// names one). The clinic test is written into the statement rather than `$1 IS NULL OR …`
+/// so that a cached generic plan still uses the clinic's indexes.
+pub(crate) fn figures_sql(one_clinic: bool, queue_filter: &str) -> String {
+    let (sessions_of, rollups_of) = if one_clinic {
+        ("s.business_id = $1", "r.business_id = $1")
+    } else {
+        ("$1::uuid IS NULL", "$1::uuid IS NULL")
+    };
+    let live = compute_sql(&format!(
         "qlink.sessions s JOIN qlink.businesses b ON b.id = s.business_id \
          LEFT JOIN qlink.rollup_marks k ON k.business_id = s.business_id \
-         WHERE ($1::uuid IS NULL OR s.business_id = $1) AND s.date BETWEEN $2 AND $3 \
-           AND s.date >= coalesce(k.complete_before, '-infinity'::date)",
-    );
+         WHERE {sessions_of} AND s.date BETWEEN $2 AND $3 \
+           AND s.date >= coalesce(k.complete_before, '-infinity'::date)"
+    ));
     format!(
         "figures AS ( \
              SELECT r.business_id, r.queue_id, r.day, {FIGURES}, false AS live \
              FROM qlink.daily_rollups r LEFT JOIN qlink.rollup_marks k ON k.business_id = r.business_id \
-             WHERE ($1::uuid IS NULL OR r.business_id = $1) AND r.day BETWEEN $2 AND $3 \
+             WHERE {rollups_of} AND r.day BETWEEN $2 AND $3 \
                AND r.day < coalesce(k.complete_before, '-infinity'::date) AND {queue_filter} \
              UNION ALL \
              SELECT c.*, true FROM ({live}) c WHERE {f} )",
@@ -260,7 +267,7 @@ static CLINIC_REPORT: LazyLock<[String; 2]> = LazyLock::new(|| {
                     coalesce(live, false) \
              FROM generate_series($2::date, $3::date, interval '1 day') d LEFT JOIN figures f ON f.day = d::date \
              ORDER BY d",
-            figures_sql(filter)
+            figures_sql(true, filter)
         )
     })
 });
@@ -273,7 +280,7 @@ static HOURLY: LazyLock<[String; 2]> = LazyLock::new(|| {
              FROM generate_series(1, 7) w CROSS JOIN generate_series(0, 23) h \
              LEFT JOIN figures f ON extract(isodow FROM f.day) = w \
              GROUP BY w, h ORDER BY w, h",
-            figures_sql(filter)
+            figures_sql(true, filter)
         )
     })
 });
@@ -411,7 +418,7 @@ static PLATFORM_REPORT: LazyLock<String> = LazyLock::new(|| {
                 coalesce(max(f.max_waiting), 0)::int \
          FROM qlink.businesses b LEFT JOIN figures f ON f.business_id = b.id \
          GROUP BY b.id ORDER BY b.slug",
-        figures_sql("r.queue_id IS NULL")
+        figures_sql(false, "r.queue_id IS NULL")
     )
 });
 
@@ -486,7 +493,7 @@ static PLATFORM_TREND: LazyLock<String> = LazyLock::new(|| {
                 coalesce(sum(f.messages_sent), 0)::bigint, coalesce(sum(f.messages_failed), 0)::bigint \
          FROM generate_series($2::date, $3::date, interval '1 day') d LEFT JOIN figures f ON f.day = d::date \
          GROUP BY d ORDER BY d",
-        figures_sql("r.queue_id IS NULL")
+        figures_sql(false, "r.queue_id IS NULL")
     )
 });
 

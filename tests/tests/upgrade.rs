@@ -67,7 +67,8 @@ async fn day_state(db: &Client) -> Vec<String> {
         .query(
             "SELECT format('%s %s prev=%s prio=%s called=%s served=%s cancelled=%s', token_number, status, \
                  previous_status, is_priority, called_at, served_at, cancelled_at) AS line \
-             FROM qlink.tokens ORDER BY token_number",
+             FROM qlink.tokens WHERE business_id = (SELECT id FROM qlink.businesses WHERE slug = 'sunrise') \
+             ORDER BY token_number",
             &[],
         )
         .await
@@ -77,7 +78,8 @@ async fn day_state(db: &Client) -> Vec<String> {
         .collect();
     let session = db
         .query_one(
-            "SELECT format('session %s serving=%s', status, now_serving_number) AS line FROM qlink.sessions",
+            "SELECT format('session %s serving=%s', s.status, s.now_serving_number) AS line \
+             FROM qlink.sessions s JOIN qlink.businesses b ON b.id = s.business_id WHERE b.slug = 'sunrise'",
             &[],
         )
         .await
@@ -141,6 +143,126 @@ struct OldDay {
     waiting: Uuid,
     waiting_position: i32,
     pending_messages: i64,
+}
+
+/// An earlier day at another clinic (three days ago, by the clock override the earlier
+/// release has too): the upgrade must write its report rollups from the stored tokens.
+async fn fill_earlier_day(db: &Client) -> Uuid {
+    // No messages: the old worker never ran for that day.
+    let clinic: Uuid = db
+        .query_one(
+            "SELECT qlink.create_business('lakeside', 'Lakeside Clinic', settings => '{\"whatsapp_enabled\": false}') AS id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get("id");
+    let set_clock = |minutes: i32| async move {
+        let at: String = db
+            .query_one(
+                "SELECT (date_trunc('day', now() - interval '3 days') + interval '4 hours' \
+                         + make_interval(mins => $1))::text AS t",
+                &[&minutes],
+            )
+            .await
+            .unwrap()
+            .get("t");
+        db.batch_execute(&format!("SET qlink.clock_override = '{at}'")).await.unwrap();
+    };
+    let mut tokens = Vec::new();
+    for i in 0..5 {
+        set_clock(i * 3).await;
+        let row = db
+            .query_one(
+                "SELECT token_id FROM qlink.create_token($1, $2, $3)",
+                &[&clinic, &format!("Patient {i}"), &format!("98000000{i:02}")],
+            )
+            .await
+            .unwrap();
+        tokens.push(row.get::<_, Uuid>("token_id"));
+    }
+    for (minute, action, token) in [
+        (20, "NEXT", None),
+        (27, "SERVED", None),
+        (30, "NEXT", None),
+        (41, "SERVED", None),
+        (45, "NEXT", None),
+        (46, "SKIP", None),
+        (50, "CANCEL", Some(tokens[4])),
+    ] {
+        set_clock(minute).await;
+        db.query("SELECT * FROM qlink.queue_action($1, $2, $3)", &[&clinic, &action, &token])
+            .await
+            .unwrap_or_else(|e| panic!("{action}: {e}"));
+    }
+    db.batch_execute("SET qlink.clock_override = ''").await.unwrap();
+    clinic
+}
+
+/// The upgrade's backfill wrote the earlier day's rollups, and every figure equals the same
+/// figure worked out here from the stored tokens.
+async fn assert_backfilled(db: &Client, clinic: Uuid) {
+    let tokens = db
+        .query(
+            "SELECT status, floor(extract(epoch FROM called_at - created_at))::int AS wait, \
+                    floor(extract(epoch FROM served_at - called_at))::int AS service \
+             FROM qlink.tokens WHERE business_id = $1",
+            &[&clinic],
+        )
+        .await
+        .unwrap();
+    let count = |status: &str| tokens.iter().filter(|t| t.get::<_, String>("status") == status).count() as i32;
+    let mut waits: Vec<i32> = tokens.iter().filter_map(|t| t.get::<_, Option<i32>>("wait")).collect();
+    waits.sort_unstable();
+    let mut services: Vec<i32> = tokens
+        .iter()
+        .filter(|t| t.get::<_, String>("status") == "SERVED")
+        .filter_map(|t| t.get::<_, Option<i32>>("service"))
+        .collect();
+    services.sort_unstable();
+    // percentile_disc: the first value whose cumulative share reaches p.
+    let pct = |v: &[i32], p: f64| v.get(((p * v.len() as f64).ceil() as usize).max(1) - 1).copied();
+    let rows = db
+        .query(
+            "SELECT queue_id IS NULL AS clinic_row, tokens, served, skipped, cancelled, unserved, called, \
+                    wait_p50_seconds, wait_p90_seconds, service_p50_seconds, service_p90_seconds, eta_shown, max_waiting \
+             FROM qlink.daily_rollups WHERE business_id = $1 ORDER BY queue_id NULLS FIRST",
+            &[&clinic],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "a clinic row and its one queue's row");
+    for r in &rows {
+        let got = (
+            r.get::<_, i32>("tokens"),
+            r.get::<_, i32>("served"),
+            r.get::<_, i32>("skipped"),
+            r.get::<_, i32>("cancelled"),
+            r.get::<_, i32>("unserved"),
+            r.get::<_, i32>("called"),
+        );
+        let unserved = count("WAITING") + count("SERVING");
+        assert_eq!(got, (5, count("SERVED"), count("SKIPPED"), count("CANCELLED"), unserved, waits.len() as i32));
+        let percentiles = (
+            r.get::<_, Option<i32>>("wait_p50_seconds"),
+            r.get::<_, Option<i32>>("wait_p90_seconds"),
+            r.get::<_, Option<i32>>("service_p50_seconds"),
+            r.get::<_, Option<i32>>("service_p90_seconds"),
+        );
+        assert_eq!(percentiles, (pct(&waits, 0.5), pct(&waits, 0.9), pct(&services, 0.5), pct(&services, 0.9)));
+        // 0.1 did not keep the ETA it showed; the line peaked at all five before the first call.
+        assert_eq!(r.get::<_, i32>("eta_shown"), 0);
+        assert_eq!(r.get::<_, i32>("max_waiting"), 5);
+    }
+    let report: i32 = db
+        .query_one(
+            "SELECT sum(served)::int AS served FROM qlink.clinic_report($1, current_date - 7, current_date)",
+            &[&clinic],
+        )
+        .await
+        .unwrap()
+        .get("served");
+    assert_eq!(report, count("SERVED"), "the report reads the backfilled day");
 }
 
 /// A morning at a clinic, driven through the earlier release's SQL API as its server
@@ -287,6 +409,7 @@ async fn upgrade_from(release: &Release) {
     let installed: String =
         db.query_one("SELECT extversion FROM pg_extension WHERE extname = 'qlink'", &[]).await.unwrap().get(0);
     assert_eq!(installed, release.version);
+    let earlier = fill_earlier_day(&db).await;
     let day = fill_day(&db).await;
     let at_upgrade = day.states.last().unwrap().clone();
     let old_version: String = db.query_one("SELECT qlink.qlink_version() AS v", &[]).await.unwrap().get("v");
@@ -311,6 +434,7 @@ async fn upgrade_from(release: &Release) {
     let fresh = connect(&cluster.url("fresh", "postgres")).await;
     assert_same(&catalog(&db).await, &catalog(&fresh).await);
     assert_eq!(day_state(&db).await, at_upgrade, "the upgrade changed no token");
+    assert_backfilled(&db, earlier).await;
 
     // The connection that ran the old library now runs the new one beside it.
     let version: String = db.query_one("SELECT qlink.qlink_version() AS v", &[]).await.unwrap().get("v");
