@@ -266,7 +266,7 @@ pub async fn bench(admin_url: &str, clinics: usize, iterations: usize) -> anyhow
     // … and 90 days of rollups before today; their marks say the days before today are written.
     let rows = seed_rollups(
         &db,
-        "SELECT business_id, queue_id FROM qlink.queues UNION ALL SELECT id, NULL FROM qlink.businesses",
+        "SELECT business_id, id AS queue_id FROM qlink.queues UNION ALL SELECT id, NULL FROM qlink.businesses",
         90,
         1,
     )
