@@ -143,7 +143,7 @@ fn total_buffers(plan: &str) -> String {
 /// day, most served, waits of 5–30 minutes, service of 3–10 minutes.
 const SEED_FIGURES: &str = "
     tok AS (SELECT x.*, 20 + (x.h % 81) AS n FROM x),
-    fig AS (SELECT tok.*, (n * (80 + h % 15) / 100) AS served_n, (n * (h % 6) / 100) AS skipped_n,
+    fig AS (SELECT tok.*, (n * (78 + h % 12) / 100) AS served_n, (n * (h % 6) / 100) AS skipped_n,
                    (n * (2 + h % 4) / 100) AS cancelled_n FROM tok)
     SELECT business_id, queue_id, day, n, n * 6 / 10, n * 3 / 10, n - n * 6 / 10 - n * 3 / 10,
            served_n, skipped_n, cancelled_n, n - served_n - skipped_n - cancelled_n, served_n + skipped_n,
@@ -273,7 +273,8 @@ pub async fn bench(admin_url: &str, clinics: usize, iterations: usize) -> anyhow
     .await?;
     db.execute(
         "INSERT INTO qlink.rollup_marks (business_id, complete_before) \
-         SELECT id, (now() AT TIME ZONE 'Asia/Kolkata')::date FROM qlink.businesses",
+         SELECT id, (now() AT TIME ZONE 'Asia/Kolkata')::date FROM qlink.businesses \
+         ON CONFLICT (business_id) DO UPDATE SET complete_before = EXCLUDED.complete_before",
         &[],
     )
     .await?;
@@ -305,7 +306,7 @@ pub async fn bench(admin_url: &str, clinics: usize, iterations: usize) -> anyhow
     let (today, year_ago, q90, month): (String, String, String, String) = {
         let r = db
             .query_one(
-                "SELECT d::text, (d - 364)::text, (d - 89)::text, date_trunc('month', d - 1)::date::text \
+                "SELECT d::text, (d - 364)::text, (d - 89)::text, (date_trunc('month', d) - interval '1 month')::date::text \
                  FROM (SELECT (now() AT TIME ZONE 'Asia/Kolkata')::date AS d) x",
                 &[],
             )
@@ -325,8 +326,11 @@ pub async fn bench(admin_url: &str, clinics: usize, iterations: usize) -> anyhow
             None,
         ),
         (
-            "baseline: the year's 365 clinic rollup rows, bare",
-            "SELECT * FROM qlink.daily_rollups WHERE business_id = $1 AND queue_id IS NULL \
+            "baseline: the year's clinic rollup rows (364, today has none), bare",
+            "SELECT day, tokens, tokens_qr, tokens_staff, tokens_api, served, skipped, cancelled, unserved, called, \
+                    wait_p50_seconds, wait_p90_seconds, service_p50_seconds, service_p90_seconds, \
+                    eta_hits::float8 / nullif(eta_shown, 0), messages_sent, messages_failed, max_waiting \
+             FROM qlink.daily_rollups WHERE business_id = $1 AND queue_id IS NULL \
              AND day BETWEEN $2::text::date AND $3::text::date"
                 .into(),
             vec![&year, &year_ago, &today],
