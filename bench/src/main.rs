@@ -6,13 +6,16 @@
 //! - `next`: `qlink.queue_action(NEXT)` on 100 clinics and on one clinic vs a PL/pgSQL
 //!   function doing the same lock + 2 updates + outbox insert (defined here, not in the
 //!   product), and with the outbox wake-up (NOTIFY after commit) on and off;
-//! - `create`: `qlink.create_token` at a rush over 100 clinics vs a PL/pgSQL insert baseline.
+//! - `create`: `qlink.create_token` at a rush over 100 clinics vs a PL/pgSQL insert baseline;
+//! - `reports`: a clinic's year of reports and the platform report over 1,000 clinics × 90
+//!   days vs a `SELECT 1`, a primary-key read and the bare read of the same rollup rows.
 //!
 //! The baselines live only in this crate. Results print as Markdown (see BENCHMARKS.md).
 
 mod day;
 mod load;
 mod messaging;
+mod reports;
 mod setup;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +68,14 @@ enum Command {
         tokens: usize,
         #[arg(long, default_value_t = 10_000)]
         viewers: usize,
+    },
+    /// The reports (SPEC §10): a clinic's year, the platform over 1,000 clinics × 90 days.
+    Reports {
+        #[arg(long, default_value_t = 1000)]
+        clinics: usize,
+        /// Runs of each clinic query (the platform queries run a fifth as many).
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
     },
     /// poll, next, create and worker, in one run.
     All,
@@ -334,6 +345,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Create { clients } => bench_create(&cli.admin_url, cli.seconds, clients).await?,
         Command::Worker => messaging::bench(&cli.admin_url, cli.seconds).await?,
         Command::Day { clinics, tokens, viewers } => day::bench(&cli.admin_url, clinics, tokens, viewers).await?,
+        Command::Reports { clinics, iterations } => reports::bench(&cli.admin_url, clinics, iterations).await?,
         Command::All => {
             bench_poll(&cli.admin_url, cli.seconds, 32, 2000.0).await?;
             bench_next(&cli.admin_url, cli.seconds, 8).await?;
