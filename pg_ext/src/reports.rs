@@ -110,13 +110,17 @@ static WRITE: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The days of a clinic that are due a write, as of `$2`: from its mark (or its first day)
-/// to yesterday, and always the last two ended days, whose messages may still have changed.
-/// `$3`: how many days back at most (the first action of a day only catches up a week; the
-/// housekeeping catches up everything).
-const DUE: &str = "SELECT least(coalesce(k.complete_before, first.day), today.day - 2), today.day - 1, today.day \
+/// to yesterday, and every day of the last 30 whose rollup was written less than a day
+/// after the day ended (its messages' statuses may have changed since). Returns (from, to,
+/// today).
+const DUE: &str = "SELECT least(coalesce(k.complete_before, first.day), unsettled.day), today.day - 1, today.day \
      FROM qlink.businesses b \
      CROSS JOIN LATERAL (SELECT ($2 AT TIME ZONE b.timezone)::date AS day) today \
      CROSS JOIN LATERAL (SELECT min(s.date) AS day FROM qlink.sessions s WHERE s.business_id = b.id) first \
+     CROSS JOIN LATERAL (SELECT min(r.day) AS day FROM qlink.daily_rollups r \
+                         WHERE r.business_id = b.id AND r.queue_id IS NULL \
+                           AND r.day BETWEEN today.day - 30 AND today.day - 1 \
+                           AND r.computed_at < (r.day + 2)::timestamp AT TIME ZONE b.timezone) unsettled \
      LEFT JOIN qlink.rollup_marks k ON k.business_id = b.id \
      WHERE b.id = $1 AND first.day IS NOT NULL";
 
@@ -264,7 +268,8 @@ static CLINIC_REPORT: LazyLock<[String; 2]> = LazyLock::new(|| {
                     service_p50_seconds, service_p90_seconds, \
                     CASE WHEN eta_shown > 0 THEN eta_hits::float8 / eta_shown END, \
                     coalesce(messages_sent, 0), coalesce(messages_failed, 0), coalesce(max_waiting, 0), \
-                    coalesce(live, false) \
+                    coalesce(live, d::date >= coalesce((SELECT complete_before FROM qlink.rollup_marks \
+                                                        WHERE business_id = $1), '-infinity'::date)) \
              FROM generate_series($2::date, $3::date, interval '1 day') d LEFT JOIN figures f ON f.day = d::date \
              ORDER BY d",
             figures_sql(true, filter)
