@@ -58,8 +58,12 @@ CREATE TABLE qlink.daily_rollups (
     FOREIGN KEY (business_id, queue_id) REFERENCES qlink.queues (business_id, id) ON DELETE CASCADE,
     CONSTRAINT daily_rollups_day_key UNIQUE NULLS NOT DISTINCT (business_id, day, queue_id)
 );
--- The platform's view of a range of days: the clinic rows, and the days computed live.
-CREATE INDEX daily_rollups_clinic_days ON qlink.daily_rollups (day) WHERE queue_id IS NULL;
+-- The platform's view of a range of days: the clinic rows with the sums it adds up (read
+-- from the index alone), and the days computed live.
+CREATE INDEX daily_rollups_clinic_days ON qlink.daily_rollups (day, business_id)
+    INCLUDE (tokens, served, skipped, cancelled, unserved, called, wait_sum_seconds, service_count,
+             service_sum_seconds, eta_shown, eta_hits, messages_sent, messages_failed, max_waiting)
+    WHERE queue_id IS NULL;
 CREATE INDEX sessions_date ON qlink.sessions (date);
 
 -- Each clinic's days before complete_before all have their rollups; the reports compute the

@@ -10,7 +10,7 @@ use crate::accounts::write_admin_audit_of;
 use crate::db;
 use crate::error::{refuse, run, QResult, Reason};
 use crate::model::Business;
-use crate::reports::figures_sql;
+use crate::reports::figures_per_clinic_sql;
 use crate::rooms::text_of;
 use pgrx::datum::{Date, TimestampWithTimeZone};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -395,7 +395,7 @@ fn months_sql(one_clinic: bool) -> String {
          WHERE {clinic} \
            AND (b.created_at < e.ends OR u.tokens > 0) \
          ORDER BY b.slug",
-        figures_sql(one_clinic, "r.queue_id IS NULL")
+        figures_per_clinic_sql(one_clinic, "sum(tokens) AS tokens, sum(messages_sent) AS messages_sent")
     )
 }
 

@@ -29,7 +29,19 @@ const FIGURES: &str = "tokens, tokens_qr, tokens_staff, tokens_api, served, skip
 /// `qlink.sessions s JOIN qlink.businesses b`), one row per (clinic, day, queue) and one
 /// per (clinic, day) with `queue_id` NULL. Waits and service times are whole seconds,
 /// rounded down; percentiles are `percentile_disc` (a real sample).
-fn compute_sql(sessions: &str) -> String {
+fn compute_sql(sessions: &str, clinic_rows_only: bool) -> String {
+    // The platform's views need only the clinic rows: half the grouping work.
+    let (queue_col, token_sets, message_sets) = if clinic_rows_only {
+        ("NULL::uuid AS queue_id", "((business_id, day))", "((ses.business_id, ses.day, m.message_type, m.status))")
+    } else {
+        (
+            "queue_id",
+            "((business_id, day, queue_id), (business_id, day))",
+            "((ses.business_id, ses.day, ses.queue_id, m.message_type, m.status), \
+              (ses.business_id, ses.day, m.message_type, m.status))",
+        )
+    };
+    let message_queue_col = if clinic_rows_only { "NULL::uuid AS queue_id" } else { "ses.queue_id" };
     format!(
         "WITH ses AS ( \
              SELECT s.id, s.business_id, s.queue_id, s.date AS day, s.max_waiting, b.timezone \
@@ -43,7 +55,7 @@ fn compute_sql(sessions: &str) -> String {
                     extract(hour FROM t.created_at AT TIME ZONE ses.timezone)::int AS hour \
              FROM ses LEFT JOIN qlink.tokens t ON t.session_id = ses.id), \
          tagg AS ( \
-             SELECT business_id, day, queue_id, \
+             SELECT business_id, day, {queue_col}, \
                     count(id)::int AS tokens, \
                     count(*) FILTER (WHERE source = 'QR')::int AS tokens_qr, \
                     count(*) FILTER (WHERE source = 'STAFF')::int AS tokens_staff, \
@@ -65,13 +77,12 @@ fn compute_sql(sessions: &str) -> String {
                                        AND wait / 60 BETWEEN eta_lo AND eta_hi)::int AS eta_hits, \
                     coalesce(max(max_waiting), 0)::int AS max_waiting, \
                     array_agg(hour) FILTER (WHERE id IS NOT NULL) AS hours \
-             FROM tok GROUP BY GROUPING SETS ((business_id, day, queue_id), (business_id, day))), \
+             FROM tok GROUP BY GROUPING SETS {token_sets}), \
          mcount AS ( \
-             SELECT ses.business_id, ses.day, ses.queue_id, m.message_type, m.status, count(*)::int AS n \
+             SELECT ses.business_id, ses.day, {message_queue_col}, m.message_type, m.status, count(*)::int AS n \
              FROM ses JOIN qlink.tokens t ON t.session_id = ses.id \
                       JOIN qlink.message_logs m ON m.token_id = t.id \
-             GROUP BY GROUPING SETS ((ses.business_id, ses.day, ses.queue_id, m.message_type, m.status), \
-                                     (ses.business_id, ses.day, m.message_type, m.status))), \
+             GROUP BY GROUPING SETS {message_sets}), \
          mtype AS ( \
              SELECT business_id, day, queue_id, message_type, jsonb_object_agg(status, n) AS statuses, \
                     coalesce(sum(n) FILTER (WHERE status IN ('SENT', 'DELIVERED', 'READ')), 0) AS sent, \
@@ -99,6 +110,7 @@ static WRITE: LazyLock<String> = LazyLock::new(|| {
     let compute = compute_sql(
         "qlink.sessions s JOIN qlink.businesses b ON b.id = s.business_id \
          WHERE s.business_id = $1 AND s.date BETWEEN $2 AND $3",
+        false,
     );
     let updates: Vec<String> = FIGURES.split(", ").map(|c| format!("{c} = EXCLUDED.{c}")).collect();
     format!(
@@ -230,36 +242,60 @@ fn range(client: &mut SpiClient<'_>, from: Option<Date>, to: Option<Date>) -> QR
 }
 
 /// The figures of the days `$2`–`$3` of clinic `$1` (of every clinic unless `one_clinic`;
-/// `$1` is then NULL): rollups before each clinic's mark, computed from it on.
-/// `queue_filter` picks the rows (clinic rows or one queue's, `$4` being the queue when it
-/// names one). The clinic test is written into the statement rather than `$1 IS NULL OR …`
-/// so that a cached generic plan still uses the clinic's indexes.
-pub(crate) fn figures_sql(one_clinic: bool, queue_filter: &str) -> String {
+/// `$1` is then NULL), as the CTE `figures`: rollups before each clinic's mark, computed
+/// from it on. The rows of queue `$4` with `one_queue`, else the clinic rows. The clinic
+/// test is written into the statement rather than `$1 IS NULL OR …` so that a cached
+/// generic plan still uses the clinic's indexes.
+pub(crate) fn figures_sql(one_clinic: bool, one_queue: bool) -> String {
+    figures_of(one_clinic, one_queue, None)
+}
+
+/// `figures_sql` with each of its two parts (rollups, live days) already summed up per
+/// clinic by `aggregates` (a select list over the figures' columns): a row or two per
+/// clinic instead of one per day, for the views over every clinic.
+pub(crate) fn figures_per_clinic_sql(one_clinic: bool, aggregates: &str) -> String {
+    figures_of(one_clinic, false, Some(aggregates))
+}
+
+fn figures_of(one_clinic: bool, one_queue: bool, per_clinic: Option<&str>) -> String {
     let (sessions_of, rollups_of) = if one_clinic {
         ("s.business_id = $1", "r.business_id = $1")
     } else {
         ("$1::uuid IS NULL", "$1::uuid IS NULL")
     };
-    let live = compute_sql(&format!(
-        "qlink.sessions s JOIN qlink.businesses b ON b.id = s.business_id \
-         LEFT JOIN qlink.rollup_marks k ON k.business_id = s.business_id \
-         WHERE {sessions_of} AND s.date BETWEEN $2 AND $3 \
-           AND s.date >= coalesce(k.complete_before, '-infinity'::date)"
-    ));
-    format!(
-        "figures AS ( \
-             SELECT r.business_id, r.queue_id, r.day, {FIGURES}, false AS live \
-             FROM qlink.daily_rollups r LEFT JOIN qlink.rollup_marks k ON k.business_id = r.business_id \
-             WHERE {rollups_of} AND r.day BETWEEN $2 AND $3 \
-               AND r.day < coalesce(k.complete_before, '-infinity'::date) AND {queue_filter} \
-             UNION ALL \
-             SELECT c.*, true FROM ({live}) c WHERE {f} )",
-        f = queue_filter.replace("r.", "c.")
-    )
+    let queue_filter = if one_queue { "queue_id = $4" } else { "queue_id IS NULL" };
+    let live = compute_sql(
+        &format!(
+            "qlink.sessions s JOIN qlink.businesses b ON b.id = s.business_id \
+             LEFT JOIN qlink.rollup_marks k ON k.business_id = s.business_id \
+             WHERE {sessions_of} AND s.date BETWEEN $2 AND $3 \
+               AND s.date >= coalesce(k.complete_before, '-infinity'::date)"
+        ),
+        !one_queue,
+    );
+    // A day before the clinic's mark has its rollup; a clinic without a mark has none.
+    let kept = format!(
+        "FROM qlink.daily_rollups r JOIN qlink.rollup_marks k ON k.business_id = r.business_id \
+         WHERE {rollups_of} AND r.day BETWEEN $2 AND $3 AND r.day < k.complete_before AND r.{queue_filter}"
+    );
+    match per_clinic {
+        None => format!(
+            "figures AS ( \
+                 SELECT r.business_id, r.queue_id, r.day, {FIGURES}, false AS live {kept} \
+                 UNION ALL \
+                 SELECT c.*, true FROM ({live}) c WHERE c.{queue_filter} )"
+        ),
+        Some(aggregates) => format!(
+            "figures AS ( \
+                 SELECT r.business_id, {aggregates} {kept} GROUP BY r.business_id \
+                 UNION ALL \
+                 SELECT c.business_id, {aggregates} FROM ({live}) c WHERE c.{queue_filter} GROUP BY c.business_id )"
+        ),
+    }
 }
 
 static CLINIC_REPORT: LazyLock<[String; 2]> = LazyLock::new(|| {
-    ["r.queue_id IS NULL", "r.queue_id = $4"].map(|filter| {
+    [false, true].map(|one_queue| {
         format!(
             "WITH {} \
              SELECT d::date, coalesce(tokens, 0), coalesce(tokens_qr, 0), coalesce(tokens_staff, 0), \
@@ -272,20 +308,20 @@ static CLINIC_REPORT: LazyLock<[String; 2]> = LazyLock::new(|| {
                                                         WHERE business_id = $1), '-infinity'::date)) \
              FROM generate_series($2::date, $3::date, interval '1 day') d LEFT JOIN figures f ON f.day = d::date \
              ORDER BY d",
-            figures_sql(true, filter)
+            figures_sql(true, one_queue)
         )
     })
 });
 
 static HOURLY: LazyLock<[String; 2]> = LazyLock::new(|| {
-    ["r.queue_id IS NULL", "r.queue_id = $4"].map(|filter| {
+    [false, true].map(|one_queue| {
         format!(
             "WITH {} \
              SELECT w, h, coalesce(sum(f.arrivals[h + 1]), 0)::bigint \
              FROM generate_series(1, 7) w CROSS JOIN generate_series(0, 23) h \
              LEFT JOIN figures f ON extract(isodow FROM f.day) = w \
              GROUP BY w, h ORDER BY w, h",
-            figures_sql(true, filter)
+            figures_sql(true, one_queue)
         )
     })
 });
@@ -413,7 +449,7 @@ static PLATFORM_REPORT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH {} \
          SELECT b.id, b.slug, b.name, b.status, b.plan_code, \
-                count(*) FILTER (WHERE f.tokens > 0)::int, coalesce(sum(f.tokens), 0)::bigint, \
+                coalesce(sum(f.active_days), 0)::int, coalesce(sum(f.tokens), 0)::bigint, \
                 coalesce(sum(f.served), 0)::bigint, coalesce(sum(f.skipped), 0)::bigint, \
                 coalesce(sum(f.cancelled), 0)::bigint, coalesce(sum(f.unserved), 0)::bigint, \
                 (sum(f.wait_sum_seconds) / nullif(sum(f.called), 0))::int, \
@@ -423,7 +459,15 @@ static PLATFORM_REPORT: LazyLock<String> = LazyLock::new(|| {
                 coalesce(max(f.max_waiting), 0)::int \
          FROM qlink.businesses b LEFT JOIN figures f ON f.business_id = b.id \
          GROUP BY b.id ORDER BY b.slug",
-        figures_sql(false, "r.queue_id IS NULL")
+        figures_per_clinic_sql(
+            false,
+            "count(*) FILTER (WHERE tokens > 0) AS active_days, sum(tokens) AS tokens, sum(served) AS served, \
+             sum(skipped) AS skipped, sum(cancelled) AS cancelled, sum(unserved) AS unserved, sum(called) AS called, \
+             sum(wait_sum_seconds) AS wait_sum_seconds, sum(service_count) AS service_count, \
+             sum(service_sum_seconds) AS service_sum_seconds, sum(eta_hits) AS eta_hits, \
+             sum(eta_shown) AS eta_shown, sum(messages_sent) AS messages_sent, \
+             sum(messages_failed) AS messages_failed, max(max_waiting) AS max_waiting"
+        )
     )
 });
 
@@ -498,7 +542,7 @@ static PLATFORM_TREND: LazyLock<String> = LazyLock::new(|| {
                 coalesce(sum(f.messages_sent), 0)::bigint, coalesce(sum(f.messages_failed), 0)::bigint \
          FROM generate_series($2::date, $3::date, interval '1 day') d LEFT JOIN figures f ON f.day = d::date \
          GROUP BY d ORDER BY d",
-        figures_sql(false, "r.queue_id IS NULL")
+        figures_sql(false, false)
     )
 });
 
