@@ -50,6 +50,16 @@ fn every_command_has_help() {
     assert!(!help.contains("EAAG-secret-token") && !help.contains("app-secret-xyz"));
 }
 
+/// How many numbered migrations the project has (`migrations/V*.sql`).
+fn migrations() -> usize {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    std::fs::read_dir(dir)
+        .expect("migrations/")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with('V'))
+        .count()
+}
+
 #[tokio::test]
 async fn migrate_clinic_and_user_commands() {
     let url = empty_database().await;
@@ -61,7 +71,7 @@ async fn migrate_clinic_and_user_commands() {
 
     let out = qlink(&["migrate"], &env);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("migrations applied: 4"), "{}", text(&out));
+    assert!(text(&out).contains(&format!("migrations applied: {}", migrations())), "{}", text(&out));
     let out = qlink(&["migrate"], &env);
     assert!(text(&out).contains("migrations applied: 0"), "{}", text(&out));
 
@@ -175,7 +185,8 @@ async fn servers_starting_together_migrate_one_after_the_other() {
         applied.push(line);
     }
     applied.sort();
-    assert_eq!(applied, ["migrations applied: 0", "migrations applied: 0", "migrations applied: 4"]);
+    let all = format!("migrations applied: {}", migrations());
+    assert_eq!(applied, ["migrations applied: 0", "migrations applied: 0", all.as_str()]);
     let db = connect(&url).await;
     let version: String =
         db.query_one("SELECT extversion FROM pg_extension WHERE extname = 'qlink'", &[]).await.unwrap().get(0);
