@@ -800,11 +800,21 @@ pub fn valid_value(name: &str, schema: &Value, n: u64, login_email: &str) -> Val
         "is_active" => json!(true),
         "unpin" => json!(false),
         "role" => json!("STAFF"),
-        _ => match &schema["type"] {
-            Value::String(t) if t == "integer" || t == "number" => json!(1),
-            Value::String(t) if t == "boolean" => json!(false),
-            _ => json!(format!("value {n}")),
-        },
+        _ => {
+            // A nullable field's type is a list: ["integer", "null"].
+            let types: Vec<&str> = match &schema["type"] {
+                Value::String(t) => vec![t.as_str()],
+                Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+                _ => vec![],
+            };
+            if types.iter().any(|t| *t == "integer" || *t == "number") {
+                json!(1)
+            } else if types.contains(&"boolean") {
+                json!(false)
+            } else {
+                json!(format!("value {n}"))
+            }
+        }
     }
 }
 

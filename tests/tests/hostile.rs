@@ -1308,6 +1308,8 @@ async fn body_routes(w: &World) -> Vec<(Operation, String, Option<String>)> {
             values.insert("queue_id".to_string(), victim.0.clone());
             values.insert("room_id".to_string(), victim.1.clone());
             values.insert("staff_id".to_string(), victim.2.clone());
+            // The plan every clinic starts on (SPEC §10).
+            values.insert("code".to_string(), "standard".to_string());
             let path = op.fill(&values);
             let auth = match op.tag.as_str() {
                 "staff" => Some(w.staff_secret.clone()),

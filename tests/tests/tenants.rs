@@ -1017,6 +1017,8 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
             w.app.db.query_one("SELECT id FROM qlink.rooms WHERE business_id = $1", &[&target]).await.unwrap().get(0);
         let mut path = op.path.replace("{id}", &target.to_string());
         path = path.replace("{queue_id}", &target_queue.to_string()).replace("{room_id}", &target_room.to_string());
+        // The plan every clinic starts on.
+        path = path.replace("{code}", "standard");
         if path.contains("{staff_id}") {
             let login = w.app.user(&format!("csrf-desk-{n}@target.test"), "STAFF", Some(target)).await;
             path = path.replace("{staff_id}", &login.to_string());
@@ -1031,6 +1033,12 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
             }
             if b.contains_key("role") {
                 b.insert("email".into(), json!(format!("csrf-new-{n}@target.test")));
+            }
+            if b.contains_key("plan_code") {
+                b.insert("plan_code".into(), json!("standard"));
+            }
+            if op.method == Method::POST && op.path == "/api/v1/admin/plans" {
+                b.insert("code".into(), json!(format!("csrf-plan-{n}")));
             }
             Value::Object(b)
         });
