@@ -81,7 +81,8 @@ psql -qXAt -d postgres -c "SELECT datname FROM pg_database WHERE datname LIKE 'q
 # one into a PostgreSQL installation of its own.
 QLINK_RELEASE_PACKAGES=$(release_packages)
 export QLINK_RELEASE_PACKAGES QLINK_PACKAGE=$(package_dir debug)
-if cargo test --workspace --exclude qlink 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"; then
+# --no-fail-fast: a failing test binary must not hide the results of the ones after it.
+if cargo test --workspace --exclude qlink --no-fail-fast 2>&1 | tee "$CARGO_TARGET_DIR/cargo-test.log"; then
     summary+=("cargo test: ok")
 else
     status=1; summary+=("cargo test: FAILED")
