@@ -10,6 +10,7 @@
 use super::assets::Asset;
 use super::charts::{self, Series};
 use super::i18n::Lang;
+use super::staff::login_form;
 use super::{current_user, html_response, layout, Cache, PageError};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -54,23 +55,6 @@ fn page(title: &str, script: Asset, body: Markup) -> Response {
 
 fn page_with(status: StatusCode, title: &str, script: Asset, body: Markup) -> Response {
     html_response(status, Cache::NoStore, layout(Lang::En, title, "desk", Some(script), body))
-}
-
-fn login_form(heading: &str, hint: &str) -> Markup {
-    html! {
-        main.card.login {
-            h1 { (heading) }
-            p.lead { (hint) }
-            p #message .error role="alert" hidden {}
-            form #login {
-                label for="email" { "Email" }
-                input #email name="email" type="email" autocomplete="username" required;
-                label for="password" { "Password" }
-                input #password name="password" type="password" autocomplete="current-password" required;
-                button #login-button .primary type="submit" { "Log in" }
-            }
-        }
-    }
 }
 
 fn wrong_login(email: &str, heading: &str, other_page: &str, why: &str) -> Markup {

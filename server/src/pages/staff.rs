@@ -74,7 +74,8 @@ fn works_the_desk(user: &User) -> bool {
     matches!(user.role.as_str(), "STAFF" | "OWNER") && user.business_id.is_some()
 }
 
-fn login_form(heading: &str, hint: &str) -> Markup {
+/// The login card of the staff, owner and operator pages (their scripts post it).
+pub(super) fn login_form(heading: &str, hint: &str) -> Markup {
     html! {
         main.card.login {
             h1 { (heading) }
