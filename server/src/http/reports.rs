@@ -289,13 +289,15 @@ async fn clinic_report(app: &AppState, business_id: Uuid, query: ClinicReportQue
     let csv = wants_csv(query.format.as_deref())?;
     let table = table(query.table.as_deref(), &rules::CLINIC_REPORT_TABLES)?;
     let db = app.db.get().await?;
-    let clinic = sql::admin_clinic(&db, business_id).await?;
+    // clinic_today also refuses an unknown clinic (404).
     let today = sql::clinic_today(&db, business_id).await?;
     let range = Range::parse(query.from.as_deref(), query.to.as_deref(), today)?;
     let report = clinic_report_over(&db, business_id, range, query.queue_id).await?;
     if !csv {
         return Ok(Json(report).into_response());
     }
+    // Only the file's name needs the slug; admin_clinics() computes every clinic's state.
+    let clinic = sql::admin_clinic(&db, business_id).await?;
     let name = format!("qlink-{}-{table}-{}-{}.csv", clinic.slug, report.from, report.to);
     Ok(match table {
         "hourly" => csv_response(&name, csv_table(&HOURLY_COLUMNS, &report.hourly)),
