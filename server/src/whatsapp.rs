@@ -588,6 +588,8 @@ mod tests {
             whatsapp_access_token: None,
             whatsapp_app_secret: None,
             whatsapp_verify_token: None,
+            whatsapp_display_number: None,
+            secret_key: None,
         };
         assert!(matches!(Provider::from_args(&args), Ok(Provider::Log)));
         args.whatsapp_phone_number_id = Some("123".into());
