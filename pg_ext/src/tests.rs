@@ -12,12 +12,14 @@ mod tests {
     const SCHEMA: &str = include_str!("../../migrations/V1__schema.sql");
     const ROOMS: &str = include_str!("../../migrations/V4__rooms.sql");
     const REPORTS: &str = include_str!("../../migrations/V5__reports.sql");
+    const CONVERSATIONS: &str = include_str!("../../migrations/V6__conversations.sql");
 
     /// Schema, a SQLSTATE-catching helper, and the clock at 10:00 IST on 10 March 2026.
     fn setup() {
         Spi::run(SCHEMA).expect("schema");
         Spi::run(ROOMS).expect("rooms");
         Spi::run(REPORTS).expect("reports");
+        Spi::run(CONVERSATIONS).expect("conversations");
         Spi::run(
             "CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $f$ \
              BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
