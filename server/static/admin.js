@@ -1,5 +1,6 @@
 // Operator panel: clinics with today's usage, create / suspend / reactivate / reset /
-// delete, settings, failed messages and the audit log, all through the admin JSON API with
+// delete, settings, each clinic's WhatsApp number and each sender's backlog and daily
+// recipient limit, failed messages and the audit log, all through the admin JSON API with
 // the HttpOnly session cookie. The API call, errors and login come from qlink.js. Every
 // value is written with textContent.
 (function () {
@@ -14,7 +15,7 @@
   var panel = $('admin');
   if (!panel) return;
 
-  var clinics = [], busy = false, editing = null;
+  var clinics = [], busy = false, editing = null, senderOf = null;
   function link(href, text) { var a = el('a', null, text); a.href = href; return a; }
   function when(iso) { return iso ? new Date(iso).toLocaleString('en-IN', { dateStyle: 'medium', timeStyle: 'short' }) : ''; }
 
@@ -79,6 +80,7 @@
       if (c.status === 'SUSPENDED' || c.status === 'DISABLED') actions.appendChild(actionButton('Reactivate', 'activate', c, 'primary'));
       else actions.appendChild(actionButton('Suspend', 'suspend', c, 'warn'));
       actions.appendChild(actionButton('Settings', 'settings', c));
+      actions.appendChild(actionButton('WhatsApp', 'whatsapp', c));
       actions.appendChild(actionButton('Reset today', 'reset', c));
       actions.appendChild(actionButton('Delete', 'delete', c));
       tr.appendChild(actions);
@@ -122,12 +124,48 @@
     });
   }
 
+  // One row per sender number: the installation's first (phone_number_id null). The daily
+  // limit is the account's, shared by its numbers: changing it on one row changes it on all.
+  function renderSenders(senders) {
+    var body = $('sender-rows');
+    body.textContent = '';
+    senders.forEach(function (s) {
+      var tr = el('tr');
+      var number = el('td');
+      number.appendChild(el('strong', null, s.display_number || (s.phone_number_id ? '' : 'QLink\'s number')));
+      if (s.phone_number_id) { number.appendChild(el('br')); number.appendChild(el('span', 'small-print', 'id ' + s.phone_number_id)); }
+      tr.appendChild(number);
+      tr.appendChild(el('td', null, s.waba_id));
+      tr.appendChild(el('td', null, s.clinics));
+      tr.appendChild(el('td', null, s.pending));
+      tr.appendChild(el('td', s.deferred > 0 ? 'warning' : null, s.deferred));
+      tr.appendChild(el('td', null, s.failed));
+      tr.appendChild(el('td', null, when(s.oldest_due_at)));
+      tr.appendChild(el('td', s.recipients_24h >= s.daily_recipient_limit ? 'warning' : null,
+        s.recipients_24h + ' / ' + s.daily_recipient_limit));
+      var limit = el('td');
+      var input = el('input', 'short');
+      input.type = 'number'; input.min = '1'; input.max = '1000000'; input.step = '1';
+      input.value = s.daily_recipient_limit;
+      input.setAttribute('aria-label', 'Daily recipient limit of account ' + s.waba_id);
+      var save = el('button', 'small secondary', 'Save');
+      save.type = 'button';
+      save.setAttribute('data-waba', s.waba_id);
+      limit.appendChild(input);
+      limit.appendChild(save);
+      tr.appendChild(limit);
+      body.appendChild(tr);
+    });
+    if (busy) setBusy(true);
+  }
+
   function load() {
     return Promise.all([
       api('GET', '/api/v1/admin/clinics'),
       api('GET', '/api/v1/admin/metrics'),
       api('GET', '/api/v1/admin/messages?status=PERMANENTLY_FAILED'),
-      api('GET', '/api/v1/admin/audit')
+      api('GET', '/api/v1/admin/audit'),
+      api('GET', '/api/v1/admin/whatsapp/senders')
     ]).then(function (r) {
       if (r.some(function (x) { return x.status === 401; })) { location.reload(); return; }
       var bad = r.filter(function (x) { return x.status !== 200; })[0];
@@ -137,6 +175,7 @@
       renderMetrics(r[1].data);
       renderFailed(r[2].data.messages);
       renderAudit(r[3].data.entries);
+      renderSenders(r[4].data.senders);
     }, function () { showError(NETWORK); });
   }
 
@@ -192,7 +231,96 @@
       case 'settings':
         openEditor(c);
         break;
+      case 'whatsapp':
+        openSender(c);
+        break;
     }
+  });
+
+  $('sender-rows').addEventListener('click', function (event) {
+    var b = event.target.closest('button[data-waba]');
+    if (!b || b.disabled) return;
+    var waba = b.getAttribute('data-waba');
+    var input = b.parentNode.querySelector('input');
+    if (!input.checkValidity() || !/^\d+$/.test(input.value)) {
+      showError('Daily recipient limit: ' + (input.validationMessage || 'enter a whole number from 1 to 1,000,000.'));
+      input.focus();
+      return;
+    }
+    var limit = parseInt(input.value, 10);
+    run(function () {
+      return api('PUT', '/api/v1/admin/whatsapp/accounts/' + encodeURIComponent(waba), { daily_recipient_limit: limit });
+    }, function () { notice('Daily recipient limit of ' + waba + ' set to ' + limit + '.'); });
+  });
+
+  // A clinic's WhatsApp number. The access token is write-only: the form never shows it
+  // (the API never returns it), only whether one is stored.
+  function showSender(c, s) {
+    $('w-phone-number-id').value = s.phone_number_id || '';
+    $('w-display-number').value = s.display_number || '';
+    $('w-waba-id').value = s.waba_id || '';
+    $('w-access-token').value = '';
+    $('w-clear-token').checked = false;
+    $('w-token-state').textContent = s.own_sender
+      ? (s.has_access_token ? 'An access token of its own is stored (never shown).' : 'No access token of its own: QLink\'s is used.')
+      : c.name + ' sends from QLink\'s number.';
+    $('sender-remove').hidden = !s.own_sender;
+  }
+
+  function openSender(c) {
+    senderOf = c;
+    $('sender-clinic').textContent = c.name;
+    $('sender-error').hidden = true;
+    api('GET', '/api/v1/admin/clinics/' + encodeURIComponent(c.business_id) + '/whatsapp').then(function (res) {
+      if (res.status === 401) { location.reload(); return; }
+      if (res.status !== 200) { showError(errorText(res)); return; }
+      showSender(c, res.data);
+      $('sender-editor').hidden = false;
+      $('sender-editor').scrollIntoView({ block: 'start' });
+      $('w-phone-number-id').focus();
+    }, function () { showError(NETWORK); });
+  }
+
+  function closeSender() { senderOf = null; $('sender-editor').hidden = true; $('w-access-token').value = ''; }
+  $('sender-cancel').addEventListener('click', closeSender);
+
+  function senderFailed(res) {
+    var error = $('sender-error');
+    error.textContent = errorText(res);
+    error.hidden = false;
+    return true;
+  }
+
+  $('sender-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    if (!senderOf) return;
+    var c = senderOf;
+    var body = {
+      phone_number_id: $('w-phone-number-id').value.trim(),
+      display_number: $('w-display-number').value.trim(),
+      waba_id: $('w-waba-id').value.trim()
+    };
+    var token = $('w-access-token').value.trim();
+    if (token) body.access_token = token;
+    else if ($('w-clear-token').checked) body.clear_access_token = true;
+    $('sender-error').hidden = true;
+    run(function () {
+      return api('PUT', '/api/v1/admin/clinics/' + encodeURIComponent(c.business_id) + '/whatsapp', body);
+    }, function (res) {
+      $('w-access-token').value = '';
+      showSender(c, res.data);
+      notice(c.name + ' now sends from ' + res.data.display_number + '.');
+    }, senderFailed);
+  });
+
+  $('sender-remove').addEventListener('click', function () {
+    if (!senderOf) return;
+    var c = senderOf;
+    twoStep($('sender-remove'), 'Confirm: use QLink\'s number?', function () {
+      run(function () {
+        return api('DELETE', '/api/v1/admin/clinics/' + encodeURIComponent(c.business_id) + '/whatsapp');
+      }, function () { closeSender(); notice(c.name + ' sends from QLink\'s number again.'); }, senderFailed);
+    });
   });
 
   // The settings inputs, as the server rendered them from qlink.settings_schema(): which
@@ -284,5 +412,5 @@
 
   load();
   // Usage numbers move during the day; the panel follows without hammering the server.
-  setInterval(function () { if (!busy && !editing) load(); }, 30000);
+  setInterval(function () { if (!busy && !editing && !senderOf) load(); }, 30000);
 })();

@@ -154,6 +154,11 @@ catalogue! {
     line_full => "Today's tokens are finished", "आज के टोकन खत्म हो गए";
     line_unavailable => "Not taking online tokens now", "अभी ऑनलाइन टोकन नहीं ले रहे";
     err_pick_line => "Please choose a doctor.", "कृपया एक डॉक्टर चुनें।";
+    join_whatsapp => "Join on WhatsApp", "WhatsApp पर जुड़ें";
+    join_whatsapp_hint => "Or get your token in a WhatsApp chat: the message is typed in for you, just send it.",
+        "या WhatsApp चैट में टोकन लें: संदेश पहले से लिखा होगा, बस भेज दें।";
+    stop_whatsapp => "Reply STOP to stop WhatsApp messages from this clinic.",
+        "इस क्लिनिक के WhatsApp संदेश बंद करने के लिए STOP (या रोकें) लिखकर भेजें।";
 
     // Not found / errors
     notfound_title => "Page not found", "पेज नहीं मिला";
@@ -223,6 +228,8 @@ catalogue! {
         "अपना स्थान लाइव देखें; आपकी बारी आने पर हम WhatsApp पर संदेश भेजेंगे।";
     poster_no_phone => "No smartphone? Please ask at the reception.", "स्मार्टफ़ोन नहीं है? कृपया रिसेप्शन पर पूछें।";
     poster_line => "For: {line}", "इनके लिए: {line}";
+    poster_whatsapp => "Or join on WhatsApp: send JOIN {code} to {number}.",
+        "या WhatsApp पर जुड़ें: {number} पर JOIN {code} भेजें।";
 }
 
 #[cfg(test)]

@@ -8,6 +8,10 @@
 //! `?queue=ID` (the QR code of one line's poster) picks that line beforehand. A clinic with
 //! one line shows the 0.1 form.
 //!
+//! Beside the form, "Join on WhatsApp" opens a chat with the clinic's number (its own, else
+//! the installation's `WHATSAPP_DISPLAY_NUMBER`) with `JOIN <slug>` typed in, which
+//! `qlink.handle_inbound` reads; and one line says how to stop the clinic's messages.
+//!
 //! Which tokens this browser took is remembered in an HttpOnly cookie, so "this number
 //! already has a token" can link to the patient's own token, and never to a token someone
 //! else took for that number.
@@ -70,6 +74,42 @@ pub async fn load_clinic(app: &AppState, slug: &str) -> Result<ClinicView, ApiEr
         waiting_count: c.waiting_count,
         refusal_reason: c.refusal_reason,
     })
+}
+
+/// Where "Join on WhatsApp" leads: the chat link and the number it opens.
+pub struct WhatsAppJoin {
+    /// `https://wa.me/<digits>?text=JOIN%20<code>`.
+    pub link: String,
+    /// The number as the operator wrote it, for people to read.
+    pub number: String,
+    /// What the patient sends after JOIN: the slug, or `slug/PREFIX` for one line.
+    pub code: String,
+}
+
+/// The clinic's "Join on WhatsApp": its own number, else the installation's; None when
+/// neither is known. `line_prefix` names one line (its poster). Reading the sender failing
+/// only hides the link: the form still works.
+pub async fn whatsapp_join(app: &AppState, clinic: &ClinicView, line_prefix: Option<&str>) -> Option<WhatsAppJoin> {
+    let own = match app.db.get().await {
+        Ok(db) => match crate::sql::clinic_sender(&db, clinic.business_id).await {
+            Ok(sender) => sender.display_number,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the clinic's WhatsApp sender failed; no WhatsApp link");
+                return None;
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "no database connection for the WhatsApp link");
+            return None;
+        }
+    };
+    let number = own.or_else(|| app.whatsapp_display_number.clone())?;
+    let code = match line_prefix.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(prefix) => format!("{}/{prefix}", clinic.slug),
+        None => clinic.slug.clone(),
+    };
+    let link = crate::http::senders::join_link(&number, &code)?;
+    Some(WhatsAppJoin { link, number, code })
 }
 
 /// The clinic's lines when it has several (the patient picks one), in the clinic's order;
@@ -150,7 +190,8 @@ pub async fn page(
         Err(e) => return PageError::new(lang, e).into_response(),
     };
     let form = FormState { queue_id: query.queue.clone().unwrap_or_default(), ..FormState::default() };
-    let markup = form_page(&clinic, &lines, lang, &form, existing.map(|(id, n, _)| (id, n)));
+    let join = whatsapp_join(&app, &clinic, None).await;
+    let markup = form_page(&clinic, &lines, lang, &form, existing.map(|(id, n, _)| (id, n)), join.as_ref());
     html_response(StatusCode::OK, Cache::NoCache, markup)
 }
 
@@ -235,6 +276,7 @@ fn form_page(
     lang: Lang,
     form: &FormState,
     existing: Option<(Uuid, String)>,
+    join: Option<&WhatsAppJoin>,
 ) -> Markup {
     let base = format!("/c/{}", clinic.slug);
     let strings = lang.json(&[K::err_phone, K::err_name, K::joining, K::err_pick_line]);
@@ -273,6 +315,13 @@ fn form_page(
                 p.consent { (lang.t(K::consent)) }
                 button #join .primary type="submit" { (lang.t(K::join_button)) }
             }
+            @if let Some(join) = join {
+                div.whatsapp-join {
+                    p.small-print { (lang.t(K::join_whatsapp_hint)) }
+                    a.button.whatsapp href=(join.link) rel="noopener" { (lang.t(K::join_whatsapp)) }
+                }
+            }
+            p.small-print.stop-line { (lang.t(K::stop_whatsapp)) }
         }
         footer.footer { (lang.t(K::footer_note)) }
     };
@@ -328,7 +377,9 @@ pub async fn submit(
                 Ok(l) => l,
                 Err(e) => return PageError::new(lang, e).into_response(),
             };
-            html_response(StatusCode::BAD_REQUEST, Cache::NoCache, form_page(&clinic, &lines, lang, &form, None))
+            let join = whatsapp_join(&app, &clinic, None).await;
+            let markup = form_page(&clinic, &lines, lang, &form, None, join.as_ref());
+            html_response(StatusCode::BAD_REQUEST, Cache::NoCache, markup)
         }
         Err(ApiError::Forbidden(refusal)) => match refusal.reason.as_deref() {
             Some(reason) => match load_clinic(&app, &slug).await {
@@ -340,7 +391,9 @@ pub async fn submit(
                     };
                     form.error = Some(line_refusal(lang, reason).to_string());
                     form.queue_id.clear();
-                    html_response(StatusCode::FORBIDDEN, Cache::NoCache, form_page(&clinic, &lines, lang, &form, None))
+                    let join = whatsapp_join(&app, &clinic, None).await;
+                    let markup = form_page(&clinic, &lines, lang, &form, None, join.as_ref());
+                    html_response(StatusCode::FORBIDDEN, Cache::NoCache, markup)
                 }
                 Ok(clinic) => refusal_page(&clinic.name, lang, reason),
                 Err(e) => PageError::new(lang, e).into_response(),

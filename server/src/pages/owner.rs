@@ -4,7 +4,8 @@
 //! owner.js sends every change to the REST API — `/api/v1/owner/…` for an owner,
 //! `/api/v1/admin/clinics/{id}/…` for the operator — which checks and audits it through the
 //! extension (prefixes, the last active line, a room without lines, another clinic's ids,
-//! which settings an owner may change), then reloads the page. Like the desk and the panel,
+//! which settings an owner may change), then reloads the page. The clinic's WhatsApp number
+//! is shown read-only: only the operator changes it. Like the desk and the panel,
 //! the page needs JavaScript; it is English only.
 
 use super::assets::Asset;
@@ -13,7 +14,7 @@ use super::{current_user, html_response, layout, Cache, PageError};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::User;
-use crate::sql::{self, ClinicLogin, QueueLine, RoomLine, SettingRow};
+use crate::sql::{self, ClinicLogin, ClinicSender, QueueLine, RoomLine, SettingRow};
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -129,11 +130,16 @@ struct Data {
     rooms: Vec<RoomLine>,
     staff: Vec<ClinicLogin>,
     schema: Vec<SettingRow>,
+    sender: ClinicSender,
+    /// The installation's number (WHATSAPP_DISPLAY_NUMBER), for a clinic without its own.
+    installation_number: Option<String>,
 }
 
 async fn load(app: &AppState, business_id: Uuid) -> Result<Data, ApiError> {
     let db = app.db.get().await?;
     Ok(Data {
+        sender: sql::clinic_sender(&db, business_id).await?,
+        installation_number: app.whatsapp_display_number.clone(),
         queues: sql::list_queues(&db, business_id).await?,
         rooms: sql::list_rooms(&db, business_id).await?,
         staff: sql::clinic_staff(&db, business_id).await?,
@@ -285,6 +291,8 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>) -> Markup {
                 }
             }
 
+            (whatsapp_section(scope, data))
+
             @if !data.schema.is_empty() {
                 section #settings {
                     h2 { "Clinic settings" }
@@ -294,6 +302,36 @@ fn body(scope: &Scope, data: &Data, done: Option<&str>) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The clinic's WhatsApp number, read-only: the operator sets it (`/admin`).
+fn whatsapp_section(scope: &Scope, data: &Data) -> Markup {
+    let s = &data.sender;
+    let number = if s.own_sender { s.display_number.clone() } else { data.installation_number.clone() };
+    let link = number.as_deref().and_then(|n| crate::http::senders::join_link(n, &scope.slug));
+    html! {
+        section #whatsapp {
+            h2 { "WhatsApp number" }
+            dl.counts {
+                div { dt { "Patients hear from and write to" }
+                      dd #wa-number { @match &number { Some(n) => (n), None => "not configured" } } }
+                div { dt { "Whose number" }
+                      dd #wa-whose { @if s.own_sender { "This clinic's own" } @else { "QLink's shared number" } } }
+                @if s.own_sender {
+                    div { dt { "Phone number id" } dd { (s.phone_number_id.as_deref().unwrap_or("")) } }
+                    div { dt { "Business account (WABA)" } dd { (s.waba_id.as_deref().unwrap_or("")) } }
+                    div { dt { "Access token" }
+                          dd { @if s.has_access_token { "its own (never shown)" } @else { "QLink's" } } }
+                    div { dt { "New conversations per day" }
+                          dd { @match s.daily_recipient_limit { Some(n) => (n), None => "" } } }
+                }
+            }
+            @if let Some(link) = &link {
+                p { "Join link for patients: " a href=(link) { (link) } }
+            }
+            p.small-print { "Only the QLink operator can change the clinic's WhatsApp number. Patients who reply STOP get no more messages from this clinic until they reply START." }
         }
     }
 }

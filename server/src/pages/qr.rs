@@ -1,7 +1,9 @@
 //! The clinic's QR code (SVG for print, PNG for sharing) and the printable A4 poster. The
 //! code encodes the intake page `{QLINK_PUBLIC_URL}/c/{slug}`; with `?queue=ID` (a clinic
 //! with several doctors: one poster per door) it encodes `/c/{slug}?queue=ID`, which opens
-//! the intake page with that line picked, and the poster names the line.
+//! the intake page with that line picked, and the poster names the line. The poster also
+//! tells patients to join on WhatsApp (a link, and the words to send, for a printed page)
+//! and how to stop the clinic's messages.
 
 use super::i18n::{Lang, K};
 use super::intake::load_clinic;
@@ -33,12 +35,12 @@ pub fn intake_url(app: &AppState, slug: &str) -> String {
     format!("{}/c/{}", app.public_url, slug)
 }
 
-/// The line of `?queue=`, which must be one of the clinic's: its id and name.
+/// The line of `?queue=`, which must be one of the clinic's: its id, name and prefix.
 async fn line_for(
     app: &AppState,
     clinic: &super::intake::ClinicView,
     query: &QrQuery,
-) -> ApiResult<Option<(Uuid, String)>> {
+) -> ApiResult<Option<(Uuid, String, String)>> {
     let Some(raw) = query.queue.as_deref().map(str::trim).filter(|q| !q.is_empty()) else {
         return Ok(None);
     };
@@ -46,22 +48,22 @@ async fn line_for(
     let db = app.db.get().await?;
     let lines = crate::sql::list_queues(&db, clinic.business_id).await?;
     let line = lines.into_iter().find(|l| l.queue_id == id).ok_or_else(ApiError::not_found)?;
-    Ok(Some((line.queue_id, line.name)))
+    Ok(Some((line.queue_id, line.name, line.prefix)))
 }
 
 /// The code for a clinic that exists (an unknown slug is a 404, not a code to nowhere),
 /// and the line it names, if any.
-async fn code_for(app: &AppState, slug: &str, query: &QrQuery) -> ApiResult<(QrCode, String, Option<String>)> {
+async fn code_for(app: &AppState, slug: &str, query: &QrQuery) -> ApiResult<(QrCode, String, Option<(String, String)>)> {
     let clinic = load_clinic(app, slug).await?;
     let line = line_for(app, &clinic, query).await?;
     let url = match &line {
-        Some((id, _)) => format!("{}?queue={id}", intake_url(app, &clinic.slug)),
+        Some((id, _, _)) => format!("{}?queue={id}", intake_url(app, &clinic.slug)),
         None => intake_url(app, &clinic.slug),
     };
     // Level M survives a smudge or a fold in a printed poster and keeps modules large.
     let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("QR code for {url}: {e}")))?;
-    Ok((code, url, line.map(|(_, name)| name)))
+    Ok((code, url, line.map(|(_, name, prefix)| (name, prefix))))
 }
 
 pub fn svg_markup(code: &QrCode, size: u32) -> String {
@@ -167,6 +169,7 @@ pub async fn poster(
         },
         Err(e) => return PageError::new(lang, e).into_response(),
     };
+    let join = super::intake::whatsapp_join(&app, &clinic, line.as_ref().map(|(_, prefix)| prefix.as_str())).await;
     let both = |key: K| {
         html! {
             span.en lang="en" { (Lang::En.t(key)) }
@@ -177,7 +180,7 @@ pub async fn poster(
         p.print-hint { "Print on A4 paper (Ctrl+P / ⌘P). Only the poster is printed." }
         article.poster {
             h1 { (clinic.name) }
-            @if let Some(line) = &line {
+            @if let Some((line, _)) = &line {
                 p.poster-line {
                     span.en lang="en" { (Lang::En.tf(K::poster_line, &[("line", line)])) }
                     span.hi lang="hi" { (Lang::Hi.tf(K::poster_line, &[("line", line)])) }
@@ -193,6 +196,17 @@ pub async fn poster(
                 li { (both(K::poster_step2)) }
                 li { (both(K::poster_step3)) }
             }
+            @if let Some(join) = &join {
+                p.poster-whatsapp {
+                    @for lang in [Lang::En, Lang::Hi] {
+                        span class=(lang.code()) lang=(lang.code()) {
+                            (lang.tf(K::poster_whatsapp, &[("code", join.code.as_str()), ("number", join.number.as_str())]))
+                        }
+                    }
+                    a.poster-wa-link href=(join.link) { (join.link) }
+                }
+            }
+            p.poster-stop { (both(K::stop_whatsapp)) }
             p.poster-foot { (both(K::poster_no_phone)) }
         }
     };

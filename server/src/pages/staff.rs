@@ -439,6 +439,50 @@ fn admin_panel(email: &str, schema: &[crate::sql::SettingRow]) -> Markup {
                     }
                 }
             }
+            section #sender-editor .editor hidden {
+                h2 { "WhatsApp number: " span #sender-clinic {} }
+                p.small-print {
+                    "The clinic's own WhatsApp Business number (Meta's phone number id, the number patients see, "
+                    "its business account). Without one the clinic sends from QLink's shared number. The access token "
+                    "is write-only: it is stored sealed and never shown again; leave it empty to keep the stored one."
+                }
+                form #sender-form autocomplete="off" {
+                    div.grid {
+                        div { label for="w-phone-number-id" { "Phone number id (digits)" }
+                              input #w-phone-number-id type="text" inputmode="numeric" pattern="\\s*[0-9]{5,32}\\s*" maxlength="40" required; }
+                        div { label for="w-display-number" { "Display number (+91…)" }
+                              input #w-display-number type="tel" maxlength="32" required; }
+                        div { label for="w-waba-id" { "WhatsApp business account id (digits)" }
+                              input #w-waba-id type="text" inputmode="numeric" pattern="\\s*[0-9]{5,32}\\s*" maxlength="40" required; }
+                        div { label for="w-access-token" { "Access token (optional, write-only)" }
+                              input #w-access-token type="password" autocomplete="new-password" maxlength="4096"
+                                  placeholder="leave empty to keep"; }
+                    }
+                    p #w-token-state .small-print {}
+                    div.check { input #w-clear-token type="checkbox"; label for="w-clear-token" { "Forget the stored access token (use QLink's)" } }
+                    p #sender-error .error role="alert" hidden {}
+                    div.row.buttons {
+                        button #sender-save .action.primary type="submit" { "Save number" }
+                        button #sender-remove .action.secondary type="button" { "Use QLink's number" }
+                        button #sender-cancel .action.secondary type="button" { "Close" }
+                    }
+                }
+            }
+            section #senders {
+                h2 { "WhatsApp senders" }
+                p.small-print {
+                    "Each number's unsent messages and its business account's new conversations of the last 24 hours "
+                    "against Meta's daily limit (250, 2,000, 10,000 or 100,000, by the account's messaging tier). "
+                    "Messages over the limit wait; they are not lost."
+                }
+                div.table-wrap { table {
+                    thead { tr {
+                        th { "Number" } th { "Account" } th { "Clinics" } th { "Pending" } th { "Held by the limit" }
+                        th { "Failed (retrying)" } th { "Oldest due" } th { "Recipients 24 h / limit" } th { "Daily limit" }
+                    } }
+                    tbody #sender-rows {}
+                } }
+            }
             section {
                 h2 { "Add a clinic" }
                 form #create-form {
