@@ -802,6 +802,13 @@ pub fn valid_value(name: &str, schema: &Value, n: u64, login_email: &str) -> Val
         "is_active" => json!(true),
         "unpin" => json!(false),
         "role" => json!("STAFF"),
+        // WhatsApp senders (SPEC §11): Meta's ids are digits; a fresh number per n; no
+        // access token (a probe server has no QLINK_SECRET_KEY to seal one with).
+        "phone_number_id" => json!(format!("{}", 100_000_000_000u64 + n)),
+        "waba_id" => json!(format!("{}", 900_000_000_000u64 + n)),
+        "display_number" => json!(format!("+9198{:08}", n % 100_000_000)),
+        "access_token" => Value::Null,
+        "daily_recipient_limit" => json!(2000),
         _ => {
             // A nullable field's type is a list: ["integer", "null"].
             let types: Vec<&str> = match &schema["type"] {

@@ -797,6 +797,9 @@ impl Gen {
             "slug" => self
                 .pick(&[MAIN, MAIN, MAIN, OTHER, SUSPENDED, "no-such-clinic", "FUZZ-MAIN", "fuzz-main-"])
                 .to_string(),
+            // A WhatsApp business account: the installation's, one that does not exist, or
+            // none at all.
+            "waba_id" => self.pick(&["installation", "installation", "102290129340398", "1234", "INSTALLATION"]).to_string(),
             _ if op.path.starts_with("/api/v1/admin") => {
                 let candidates: Vec<Uuid> = w.victims.clone();
                 let id = if self.chance(0.75) { *self.pick(&candidates) } else { Uuid::new_v4() };
@@ -1308,8 +1311,9 @@ async fn body_routes(w: &World) -> Vec<(Operation, String, Option<String>)> {
             values.insert("queue_id".to_string(), victim.0.clone());
             values.insert("room_id".to_string(), victim.1.clone());
             values.insert("staff_id".to_string(), victim.2.clone());
-            // The plan every clinic starts on (SPEC §10).
+            // The plan every clinic starts on (SPEC §10), the installation's WhatsApp account.
             values.insert("code".to_string(), "standard".to_string());
+            values.insert("waba_id".to_string(), "installation".to_string());
             let path = op.fill(&values);
             let auth = match op.tag.as_str() {
                 "staff" => Some(w.staff_secret.clone()),

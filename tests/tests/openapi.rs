@@ -217,6 +217,35 @@ async fn the_document_pins_the_input_rules() {
     assert_eq!(slug["pattern"], "^[a-z0-9][a-z0-9-]{1,62}$");
     let status = &doc["paths"]["/api/v1/admin/messages"]["get"]["parameters"][0]["schema"];
     assert_eq!(status["enum"].as_array().map(Vec::len), Some(8));
+
+    // WhatsApp senders (SPEC §11): Meta's ids are 5–32 digits (pg_ext/src/senders.rs), the
+    // display number is a patient's number, the token visible ASCII (sealed by the server),
+    // the daily recipient cap 1–1,000,000.
+    let sender = schema(&doc, "SenderSettings");
+    assert_eq!(sender["required"], json!(["phone_number_id", "display_number", "waba_id"]));
+    for field in ["phone_number_id", "waba_id"] {
+        assert_matches(
+            &pattern(&sender["properties"][field]),
+            &["12345", "106540352242922", " 106540352242922\t", &"9".repeat(32)],
+            &["", "1234", "12a45", "+12345", &"9".repeat(33), "१२३४५"],
+            field,
+        );
+    }
+    assert_eq!(sender["properties"]["display_number"]["pattern"], new_token["properties"]["patient_phone"]["pattern"]);
+    assert_matches(
+        &pattern(&sender["properties"]["access_token"]),
+        &["EAAG1234abcd", " EAAG-x_y.z ", &"t".repeat(4096)],
+        &["", "two words", "tab\tinside", &"t".repeat(4097), "é"],
+        "access_token",
+    );
+    assert_eq!(sender["properties"]["access_token"]["type"], json!(["string", "null"]));
+    let limit = &schema(&doc, "RecipientLimitChange")["properties"]["daily_recipient_limit"];
+    assert_eq!((limit["minimum"].clone(), limit["maximum"].clone()), (json!(1), json!(1_000_000)));
+    let waba = &doc["paths"]["/api/v1/admin/whatsapp/accounts/{waba_id}"]["put"]["parameters"][0]["schema"];
+    let waba = regex::Regex::new(waba["pattern"].as_str().unwrap()).unwrap();
+    assert_matches(&waba, &["installation", "102290129340398"], &["Installation", "1234", " 12345", "installation2"], "waba_id");
+    assert!(doc["paths"]["/api/v1/staff/whatsapp"]["get"].is_object());
+    assert!(doc["paths"]["/api/v1/staff/whatsapp"].get("put").is_none(), "owners never change their sender");
 }
 
 /// Every field of every request body says what it takes (a pattern, a closed list, a

@@ -1017,8 +1017,8 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
             w.app.db.query_one("SELECT id FROM qlink.rooms WHERE business_id = $1", &[&target]).await.unwrap().get(0);
         let mut path = op.path.replace("{id}", &target.to_string());
         path = path.replace("{queue_id}", &target_queue.to_string()).replace("{room_id}", &target_room.to_string());
-        // The plan every clinic starts on.
-        path = path.replace("{code}", "standard");
+        // The plan every clinic starts on; the installation's WhatsApp account.
+        path = path.replace("{code}", "standard").replace("{waba_id}", "installation");
         if path.contains("{staff_id}") {
             let login = w.app.user(&format!("csrf-desk-{n}@target.test"), "STAFF", Some(target)).await;
             path = path.replace("{staff_id}", &login.to_string());
