@@ -59,7 +59,10 @@ QLINK_PASSWORD=$ADMIN_PASSWORD "$QLINK" user create --email "$ADMIN_EMAIL" --rol
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 log "Starting qlink serve on $BASE (log: $WORK/server.log)"
-QLINK_BIND=127.0.0.1:$PORT QLINK_PUBLIC_URL=$BASE QLINK_NO_WORKER=1 QLINK_LOG_FORMAT=json \
+# A secret key, so that a clinic sender's access token (which the document allows) is sealed
+# and stored rather than refused with 409 secret_key_missing.
+QLINK_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+QLINK_BIND=127.0.0.1:$PORT QLINK_PUBLIC_URL=$BASE QLINK_NO_WORKER=1 QLINK_LOG_FORMAT=json QLINK_SECRET_KEY=$QLINK_SECRET_KEY \
     "$QLINK" serve >"$WORK/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

@@ -22,7 +22,7 @@
 use qlink_tests::probe::{
     self, client, diff, documented_error_codes, error_contract_violation, exchange, leak, operations, pct, pct_bytes,
     rows, try_exchange, valid_body, Exchange, Fingerprint, Fingerprinter, Operation, ProbeApp, LOGIN_HITS, PASSWORD,
-    WA_APP_SECRET, WA_VERIFY_TOKEN,
+    WA_APP_SECRET, WA_PHONE_NUMBER_ID, WA_VERIFY_TOKEN,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -1001,8 +1001,29 @@ fn generate(
                            "timestamp": g.boundary_int(), "errors": g.wrong_type()})
                 })
                 .collect();
+            // Patients' messages too (SPEC §11): JOIN words for the clinics, hostile text,
+            // ids and senders, every type; each goes to qlink.handle_inbound once signed.
+            let messages: Vec<Value> = (0..g.rng.gen_range(0..3))
+                .map(|_| {
+                    let body = match g.rng.gen_range(0..4) {
+                        0 => format!("JOIN {}", g.pick(&[MAIN, OTHER, SUSPENDED, "no-such-clinic"])),
+                        1 => g.pick(&["STATUS", "CANCEL", "STOP", "START", "HELP", "रोकें", "LATE"]).to_string(),
+                        _ => g.hostile_string(),
+                    };
+                    let from = if g.chance(0.7) { format!("9198{:08}", g.rng.gen_range(0..100_000_000u32)) } else { g.hostile_string() };
+                    let id = if g.chance(0.7) { format!("wamid.{}", g.fresh()) } else { g.hostile_string() };
+                    json!({"from": from, "id": id, "timestamp": g.boundary_int(),
+                           "type": *g.pick(&["text", "button", "interactive", "image", "\u{0}"]),
+                           "text": {"body": body}, "button": {"payload": g.hostile_string(), "text": g.wrong_type()},
+                           "interactive": {"button_reply": {"id": "STATUS", "title": g.hostile_string()}}})
+                })
+                .collect();
+            let number = if g.chance(0.8) { WA_PHONE_NUMBER_ID.to_string() } else { g.hostile_string() };
             let payload = json!({"object": "whatsapp_business_account",
-                                 "entry": [{"changes": [{"field": "messages", "value": {"statuses": statuses}}]}]});
+                                 "entry": [{"changes": [{"field": "messages", "value": {
+                                     "metadata": {"phone_number_id": number},
+                                     "contacts": [{"wa_id": "919800000000", "profile": {"name": g.hostile_string()}}],
+                                     "statuses": statuses, "messages": messages}}]}]});
             if g.chance(0.3) {
                 Body::Raw(g.raw_body(&json!({}), w))
             } else {
@@ -1516,7 +1537,7 @@ async fn nul_bytes_and_undecodable_urls_are_refused_not_500() {
             .body(body),
     )
     .await;
-    assert_eq!((x.status, x.json()), (200, Some(json!({"applied": 1, "ignored": 2}))), "{}", x.describe());
+    assert_eq!((x.status, x.json()), (200, Some(json!({"applied": 1, "ignored": 2, "messages": 0}))), "{}", x.describe());
     let status: String = w
         .app
         .db

@@ -797,14 +797,14 @@ async fn webhook_applies_signed_statuses_and_refuses_unsigned_ones() {
 
     let r = post_statuses(&url, body.clone(), Some(sign(APP_SECRET, &body))).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 1, "ignored": 0}));
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 1, "ignored": 0, "messages": 0}));
     assert_eq!(status_of(&s.db, first).await.0, "READ");
 
     // Unknown wamids (another app's messages) are ignored, the request still succeeds.
     let body = status_payload(&[("wamid.SOMEONE-ELSE", "delivered")]);
     let r = post_statuses(&url, body.clone(), Some(sign(APP_SECRET, &body))).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 0, "ignored": 1}));
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 0, "ignored": 1, "messages": 0}));
     stop.cancel();
 
     // Without an app secret configured no POST is believed.
