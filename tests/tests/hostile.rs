@@ -799,7 +799,9 @@ impl Gen {
                 .to_string(),
             // A WhatsApp business account: the installation's, one that does not exist, or
             // none at all.
-            "waba_id" => self.pick(&["installation", "installation", "102290129340398", "1234", "INSTALLATION"]).to_string(),
+            "waba_id" => {
+                self.pick(&["installation", "installation", "102290129340398", "1234", "INSTALLATION"]).to_string()
+            }
             _ if op.path.starts_with("/api/v1/admin") => {
                 let candidates: Vec<Uuid> = w.victims.clone();
                 let id = if self.chance(0.75) { *self.pick(&candidates) } else { Uuid::new_v4() };
@@ -1010,7 +1012,11 @@ fn generate(
                         1 => g.pick(&["STATUS", "CANCEL", "STOP", "START", "HELP", "रोकें", "LATE"]).to_string(),
                         _ => g.hostile_string(),
                     };
-                    let from = if g.chance(0.7) { format!("9198{:08}", g.rng.gen_range(0..100_000_000u32)) } else { g.hostile_string() };
+                    let from = if g.chance(0.7) {
+                        format!("9198{:08}", g.rng.gen_range(0..100_000_000u32))
+                    } else {
+                        g.hostile_string()
+                    };
                     let id = if g.chance(0.7) { format!("wamid.{}", g.fresh()) } else { g.hostile_string() };
                     json!({"from": from, "id": id, "timestamp": g.boundary_int(),
                            "type": *g.pick(&["text", "button", "interactive", "image", "\u{0}"]),
@@ -1537,7 +1543,12 @@ async fn nul_bytes_and_undecodable_urls_are_refused_not_500() {
             .body(body),
     )
     .await;
-    assert_eq!((x.status, x.json()), (200, Some(json!({"applied": 1, "ignored": 2, "messages": 0}))), "{}", x.describe());
+    assert_eq!(
+        (x.status, x.json()),
+        (200, Some(json!({"applied": 1, "ignored": 2, "messages": 0}))),
+        "{}",
+        x.describe()
+    );
     let status: String = w
         .app
         .db

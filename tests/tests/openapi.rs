@@ -243,7 +243,12 @@ async fn the_document_pins_the_input_rules() {
     assert_eq!((limit["minimum"].clone(), limit["maximum"].clone()), (json!(1), json!(1_000_000)));
     let waba = &doc["paths"]["/api/v1/admin/whatsapp/accounts/{waba_id}"]["put"]["parameters"][0]["schema"];
     let waba = regex::Regex::new(waba["pattern"].as_str().unwrap()).unwrap();
-    assert_matches(&waba, &["installation", "102290129340398"], &["Installation", "1234", " 12345", "installation2"], "waba_id");
+    assert_matches(
+        &waba,
+        &["installation", "102290129340398"],
+        &["Installation", "1234", " 12345", "installation2"],
+        "waba_id",
+    );
     assert!(doc["paths"]["/api/v1/staff/whatsapp"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/staff/whatsapp"].get("put").is_none(), "owners never change their sender");
 }

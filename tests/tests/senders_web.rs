@@ -94,9 +94,16 @@ async fn the_operator_sets_reads_and_clears_a_clinics_sender_and_the_token_never
     assert_eq!(before["own_sender"], false, "{before}");
     assert_eq!(before["phone_number_id"], Value::Null);
 
-    let set = ok_json(admin.put(sender_url(&app, clinic)).json(&own_sender(Some(ACCESS_TOKEN))).send().await.unwrap()).await;
+    let set =
+        ok_json(admin.put(sender_url(&app, clinic)).json(&own_sender(Some(ACCESS_TOKEN))).send().await.unwrap()).await;
     assert_eq!(
-        (&set["own_sender"], &set["phone_number_id"], &set["display_number"], &set["waba_id"], &set["has_access_token"]),
+        (
+            &set["own_sender"],
+            &set["phone_number_id"],
+            &set["display_number"],
+            &set["waba_id"],
+            &set["has_access_token"]
+        ),
         (&json!(true), &json!(PHONE_NUMBER_ID), &json!("+919812345678"), &json!(WABA_ID), &json!(true)),
         "{set}"
     );
@@ -106,7 +113,10 @@ async fn the_operator_sets_reads_and_clears_a_clinics_sender_and_the_token_never
     // In the database only sealed, for this very number, with the server's key.
     let sealed: Vec<u8> = app
         .db
-        .query_one("SELECT access_token_enc FROM qlink.whatsapp_senders WHERE phone_number_id = $1", &[&PHONE_NUMBER_ID])
+        .query_one(
+            "SELECT access_token_enc FROM qlink.whatsapp_senders WHERE phone_number_id = $1",
+            &[&PHONE_NUMBER_ID],
+        )
         .await
         .unwrap()
         .get(0);
@@ -122,7 +132,10 @@ async fn the_operator_sets_reads_and_clears_a_clinics_sender_and_the_token_never
     let rows = senders["senders"].as_array().unwrap();
     assert_eq!(rows[0]["phone_number_id"], Value::Null, "the installation's number first: {senders}");
     let mine = rows.iter().find(|r| r["phone_number_id"] == PHONE_NUMBER_ID).expect("our sender is listed");
-    assert_eq!((&mine["waba_id"], &mine["clinics"], &mine["daily_recipient_limit"]), (&json!(WABA_ID), &json!(1), &json!(250)));
+    assert_eq!(
+        (&mine["waba_id"], &mine["clinics"], &mine["daily_recipient_limit"]),
+        (&json!(WABA_ID), &json!(1), &json!(250))
+    );
     let audit = ok_json(admin.get(app.url("/api/v1/admin/audit")).send().await.unwrap()).await;
     let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.contains(&"CLINIC_SENDER_SET"), "{actions:?}");
@@ -134,7 +147,10 @@ async fn the_operator_sets_reads_and_clears_a_clinics_sender_and_the_token_never
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(stored_audit.iter().all(|d| !d.contains(ACCESS_TOKEN) && !d.contains(&hex::encode(&sealed))), "{stored_audit:?}");
+    assert!(
+        stored_audit.iter().all(|d| !d.contains(ACCESS_TOKEN) && !d.contains(&hex::encode(&sealed))),
+        "{stored_audit:?}"
+    );
 
     // Without a token the stored one is kept; clear_access_token forgets it.
     let kept = ok_json(admin.put(sender_url(&app, clinic)).json(&own_sender(None)).send().await.unwrap()).await;
@@ -295,8 +311,12 @@ async fn an_owner_reads_its_own_sender_and_cannot_change_it() {
     for (client, clinic) in [(&alpha_owner, alpha), (&alpha_owner, beta), (&beta_owner, alpha)] {
         let url = sender_url(&app, clinic);
         assert_error(client.get(&url).send().await.unwrap(), 403, "forbidden").await;
-        assert_error(client.put(&url).json(&own_sender(Some("EAAG-owner-try"))).send().await.unwrap(), 403, "forbidden")
-            .await;
+        assert_error(
+            client.put(&url).json(&own_sender(Some("EAAG-owner-try"))).send().await.unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
         assert_error(client.delete(&url).send().await.unwrap(), 403, "forbidden").await;
         let r = client
             .put(app.url(&format!("/api/v1/admin/whatsapp/accounts/{WABA_ID}")))
@@ -305,7 +325,8 @@ async fn an_owner_reads_its_own_sender_and_cannot_change_it() {
             .await
             .unwrap();
         assert_error(r, 403, "forbidden").await;
-        assert_error(client.get(app.url("/api/v1/admin/whatsapp/senders")).send().await.unwrap(), 403, "forbidden").await;
+        assert_error(client.get(app.url("/api/v1/admin/whatsapp/senders")).send().await.unwrap(), 403, "forbidden")
+            .await;
     }
     // No write route of the owner's own.
     for r in [
@@ -392,7 +413,8 @@ fn text_message(phone_number_id: &str, from: &str, wamid: &str, body: &str) -> V
 }
 
 async fn post_webhook(app: &TestApp, body: Vec<u8>, signature: Option<String>) -> reqwest::Response {
-    let mut r = plain().post(app.url("/api/v1/webhooks/whatsapp")).header("content-type", "application/json").body(body);
+    let mut r =
+        plain().post(app.url("/api/v1/webhooks/whatsapp")).header("content-type", "application/json").body(body);
     if let Some(s) = signature {
         r = r.header("X-Hub-Signature-256", s);
     }
@@ -420,11 +442,7 @@ async fn signed_inbound_messages_act_once_and_unsigned_ones_not_at_all() {
     let r = post_webhook(&app, join.clone(), Some(sign(&join, APP_SECRET))).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 0, "ignored": 0, "messages": 1}));
-    let row = app
-        .db
-        .query_one("SELECT business_id, source, patient_phone FROM qlink.tokens", &[])
-        .await
-        .unwrap();
+    let row = app.db.query_one("SELECT business_id, source, patient_phone FROM qlink.tokens", &[]).await.unwrap();
     assert_eq!(row.get::<_, Uuid>(0), clinic);
     assert_eq!(row.get::<_, String>(1), "WHATSAPP");
     assert_eq!(row.get::<_, String>(2), "+919876543210");
@@ -432,7 +450,10 @@ async fn signed_inbound_messages_act_once_and_unsigned_ones_not_at_all() {
     assert_eq!(count(&app, reply).await, 1);
     let inbound = app
         .db
-        .query_one("SELECT command, outcome, phone_number_id FROM qlink.inbound_messages WHERE wamid = 'wamid.JOIN1'", &[])
+        .query_one(
+            "SELECT command, outcome, phone_number_id FROM qlink.inbound_messages WHERE wamid = 'wamid.JOIN1'",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -453,14 +474,20 @@ async fn signed_inbound_messages_act_once_and_unsigned_ones_not_at_all() {
     assert_eq!(count(&app, "SELECT count(*) FROM qlink.inbound_messages").await, 1);
 
     // A message PostgreSQL cannot take is skipped, the rest of the batch handled.
-    let mut batch: Value = serde_json::from_slice(&text_message(INSTALLATION_NUMBER_ID, "919876543210", "wamid.S1", "STATUS")).unwrap();
+    let mut batch: Value =
+        serde_json::from_slice(&text_message(INSTALLATION_NUMBER_ID, "919876543210", "wamid.S1", "STATUS")).unwrap();
     let messages = batch.pointer_mut("/entry/0/changes/0/value/messages").unwrap().as_array_mut().unwrap();
-    messages.insert(0, json!({"from": "919876543210", "id": "wamid.\u{0}bad", "type": "text", "text": {"body": "HELP"}}));
+    messages
+        .insert(0, json!({"from": "919876543210", "id": "wamid.\u{0}bad", "type": "text", "text": {"body": "HELP"}}));
     let body = serde_json::to_vec(&batch).unwrap();
     let r = post_webhook(&app, body.clone(), Some(sign(&body, APP_SECRET))).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["messages"], 1);
-    let status: String =
-        app.db.query_one("SELECT outcome FROM qlink.inbound_messages WHERE wamid = 'wamid.S1'", &[]).await.unwrap().get(0);
+    let status: String = app
+        .db
+        .query_one("SELECT outcome FROM qlink.inbound_messages WHERE wamid = 'wamid.S1'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(status, "status");
 }

@@ -53,7 +53,11 @@ async fn line_for(
 
 /// The code for a clinic that exists (an unknown slug is a 404, not a code to nowhere),
 /// and the line it names, if any.
-async fn code_for(app: &AppState, slug: &str, query: &QrQuery) -> ApiResult<(QrCode, String, Option<(String, String)>)> {
+async fn code_for(
+    app: &AppState,
+    slug: &str,
+    query: &QrQuery,
+) -> ApiResult<(QrCode, String, Option<(String, String)>)> {
     let clinic = load_clinic(app, slug).await?;
     let line = line_for(app, &clinic, query).await?;
     let url = match &line {
