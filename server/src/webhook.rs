@@ -220,14 +220,18 @@ fn id_at(value: &Value, key: &str) -> Option<String> {
     }
 }
 
-/// Meta's `timestamp`: unix seconds, as a string (or a number).
+/// Meta's `timestamp`: unix seconds, as a string (or a number). A time outside 2000–2200 is
+/// no time at all (the extension then uses now): PostgreSQL would refuse the extremes, and
+/// the message would be lost for a bad clock.
 fn unix_time(value: Option<&Value>) -> Option<DateTime<Utc>> {
     let seconds = match value? {
         Value::String(s) => s.trim().parse::<i64>().ok()?,
         Value::Number(n) => n.as_i64()?,
         _ => return None,
     };
-    DateTime::from_timestamp(seconds, 0)
+    const YEAR_2000: i64 = 946_684_800;
+    const YEAR_2200: i64 = 7_258_118_400;
+    (YEAR_2000..=YEAR_2200).contains(&seconds).then(|| DateTime::from_timestamp(seconds, 0)).flatten()
 }
 
 /// What the patient said and which button they tapped, by the message's type.
@@ -650,7 +654,7 @@ mod tests {
             {"from": 919876543210u64, "id": "wamid.ok", "timestamp": "soon", "type": ["text"],
              "text": {"body": "JOIN\u{0}x"}},
             "not an object",
-            {"from": "919876543210", "id": "wamid.far", "timestamp": "99999999999999999", "type": "text",
+            {"from": "919876543210", "id": "wamid.far", "timestamp": "-62135596800", "type": "text",
              "text": {"body": 5}}
         ]}}]));
         let found = inbound_messages(&payload);
