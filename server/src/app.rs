@@ -32,6 +32,11 @@ pub struct App {
     pub webhook: WebhookState,
     /// Verified against when the email is unknown, so a login takes as long either way.
     pub dummy_password_hash: String,
+    /// `QLINK_SECRET_KEY`: seals a clinic's own WhatsApp access token before it is stored.
+    /// None: such tokens cannot be stored.
+    pub secret_key: Option<crate::crypto::SecretKey>,
+    /// `WHATSAPP_DISPLAY_NUMBER`: the installation sender's number ("Join on WhatsApp").
+    pub whatsapp_display_number: Option<String>,
 }
 
 impl App {
@@ -79,6 +84,7 @@ impl AppState {
             None => None,
         };
         let public_origin = origin_of(public_url)?;
+        let secret_key = config.whatsapp.secret_key()?;
         let dummy_password_hash =
             tokio::task::spawn_blocking(|| accounts::hash_password(&accounts::random_password())).await??;
         let state = AppState(Arc::new(App {
@@ -96,6 +102,8 @@ impl AppState {
             session_ttl: Duration::from_secs(u64::from(config.http.session_ttl_hours) * 3600),
             metrics: prometheus(),
             dummy_password_hash,
+            secret_key,
+            whatsapp_display_number: config.whatsapp.display_number().map(str::to_string),
         }));
         match crate::http::ops::check_ready(&state).await {
             Ok(version) => tracing::debug!(extension = %version, "database ready"),

@@ -112,7 +112,7 @@ fn parse_pg(url: &str, name: &str) -> anyhow::Result<tokio_postgres::Config> {
 pub struct WhatsAppArgs {
     #[arg(long, env = "WHATSAPP_API_BASE", default_value = "https://graph.facebook.com")]
     pub whatsapp_api_base: String,
-    #[arg(long, env = "WHATSAPP_API_VERSION", default_value = "v21.0")]
+    #[arg(long, env = "WHATSAPP_API_VERSION", default_value = DEFAULT_API_VERSION)]
     pub whatsapp_api_version: String,
     #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID")]
     pub whatsapp_phone_number_id: Option<String>,
@@ -124,7 +124,52 @@ pub struct WhatsAppArgs {
     /// The token Meta echoes in the webhook subscription handshake.
     #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
     pub whatsapp_verify_token: Option<Secret>,
+    /// The installation sender's number as patients see it (E.164, e.g. +919812345678): the
+    /// "Join on WhatsApp" links of clinics without a number of their own.
+    #[arg(long, env = "WHATSAPP_DISPLAY_NUMBER")]
+    pub whatsapp_display_number: Option<String>,
+    /// 32 bytes (64 hex digits or base64) that seal the clinics' own WhatsApp access tokens
+    /// in the database. Without it such tokens can be neither stored nor used. Changing it
+    /// makes every stored token unreadable (they must be entered again).
+    #[arg(long, env = "QLINK_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
 }
+
+impl WhatsAppArgs {
+    /// `QLINK_SECRET_KEY`, parsed: None when unset or empty, an error when malformed (a
+    /// typo must stop the start-up, not silently disable every clinic's own sender).
+    pub fn secret_key(&self) -> anyhow::Result<Option<crate::crypto::SecretKey>> {
+        match self.secret_key.as_ref().map(|s| s.expose().trim()).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => crate::crypto::SecretKey::parse(s).map(Some),
+        }
+    }
+
+    /// The display number, when set and not blank.
+    pub fn display_number(&self) -> Option<&str> {
+        self.whatsapp_display_number.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+}
+
+impl Default for WhatsAppArgs {
+    /// No credentials (the log provider), Meta's production base: what the flags give with
+    /// nothing set. Code that builds a `Config` starts from it and sets what it needs.
+    fn default() -> Self {
+        WhatsAppArgs {
+            whatsapp_api_base: "https://graph.facebook.com".into(),
+            whatsapp_api_version: DEFAULT_API_VERSION.into(),
+            whatsapp_phone_number_id: None,
+            whatsapp_access_token: None,
+            whatsapp_app_secret: None,
+            whatsapp_verify_token: None,
+            whatsapp_display_number: None,
+            secret_key: None,
+        }
+    }
+}
+
+/// The Graph API version requests go to by default.
+pub const DEFAULT_API_VERSION: &str = "v21.0";
 
 /// The message worker.
 #[derive(Args, Clone, Debug)]

@@ -1088,20 +1088,29 @@ pub async fn create_staff_user(
 #[derive(Debug, Clone)]
 pub struct ClaimedMessage {
     pub id: i64,
-    pub business_id: Uuid,
+    /// NULL for a help reply to a number that belongs to no clinic yet.
+    pub business_id: Option<Uuid>,
     /// NULL once the token itself is gone (the message row outlives it).
     pub token_id: Option<Uuid>,
-    /// WELCOME, REMINDER or CALLED.
+    /// WELCOME, REMINDER, CALLED, REPLY or DELAY.
     pub message_type: String,
     /// NULL after the retention purge.
     pub to_phone: Option<String>,
     /// The patient's language (`en`, `hi`).
     pub language: String,
     /// The template's values that have no column of their own: `clinic_name`,
-    /// `token_number`, `people_ahead` (`{}` after the retention purge).
+    /// `token_number`, `people_ahead`; for a REPLY what happened (`kind`, …) (`{}` after the
+    /// retention purge).
     pub payload: serde_json::Value,
     /// Attempts already spent (throttled deferrals spend none).
     pub attempts: i32,
+    /// The number it is sent from; NULL: the installation's.
+    pub sender_phone_number_id: Option<String>,
+    /// The sender's own access token, sealed (`crypto::SecretKey`, associated data the
+    /// phone number id); NULL: the installation's token.
+    pub access_token_enc: Option<Vec<u8>>,
+    /// The sender's own rate (messages a second); NULL: `QLINK_WHATSAPP_RATE`.
+    pub sender_rate: Option<f32>,
 }
 
 impl ClaimedMessage {
@@ -1115,21 +1124,77 @@ impl ClaimedMessage {
             language: row.get("language"),
             payload: row.get("payload"),
             attempts: row.get("attempts"),
+            sender_phone_number_id: row.get("sender_phone_number_id"),
+            access_token_enc: row.get("access_token_enc"),
+            sender_rate: row.get("sender_rate"),
         }
     }
 }
 
-/// `qlink.claim_messages(max_rows, lease)`: leases up to `max_rows` due messages
-/// (`FOR UPDATE SKIP LOCKED`); other workers do not see them until the lease ends.
-pub async fn claim_messages(db: &impl GenericClient, max_rows: i32, lease: Duration) -> ApiResult<Vec<ClaimedMessage>> {
+/// `qlink.claim_messages(max_rows, lease, full_senders)`: leases up to `max_rows` due
+/// messages (`FOR UPDATE SKIP LOCKED`, round-robin across senders); other workers do not see
+/// them until the lease ends. Rows of the senders in `full_senders` (phone number ids, `''`
+/// for the installation's) are left alone: this worker holds enough of theirs.
+pub async fn claim_messages(
+    db: &impl GenericClient,
+    max_rows: i32,
+    lease: Duration,
+    full_senders: &[String],
+) -> ApiResult<Vec<ClaimedMessage>> {
     let stmt = db
         .prepare_cached(
-            "SELECT id, business_id, token_id, message_type, to_phone, language, payload, attempts \
-             FROM qlink.claim_messages($1, make_interval(secs => $2))",
+            "SELECT id, business_id, token_id, message_type, to_phone, language, payload, attempts, \
+                    sender_phone_number_id, access_token_enc, sender_rate \
+             FROM qlink.claim_messages($1, make_interval(secs => $2), $3)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&max_rows, &lease.as_secs_f64()]).await?;
+    let rows = db.query(&stmt, &[&max_rows, &lease.as_secs_f64(), &full_senders]).await?;
     Ok(rows.iter().map(ClaimedMessage::from_row).collect())
+}
+
+/// A row of `qlink.sender_backlog()`: one sender's unsent messages and its account's
+/// recipients of the last 24 hours.
+#[derive(Debug, Clone)]
+pub struct SenderBacklog {
+    /// NULL: the installation's sender.
+    pub phone_number_id: Option<String>,
+    pub display_number: Option<String>,
+    pub waba_id: Option<String>,
+    pub clinics: i32,
+    pub pending: i64,
+    /// Of `pending`, those held by the daily recipient cap.
+    pub deferred: i64,
+    /// FAILED, awaiting a retry.
+    pub failed: i64,
+    pub oldest_due_at: Option<DateTime<Utc>>,
+    pub recipients_24h: i32,
+    pub daily_recipient_limit: i32,
+}
+
+/// `qlink.sender_backlog()`, the installation's sender first.
+pub async fn sender_backlog(db: &impl GenericClient) -> ApiResult<Vec<SenderBacklog>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT phone_number_id, display_number, waba_id, clinics, pending, deferred, failed, \
+                    oldest_due_at, recipients_24h, daily_recipient_limit FROM qlink.sender_backlog()",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| SenderBacklog {
+            phone_number_id: row.get("phone_number_id"),
+            display_number: row.get("display_number"),
+            waba_id: row.get("waba_id"),
+            clinics: row.get("clinics"),
+            pending: row.get("pending"),
+            deferred: row.get("deferred"),
+            failed: row.get("failed"),
+            oldest_due_at: row.get("oldest_due_at"),
+            recipients_24h: row.get("recipients_24h"),
+            daily_recipient_limit: row.get("daily_recipient_limit"),
+        })
+        .collect())
 }
 
 /// What one send attempt came to, as `qlink.finish_message` records it.

@@ -33,6 +33,8 @@ pub fn no_whatsapp() -> WhatsAppArgs {
         whatsapp_access_token: None,
         whatsapp_app_secret: None,
         whatsapp_verify_token: None,
+        whatsapp_display_number: None,
+        secret_key: None,
     }
 }
 

@@ -128,6 +128,8 @@ impl FakeWhatsApp {
             whatsapp_access_token: Some(Secret::new(ACCESS_TOKEN)),
             whatsapp_app_secret: None,
             whatsapp_verify_token: None,
+            whatsapp_display_number: None,
+            secret_key: None,
         }
     }
 

@@ -54,6 +54,8 @@ pub fn whatsapp_with_secrets() -> WhatsAppArgs {
         whatsapp_access_token: Some(Secret::new(WA_ACCESS_TOKEN)),
         whatsapp_app_secret: Some(Secret::new(WA_APP_SECRET)),
         whatsapp_verify_token: Some(Secret::new(WA_VERIFY_TOKEN)),
+        whatsapp_display_number: None,
+        secret_key: None,
     }
 }
 

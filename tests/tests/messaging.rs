@@ -56,6 +56,8 @@ fn log_provider() -> WhatsAppArgs {
         whatsapp_access_token: None,
         whatsapp_app_secret: None,
         whatsapp_verify_token: None,
+        whatsapp_display_number: None,
+        secret_key: None,
     }
 }
 
