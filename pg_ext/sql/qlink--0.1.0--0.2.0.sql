@@ -151,21 +151,38 @@ AS 'qlink-0.2.0', 'check_rate_limit_wrapper';
 -- qlink::outbox::claim_messages
 CREATE  FUNCTION "claim_messages"(
 	"max_rows" INT, /* Option < i32 > */
-	"lease" interval /* Option < Interval > */
+	"lease" interval, /* Option < Interval > */
+	"full_senders" TEXT[] DEFAULT NULL /* :: std :: option :: Option < Vec < Option < String > > > */
 ) RETURNS TABLE (
 	"id" bigint,  /* i64 */
-	"business_id" uuid,  /* Uuid */
+	"business_id" uuid,  /* Option < Uuid > */
 	"token_id" uuid,  /* Option < Uuid > */
 	"message_type" TEXT,  /* String */
 	"to_phone" TEXT,  /* Option < String > */
 	"language" TEXT,  /* String */
 	"payload" jsonb,  /* JsonB */
-	"attempts" INT  /* i32 */
+	"attempts" INT,  /* i32 */
+	"sender_phone_number_id" TEXT,  /* Option < String > */
+	"access_token_enc" bytea,  /* :: std :: option :: Option < Vec < u8 > > */
+	"sender_rate" real  /* Option < f32 > */
 )
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'claim_messages_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::senders::clear_clinic_sender
+CREATE  FUNCTION "clear_clinic_sender"(
+	"business_id" uuid, /* Option < Uuid > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS bool /* Result < bool, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'clear_clinic_sender_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -224,6 +241,24 @@ STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'clinic_report_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::senders::clinic_sender
+CREATE  FUNCTION "clinic_sender"(
+	"business_id" uuid /* Option < Uuid > */
+) RETURNS TABLE (
+	"own_sender" bool,  /* bool */
+	"phone_number_id" TEXT,  /* Option < String > */
+	"display_number" TEXT,  /* Option < String > */
+	"waba_id" TEXT,  /* Option < String > */
+	"has_access_token" bool,  /* Option < bool > */
+	"daily_recipient_limit" INT  /* Option < i32 > */
+)
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'clinic_sender_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -481,6 +516,30 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'finish_message_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::conversations::handle_inbound
+CREATE  FUNCTION "handle_inbound"(
+	"phone_number_id" TEXT, /* Option < & str > */
+	"from_phone" TEXT, /* Option < & str > */
+	"text" TEXT, /* Option < & str > */
+	"button_payload" TEXT, /* Option < & str > */
+	"wamid" TEXT, /* Option < & str > */
+	"received_at" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"profile_name" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"handled" bool,  /* bool */
+	"command" TEXT,  /* String */
+	"outcome" TEXT,  /* String */
+	"business_id" uuid,  /* Option < Uuid > */
+	"token_id" uuid,  /* Option < Uuid > */
+	"reply_id" bigint  /* Option < i64 > */
+)
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'handle_inbound_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -854,6 +913,26 @@ AS 'qlink-0.2.0', 'reset_staff_password_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::senders::sender_backlog
+CREATE  FUNCTION "sender_backlog"() RETURNS TABLE (
+	"phone_number_id" TEXT,  /* Option < String > */
+	"display_number" TEXT,  /* Option < String > */
+	"waba_id" TEXT,  /* String */
+	"clinics" INT,  /* i32 */
+	"pending" bigint,  /* i64 */
+	"deferred" bigint,  /* i64 */
+	"failed" bigint,  /* i64 */
+	"oldest_due_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"recipients_24h" INT,  /* i32 */
+	"daily_recipient_limit" INT  /* i32 */
+)
+STRICT STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'sender_backlog_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::billing::set_clinic_plan
 CREATE  FUNCTION "set_clinic_plan"(
 	"business_id" uuid, /* Option < pgrx :: Uuid > */
@@ -865,6 +944,38 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'set_clinic_plan_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::senders::set_clinic_sender
+CREATE  FUNCTION "set_clinic_sender"(
+	"business_id" uuid, /* Option < Uuid > */
+	"phone_number_id" TEXT, /* Option < & str > */
+	"display_number" TEXT, /* Option < & str > */
+	"waba_id" TEXT, /* Option < & str > */
+	"access_token_enc" bytea DEFAULT NULL, /* :: std :: option :: Option < Vec < u8 > > */
+	"clear_access_token" bool DEFAULT false, /* Option < bool > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS TEXT /* Result < String, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'set_clinic_sender_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::senders::set_recipient_limit
+CREATE  FUNCTION "set_recipient_limit"(
+	"waba_id" TEXT, /* Option < & str > */
+	"daily_recipient_limit" INT, /* Option < i32 > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS INT /* Result < i32, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'set_recipient_limit_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

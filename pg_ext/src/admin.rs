@@ -367,7 +367,8 @@ pub fn clinic_by_slug(
             let now = crate::clock::now(client)?;
             let row = db::read_first(
                 client,
-                "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings FROM qlink.businesses b WHERE b.slug = $1",
+                "SELECT b.id, b.slug, b.name, b.status, b.timezone, b.settings, b.whatsapp_phone_number_id \
+                 FROM qlink.businesses b WHERE b.slug = $1",
                 &[slug.into()],
             )?
             .ok_or_else(missing)?;
@@ -378,6 +379,7 @@ pub fn clinic_by_slug(
                 timezone: col(&row, 5)?,
                 status: col(&row, 4)?,
                 settings: Settings::from_stored(&settings.0),
+                sender: crate::db::nullable(&row, 7)?,
             };
             let lines = crate::views::Line::today(client, &business, now)?;
             let refusal = crate::views::clinic_refusal(&business, &lines);

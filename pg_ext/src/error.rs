@@ -47,6 +47,9 @@ pub enum Reason {
     InvalidPlanName,
     InvalidPrice,
     UnknownPlan,
+    InvalidPhoneNumberId,
+    InvalidWabaId,
+    InvalidRecipientLimit,
     // P0002: not found (or another clinic's).
     ClinicNotFound,
     TokenNotFound,
@@ -56,6 +59,7 @@ pub enum Reason {
     MessageNotFound,
     QueueNotFound,
     RoomNotFound,
+    AccountNotFound,
     // 42501: not allowed now.
     ClinicSuspended,
     ClinicDisabled,
@@ -99,7 +103,7 @@ pub enum Reason {
 impl Reason {
     /// Every reason, for the documentation test.
     #[cfg(test)]
-    pub const ALL: [Reason; 77] = [
+    pub const ALL: [Reason; 81] = [
         Reason::InvalidName,
         Reason::InvalidPhone,
         Reason::InvalidSource,
@@ -134,6 +138,9 @@ impl Reason {
         Reason::InvalidPlanName,
         Reason::InvalidPrice,
         Reason::UnknownPlan,
+        Reason::InvalidPhoneNumberId,
+        Reason::InvalidWabaId,
+        Reason::InvalidRecipientLimit,
         Reason::ClinicNotFound,
         Reason::TokenNotFound,
         Reason::TokenNotToday,
@@ -142,6 +149,7 @@ impl Reason {
         Reason::MessageNotFound,
         Reason::QueueNotFound,
         Reason::RoomNotFound,
+        Reason::AccountNotFound,
         Reason::ClinicSuspended,
         Reason::ClinicDisabled,
         Reason::QrIntakeOff,
@@ -215,6 +223,9 @@ impl Reason {
             Reason::InvalidPlanName => "invalid_plan_name",
             Reason::InvalidPrice => "invalid_price",
             Reason::UnknownPlan => "unknown_plan",
+            Reason::InvalidPhoneNumberId => "invalid_phone_number_id",
+            Reason::InvalidWabaId => "invalid_waba_id",
+            Reason::InvalidRecipientLimit => "invalid_recipient_limit",
             Reason::ClinicNotFound => "clinic_not_found",
             Reason::TokenNotFound => "token_not_found",
             Reason::TokenNotToday => "token_not_today",
@@ -223,6 +234,7 @@ impl Reason {
             Reason::MessageNotFound => "message_not_found",
             Reason::QueueNotFound => "queue_not_found",
             Reason::RoomNotFound => "room_not_found",
+            Reason::AccountNotFound => "account_not_found",
             Reason::ClinicSuspended => "clinic_suspended",
             Reason::ClinicDisabled => "clinic_disabled",
             Reason::QrIntakeOff => "qr_intake_off",
@@ -264,16 +276,45 @@ impl Reason {
     pub fn sqlstate(self) -> PgSqlErrorCode {
         use Reason::*;
         match self {
-            InvalidName | InvalidPhone | InvalidSource | InvalidLanguage | InvalidAction | ActionTakesNoToken
-            | ActionNeedsToken | InvalidRating | InvalidFeedback | UnknownSetting | InvalidSetting | InvalidSlug
-            | InvalidClinicName | InvalidClinicStatus | InvalidTimezone | InvalidAddress | InvalidEmail
-            | InvalidPasswordHash | InvalidRole | InvalidArgument | QueueRequired | RoomRequired | InvalidQueueName
-            | InvalidPrefix | InvalidRoomName | RoomWithoutQueues | TransferNeedsQueue | ActionTakesNoQueue
-            | InvalidRange | InvalidMonth | InvalidPlanCode | InvalidPlanName | InvalidPrice | UnknownPlan => {
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
-            }
+            InvalidName
+            | InvalidPhone
+            | InvalidSource
+            | InvalidLanguage
+            | InvalidAction
+            | ActionTakesNoToken
+            | ActionNeedsToken
+            | InvalidRating
+            | InvalidFeedback
+            | UnknownSetting
+            | InvalidSetting
+            | InvalidSlug
+            | InvalidClinicName
+            | InvalidClinicStatus
+            | InvalidTimezone
+            | InvalidAddress
+            | InvalidEmail
+            | InvalidPasswordHash
+            | InvalidRole
+            | InvalidArgument
+            | QueueRequired
+            | RoomRequired
+            | InvalidQueueName
+            | InvalidPrefix
+            | InvalidRoomName
+            | RoomWithoutQueues
+            | TransferNeedsQueue
+            | ActionTakesNoQueue
+            | InvalidRange
+            | InvalidMonth
+            | InvalidPlanCode
+            | InvalidPlanName
+            | InvalidPrice
+            | UnknownPlan
+            | InvalidPhoneNumberId
+            | InvalidWabaId
+            | InvalidRecipientLimit => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             ClinicNotFound | TokenNotFound | TokenNotToday | StaffNotFound | UserNotFound | MessageNotFound
-            | QueueNotFound | RoomNotFound => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+            | QueueNotFound | RoomNotFound | AccountNotFound => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
             ClinicSuspended
             | ClinicDisabled
             | QrIntakeOff
@@ -345,6 +386,10 @@ impl Reason {
             }
             LastActiveRoom => "This is the clinic's last room in use: add or activate another one first.",
             DailyTokenLimit => "The clinic has given out all of today's tokens. Please ask at the reception.",
+            InvalidPhoneNumberId => "A WhatsApp phone number id is 5 to 32 digits (Meta's WhatsApp Manager shows it).",
+            InvalidWabaId => "A WhatsApp business account id is 5 to 32 digits.",
+            InvalidRecipientLimit => "The daily recipient limit must be from 1 to 1,000,000.",
+            AccountNotFound => "WhatsApp business account not found.",
             _ => "The request was refused.",
         }
     }

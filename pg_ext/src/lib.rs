@@ -18,6 +18,7 @@ mod admin;
 mod audit;
 mod billing;
 mod clock;
+mod conversations;
 mod db;
 mod error;
 mod model;
@@ -27,6 +28,7 @@ mod queue;
 mod ratelimit;
 mod reports;
 mod rooms;
+mod senders;
 mod validate;
 mod views;
 

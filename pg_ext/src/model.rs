@@ -14,6 +14,8 @@ pub struct Business {
     pub timezone: String,
     pub status: String,
     pub settings: Settings,
+    /// The clinic's own WhatsApp number (`phone_number_id`); None: the installation's.
+    pub sender: Option<String>,
 }
 
 impl Business {
@@ -22,7 +24,7 @@ impl Business {
         let id = id.ok_or_else(missing)?;
         let row = db::read_first(
             client,
-            "SELECT id, name, timezone, status, settings FROM qlink.businesses WHERE id = $1",
+            "SELECT id, name, timezone, status, settings, whatsapp_phone_number_id FROM qlink.businesses WHERE id = $1",
             &[id.into()],
         )?
         .ok_or_else(missing)?;
@@ -33,6 +35,7 @@ impl Business {
             timezone: col(&row, 3)?,
             status: col(&row, 4)?,
             settings: Settings::from_stored(&settings.0),
+            sender: nullable(&row, 6)?,
         })
     }
 

@@ -36,6 +36,8 @@ pub fn enqueue(
     };
     let (status, reason) = if !business.settings.whatsapp_enabled {
         ("SKIPPED", Some("whatsapp_disabled"))
+    } else if opted_out(client, business.id, phone)? {
+        ("SKIPPED", Some("opted_out"))
     } else if i64::from(session.clinic_messages()) >= business.settings.daily_message_limit {
         ("SKIPPED", Some("daily_message_limit"))
     } else {
@@ -59,8 +61,9 @@ pub fn enqueue(
     db::exec(
         client,
         "INSERT INTO qlink.message_logs (business_id, token_id, audit_log_id, message_type, to_phone, \
-             language, payload, status, reason, next_attempt_at, created_at, updated_at, room_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, $11)",
+             language, payload, status, reason, next_attempt_at, created_at, updated_at, room_id, \
+             sender_phone_number_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, $11, $12)",
         &[
             business.id.into(),
             token.id.into(),
@@ -73,9 +76,53 @@ pub fn enqueue(
             reason.into(),
             now.into(),
             room.map(|r| r.id).into(),
+            business.sender.as_deref().into(),
         ],
     )?;
     Ok(())
+}
+
+/// Whether the patient wrote STOP to this clinic (and not START since).
+pub fn opted_out(client: &mut SpiClient<'_>, business_id: Uuid, phone: &str) -> QResult<bool> {
+    Ok(db::value(
+        client,
+        "SELECT EXISTS (SELECT 1 FROM qlink.opt_outs WHERE business_id = $1 AND phone = $2)",
+        &[business_id.into(), phone.into()],
+    )?
+    .unwrap_or(false))
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Queues a REPLY: free-form text to someone who wrote to `sender` (None: the installation's
+/// number) in the last 24 hours. The worker writes the text from `payload` in `language`.
+/// Replies are not counted against the clinic's daily message limit: they answer the patient
+/// and cost nothing inside the window the patient opened. Returns the row's id.
+pub fn enqueue_reply(
+    client: &mut SpiClient<'_>,
+    business_id: Option<Uuid>,
+    token_id: Option<Uuid>,
+    to_phone: &str,
+    language: &str,
+    sender: Option<&str>,
+    payload: serde_json::Value,
+    now: TimestampWithTimeZone,
+) -> QResult<i64> {
+    let id: Option<i64> = db::value(
+        client,
+        "INSERT INTO qlink.message_logs (business_id, token_id, message_type, to_phone, language, payload, \
+             status, next_attempt_at, created_at, updated_at, sender_phone_number_id) \
+         VALUES ($1, $2, 'REPLY', $3, $4, $5, 'PENDING', $6, $6, $6, $7) RETURNING id",
+        &[
+            business_id.into(),
+            token_id.into(),
+            to_phone.into(),
+            language.into(),
+            JsonB(payload).into(),
+            now.into(),
+            sender.into(),
+        ],
+    )?;
+    Ok(id.expect("INSERT RETURNING id"))
 }
 
 fn several_rooms(client: &mut SpiClient<'_>, business: &Business) -> QResult<bool> {
@@ -149,25 +196,34 @@ pub fn skip_unsent_for_audit(client: &mut SpiClient<'_>, audit_log_id: i64, now:
     Ok(())
 }
 
+/// The daily cap of unique recipients runs over this window (Meta's rolling 24 hours).
+const RECIPIENT_WINDOW: &str = "24 hours";
+
 /// Claims up to `max_rows` due messages for `lease`. Claimed rows are invisible to other
-/// workers until the lease ends; a worker that dies simply lets it run out.
+/// workers until the lease ends; a worker that dies simply lets it run out. Rows are taken
+/// round robin across senders, except those of `full_senders` (`''`: the installation's);
+/// template messages first pass their account's daily recipient cap (see sql/API.md).
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn claim_messages(
     max_rows: Option<i32>,
     lease: Option<Interval>,
+    full_senders: default!(Option<Vec<Option<String>>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
         (
             name!(id, i64),
-            name!(business_id, Uuid),
+            name!(business_id, Option<Uuid>),
             name!(token_id, Option<Uuid>),
             name!(message_type, String),
             name!(to_phone, Option<String>),
             name!(language, String),
             name!(payload, JsonB),
             name!(attempts, i32),
+            name!(sender_phone_number_id, Option<String>),
+            name!(access_token_enc, Option<Vec<u8>>),
+            name!(sender_rate, Option<f32>),
         ),
     >,
     ErrorReport,
@@ -177,39 +233,185 @@ pub fn claim_messages(
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| invalid_argument("max_rows must be from 1 to 1000."))?;
         let lease = lease.ok_or_else(|| invalid_argument("lease is required."))?;
+        let full: Vec<String> = full_senders.unwrap_or_default().into_iter().flatten().collect();
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
+            let positive: bool = db::value(client, "SELECT $1 > interval '0'", &[lease.into()])?.unwrap_or(false);
+            if !positive {
+                return Ok(TableIterator::new(Vec::new()));
+            }
             let table = db::exec(
                 client,
-                "WITH due AS ( \
-                     SELECT id FROM qlink.message_logs \
+                "WITH ranked AS ( \
+                     SELECT id, next_attempt_at, row_number() OVER ( \
+                         PARTITION BY coalesce(sender_phone_number_id, '') ORDER BY next_attempt_at, id) AS rn \
+                     FROM qlink.message_logs \
                      WHERE status IN ('PENDING', 'FAILED') AND next_attempt_at <= $1 \
                        AND (locked_until IS NULL OR locked_until <= $1) \
-                     ORDER BY next_attempt_at, id LIMIT $2 \
-                     FOR UPDATE SKIP LOCKED) \
-                 UPDATE qlink.message_logs m SET locked_until = $1 + $3, updated_at = $1 \
-                 FROM due WHERE m.id = due.id AND $3 > interval '0' \
-                 RETURNING m.id, m.business_id, m.token_id, m.message_type, m.to_phone, m.language, \
-                           m.payload, m.attempts",
-                &[now.into(), max_rows.into(), lease.into()],
+                       AND coalesce(sender_phone_number_id, '') <> ALL ($3)) \
+                 SELECT m.id, m.message_type, m.to_phone, m.sender_phone_number_id, \
+                        coalesce(s.waba_id, 'installation') AS waba_id \
+                 FROM qlink.message_logs m \
+                 JOIN (SELECT id, rn, next_attempt_at FROM ranked WHERE rn <= $2) r ON r.id = m.id \
+                 LEFT JOIN qlink.whatsapp_senders s ON s.phone_number_id = m.sender_phone_number_id \
+                 ORDER BY r.rn, r.next_attempt_at, m.id LIMIT $2 \
+                 FOR UPDATE OF m SKIP LOCKED",
+                &[now.into(), max_rows.into(), full.into()],
             )?;
-            let mut rows = Vec::new();
+            let mut candidates = Vec::new();
+            for row in table {
+                candidates.push(Candidate {
+                    id: db::field(&row, 1)?,
+                    template: db::field::<String>(&row, 2)? != "REPLY",
+                    to_phone: row.get(3)?,
+                    sender: row.get(4)?,
+                    waba_id: db::field(&row, 5)?,
+                });
+            }
+            let ids: Vec<i64> = candidates.iter().map(|c| c.id).collect();
+            // Messages queued before the patient wrote STOP are dropped, not sent.
+            let dropped = db::exec(
+                client,
+                "UPDATE qlink.message_logs m SET status = 'SKIPPED', reason = 'opted_out', updated_at = $2 \
+                 WHERE m.id = ANY($1) AND m.message_type <> 'REPLY' \
+                   AND EXISTS (SELECT 1 FROM qlink.opt_outs o WHERE o.business_id = m.business_id AND o.phone = m.to_phone) \
+                 RETURNING m.id",
+                &[ids.into(), now.into()],
+            )?;
+            let mut skipped = Vec::new();
+            for row in dropped {
+                skipped.push(db::field::<i64>(&row, 1)?);
+            }
+            candidates.retain(|c| !skipped.contains(&c.id));
+            let sendable = pass_recipient_caps(client, candidates, now)?;
+            let table = db::exec(
+                client,
+                "WITH claimed AS ( \
+                     UPDATE qlink.message_logs m SET locked_until = $1 + $3, updated_at = $1, \
+                         reason = CASE WHEN m.reason = 'daily_recipient_limit' THEN NULL ELSE m.reason END \
+                     WHERE m.id = ANY($2) \
+                     RETURNING m.id, m.business_id, m.token_id, m.message_type, m.to_phone, m.language, \
+                               m.payload, m.attempts, m.sender_phone_number_id) \
+                 SELECT c.*, s.access_token_enc, s.rate_per_second \
+                 FROM claimed c LEFT JOIN qlink.whatsapp_senders s ON s.phone_number_id = c.sender_phone_number_id",
+                &[now.into(), sendable.clone().into(), lease.into()],
+            )?;
+            type Claimed = (
+                i64,
+                Option<Uuid>,
+                Option<Uuid>,
+                String,
+                Option<String>,
+                String,
+                JsonB,
+                i32,
+                Option<String>,
+                Option<Vec<u8>>,
+                Option<f32>,
+            );
+            let mut rows: Vec<Claimed> = Vec::new();
             for row in table {
                 rows.push((
-                    row.get(1)?.expect("id"),
-                    row.get(2)?.expect("business_id"),
+                    db::field(&row, 1)?,
+                    row.get(2)?,
                     row.get(3)?,
-                    row.get(4)?.expect("message_type"),
+                    db::field(&row, 4)?,
                     row.get(5)?,
-                    row.get(6)?.expect("language"),
-                    row.get(7)?.expect("payload"),
-                    row.get(8)?.expect("attempts"),
+                    db::field(&row, 6)?,
+                    db::field(&row, 7)?,
+                    db::field(&row, 8)?,
+                    row.get(9)?,
+                    row.get(10)?,
+                    row.get(11)?,
                 ));
             }
-            rows.sort_by_key(|r: &(i64, Uuid, Option<Uuid>, String, Option<String>, String, JsonB, i32)| r.0);
+            // In the claim's round-robin order.
+            rows.sort_by_key(|r| sendable.iter().position(|id| *id == r.0));
             Ok(TableIterator::new(rows))
         })
     })
+}
+
+/// A due row, before the recipient cap.
+struct Candidate {
+    id: i64,
+    template: bool,
+    to_phone: Option<String>,
+    sender: Option<String>,
+    waba_id: String,
+}
+
+/// The rows that may be sent now, in order. A template message to someone its account has
+/// not messaged in the last 24 hours, and who has not written to its number in that time
+/// (their own window: Meta does not count it), takes one of the account's
+/// `daily_recipient_limit` places; when none is left, the row waits (PENDING) until the
+/// oldest place frees up. Each account is locked while its places are counted, so workers
+/// claiming at once cannot both take the last one.
+fn pass_recipient_caps(
+    client: &mut SpiClient<'_>,
+    candidates: Vec<Candidate>,
+    now: TimestampWithTimeZone,
+) -> QResult<Vec<i64>> {
+    let mut accounts: Vec<String> = Vec::new();
+    for c in candidates.iter().filter(|c| c.template) {
+        if !accounts.contains(&c.waba_id) {
+            accounts.push(c.waba_id.clone());
+        }
+    }
+    accounts.sort();
+    let mut held: Vec<i64> = Vec::new();
+    for waba in &accounts {
+        let limit: i64 = db::value(
+            client,
+            "SELECT daily_recipient_limit::bigint FROM qlink.whatsapp_accounts WHERE waba_id = $1 FOR UPDATE",
+            &[waba.as_str().into()],
+        )?
+        .unwrap_or(250);
+        db::exec(
+            client,
+            "DELETE FROM qlink.recipient_windows WHERE waba_id = $1 AND opened_at <= $2 - $3::interval",
+            &[waba.as_str().into(), now.into(), RECIPIENT_WINDOW.into()],
+        )?;
+        let mut open: i64 = db::value(
+            client,
+            "SELECT count(*) FROM qlink.recipient_windows WHERE waba_id = $1",
+            &[waba.as_str().into()],
+        )?
+        .unwrap_or(0);
+        for c in candidates.iter().filter(|c| c.template && &c.waba_id == waba) {
+            let Some(phone) = c.to_phone.as_deref() else { continue };
+            let counted: bool = db::value(
+                client,
+                "SELECT EXISTS (SELECT 1 FROM qlink.recipient_windows WHERE waba_id = $1 AND phone = $2) \
+                     OR EXISTS (SELECT 1 FROM qlink.conversations WHERE phone_number_id = coalesce($3, '') \
+                                AND phone = $2 AND last_inbound_at > $4 - $5::interval)",
+                &[waba.as_str().into(), phone.into(), c.sender.as_deref().into(), now.into(), RECIPIENT_WINDOW.into()],
+            )?
+            .unwrap_or(false);
+            if counted {
+                continue;
+            }
+            if open < limit {
+                db::exec(
+                    client,
+                    "INSERT INTO qlink.recipient_windows (waba_id, phone, opened_at) VALUES ($1, $2, $3)",
+                    &[waba.as_str().into(), phone.into(), now.into()],
+                )?;
+                open += 1;
+                continue;
+            }
+            db::exec(
+                client,
+                "UPDATE qlink.message_logs SET reason = 'daily_recipient_limit', updated_at = $2, \
+                     next_attempt_at = greatest(next_attempt_at, \
+                         (SELECT min(opened_at) FROM qlink.recipient_windows WHERE waba_id = $3) + $4::interval) \
+                 WHERE id = $1",
+                &[c.id.into(), now.into(), waba.as_str().into(), RECIPIENT_WINDOW.into()],
+            )?;
+            held.push(c.id);
+        }
+    }
+    Ok(candidates.into_iter().map(|c| c.id).filter(|id| !held.contains(id)).collect())
 }
 
 /// Records the outcome of one send attempt:

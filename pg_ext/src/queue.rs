@@ -82,6 +82,7 @@ pub fn create_token(
     ErrorReport,
 > {
     run(|| {
+        // WHATSAPP tokens come only from handle_inbound, for the number a message came from.
         let source = match non_empty(source).map(str::to_ascii_uppercase).as_deref() {
             None | Some("QR") => "QR",
             Some("STAFF") => "STAFF",
@@ -95,153 +96,197 @@ pub fn create_token(
         };
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let business = Business::load(client, business_id)?;
-            business.require_operational()?;
-            check_staff(client, staff_id, &business)?;
-            let queues = Queue::all_of(client, business.id)?;
-            let queue = Queue::resolve(&queues, queue_id)?;
-            if !queue.is_active {
-                return Err(refused(Reason::QueueInactive));
-            }
-            if queue.rooms_serving == 0 {
-                return Err(refused(Reason::QueueWithoutRoom));
-            }
-            let mut session = Session::lock_today(client, &business, queue.id, now, queues.len() > 1)?;
-            let settings = &business.settings;
-            if source == "QR" {
-                check_qr_open(&business, &session.status)?;
-            }
-            let name = validate::patient_name(patient_name)?;
-            let phone = match non_empty(patient_phone) {
-                Some(raw) => Some(validate::phone(raw)?),
-                None if source == "STAFF" => None,
-                None => return Err(refused(Reason::InvalidPhone)),
+            let intake = Intake {
+                business_id,
+                patient_name,
+                patient_phone,
+                source,
+                client_ip: client_ip.as_ref(),
+                is_priority: is_priority.unwrap_or(false),
+                language,
+                staff_id,
+                queue_id,
             };
-            let language = match non_empty(language) {
-                Some(raw) => validate::language(raw)?,
-                None => settings.default_language.clone(),
-            };
-            // The receptionist is trusted to add whoever is standing at the desk.
-            if source != "STAFF" {
-                check_intake_limits(client, &business, &session, client_ip.as_ref(), phone.as_deref(), now)?;
-            }
+            let t = create_in(client, &intake, now)?;
+            Ok(TableIterator::once((
+                t.token.id,
+                t.token.token_number,
+                "WAITING".to_string(),
+                Some(t.position),
+                Some(t.eta.0),
+                Some(t.eta.1),
+                t.token.label,
+                t.token.queue_id,
+                t.queue_name,
+            )))
+        })
+    })
+}
 
-            let is_priority = is_priority.unwrap_or(false);
-            // Everyone waiting is ahead of a new patient; only the other emergencies are
-            // ahead of a new emergency (few, found through the call-order index).
-            let waiting_ahead: i32 = if is_priority {
-                db::value(
-                    client,
-                    "SELECT count(*)::int FROM qlink.tokens \
+/// What create_token is asked for.
+pub struct Intake<'a> {
+    pub business_id: Option<Uuid>,
+    pub patient_name: Option<&'a str>,
+    pub patient_phone: Option<&'a str>,
+    /// QR, STAFF, API or WHATSAPP (already checked).
+    pub source: &'static str,
+    pub client_ip: Option<&'a Inet>,
+    pub is_priority: bool,
+    pub language: Option<&'a str>,
+    pub staff_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
+}
+
+/// A token just created, with what the patient is told.
+pub struct Created {
+    pub token: Token,
+    pub position: i32,
+    pub people_ahead: i32,
+    pub eta: (i32, i32),
+    pub queue_name: String,
+}
+
+/// create_token's rules, for the SQL function and for a JOIN by WhatsApp. A WHATSAPP token
+/// follows the QR rules without the IP limit (the number is Meta-verified), and gets no
+/// WELCOME: the reply to the JOIN says the same inside the window the patient opened.
+pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: TimestampWithTimeZone) -> QResult<Created> {
+    let Intake {
+        business_id,
+        patient_name,
+        patient_phone,
+        source,
+        client_ip,
+        is_priority,
+        language,
+        staff_id,
+        queue_id,
+    } = *intake;
+    let business = Business::load(client, business_id)?;
+    business.require_operational()?;
+    check_staff(client, staff_id, &business)?;
+    let queues = Queue::all_of(client, business.id)?;
+    let queue = Queue::resolve(&queues, queue_id)?;
+    if !queue.is_active {
+        return Err(refused(Reason::QueueInactive));
+    }
+    if queue.rooms_serving == 0 {
+        return Err(refused(Reason::QueueWithoutRoom));
+    }
+    let mut session = Session::lock_today(client, &business, queue.id, now, queues.len() > 1)?;
+    let settings = &business.settings;
+    if source == "QR" || source == "WHATSAPP" {
+        check_qr_open(&business, &session.status)?;
+    }
+    let name = validate::patient_name(patient_name)?;
+    let phone = match non_empty(patient_phone) {
+        Some(raw) => Some(validate::phone(raw)?),
+        None if source == "STAFF" => None,
+        None => return Err(refused(Reason::InvalidPhone)),
+    };
+    let language = match non_empty(language) {
+        Some(raw) => validate::language(raw)?,
+        None => settings.default_language.clone(),
+    };
+    // The receptionist is trusted to add whoever is standing at the desk.
+    if source != "STAFF" {
+        check_intake_limits(client, &business, &session, client_ip, phone.as_deref(), now)?;
+    }
+
+    // Everyone waiting is ahead of a new patient; only the other emergencies are
+    // ahead of a new emergency (few, found through the call-order index).
+    let waiting_ahead: i32 = if is_priority {
+        db::value(
+            client,
+            "SELECT count(*)::int FROM qlink.tokens \
                      WHERE session_id = $1 AND status = 'WAITING' AND is_priority",
-                    &[session.id.into()],
-                )?
-                .unwrap_or(0)
-            } else {
-                session.waiting_count
-            };
-            let position = waiting_ahead + 1;
-            let people_ahead = waiting_ahead + serving_count(client, &session, &queue)?;
-            // Close to the front already: the WELCOME says so, no REMINDER later.
-            let reach = settings.reminder_at_position;
-            let reminder_queued = reach <= 0 || i64::from(position) <= reach;
-            session.last_token_number += 1;
-            session.waiting_count += 1;
-            let token_number = session.last_token_number;
-            let label = queue.label(token_number);
-            let (line_seq, line_at) = session.enter_line(now);
-            // What the patient is shown now: the reports' ETA accuracy compares the wait with it.
-            let (lo, hi) = eta_range(people_ahead, session.eta_per_person(settings), queue.rooms_serving);
-            let token_id: Uuid = db::value(
-                client,
-                "INSERT INTO qlink.tokens (session_id, business_id, token_number, is_priority, patient_name, \
+            &[session.id.into()],
+        )?
+        .unwrap_or(0)
+    } else {
+        session.waiting_count
+    };
+    let position = waiting_ahead + 1;
+    let people_ahead = waiting_ahead + serving_count(client, &session, &queue)?;
+    // Close to the front already: the WELCOME says so, no REMINDER later.
+    let reach = settings.reminder_at_position;
+    let reminder_queued = reach <= 0 || i64::from(position) <= reach;
+    session.last_token_number += 1;
+    session.waiting_count += 1;
+    let token_number = session.last_token_number;
+    let label = queue.label(token_number);
+    let (line_seq, line_at) = session.enter_line(now);
+    // What the patient is shown now: the reports' ETA accuracy compares the wait with it.
+    let (lo, hi) = eta_range(people_ahead, session.eta_per_person(settings), queue.rooms_serving);
+    let token_id: Uuid = db::value(
+        client,
+        "INSERT INTO qlink.tokens (session_id, business_id, token_number, is_priority, patient_name, \
                      patient_phone, source, language, joined_people_ahead, reminder_queued, created_at, updated_at, \
                      queue_id, token_label, line_seq, line_at, day, eta_first_min_minutes, eta_first_max_minutes) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, \
                          ($11 AT TIME ZONE $16)::date, $17, $18) RETURNING id",
-                &[
-                    session.id.into(),
-                    business.id.into(),
-                    token_number.into(),
-                    is_priority.into(),
-                    name.as_str().into(),
-                    phone.as_deref().into(),
-                    source.into(),
-                    language.as_str().into(),
-                    people_ahead.into(),
-                    reminder_queued.into(),
-                    now.into(),
-                    queue.id.into(),
-                    label.as_str().into(),
-                    line_seq.into(),
-                    line_at.into(),
-                    business.timezone.as_str().into(),
-                    lo.into(),
-                    hi.into(),
-                ],
-            )?
-            .expect("INSERT RETURNING id");
-            let token = Token {
-                id: token_id,
-                session_id: session.id,
-                business_id: business.id,
-                token_number,
-                status: "WAITING".into(),
-                is_priority,
-                patient_phone: phone,
-                language,
-                snapshot: serde_json::Value::Null,
-                called_at: None,
-                queue_id: queue.id,
+        &[
+            session.id.into(),
+            business.id.into(),
+            token_number.into(),
+            is_priority.into(),
+            name.as_str().into(),
+            phone.as_deref().into(),
+            source.into(),
+            language.as_str().into(),
+            people_ahead.into(),
+            reminder_queued.into(),
+            now.into(),
+            queue.id.into(),
+            label.as_str().into(),
+            line_seq.into(),
+            line_at.into(),
+            business.timezone.as_str().into(),
+            lo.into(),
+            hi.into(),
+        ],
+    )?
+    .expect("INSERT RETURNING id");
+    let token = Token {
+        id: token_id,
+        session_id: session.id,
+        business_id: business.id,
+        token_number,
+        status: "WAITING".into(),
+        is_priority,
+        patient_phone: phone,
+        language,
+        snapshot: serde_json::Value::Null,
+        called_at: None,
+        queue_id: queue.id,
+        room_id: None,
+        label: label.clone(),
+        line_seq,
+    };
+    let audit_id = if source == "STAFF" {
+        Some(audit::record(
+            client,
+            Entry {
+                business: &business,
+                session: Some(&session),
                 room_id: None,
-                label: label.clone(),
-                line_seq,
-            };
-            let audit_id = if source == "STAFF" {
-                Some(audit::record(
-                    client,
-                    Entry {
-                        business: &business,
-                        session: Some(&session),
-                        room_id: None,
-                        staff_id,
-                        actor: "STAFF",
-                        action: if is_priority { "ADD_EMERGENCY" } else { "ADD_WALK_IN" },
-                        token_id: Some(token_id),
-                        before: None,
-                        after: None,
-                        undoable: false,
-                    },
-                    now,
-                )?)
-            } else {
-                None
-            };
-            outbox::enqueue(
-                client,
-                &business,
-                &mut session,
-                &token,
-                "WELCOME",
-                Some(people_ahead),
-                None,
-                audit_id,
-                now,
-            )?;
-            session.save(client, now, source == "STAFF")?;
-            Ok(TableIterator::once((
-                token_id,
-                token_number,
-                "WAITING".to_string(),
-                Some(position),
-                Some(lo),
-                Some(hi),
-                label,
-                queue.id,
-                queue.name.clone(),
-            )))
-        })
-    })
+                staff_id,
+                actor: "STAFF",
+                action: if is_priority { "ADD_EMERGENCY" } else { "ADD_WALK_IN" },
+                token_id: Some(token_id),
+                before: None,
+                after: None,
+                undoable: false,
+            },
+            now,
+        )?)
+    } else {
+        None
+    };
+    if source != "WHATSAPP" {
+        outbox::enqueue(client, &business, &mut session, &token, "WELCOME", Some(people_ahead), None, audit_id, now)?;
+    }
+    session.save(client, now, source == "STAFF")?;
+    Ok(Created { token, position, people_ahead, eta: (lo, hi), queue_name: queue.name.clone() })
 }
 
 /// The intake limits, in the order of SPEC §3: per (clinic, IP), per phone, per clinic.
@@ -963,46 +1008,52 @@ pub fn cancel_token(
     run(|| {
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            let missing = || refused(Reason::TokenNotFound);
-            let found = Token::by_id(client, token_id.ok_or_else(missing)?)?.ok_or_else(missing)?;
-            let business = Business::load(client, Some(found.business_id))?;
-            business.require_operational()?;
-            let queues = Queue::all_of(client, business.id)?;
-            let queue = Queue::resolve(&queues, Some(found.queue_id))?;
-            let mut session = Session::lock_today(client, &business, found.queue_id, now, queues.len() > 1)?;
-            // Re-read under the lock.
-            let mut token = Token::of_clinic(client, found.id, &business)?;
-            if token.session_id != session.id {
-                return Err(refused(Reason::TokenDayOver));
-            }
-            if token.status != "WAITING" {
-                return Err(refuse(Reason::NotCancellable, "Only a token that is still waiting can be cancelled."));
-            }
-            let before = audit::snapshot_of(&[&session], &[&token]);
-            token.transition(client, &mut session, "CANCELLED", None, None, now)?;
-            let after = audit::snapshot_of(&[&session], &[&token]);
-            let audit_id = audit::record(
-                client,
-                Entry {
-                    business: &business,
-                    session: Some(&session),
-                    room_id: None,
-                    staff_id: None,
-                    actor: "PATIENT",
-                    action: "CANCEL",
-                    token_id: Some(token.id),
-                    before: Some(before),
-                    after: Some(after),
-                    undoable: false,
-                },
-                now,
-            )?;
-            let serving = serving_count(client, &session, &queue)?;
-            outbox::queue_reminders(client, &business, &mut session, serving, Some(audit_id), now)?;
-            session.save(client, now, false)?;
-            Ok(TableIterator::once((token.token_number, token.status.clone())))
+            let token = cancel_in(client, token_id, now)?;
+            Ok(TableIterator::once((token.token_number, token.status)))
         })
     })
+}
+
+/// A patient's own cancel, from the tracking page or by WhatsApp.
+pub fn cancel_in(client: &mut SpiClient<'_>, token_id: Option<Uuid>, now: TimestampWithTimeZone) -> QResult<Token> {
+    let missing = || refused(Reason::TokenNotFound);
+    let found = Token::by_id(client, token_id.ok_or_else(missing)?)?.ok_or_else(missing)?;
+    let business = Business::load(client, Some(found.business_id))?;
+    business.require_operational()?;
+    let queues = Queue::all_of(client, business.id)?;
+    let queue = Queue::resolve(&queues, Some(found.queue_id))?;
+    let mut session = Session::lock_today(client, &business, found.queue_id, now, queues.len() > 1)?;
+    // Re-read under the lock.
+    let mut token = Token::of_clinic(client, found.id, &business)?;
+    if token.session_id != session.id {
+        return Err(refused(Reason::TokenDayOver));
+    }
+    if token.status != "WAITING" {
+        return Err(refuse(Reason::NotCancellable, "Only a token that is still waiting can be cancelled."));
+    }
+    let before = audit::snapshot_of(&[&session], &[&token]);
+    token.transition(client, &mut session, "CANCELLED", None, None, now)?;
+    let after = audit::snapshot_of(&[&session], &[&token]);
+    let audit_id = audit::record(
+        client,
+        Entry {
+            business: &business,
+            session: Some(&session),
+            room_id: None,
+            staff_id: None,
+            actor: "PATIENT",
+            action: "CANCEL",
+            token_id: Some(token.id),
+            before: Some(before),
+            after: Some(after),
+            undoable: false,
+        },
+        now,
+    )?;
+    let serving = serving_count(client, &session, &queue)?;
+    outbox::queue_reminders(client, &business, &mut session, serving, Some(audit_id), now)?;
+    session.save(client, now, false)?;
+    Ok(token)
 }
 
 /// A 1–5 rating and an optional comment, once the patient has been seen; once per token.

@@ -12,12 +12,14 @@ mod tests {
     const SCHEMA: &str = include_str!("../../migrations/V1__schema.sql");
     const ROOMS: &str = include_str!("../../migrations/V4__rooms.sql");
     const REPORTS: &str = include_str!("../../migrations/V5__reports.sql");
+    const CONVERSATIONS: &str = include_str!("../../migrations/V6__conversations.sql");
 
     /// Schema, a SQLSTATE-catching helper, and the clock at 10:00 IST on 10 March 2026.
     fn setup() {
         Spi::run(SCHEMA).expect("schema");
         Spi::run(ROOMS).expect("rooms");
         Spi::run(REPORTS).expect("reports");
+        Spi::run(CONVERSATIONS).expect("conversations");
         Spi::run(
             "CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $f$ \
              BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
@@ -1759,5 +1761,312 @@ mod tests {
         assert_eq!(status(&t1), "SKIPPED");
         act_in(&b, "UNDO", &r1);
         assert_eq!(status(&t1), "SERVING");
+    }
+
+    // ---- WhatsApp conversations (SPEC §11) ----
+
+    /// The installation's number (any id that is not a clinic's own sender).
+    const HOUSE: &str = "100200300";
+
+    /// One message from a patient: (handled, command, outcome).
+    fn inbound(
+        number: &str,
+        from: &str,
+        text: Option<&str>,
+        button: Option<&str>,
+        wamid: &str,
+    ) -> (bool, String, String) {
+        let row = Spi::get_three_with_args::<bool, String, String>(
+            "SELECT handled, command, outcome FROM qlink.handle_inbound($1, $2, $3, $4, $5, \
+             NULL, 'Asha Rao')",
+            &[number.into(), from.into(), text.into(), button.into(), wamid.into()],
+        )
+        .unwrap();
+        (row.0.unwrap(), row.1.unwrap(), row.2.unwrap())
+    }
+
+    fn outcome(number: &str, from: &str, text: &str, wamid: &str) -> String {
+        inbound(number, from, Some(text), None, wamid).2
+    }
+
+    /// The kind (and refusal reason) of the latest reply to `phone`.
+    fn last_reply(phone: &str) -> (String, Option<String>) {
+        let row = Spi::get_two_with_args::<String, String>(
+            "SELECT payload ->> 'kind', payload ->> 'reason' FROM qlink.message_logs \
+             WHERE message_type = 'REPLY' AND to_phone = $1 ORDER BY id DESC LIMIT 1",
+            &[phone.into()],
+        )
+        .unwrap();
+        (row.0.expect("a reply"), row.1)
+    }
+
+    fn replies(phone: &str) -> i64 {
+        i(&format!("SELECT count(*) FROM qlink.message_logs WHERE message_type = 'REPLY' AND to_phone = '{phone}'"))
+    }
+
+    #[pg_test]
+    fn join_by_whatsapp_gives_one_token_for_the_verified_number_and_replies() {
+        setup();
+        let b = clinic("sunrise");
+        assert_eq!(
+            inbound(HOUSE, "919876500001", Some("JOIN sunrise"), None, "wamid.A"),
+            (true, "JOIN".into(), "joined".into())
+        );
+        // Meta delivers the same message again: acted on once.
+        assert_eq!(
+            inbound(HOUSE, "919876500001", Some("JOIN sunrise"), None, "wamid.A"),
+            (false, "JOIN".into(), "joined".into())
+        );
+        assert_eq!(
+            i(&format!(
+                "SELECT count(*) FROM qlink.tokens WHERE business_id = '{b}' AND source = 'WHATSAPP' \
+                        AND patient_phone = '+919876500001' AND patient_name = 'Asha Rao'"
+            )),
+            1
+        );
+        // The reply replaces the WELCOME template, and carries what the patient needs.
+        assert_eq!(i("SELECT count(*) FROM qlink.message_logs WHERE message_type = 'WELCOME'"), 0);
+        assert_eq!(replies("+919876500001"), 1);
+        assert_eq!(
+            s("SELECT concat_ws(',', payload->>'kind', payload->>'token_label', payload->>'position', \
+               payload->>'clinic_name', payload ? 'token_id') FROM qlink.message_logs WHERE message_type = 'REPLY'"),
+            "joined,1,1,Clinic sunrise,t"
+        );
+        // A second JOIN the same day is the phone limit, said in the reply; no token.
+        at("2026-03-10 04:31:00+00");
+        assert_eq!(outcome(HOUSE, "919876500001", "join SUNRISE", "wamid.B"), "refused");
+        assert_eq!(last_reply("+919876500001"), ("refused".into(), Some("phone_limit".into())));
+        assert_eq!(i("SELECT count(*) FROM qlink.tokens"), 1);
+        // Hindi: the same command, a Hindi reply.
+        assert_eq!(outcome(HOUSE, "919876500002", "जुड़ें sunrise", "wamid.C"), "joined");
+        assert_eq!(s("SELECT language FROM qlink.tokens WHERE patient_phone = '+919876500002'"), "hi");
+        assert_eq!(
+            s("SELECT language FROM qlink.message_logs WHERE to_phone = '+919876500002' ORDER BY id DESC LIMIT 1"),
+            "hi"
+        );
+    }
+
+    #[pg_test]
+    fn a_join_that_cannot_be_served_says_why_and_creates_nothing() {
+        setup();
+        let b = clinic("sunrise");
+        let closed = clinic("closed");
+        Spi::run(&format!("SELECT * FROM qlink.close_session('{closed}')")).unwrap();
+        let suspended = clinic("paused");
+        Spi::run(&format!("SELECT qlink.update_business('{suspended}', status => 'SUSPENDED')")).unwrap();
+        let tokens = || i("SELECT count(*) FROM qlink.tokens");
+        let before = tokens();
+        for (n, (text, reason)) in [
+            ("JOIN nowhere", "unknown_clinic"),
+            ("JOIN", "unknown_clinic"),
+            ("JOIN closed", "session_closed"),
+            ("JOIN paused", "clinic_suspended"),
+            ("JOIN sunrise/ZZ", "queue_not_found"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(outcome(HOUSE, "919876500010", text, &format!("wamid.R{n}")), "refused", "{text}");
+            assert_eq!(last_reply("+919876500010"), ("refused".into(), Some(reason.into())), "{text}");
+        }
+        // A business-scoped user id is not a phone: no token without a number.
+        assert_eq!(outcome(HOUSE, "IN.abcdef0123456789", "JOIN sunrise", "wamid.R9"), "refused");
+        assert_eq!(last_reply("IN.abcdef0123456789").1.as_deref(), Some("no_phone"));
+        assert_eq!(tokens(), before);
+        let _ = b;
+    }
+
+    #[pg_test]
+    fn status_cancel_stop_start_and_help_do_what_they_say() {
+        setup();
+        let b = clinic("sunrise");
+        let p = "+919876500020";
+        assert_eq!(outcome(HOUSE, "919876500020", "JOIN sunrise", "w1"), "joined");
+        let t = s(&format!("SELECT id::text FROM qlink.tokens WHERE patient_phone = '{p}'"));
+        assert_eq!(outcome(HOUSE, "919876500020", "Status?", "w2"), "status");
+        assert_eq!(
+            s("SELECT concat_ws(',', payload->>'status', payload->>'position') FROM qlink.message_logs \
+               WHERE message_type = 'REPLY' ORDER BY id DESC LIMIT 1"),
+            "WAITING,1"
+        );
+        assert_eq!(outcome(HOUSE, "919876500020", "HELP", "w3"), "help");
+        // Anything else gets help once an hour, then silence.
+        assert_eq!(outcome(HOUSE, "919876500020", "hello?", "w4"), "quiet");
+        at("2026-03-10 05:40:00+00");
+        assert_eq!(outcome(HOUSE, "919876500020", "hello?", "w5"), "help");
+        // STOP: recorded for this clinic; then only START and HELP act, silently otherwise.
+        assert_eq!(inbound(HOUSE, "919876500020", None, Some("STOP"), "w6").2, "stopped");
+        assert_eq!(i(&format!("SELECT count(*) FROM qlink.opt_outs WHERE business_id = '{b}' AND phone = '{p}'")), 1);
+        let replies_before = replies(p);
+        assert_eq!(outcome(HOUSE, "919876500020", "STATUS", "w7"), "opted_out");
+        assert_eq!(outcome(HOUSE, "919876500020", "CANCEL", "w8"), "opted_out");
+        assert_eq!(replies(p), replies_before);
+        assert_eq!(status(&t), "WAITING");
+        // Every later message of the clinic to that phone is skipped.
+        act(&b, "NEXT");
+        assert_eq!(
+            s(&format!("SELECT status || ':' || reason FROM qlink.message_logs WHERE message_type = 'CALLED' AND to_phone = '{p}'")),
+            "SKIPPED:opted_out"
+        );
+        assert_eq!(outcome(HOUSE, "919876500020", "START", "w9"), "started");
+        assert_eq!(i("SELECT count(*) FROM qlink.opt_outs"), 0);
+        // CANCEL of a token being served is refused in the reply; a waiting one is cancelled.
+        assert_eq!(inbound(HOUSE, "919876500020", None, Some("CANCEL"), "w10").2, "not_cancellable");
+        assert_eq!(outcome(HOUSE, "919876500021", "JOIN sunrise", "w11"), "joined");
+        assert_eq!(outcome(HOUSE, "919876500021", "रद्द", "w12"), "cancelled");
+        assert_eq!(s("SELECT status FROM qlink.tokens WHERE patient_phone = '+919876500021'"), "CANCELLED");
+        assert_eq!(outcome(HOUSE, "919876500021", "LATE", "w13"), "not_available");
+        assert_eq!(outcome(HOUSE, "919876500099", "STATUS", "w14"), "no_token");
+    }
+
+    #[pg_test]
+    fn a_stop_drops_the_messages_already_queued_for_that_clinic() {
+        setup();
+        let b = clinic("sunrise");
+        token(&b, "Ravi", &phone(30));
+        let p = s("SELECT patient_phone FROM qlink.tokens LIMIT 1");
+        assert_eq!(outcome(HOUSE, p.trim_start_matches('+'), "STOP", "w1"), "stopped");
+        let claimed = i("SELECT count(*) FROM qlink.claim_messages(10, '30 s') WHERE message_type = 'WELCOME'");
+        assert_eq!(claimed, 0);
+        assert_eq!(
+            s("SELECT status || ':' || reason FROM qlink.message_logs WHERE message_type = 'WELCOME'"),
+            "SKIPPED:opted_out"
+        );
+        // The STOP's own confirmation still goes.
+        assert_eq!(i("SELECT count(*) FROM qlink.message_logs WHERE message_type = 'REPLY' AND status = 'PENDING'"), 1);
+    }
+
+    #[pg_test]
+    fn a_message_to_one_clinics_number_never_acts_on_another_clinic() {
+        setup();
+        let a = clinic("alpha");
+        let b = clinic("beta");
+        Spi::run(&format!("SELECT qlink.set_clinic_sender('{a}', '5550001', '+919800000001', '77770001')")).unwrap();
+        // beta uses the installation's number. Its slug on alpha's number is unknown.
+        assert_eq!(outcome("5550001", "919876500040", "JOIN beta", "t1"), "refused");
+        assert_eq!(last_reply("+919876500040").1.as_deref(), Some("unknown_clinic"));
+        // And alpha's slug on the installation's number too.
+        assert_eq!(outcome(HOUSE, "919876500040", "JOIN alpha", "t2"), "refused");
+        assert_eq!(outcome(HOUSE, "919876500040", "JOIN beta", "t3"), "joined");
+        // A STATUS, CANCEL or STOP to alpha's number does not see the beta token.
+        assert_eq!(outcome("5550001", "919876500040", "STATUS", "t4"), "no_token");
+        assert_eq!(outcome("5550001", "919876500040", "CANCEL", "t5"), "no_token");
+        assert_eq!(outcome("5550001", "919876500040", "STOP", "t6"), "stopped");
+        assert_eq!(s("SELECT string_agg(business_id::text, ',') FROM qlink.opt_outs"), a);
+        assert_eq!(s("SELECT status FROM qlink.tokens WHERE patient_phone = '+919876500040'"), "WAITING");
+        // Replies leave from the number written to.
+        assert_eq!(
+            s("SELECT coalesce(sender_phone_number_id, '-') FROM qlink.message_logs WHERE message_type = 'REPLY' ORDER BY id DESC LIMIT 1"),
+            "5550001"
+        );
+        assert_eq!(outcome("5550001", "919876500041", "JOIN alpha", "t7"), "joined");
+        assert_eq!(i(&format!("SELECT count(*) FROM qlink.tokens WHERE business_id = '{a}'")), 1);
+        assert_eq!(i(&format!("SELECT count(*) FROM qlink.tokens WHERE business_id = '{b}'")), 1);
+    }
+
+    #[pg_test]
+    fn any_text_is_stored_short_and_whole() {
+        setup();
+        clinic("sunrise");
+        let long = "مرحبا 😀 ".repeat(500);
+        inbound(HOUSE, "919876500050", Some(&long), None, "x1");
+        inbound(HOUSE, "919876500050", Some("a\u{0}b"), Some(&"P".repeat(400)), "x2");
+        assert_eq!(i("SELECT char_length(body) FROM qlink.inbound_messages WHERE wamid = 'x1'"), 1000);
+        assert_eq!(s("SELECT body FROM qlink.inbound_messages WHERE wamid = 'x2'"), "ab");
+        assert_eq!(i("SELECT char_length(button_payload) FROM qlink.inbound_messages WHERE wamid = 'x2'"), 256);
+        assert_code("SELECT * FROM qlink.handle_inbound('1', '2', 'x', NULL, NULL, NULL)", "22023");
+        assert_code("SELECT * FROM qlink.handle_inbound(NULL, '2', 'x', NULL, 'w', NULL)", "22023");
+    }
+
+    #[pg_test]
+    fn replies_to_one_number_are_capped_per_hour() {
+        setup();
+        clinic("sunrise");
+        for n in 0..25 {
+            inbound(HOUSE, "919876500060", Some("STATUS"), None, &format!("r{n}"));
+        }
+        assert_eq!(replies("+919876500060"), 20);
+        assert_eq!(s("SELECT outcome FROM qlink.inbound_messages WHERE wamid = 'r24'"), "reply_limit");
+        at("2026-03-10 05:31:00+00");
+        assert_eq!(outcome(HOUSE, "919876500060", "STATUS", "r99"), "no_token");
+        assert_eq!(replies("+919876500060"), 21);
+    }
+
+    #[pg_test]
+    fn the_daily_recipient_cap_defers_new_recipients_and_spares_open_windows() {
+        setup();
+        let b = clinic("sunrise");
+        Spi::run("SELECT qlink.set_recipient_limit('installation', 2)").unwrap();
+        for n in 1..=3 {
+            token(&b, "P", &phone(70 + n));
+        }
+        // Someone who wrote to us has their own window: not counted.
+        assert_eq!(outcome(HOUSE, "919876500080", "HELP", "h1"), "help");
+        token(&b, "Q", &phone(80));
+        let claimed = s("SELECT string_agg(to_phone, ',' ORDER BY id) FROM qlink.claim_messages(50, '30 s')");
+        assert_eq!(claimed, "+919876500071,+919876500072,+919876500080,+919876500080");
+        let held = s("SELECT string_agg(to_phone || ':' || status || ':' || reason, ',') FROM qlink.message_logs WHERE reason IS NOT NULL");
+        assert_eq!(held, "+919876500073:PENDING:daily_recipient_limit");
+        assert_eq!(i("SELECT deferred FROM qlink.sender_backlog() WHERE phone_number_id IS NULL"), 1);
+        // A second message to a recipient already counted goes at once.
+        act(&b, "NEXT");
+        assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(50, '30 s') WHERE message_type = 'CALLED'"), 1);
+        // (What was claimed was sent.)
+        Spi::run("UPDATE qlink.message_logs SET status = 'SENT', locked_until = NULL WHERE locked_until IS NOT NULL").unwrap();
+        // 24 hours after the first window opened, the held message goes.
+        at("2026-03-11 04:30:01+00");
+        assert_eq!(
+            s("SELECT string_agg(to_phone, ',') FROM qlink.claim_messages(50, '30 s') WHERE message_type = 'WELCOME'"),
+            "+919876500073"
+        );
+        assert_eq!(i("SELECT count(*) FROM qlink.message_logs WHERE reason = 'daily_recipient_limit'"), 0);
+    }
+
+    #[pg_test]
+    fn senders_are_set_by_the_operator_with_clear_refusals() {
+        setup();
+        let b = clinic("sunrise");
+        let ok = |pid: &str, display: &str, waba: &str| {
+            format!("SELECT qlink.set_clinic_sender('{b}', '{pid}', '{display}', '{waba}')")
+        };
+        refused_for(&ok("12ab", "+919800000001", "777001"), "22023", "invalid_phone_number_id");
+        refused_for(&ok("1234567", "12", "777001"), "22023", "invalid_phone");
+        refused_for(&ok("1234567", "+919800000001", "x"), "22023", "invalid_waba_id");
+        refused_for(
+            "SELECT qlink.set_clinic_sender(gen_random_uuid(), '1234567', '+919800000001', '777001')",
+            "P0002",
+            "clinic_not_found",
+        );
+        refused_for("SELECT qlink.set_recipient_limit('installation', 0)", "22023", "invalid_recipient_limit");
+        refused_for("SELECT qlink.set_recipient_limit('99999999', 10)", "P0002", "account_not_found");
+        assert_eq!(i("SELECT count(*) FROM qlink.whatsapp_senders"), 0);
+        Spi::run(&format!(
+            "SELECT qlink.set_clinic_sender('{b}', '1234567', '98000 00001', '777001', '\\x0a0b'::bytea)"
+        ))
+        .unwrap();
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', own_sender, phone_number_id, display_number, waba_id, has_access_token, daily_recipient_limit) FROM qlink.clinic_sender('{b}')")),
+            "t,1234567,+919800000001,777001,t,250"
+        );
+        // Updating without a token keeps it; clearing removes it; the audit never holds it.
+        Spi::run(&format!("SELECT qlink.set_clinic_sender('{b}', '1234567', '+919800000002', '777001')")).unwrap();
+        assert_eq!(s(&format!("SELECT has_access_token::text FROM qlink.clinic_sender('{b}')")), "true");
+        Spi::run(&format!(
+            "SELECT qlink.set_clinic_sender('{b}', '1234567', '+919800000002', '777001', clear_access_token => true)"
+        ))
+        .unwrap();
+        assert_eq!(s(&format!("SELECT has_access_token::text FROM qlink.clinic_sender('{b}')")), "false");
+        assert_eq!(i("SELECT count(*) FROM qlink.admin_audit_logs WHERE action = 'CLINIC_SENDER_SET' AND details::text LIKE '%0a0b%'"), 0);
+        assert_eq!(q::<bool>(&format!("SELECT qlink.clear_clinic_sender('{b}')")), Some(true));
+        assert_eq!(q::<bool>(&format!("SELECT qlink.clear_clinic_sender('{b}')")), Some(false));
+        assert_eq!(s(&format!("SELECT own_sender::text FROM qlink.clinic_sender('{b}')")), "false");
+        // A clinic's messages leave from its sender, fixed when they are queued.
+        Spi::run(&format!("SELECT qlink.set_clinic_sender('{b}', '1234567', '+919800000002', '777001')")).unwrap();
+        token(&b, "Ravi", &phone(90));
+        assert_eq!(
+            s("SELECT sender_phone_number_id FROM qlink.message_logs WHERE message_type = 'WELCOME'"),
+            "1234567"
+        );
+        assert_eq!(s("SELECT waba_id FROM qlink.sender_backlog() WHERE phone_number_id = '1234567'"), "777001");
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::{self, admin, auth, openapi, ops, owner, plans, public, reports, staff};
+use crate::http::{self, admin, auth, openapi, ops, owner, plans, public, reports, senders, staff};
 use crate::pages::{self, i18n::Lang};
 use crate::webhook;
 use axum::extract::Request;
@@ -55,6 +55,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(owner::end_sessions))
         .routes(routes!(owner::settings, owner::update_settings))
         .routes(routes!(reports::staff_reports))
+        .routes(routes!(senders::owner_sender))
         .routes(routes!(admin::list_clinics, admin::create_clinic))
         .routes(routes!(admin::update_clinic, admin::delete_clinic))
         .routes(routes!(admin::reset_session))
@@ -76,6 +77,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(plans::list_plans, plans::create_plan))
         .routes(routes!(plans::update_plan))
         .routes(routes!(plans::set_clinic_plan))
+        .routes(routes!(senders::clinic_sender, senders::set_clinic_sender, senders::clear_clinic_sender))
+        .routes(routes!(senders::set_recipient_limit))
+        .routes(routes!(senders::sender_backlog))
         .routes(routes!(openapi::spec))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

@@ -2080,3 +2080,230 @@ pub async fn platform_usage(db: &impl GenericClient, month: NaiveDate) -> ApiRes
         })
         .collect())
 }
+
+// ---------------------------------------------------------------------------------------
+// WhatsApp conversations (sql/API.md "WhatsApp conversations"): the messages patients send
+// us, the clinics' own sender numbers and the accounts' daily recipient caps.
+
+/// One message a patient sent to one of our numbers, as the webhook read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    /// Our number it was sent to (`value.metadata.phone_number_id`).
+    pub phone_number_id: &'a str,
+    /// Meta's `from`: the patient's digits, or a business-scoped user id.
+    pub from_phone: &'a str,
+    /// What they wrote (a text's body, a button's label); None for a picture, a voice note…
+    pub text: Option<&'a str>,
+    /// A quick-reply button's payload, or an interactive reply's id.
+    pub button_payload: Option<&'a str>,
+    /// Meta's message id: the extension handles each once.
+    pub wamid: &'a str,
+    /// When the patient sent it (None: now).
+    pub received_at: Option<DateTime<Utc>>,
+    /// Their WhatsApp profile name, for a token they JOIN with.
+    pub profile_name: Option<&'a str>,
+}
+
+/// A row of `qlink.handle_inbound`: what the message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundHandled {
+    /// false: this wamid was handled before (a redelivery); the rest is that first handling.
+    pub handled: bool,
+    /// JOIN, STATUS, CANCEL, LATE, BACK, STOP, START, HELP or OTHER.
+    pub command: String,
+    /// joined, refused, status, no_token, cancelled, … (sql/API.md).
+    pub outcome: String,
+    pub business_id: Option<Uuid>,
+    pub token_id: Option<Uuid>,
+    /// The REPLY row queued, if any: the caller wakes the worker after its commit.
+    pub reply_id: Option<i64>,
+}
+
+/// `qlink.handle_inbound(...)`. The database error is kept whole, as for
+/// [`apply_delivery_status`]: the webhook skips a message PostgreSQL cannot store (SQLSTATE
+/// class 22) and has Meta redeliver the batch on any other failure.
+pub async fn handle_inbound(db: &impl GenericClient, m: &Inbound<'_>) -> Result<InboundHandled, tokio_postgres::Error> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT handled, command, outcome, business_id, token_id, reply_id \
+             FROM qlink.handle_inbound($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[&m.phone_number_id, &m.from_phone, &m.text, &m.button_payload, &m.wamid, &m.received_at, &m.profile_name],
+        )
+        .await?;
+    Ok(InboundHandled {
+        handled: row.try_get("handled")?,
+        command: row.try_get("command")?,
+        outcome: row.try_get("outcome")?,
+        business_id: row.try_get("business_id")?,
+        token_id: row.try_get("token_id")?,
+        reply_id: row.try_get("reply_id")?,
+    })
+}
+
+/// A row of `qlink.clinic_sender`: the number a clinic's messages go out from. Never the
+/// access token: only whether the sender has one of its own.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClinicSender {
+    /// false: the installation's number (the rest is null).
+    pub own_sender: bool,
+    pub phone_number_id: Option<String>,
+    /// E.164, as patients see it.
+    pub display_number: Option<String>,
+    /// The WhatsApp business account, whose daily recipient cap the number shares.
+    pub waba_id: Option<String>,
+    /// Whether the sender has an access token of its own (else the installation's is used).
+    pub has_access_token: bool,
+    /// The account's cap of unique recipients of template messages per 24 hours.
+    pub daily_recipient_limit: Option<i32>,
+}
+
+/// `qlink.clinic_sender(business_id)`; an unknown clinic is `ApiError::NotFound`.
+pub async fn clinic_sender(db: &impl GenericClient, business_id: Uuid) -> ApiResult<ClinicSender> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT own_sender, phone_number_id, display_number, waba_id, has_access_token, daily_recipient_limit \
+             FROM qlink.clinic_sender($1)",
+        )
+        .await?;
+    let r = db.query_one(&stmt, &[&business_id]).await?;
+    Ok(ClinicSender {
+        own_sender: r.get("own_sender"),
+        phone_number_id: r.get("phone_number_id"),
+        display_number: r.get("display_number"),
+        waba_id: r.get("waba_id"),
+        has_access_token: r.get::<_, Option<bool>>("has_access_token").unwrap_or(false),
+        daily_recipient_limit: r.get("daily_recipient_limit"),
+    })
+}
+
+/// What `qlink.set_clinic_sender` takes. The access token arrives sealed
+/// (`crypto::SecretKey::seal` with the phone number id as associated data): the database
+/// never sees it in the clear.
+#[derive(Debug, Clone, Copy)]
+pub struct SenderChange<'a> {
+    pub phone_number_id: &'a str,
+    pub display_number: &'a str,
+    pub waba_id: &'a str,
+    /// None keeps the sender's stored token.
+    pub access_token_enc: Option<&'a [u8]>,
+    pub clear_access_token: bool,
+}
+
+/// `qlink.set_clinic_sender(...)`: the clinic's sender from now on; its phone number id.
+pub async fn set_clinic_sender(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    change: &SenderChange<'_>,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<String> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.set_clinic_sender($1, $2, $3, $4, $5, $6, actor_email => $7, actor_ip => $8) \
+                 AS phone_number_id",
+        )
+        .await?;
+    let row = db
+        .query_one(
+            &stmt,
+            &[
+                &business_id,
+                &change.phone_number_id,
+                &change.display_number,
+                &change.waba_id,
+                &change.access_token_enc,
+                &change.clear_access_token,
+                &actor.map(|a| a.email),
+                &actor.and_then(|a| a.ip),
+            ],
+        )
+        .await?;
+    Ok(row.get("phone_number_id"))
+}
+
+/// `qlink.clear_clinic_sender(business_id)`: back to the installation's number; false if
+/// the clinic had no number of its own.
+pub async fn clear_clinic_sender(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<bool> {
+    let stmt = db
+        .prepare_cached("SELECT qlink.clear_clinic_sender($1, actor_email => $2, actor_ip => $3) AS cleared")
+        .await?;
+    let row = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    Ok(row.get("cleared"))
+}
+
+/// `qlink.set_recipient_limit(waba_id, limit)`: the account's new daily recipient cap
+/// (`installation` for the installation's account).
+pub async fn set_recipient_limit(
+    db: &impl GenericClient,
+    waba_id: &str,
+    daily_recipient_limit: i32,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<i32> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.set_recipient_limit($1, $2, actor_email => $3, actor_ip => $4) AS daily_recipient_limit",
+        )
+        .await?;
+    let row = db
+        .query_one(&stmt, &[&waba_id, &daily_recipient_limit, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)])
+        .await?;
+    Ok(row.get("daily_recipient_limit"))
+}
+
+/// A row of `qlink.sender_backlog`: one sender number's unsent messages and its account's
+/// recipients against the cap.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SenderBacklog {
+    /// null: the installation's number.
+    pub phone_number_id: Option<String>,
+    pub display_number: Option<String>,
+    /// `installation` for the installation's account.
+    pub waba_id: String,
+    /// Clinics that send from this number.
+    pub clinics: i32,
+    /// PENDING messages.
+    pub pending: i64,
+    /// Of those, held back by the daily recipient cap.
+    pub deferred: i64,
+    /// FAILED, awaiting a retry.
+    pub failed: i64,
+    pub oldest_due_at: Option<DateTime<Utc>>,
+    /// The account's unique recipients of the last 24 hours.
+    pub recipients_24h: i32,
+    pub daily_recipient_limit: i32,
+}
+
+/// `qlink.sender_backlog()`: the installation's number first.
+pub async fn sender_backlog(db: &impl GenericClient) -> ApiResult<Vec<SenderBacklog>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT phone_number_id, display_number, waba_id, clinics, pending, deferred, failed, oldest_due_at, \
+                    recipients_24h, daily_recipient_limit \
+             FROM qlink.sender_backlog()",
+        )
+        .await?;
+    let rows = db.query(&stmt, &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| SenderBacklog {
+            phone_number_id: r.get("phone_number_id"),
+            display_number: r.get("display_number"),
+            waba_id: r.get("waba_id"),
+            clinics: r.get("clinics"),
+            pending: r.get("pending"),
+            deferred: r.get("deferred"),
+            failed: r.get("failed"),
+            oldest_due_at: r.get("oldest_due_at"),
+            recipients_24h: r.get("recipients_24h"),
+            daily_recipient_limit: r.get("daily_recipient_limit"),
+        })
+        .collect())
+}

@@ -12,6 +12,7 @@ pub mod plans;
 pub mod public;
 pub mod reports;
 pub mod rules;
+pub mod senders;
 pub mod staff;
 
 use crate::app::AppState;

@@ -139,6 +139,24 @@ pub const OWNER_SETTINGS: [&str; 7] = [
 pub const MESSAGE_STATUSES: [&str; 7] =
     ["PENDING", "SENT", "DELIVERED", "READ", "FAILED", "PERMANENTLY_FAILED", "SKIPPED"];
 
+/// A Meta id (a WhatsApp phone number id, a business account id): 5–32 digits, trimmed
+/// by the extension (pg_ext/src/senders.rs).
+pub const META_ID: &str = concat!("^[", ws!(), "]*[0-9]{5,32}[", ws!(), "]*$");
+
+/// A business account in an address: exactly as stored, or `installation` (the account of
+/// the installation's own number).
+pub const WABA_IN_PATH: &str = "^(?:installation|[0-9]{5,32})$";
+
+/// The longest access token the server seals (Meta's are a few hundred characters; the
+/// sealed value must stay within the extension's 8,192 bytes).
+pub const MAX_ACCESS_TOKEN: usize = 4096;
+
+/// An access token: visible ASCII without spaces (what Meta issues), trimmed by the server.
+pub const ACCESS_TOKEN: &str = concat!("^[", ws!(), "]*[\\x21-\\x7E]{1,4096}[", ws!(), "]*$");
+
+/// The daily recipient cap an account may be given (pg_ext/src/senders.rs).
+pub const MAX_RECIPIENT_LIMIT: i64 = 1_000_000;
+
 /// Time zones the document offers. The extension takes any zone PostgreSQL knows
 /// (`pg_timezone_names`, which depends on the installed tz database); these are the ones
 /// a client can count on.
@@ -354,6 +372,45 @@ pub fn new_password() -> Object {
         .min_length(Some(crate::accounts::MIN_PASSWORD_LEN))
         .max_length(Some(1024))
         .description(Some("At least 8 characters, at most 1024 bytes."))
+        .build()
+}
+
+pub fn phone_number_id() -> Object {
+    patterned(META_ID, false, "The sender's WhatsApp phone number id (Meta's, 5–32 digits), not the number itself.")
+}
+
+pub fn waba_id() -> Object {
+    patterned(META_ID, false, "The WhatsApp business account (WABA) id the number belongs to (5–32 digits).")
+}
+
+pub fn display_number() -> Object {
+    patterned(
+        PHONE,
+        false,
+        "The number patients see and write to, as for patients' numbers (stored as E.164: +919812345678).",
+    )
+}
+
+pub fn access_token() -> Object {
+    string(true)
+        .pattern(Some(ACCESS_TOKEN))
+        .description(Some(
+            "The number's own permanent access token (a System User's), sealed with QLINK_SECRET_KEY before it is \
+             stored and never returned; null or left out: the stored one is kept (the installation's is used while \
+             there is none). Refused (409 secret_key_missing) when the server has no QLINK_SECRET_KEY.",
+        ))
+        .build()
+}
+
+pub fn recipient_limit() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(MAX_RECIPIENT_LIMIT))
+        .description(Some(
+            "Unique recipients of template messages per rolling 24 hours, as Meta's messaging tier allows \
+             (250, 2,000, 10,000, 100,000, or unlimited).",
+        ))
         .build()
 }
 
