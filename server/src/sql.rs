@@ -2187,9 +2187,8 @@ pub async fn clear_clinic_sender(
     business_id: Uuid,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<bool> {
-    let stmt = db
-        .prepare_cached("SELECT qlink.clear_clinic_sender($1, actor_email => $2, actor_ip => $3) AS cleared")
-        .await?;
+    let stmt =
+        db.prepare_cached("SELECT qlink.clear_clinic_sender($1, actor_email => $2, actor_ip => $3) AS cleared").await?;
     let row = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
     Ok(row.get("cleared"))
 }
