@@ -7,6 +7,8 @@
 //!   function doing the same lock + 2 updates + outbox insert (defined here, not in the
 //!   product), and with the outbox wake-up (NOTIFY after commit) on and off;
 //! - `create`: `qlink.create_token` at a rush over 100 clinics vs a PL/pgSQL insert baseline;
+//! - `senders`: three clinics' own numbers at different rates draining one backlog, each
+//!   against its own configured rate and the fastest alone;
 //! - `reports`: a clinic's year of reports and the platform report over 1,000 clinics × 90
 //!   days vs a `SELECT 1`, a primary-key read and the bare read of the same rollup rows.
 //!
@@ -16,6 +18,7 @@ mod day;
 mod load;
 mod messaging;
 mod reports;
+mod senders;
 mod setup;
 
 use clap::{Parser, Subcommand};
@@ -60,6 +63,11 @@ enum Command {
     },
     /// The worker against the fake WhatsApp API at 80/s and 1,000/s sender limits.
     Worker,
+    /// A backlog over three clinics' own numbers at 20, 40 and 60/s: each paced at its own rate.
+    Senders {
+        #[arg(long, default_value_t = 10_000)]
+        messages: i64,
+    },
     /// The seed's day: clinics × tokens, receptionists, polling patients, all messages.
     Day {
         #[arg(long, default_value_t = 1000)]
@@ -344,6 +352,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Next { clients } => bench_next(&cli.admin_url, cli.seconds, clients).await?,
         Command::Create { clients } => bench_create(&cli.admin_url, cli.seconds, clients).await?,
         Command::Worker => messaging::bench(&cli.admin_url, cli.seconds).await?,
+        Command::Senders { messages } => senders::bench(&cli.admin_url, messages).await?,
         Command::Day { clinics, tokens, viewers } => day::bench(&cli.admin_url, clinics, tokens, viewers).await?,
         Command::Reports { clinics, iterations } => reports::bench(&cli.admin_url, clinics, iterations).await?,
         Command::All => {

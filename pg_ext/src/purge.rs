@@ -33,6 +33,24 @@ pub fn purge_tokens(older_than: default!(Option<Interval>, "'90 days'")) -> Resu
                  SELECT count(*) FROM purged",
                 &[now.into(), older_than.into()],
             )?;
+            // What patients wrote goes with their tokens; their conversations and the
+            // cap's windows are only needed for a day.
+            db::exec(
+                client,
+                "UPDATE qlink.inbound_messages SET from_phone = NULL, body = NULL, button_payload = NULL \
+                 WHERE received_at < $1 - $2 AND (from_phone IS NOT NULL OR body IS NOT NULL OR button_payload IS NOT NULL)",
+                &[now.into(), older_than.into()],
+            )?;
+            db::exec(
+                client,
+                "DELETE FROM qlink.conversations WHERE last_inbound_at < $1 - interval '2 days'",
+                &[now.into()],
+            )?;
+            db::exec(
+                client,
+                "DELETE FROM qlink.recipient_windows WHERE opened_at < $1 - interval '2 days'",
+                &[now.into()],
+            )?;
             Ok(n.unwrap_or(0))
         })
     })

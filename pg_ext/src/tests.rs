@@ -1840,6 +1840,11 @@ mod tests {
         // Hindi: the same command, a Hindi reply.
         assert_eq!(outcome(HOUSE, "919876500002", "जुड़ें sunrise", "wamid.C"), "joined");
         assert_eq!(s("SELECT language FROM qlink.tokens WHERE patient_phone = '+919876500002'"), "hi");
+        // Reports count them by source; the replies are not billed messages.
+        assert_eq!(
+            s(&format!("SELECT tokens || ',' || tokens_whatsapp || ',' || tokens_qr FROM qlink.clinic_report('{b}', '2026-03-10', '2026-03-10')")),
+            "2,2,0"
+        );
         assert_eq!(
             s("SELECT language FROM qlink.message_logs WHERE to_phone = '+919876500002' ORDER BY id DESC LIMIT 1"),
             "hi"
@@ -2012,7 +2017,8 @@ mod tests {
         act(&b, "NEXT");
         assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(50, '30 s') WHERE message_type = 'CALLED'"), 1);
         // (What was claimed was sent.)
-        Spi::run("UPDATE qlink.message_logs SET status = 'SENT', locked_until = NULL WHERE locked_until IS NOT NULL").unwrap();
+        Spi::run("UPDATE qlink.message_logs SET status = 'SENT', locked_until = NULL WHERE locked_until IS NOT NULL")
+            .unwrap();
         // 24 hours after the first window opened, the held message goes.
         at("2026-03-11 04:30:01+00");
         assert_eq!(

@@ -2,7 +2,7 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use qlink_server::config::{Config, DbArgs, LogFormat, WhatsAppArgs, WorkerArgs};
 use qlink_server::error::ApiError;
-use qlink_server::{accounts, demo, migrate, serve, sql, worker};
+use qlink_server::{accounts, demo, migrate, serve, sql, whatsapp, worker};
 
 /// QLink: a live walk-in queue for clinics.
 #[derive(Parser)]
@@ -32,6 +32,26 @@ enum Command {
     User(UserCmd),
     /// Create (or refresh) the demo clinic with a staff and an admin login, and print them.
     Demo(DemoCmd),
+    /// WhatsApp set-up.
+    #[command(subcommand)]
+    Whatsapp(WhatsAppCmd),
+}
+
+#[derive(Subcommand)]
+enum WhatsAppCmd {
+    /// Print every message template QLink sends (each template in each language) as a JSON
+    /// array of bodies of Meta's template-creation API; with --create, submit them.
+    Templates {
+        /// Submit each definition to `POST /{version}/{waba_id}/message_templates` with
+        /// WHATSAPP_ACCESS_TOKEN, and print what Meta answered.
+        #[arg(long, requires = "waba_id")]
+        create: bool,
+        /// The WhatsApp Business account the templates belong to.
+        #[arg(long)]
+        waba_id: Option<String>,
+        #[command(flatten)]
+        whatsapp: WhatsAppArgs,
+    },
 }
 
 #[derive(Args)]
@@ -202,7 +222,51 @@ async fn main() -> anyhow::Result<()> {
             println!("{id}");
         }
         Command::Demo(c) => demo::run(&c.db, &c.public_url).await?,
+        Command::Whatsapp(WhatsAppCmd::Templates { create, waba_id, whatsapp }) => {
+            templates(create, waba_id, &whatsapp).await?
+        }
     }
+    Ok(())
+}
+
+/// `qlink whatsapp templates [--create --waba-id ID]`.
+async fn templates(create: bool, waba_id: Option<String>, args: &WhatsAppArgs) -> anyhow::Result<()> {
+    let definitions = whatsapp::templates::creation_bodies();
+    let (true, Some(waba_id)) = (create, waba_id) else {
+        println!("{}", serde_json::to_string_pretty(&definitions)?);
+        return Ok(());
+    };
+    let token = args.whatsapp_access_token.as_ref().filter(|t| !t.expose().trim().is_empty()).ok_or_else(|| {
+        anyhow::anyhow!("--create needs WHATSAPP_ACCESS_TOKEN (a token allowed to manage the account's templates)")
+    })?;
+    let http = whatsapp::http_client()?;
+    let mut results = Vec::new();
+    let mut refused = 0;
+    for definition in &definitions {
+        let submitted = whatsapp::submit_template(
+            &http,
+            &args.whatsapp_api_base,
+            &args.whatsapp_api_version,
+            waba_id.trim(),
+            token,
+            definition,
+        )
+        .await;
+        let mut result = serde_json::json!({"name": submitted.name, "language": submitted.language});
+        match (submitted.accepted, submitted.error) {
+            (Some((id, status)), _) => {
+                result["id"] = id.into();
+                result["status"] = status.into();
+            }
+            (None, error) => {
+                refused += 1;
+                result["error"] = error.unwrap_or_default();
+            }
+        }
+        results.push(result);
+    }
+    println!("{}", serde_json::to_string_pretty(&results)?);
+    anyhow::ensure!(refused == 0, "{refused} of {} templates were not accepted", definitions.len());
     Ok(())
 }
 

@@ -1088,20 +1088,29 @@ pub async fn create_staff_user(
 #[derive(Debug, Clone)]
 pub struct ClaimedMessage {
     pub id: i64,
-    pub business_id: Uuid,
+    /// NULL for a help reply to a number that belongs to no clinic yet.
+    pub business_id: Option<Uuid>,
     /// NULL once the token itself is gone (the message row outlives it).
     pub token_id: Option<Uuid>,
-    /// WELCOME, REMINDER or CALLED.
+    /// WELCOME, REMINDER, CALLED, REPLY or DELAY.
     pub message_type: String,
     /// NULL after the retention purge.
     pub to_phone: Option<String>,
     /// The patient's language (`en`, `hi`).
     pub language: String,
     /// The template's values that have no column of their own: `clinic_name`,
-    /// `token_number`, `people_ahead` (`{}` after the retention purge).
+    /// `token_number`, `people_ahead`; for a REPLY what happened (`kind`, …) (`{}` after the
+    /// retention purge).
     pub payload: serde_json::Value,
     /// Attempts already spent (throttled deferrals spend none).
     pub attempts: i32,
+    /// The number it is sent from; NULL: the installation's.
+    pub sender_phone_number_id: Option<String>,
+    /// The sender's own access token, sealed (`crypto::SecretKey`, associated data the
+    /// phone number id); NULL: the installation's token.
+    pub access_token_enc: Option<Vec<u8>>,
+    /// The sender's own rate (messages a second); NULL: `QLINK_WHATSAPP_RATE`.
+    pub sender_rate: Option<f32>,
 }
 
 impl ClaimedMessage {
@@ -1115,20 +1124,31 @@ impl ClaimedMessage {
             language: row.get("language"),
             payload: row.get("payload"),
             attempts: row.get("attempts"),
+            sender_phone_number_id: row.get("sender_phone_number_id"),
+            access_token_enc: row.get("access_token_enc"),
+            sender_rate: row.get("sender_rate"),
         }
     }
 }
 
-/// `qlink.claim_messages(max_rows, lease)`: leases up to `max_rows` due messages
-/// (`FOR UPDATE SKIP LOCKED`); other workers do not see them until the lease ends.
-pub async fn claim_messages(db: &impl GenericClient, max_rows: i32, lease: Duration) -> ApiResult<Vec<ClaimedMessage>> {
+/// `qlink.claim_messages(max_rows, lease, full_senders)`: leases up to `max_rows` due
+/// messages (`FOR UPDATE SKIP LOCKED`, round-robin across senders); other workers do not see
+/// them until the lease ends. Rows of the senders in `full_senders` (phone number ids, `''`
+/// for the installation's) are left alone: this worker holds enough of theirs.
+pub async fn claim_messages(
+    db: &impl GenericClient,
+    max_rows: i32,
+    lease: Duration,
+    full_senders: &[String],
+) -> ApiResult<Vec<ClaimedMessage>> {
     let stmt = db
         .prepare_cached(
-            "SELECT id, business_id, token_id, message_type, to_phone, language, payload, attempts \
-             FROM qlink.claim_messages($1, make_interval(secs => $2))",
+            "SELECT id, business_id, token_id, message_type, to_phone, language, payload, attempts, \
+                    sender_phone_number_id, access_token_enc, sender_rate \
+             FROM qlink.claim_messages($1, make_interval(secs => $2), $3)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&max_rows, &lease.as_secs_f64()]).await?;
+    let rows = db.query(&stmt, &[&max_rows, &lease.as_secs_f64(), &full_senders]).await?;
     Ok(rows.iter().map(ClaimedMessage::from_row).collect())
 }
 
@@ -1599,6 +1619,8 @@ pub struct ReportDay {
     pub tokens_qr: i32,
     pub tokens_staff: i32,
     pub tokens_api: i32,
+    /// Joined by WhatsApp (`JOIN <code>`).
+    pub tokens_whatsapp: i32,
     /// Tokens whose final status is SERVED, SKIPPED (no-shows), CANCELLED.
     pub served: i32,
     pub skipped: i32,
@@ -1637,7 +1659,7 @@ pub async fn clinic_report(
         .prepare_cached(
             "SELECT day, tokens, tokens_qr, tokens_staff, tokens_api, served, skipped, cancelled, unserved, called, \
                     wait_p50_seconds, wait_p90_seconds, service_p50_seconds, service_p90_seconds, eta_hit_rate, \
-                    messages_sent, messages_failed, max_waiting, live \
+                    messages_sent, messages_failed, max_waiting, live, tokens_whatsapp \
              FROM qlink.clinic_report($1, $2, $3, $4) ORDER BY day",
         )
         .await?;
@@ -1650,6 +1672,7 @@ pub async fn clinic_report(
             tokens_qr: r.get("tokens_qr"),
             tokens_staff: r.get("tokens_staff"),
             tokens_api: r.get("tokens_api"),
+            tokens_whatsapp: r.get("tokens_whatsapp"),
             served: r.get("served"),
             skipped: r.get("skipped"),
             cancelled: r.get("cancelled"),

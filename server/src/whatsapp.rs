@@ -1,27 +1,38 @@
 //! The WhatsApp provider: Meta's Cloud API, or the log when no credentials are configured.
 //!
-//! Every message is a pre-approved *template* (a clinic may message a patient who never wrote
-//! first only with templates). Three templates must exist in the WhatsApp Business account,
-//! each in English (`en`) and Hindi (`hi`), with these positional body parameters:
+//! Two kinds of message go out. Business-initiated ones (WELCOME, REMINDER, CALLED) are
+//! pre-approved *templates* (a clinic may message a patient who never wrote first only with
+//! templates); their definitions live in [`templates`] — names, bodies in English and Hindi,
+//! positional parameters, quick-reply buttons — which `qlink whatsapp templates` prints in
+//! the body of Meta's template-creation API and which the sender uses for every send, so
+//! what was approved and what is sent cannot drift apart:
 //!
-//! | template | `{{1}}` | `{{2}}` | `{{3}}` | `{{4}}` |
-//! | --- | --- | --- | --- | --- |
-//! | `qlink_welcome` (token created) | clinic name | token label | tracking link | people ahead |
-//! | `qlink_reminder` (token near the front) | clinic name | token label | tracking link | people ahead |
-//! | `qlink_called` (token now SERVING) | clinic name | token label and room | tracking link | — |
+//! | template | `{{1}}` | `{{2}}` | `{{3}}` | `{{4}}` | quick replies |
+//! | --- | --- | --- | --- | --- | --- |
+//! | `qlink_welcome` (token created) | clinic name | token label | tracking link | people ahead | STATUS, CANCEL, STOP |
+//! | `qlink_reminder` (token near the front) | clinic name | token label | tracking link | people ahead | STATUS, CANCEL |
+//! | `qlink_called` (token now SERVING) | clinic name | token label and room | tracking link | — | — |
 //!
 //! The token label is what the patient is called by: `A-12`, or `12` in a line without a
-//! prefix (every 0.1 clinic). In a clinic with several rooms the CALLED message's `{{2}}`
-//! also names the room the patient is called to: `A-12 (Room 2)`; with one room it is the
-//! label alone, as in 0.1. The room rides in the same parameter so that the approved
-//! templates keep their parameter count.
+//! prefix. In a clinic with several rooms the CALLED message's `{{2}}` also names the room:
+//! `A-12 (Room 2)`, so the approved template keeps its parameter count (Meta rejects a send
+//! whose count differs: error 132000). Button payloads are set at send time and come back in
+//! the webhook as the command they name.
 //!
-//! `qlink_called` has no "people ahead" (there is nobody ahead any more): Meta rejects a send
-//! whose parameter count differs from the template's (error 132000), so it gets three.
-//! Suggested English bodies:
-//! - welcome: "{{1}}: your token is {{2}}. {{4}} people are ahead of you. Follow the queue live: {{3}}"
-//! - reminder: "{{1}}: token {{2}}, your turn is coming ({{4}} ahead of you). Please be near the reception. {{3}}"
-//! - called: "{{1}}: token {{2}}, it is your turn now. Please go in. {{3}}"
+//! The other kind is a REPLY to what a patient wrote (SPEC §11): free-form text, allowed
+//! inside the 24-hour window the patient's own message opened. The extension decides what
+//! happened (`payload.kind`); [`replies`] words it in the row's language, with the tracking
+//! link. DELAY rows (SPEC §12) are not sent by this version: they fail permanently, saying so.
+//!
+//! Every body follows Meta's published schema (`facebook/openapi`,
+//! `business-messaging-api_v23.0.yaml`: `TemplateMessage`, `TextMessage`): template
+//! languages carry `policy: deterministic`, which that schema requires. The recipient is the
+//! E.164 number's digits; a business-scoped user id (a patient who hides their number) is
+//! not a phone number, which is all that schema's `to` names for an individual, so a message
+//! to one fails permanently with that reason rather than being guessed at.
+//!
+//! Each clinic may send from its own number (`whatsapp_senders`): a [`CloudApi`] is made per
+//! sender (phone number id and access token) over one shared HTTP client.
 //!
 //! Outcomes are classified for `qlink.finish_message`: transient failures (network errors,
 //! timeouts, 5xx, Meta's "service unavailable" codes) are retried with backoff and spend an
@@ -29,9 +40,13 @@
 //! spending one; everything else (bad number 131026, template problems 132000/132001, bad
 //! parameter 100, 24-hour window 131047, other 4xx) fails permanently at once.
 
+pub mod replies;
+pub mod templates;
+
 use crate::config::{Secret, WhatsAppArgs};
 use serde_json::{json, Value};
 use std::time::Duration;
+pub use templates::{Template, TEMPLATES};
 
 /// `message_logs.provider` for messages sent through Meta's Cloud API.
 pub const PROVIDER_CLOUD: &str = "whatsapp";
@@ -65,12 +80,16 @@ const TRANSIENT_CODES: &[i64] = &[
     133004, // server temporarily unavailable
 ];
 
-/// The three messages a patient gets.
+/// `message_logs.message_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MessageType {
     Welcome,
     Reminder,
     Called,
+    /// A free-form answer to what the patient wrote.
+    Reply,
+    /// SPEC §12; queued by the extension, not sent by this worker yet.
+    Delay,
 }
 
 impl MessageType {
@@ -80,6 +99,8 @@ impl MessageType {
             "WELCOME" => Some(MessageType::Welcome),
             "REMINDER" => Some(MessageType::Reminder),
             "CALLED" => Some(MessageType::Called),
+            "REPLY" => Some(MessageType::Reply),
+            "DELAY" => Some(MessageType::Delay),
             _ => None,
         }
     }
@@ -89,16 +110,14 @@ impl MessageType {
             MessageType::Welcome => "WELCOME",
             MessageType::Reminder => "REMINDER",
             MessageType::Called => "CALLED",
+            MessageType::Reply => "REPLY",
+            MessageType::Delay => "DELAY",
         }
     }
 
-    /// The name of the approved template in the WhatsApp Business account.
-    pub fn template_name(self) -> &'static str {
-        match self {
-            MessageType::Welcome => "qlink_welcome",
-            MessageType::Reminder => "qlink_reminder",
-            MessageType::Called => "qlink_called",
-        }
+    /// The approved template this type is sent as (None: not a template message).
+    pub fn template(self) -> Option<&'static Template> {
+        Template::for_type(self)
     }
 }
 
@@ -128,15 +147,10 @@ impl Language {
     }
 }
 
-/// One template message, ready to send.
+/// What a template message says about the patient's token.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutboundMessage {
-    pub message_type: MessageType,
-    /// E.164 with the leading `+`, as stored in `message_logs.to_phone`.
-    pub to_phone: String,
-    pub language: Language,
+pub struct TokenFacts {
     pub clinic_name: String,
-    pub token_number: i32,
     /// `A-12` (`12` in a line without a prefix).
     pub token_label: String,
     /// The room a CALLED patient goes to, when the clinic has several rooms.
@@ -146,43 +160,107 @@ pub struct OutboundMessage {
     pub people_ahead: i32,
 }
 
+/// What is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    Template { template: &'static Template, parameters: Vec<String> },
+    Text(String),
+}
+
+/// One message, ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub message_type: MessageType,
+    /// E.164 with the leading `+`, as stored in `message_logs.to_phone` (or a business-scoped
+    /// user id, for a reply to a patient who hides their number).
+    pub to_phone: String,
+    pub language: Language,
+    pub content: Content,
+}
+
 impl OutboundMessage {
-    /// The recipient as Meta wants it: the E.164 digits without `+`. None when the stored
-    /// number is not a plausible E.164 number (nothing to retry: the message cannot be sent).
-    pub fn recipient(&self) -> Option<String> {
-        let digits = self.to_phone.trim().strip_prefix('+').unwrap_or(self.to_phone.trim());
-        let plausible = (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
-        plausible.then(|| digits.to_string())
+    /// A template message; None when `message_type` is not sent as a template.
+    pub fn template(message_type: MessageType, to_phone: &str, language: Language, facts: &TokenFacts) -> Option<Self> {
+        let template = message_type.template()?;
+        let parameters = template
+            .params
+            .iter()
+            .map(|p| match p {
+                templates::Param::ClinicName => facts.clinic_name.clone(),
+                templates::Param::Token => match (&facts.room_name, message_type) {
+                    (Some(room), MessageType::Called) => format!("{} ({room})", facts.token_label),
+                    _ => facts.token_label.clone(),
+                },
+                templates::Param::TrackingLink => facts.tracking_url.clone(),
+                templates::Param::PeopleAhead => facts.people_ahead.max(0).to_string(),
+            })
+            .collect();
+        Some(OutboundMessage {
+            message_type,
+            to_phone: to_phone.to_string(),
+            language,
+            content: Content::Template { template, parameters },
+        })
     }
 
-    /// The template's body parameters, in order (see the table in the module docs).
-    pub fn body_parameters(&self) -> Vec<String> {
-        let token = match (&self.room_name, self.message_type) {
-            (Some(room), MessageType::Called) => format!("{} ({room})", self.token_label),
-            _ => self.token_label.clone(),
-        };
-        let mut params = vec![self.clinic_name.clone(), token, self.tracking_url.clone()];
-        if self.message_type != MessageType::Called {
-            params.push(self.people_ahead.max(0).to_string());
+    /// A free-form text reply.
+    pub fn text(to_phone: &str, language: Language, body: String) -> Self {
+        OutboundMessage {
+            message_type: MessageType::Reply,
+            to_phone: to_phone.to_string(),
+            language,
+            content: Content::Text(body),
         }
-        params
+    }
+
+    /// The recipient as Meta wants it: the E.164 digits without `+`. An error (permanent:
+    /// nothing to retry) when the stored recipient is not a plausible E.164 number.
+    pub fn recipient(&self) -> Result<String, String> {
+        let raw = self.to_phone.trim();
+        let digits = raw.strip_prefix('+').unwrap_or(raw);
+        if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(digits.to_string());
+        }
+        let looks_like_user_id = !raw.starts_with('+')
+            && raw.bytes().any(|b| b.is_ascii_alphabetic())
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        if looks_like_user_id {
+            Err("the recipient is a business-scoped user id; the Cloud API's send schema (v23.0) takes only a phone number in `to`".into())
+        } else {
+            Err("the recipient is not an E.164 phone number".into())
+        }
+    }
+
+    /// The template's body parameters, in order (empty for a text message).
+    pub fn body_parameters(&self) -> &[String] {
+        match &self.content {
+            Content::Template { parameters, .. } => parameters,
+            Content::Text(_) => &[],
+        }
     }
 
     /// The Cloud API request body (`POST /{version}/{phone_number_id}/messages`).
     pub fn request_body(&self, recipient: &str) -> Value {
-        let parameters: Vec<Value> =
-            self.body_parameters().into_iter().map(|text| json!({"type": "text", "text": text})).collect();
-        json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": recipient,
-            "type": "template",
-            "template": {
-                "name": self.message_type.template_name(),
-                "language": {"code": self.language.code()},
-                "components": [{"type": "body", "parameters": parameters}],
-            },
-        })
+        match &self.content {
+            Content::Template { template, parameters } => json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": recipient,
+                "type": "template",
+                "template": {
+                    "name": template.name,
+                    "language": {"code": self.language.code(), "policy": "deterministic"},
+                    "components": template.send_components(parameters),
+                },
+            }),
+            Content::Text(body) => json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": recipient,
+                "type": "text",
+                "text": {"preview_url": false, "body": body},
+            }),
+        }
     }
 }
 
@@ -258,16 +336,22 @@ impl Provider {
     /// log when neither is. One without the other is a configuration mistake and an error:
     /// silently logging would mark every patient's message SENT without sending it.
     pub fn from_args(args: &WhatsAppArgs) -> anyhow::Result<Provider> {
+        Self::installation(args, http_client()?)
+    }
+
+    /// [`Provider::from_args`] over a shared HTTP client.
+    pub fn installation(args: &WhatsAppArgs, http: reqwest::Client) -> anyhow::Result<Provider> {
         let phone_number_id = args.whatsapp_phone_number_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let token = args.whatsapp_access_token.as_ref().filter(|t| !t.expose().trim().is_empty());
         match (phone_number_id, token) {
             (None, None) => Ok(Provider::Log),
-            (Some(id), Some(token)) => Ok(Provider::Cloud(CloudApi::new(
+            (Some(id), Some(token)) => Ok(Provider::Cloud(CloudApi::with_client(
+                http,
                 &args.whatsapp_api_base,
                 &args.whatsapp_api_version,
                 id,
                 token.clone(),
-            )?)),
+            ))),
             (Some(_), None) => anyhow::bail!("WHATSAPP_PHONE_NUMBER_ID is set but WHATSAPP_ACCESS_TOKEN is not"),
             (None, Some(_)) => anyhow::bail!("WHATSAPP_ACCESS_TOKEN is set but WHATSAPP_PHONE_NUMBER_ID is not"),
         }
@@ -286,13 +370,17 @@ impl Provider {
     pub async fn send(&self, message: &OutboundMessage) -> SendOutcome {
         match self {
             Provider::Log => {
+                let (template, text) = match &message.content {
+                    Content::Template { template, .. } => (template.name, None),
+                    Content::Text(text) => ("", Some(text.as_str())),
+                };
                 tracing::info!(
-                    template = message.message_type.template_name(),
+                    message_type = message.message_type.as_str(),
+                    template,
                     language = message.language.code(),
                     to = %mask_phone(&message.to_phone),
-                    clinic = %message.clinic_name,
-                    token_number = message.token_number,
                     parameters = ?message.body_parameters(),
+                    text,
                     "WhatsApp message (provider log: no credentials configured, not sent)"
                 );
                 SendOutcome::Sent { provider_message_id: None, response: None }
@@ -319,27 +407,35 @@ impl std::fmt::Debug for CloudApi {
 
 impl CloudApi {
     pub fn new(base: &str, version: &str, phone_number_id: &str, access_token: Secret) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("qlink/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| anyhow::anyhow!("building the WhatsApp HTTP client: {e}"))?;
+        Ok(Self::with_client(http_client()?, base, version, phone_number_id, access_token))
+    }
+
+    /// Over a shared client (the worker has one for every sender).
+    pub fn with_client(
+        http: reqwest::Client,
+        base: &str,
+        version: &str,
+        phone_number_id: &str,
+        access_token: Secret,
+    ) -> Self {
         let messages_url = format!(
             "{}/{}/{}/messages",
             base.trim_end_matches('/'),
             version.trim_matches('/'),
             phone_number_id.trim_matches('/')
         );
-        Ok(CloudApi { http, messages_url, access_token })
+        CloudApi { http, messages_url, access_token }
     }
 
     pub async fn send(&self, message: &OutboundMessage) -> SendOutcome {
-        let Some(recipient) = message.recipient() else {
-            return SendOutcome::Failed {
-                reason: "the recipient is not an E.164 phone number".into(),
-                response: json!({"error": {"message": "invalid recipient phone number", "source": "qlink"}}),
-            };
+        let recipient = match message.recipient() {
+            Ok(recipient) => recipient,
+            Err(reason) => {
+                return SendOutcome::Failed {
+                    response: json!({"error": {"message": reason.clone(), "source": "qlink"}}),
+                    reason,
+                }
+            }
         };
         let body = message.request_body(&recipient);
         let result =
@@ -362,6 +458,78 @@ impl CloudApi {
             Err(_) => classify_response(status, retry_after, b""),
         }
     }
+}
+
+/// The HTTP client for Meta: timeouts that fit the outbox's lease, our user agent.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("qlink/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| anyhow::anyhow!("building the WhatsApp HTTP client: {e}"))
+}
+
+/// What Meta answered one template submission (`POST /{version}/{waba_id}/message_templates`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateSubmission {
+    pub name: String,
+    pub language: String,
+    /// Meta's `id` and `status` (PENDING, APPROVED, REJECTED) when accepted.
+    pub accepted: Option<(String, String)>,
+    /// Meta's error (or the transport's), when not.
+    pub error: Option<Value>,
+}
+
+/// Submits one template definition (a [`Template::creation_body`]) for review.
+pub async fn submit_template(
+    http: &reqwest::Client,
+    base: &str,
+    version: &str,
+    waba_id: &str,
+    access_token: &Secret,
+    definition: &Value,
+) -> TemplateSubmission {
+    let url = format!(
+        "{}/{}/{}/message_templates",
+        base.trim_end_matches('/'),
+        version.trim_matches('/'),
+        waba_id.trim_matches('/')
+    );
+    let mut submission = TemplateSubmission {
+        name: definition["name"].as_str().unwrap_or("").to_string(),
+        language: definition["language"].as_str().unwrap_or("").to_string(),
+        accepted: None,
+        error: None,
+    };
+    let response = match http.post(&url).bearer_auth(access_token.expose()).json(definition).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            submission.error = Some(json!({"message": format!("could not reach the WhatsApp API: {e}")}));
+            return submission;
+        }
+    };
+    let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap_or_default();
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let id = parsed.as_ref().and_then(|v| v.get("id")).and_then(Value::as_str);
+    match (status, id) {
+        (200..=299, Some(id)) => {
+            let state = parsed.as_ref().and_then(|v| v.get("status")).and_then(Value::as_str).unwrap_or("");
+            submission.accepted = Some((id.to_string(), state.to_string()));
+        }
+        _ => {
+            submission.error = Some(match parsed.as_ref().and_then(|v| v.get("error")) {
+                Some(error) => {
+                    let mut error = error.clone();
+                    error["http_status"] = json!(status);
+                    error
+                }
+                None => error_response(status, parsed, &body),
+            })
+        }
+    }
+    submission
 }
 
 fn transport_failure(e: &reqwest::Error) -> SendOutcome {
@@ -465,13 +633,9 @@ pub fn mask_phone(phone: &str) -> String {
 mod tests {
     use super::*;
 
-    fn message(message_type: MessageType) -> OutboundMessage {
-        OutboundMessage {
-            message_type,
-            to_phone: "+919876543210".into(),
-            language: Language::Hi,
+    fn facts() -> TokenFacts {
+        TokenFacts {
             clinic_name: "Sharma Clinic".into(),
-            token_number: 7,
             token_label: "7".into(),
             room_name: None,
             tracking_url: "https://q.example/t/abc".into(),
@@ -479,10 +643,18 @@ mod tests {
         }
     }
 
+    fn message(message_type: MessageType) -> OutboundMessage {
+        OutboundMessage::template(message_type, "+919876543210", Language::Hi, &facts()).unwrap()
+    }
+
     #[test]
     fn request_body_follows_the_cloud_api_template_format() {
         let m = message(MessageType::Welcome);
         let body = m.request_body(&m.recipient().unwrap());
+        let button = |i: &str, payload: &str| {
+            json!({"type": "button", "sub_type": "quick_reply", "index": i,
+                   "parameters": [{"type": "payload", "payload": payload}]})
+        };
         assert_eq!(
             body,
             json!({
@@ -492,29 +664,43 @@ mod tests {
                 "type": "template",
                 "template": {
                     "name": "qlink_welcome",
-                    "language": {"code": "hi"},
+                    "language": {"code": "hi", "policy": "deterministic"},
                     "components": [{"type": "body", "parameters": [
                         {"type": "text", "text": "Sharma Clinic"},
                         {"type": "text", "text": "7"},
                         {"type": "text", "text": "https://q.example/t/abc"},
                         {"type": "text", "text": "3"},
-                    ]}],
+                    ]}, button("0", "STATUS"), button("1", "CANCEL"), button("2", "STOP")],
                 },
             })
         );
+        let reminder = message(MessageType::Reminder).request_body("1");
+        assert_eq!(reminder["template"]["components"].as_array().unwrap().len(), 3, "{reminder}");
         let called = message(MessageType::Called);
         assert_eq!(called.body_parameters(), vec!["Sharma Clinic", "7", "https://q.example/t/abc"]);
+        assert_eq!(called.request_body("1")["template"]["components"].as_array().unwrap().len(), 1);
+        assert!(OutboundMessage::template(MessageType::Reply, "+91", Language::En, &facts()).is_none());
+    }
+
+    #[test]
+    fn a_reply_is_a_free_form_text() {
+        let m = OutboundMessage::text("+919876543210", Language::En, "Hello".into());
+        assert_eq!(
+            m.request_body(&m.recipient().unwrap()),
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "919876543210",
+                   "type": "text", "text": {"preview_url": false, "body": "Hello"}})
+        );
     }
 
     #[test]
     fn the_called_message_names_the_label_and_the_room() {
-        let mut called = message(MessageType::Called);
-        called.token_label = "A-12".into();
-        called.room_name = Some("Room 2".into());
+        let mut f = facts();
+        f.token_label = "A-12".into();
+        f.room_name = Some("Room 2".into());
+        let called = OutboundMessage::template(MessageType::Called, "+919876543210", Language::En, &f).unwrap();
         assert_eq!(called.body_parameters(), vec!["Sharma Clinic", "A-12 (Room 2)", "https://q.example/t/abc"]);
         // The other messages name the label only (the room is not known before the call).
-        let mut welcome = called.clone();
-        welcome.message_type = MessageType::Welcome;
+        let welcome = OutboundMessage::template(MessageType::Welcome, "+919876543210", Language::En, &f).unwrap();
         assert_eq!(welcome.body_parameters(), vec!["Sharma Clinic", "A-12", "https://q.example/t/abc", "3"]);
     }
 
@@ -522,9 +708,11 @@ mod tests {
     fn recipient_must_be_e164() {
         let mut m = message(MessageType::Reminder);
         m.to_phone = "+91 98765".into();
-        assert_eq!(m.recipient(), None);
+        assert_eq!(m.recipient().unwrap_err(), "the recipient is not an E.164 phone number");
         m.to_phone = "+4915112345678".into();
-        assert_eq!(m.recipient().as_deref(), Some("4915112345678"));
+        assert_eq!(m.recipient().as_deref(), Ok("4915112345678"));
+        m.to_phone = "IN.1349120865530274".into();
+        assert!(m.recipient().unwrap_err().contains("business-scoped user id"));
     }
 
     #[test]
@@ -587,9 +775,7 @@ mod tests {
             whatsapp_phone_number_id: None,
             whatsapp_access_token: None,
             whatsapp_app_secret: None,
-            whatsapp_verify_token: None,
-            whatsapp_display_number: None,
-            secret_key: None,
+            ..WhatsAppArgs::default()
         };
         assert!(matches!(Provider::from_args(&args), Ok(Provider::Log)));
         args.whatsapp_phone_number_id = Some("123".into());

@@ -553,6 +553,22 @@ async fn upgrade_from(release: &Release) {
         .get("n");
     assert_eq!(odd, 0, "labels are the numbers and called tokens have the clinic's room");
 
+    // 0.2's WhatsApp conversations reach the old day's patients: a STATUS finds their token.
+    let phone: String = db
+        .query_one("SELECT patient_phone FROM qlink.tokens WHERE id = $1", &[&day.waiting])
+        .await
+        .unwrap()
+        .get("patient_phone");
+    let asked = db
+        .query_one(
+            "SELECT outcome, token_id FROM qlink.handle_inbound('100200300', $1, 'STATUS', NULL, 'wamid.upgrade', NULL)",
+            &[&phone.trim_start_matches('+')],
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.get::<_, String>("outcome"), "status");
+    assert_eq!(asked.get::<_, Option<Uuid>>("token_id"), Some(day.waiting));
+
     // And it grows: a second doctor with a line and a room of their own.
     let dr_b: Uuid =
         db.query_one("SELECT qlink.create_queue($1, 'Dr. B', 'B') AS q", &[&day.clinic]).await.unwrap().get("q");

@@ -1,12 +1,15 @@
 //! The dispatcher: claims due rows from the outbox and hands each to a send task. Claims are
 //! leases (`qlink.claim_messages`, `FOR UPDATE SKIP LOCKED`), so the only state worth
-//! keeping here is what bounds the work: how many rows are claimed and not yet finished (so
-//! the last of them still gets its turn well within its lease), which rows this worker holds
-//! (so a row whose lease ran out while it was being recorded is not sent twice by us), and
-//! when the earliest retry the outbox told us about falls due (so a retry does not wait for
-//! the next poll).
+//! keeping here is what bounds the work: how many rows each sender number has claimed and
+//! not yet finished (so the last of them still gets its turn at that number's rate well
+//! within its lease; the senders at their bound are passed as `full_senders`, so a slow
+//! number's backlog never fills the worker while a fast one's waits), which rows this worker
+//! holds (so a row whose lease ran out while it was being recorded is not sent twice by us),
+//! and when the earliest retry the outbox told us about falls due (so a retry does not wait
+//! for the next poll).
 
 use super::send::Sender;
+use super::senders::Senders;
 use super::{lock, Backoff, Settings};
 use crate::sql::{self, ClaimedMessage};
 use crate::whatsapp::REQUEST_TIMEOUT;
@@ -27,12 +30,14 @@ const DUE_SLACK: Duration = Duration::from_millis(50);
 pub(super) struct Dispatcher {
     pool: deadpool_postgres::Pool,
     sender: Arc<Sender>,
+    senders: Arc<Senders>,
     /// A LISTEN notification arrived (or the listener reconnected).
     wake: Arc<Notify>,
     schedule: Arc<Schedule>,
     /// Ids of the rows this worker holds.
     in_flight: Arc<Mutex<HashSet<i64>>>,
-    /// Claimed-but-unfinished rows (see `Settings::max_outstanding`).
+    /// Claimed-but-unfinished rows of all senders (each sender has its own bound besides:
+    /// `Settings::max_outstanding_at` its rate).
     outstanding: Arc<Semaphore>,
     claim_chunk: usize,
     lease: Duration,
@@ -45,19 +50,21 @@ impl Dispatcher {
     pub(super) fn new(
         pool: deadpool_postgres::Pool,
         sender: Sender,
+        senders: Arc<Senders>,
         settings: &Settings,
         wake: Arc<Notify>,
         shutdown: CancellationToken,
     ) -> Self {
-        let max_outstanding = settings.max_outstanding();
+        let max_outstanding = settings.max_outstanding_all();
         Dispatcher {
             pool,
             sender: Arc::new(sender),
+            senders,
             wake,
             schedule: Arc::new(Schedule::default()),
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             outstanding: Arc::new(Semaphore::new(max_outstanding)),
-            claim_chunk: (settings.batch_size as usize).min(max_outstanding),
+            claim_chunk: (settings.batch_size as usize).min(settings.max_outstanding()),
             lease: settings.lease,
             poll: settings.poll,
             tasks: JoinSet::new(),
@@ -84,7 +91,8 @@ impl Dispatcher {
                 }
             }
             let room = self.claim_chunk.min(self.outstanding.available_permits());
-            match self.claim(room).await {
+            let full_senders = self.senders.full(self.claim_chunk);
+            match self.claim(room, &full_senders).await {
                 Ok(rows) => {
                     errors.reset();
                     let full = rows.len() == room;
@@ -117,15 +125,16 @@ impl Dispatcher {
             _ = self.wake.notified() => {}
             _ = tokio::time::sleep_until(wake_at) => {}
             _ = self.schedule.moved_earlier.notified() => {}
+            _ = self.senders.room.notified() => {}
             _ = self.shutdown.cancelled() => {}
         }
         self.schedule.forget_past();
     }
 
-    async fn claim(&self, max_rows: usize) -> anyhow::Result<Vec<ClaimedMessage>> {
+    async fn claim(&self, max_rows: usize, full_senders: &[String]) -> anyhow::Result<Vec<ClaimedMessage>> {
         let client = self.pool.get().await.context("getting a database connection")?;
         let max_rows = i32::try_from(max_rows).unwrap_or(i32::MAX);
-        sql::claim_messages(&client, max_rows, self.lease).await.context("qlink.claim_messages")
+        sql::claim_messages(&client, max_rows, self.lease, full_senders).await.context("qlink.claim_messages")
     }
 
     fn spawn_send(&mut self, row: ClaimedMessage) {
@@ -141,21 +150,36 @@ impl Dispatcher {
         }
         let guard = InFlight { set: self.in_flight.clone(), id: row.id };
         let sender = self.sender.clone();
+        let number = self.senders.of(&row);
+        if !self.senders.take(&number) {
+            // The claim gave this sender more rows than it has room for (it was not full
+            // when the claim began): hand the surplus back rather than hold rows it cannot
+            // send within their lease. The next claim names it in `full_senders`.
+            self.tasks.spawn(async move {
+                sender.release(row.id).await;
+                drop(guard);
+            });
+            return;
+        }
+        let counted =
+            SenderRow { senders: self.senders.clone(), sender: number.clone(), claim_chunk: self.claim_chunk };
         let Ok(permit) = self.outstanding.clone().try_acquire_owned() else {
             // Cannot happen (we never claim more than the free permits), but never panic:
             // hand the row back.
             self.tasks.spawn(async move {
                 sender.release(row.id).await;
+                drop(counted);
                 drop(guard);
             });
             return;
         };
         let schedule = self.schedule.clone();
         self.tasks.spawn(async move {
-            if let Some(due_in) = sender.deliver(row, claimed_at).await {
+            if let Some(due_in) = sender.deliver(row, &number, claimed_at).await {
                 schedule.wake_in(due_in);
             }
             drop(permit);
+            drop(counted);
             drop(guard);
         });
     }
@@ -203,6 +227,19 @@ struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         lock(&self.set).remove(&self.id);
+    }
+}
+
+/// A row counted against its sender's bound until its task ends (also when aborted).
+struct SenderRow {
+    senders: Arc<Senders>,
+    sender: Arc<super::senders::SenderState>,
+    claim_chunk: usize,
+}
+
+impl Drop for SenderRow {
+    fn drop(&mut self) {
+        self.senders.done(&self.sender, self.claim_chunk);
     }
 }
 

@@ -30,12 +30,12 @@ mod lag;
 mod listen;
 mod pace;
 mod send;
+mod senders;
 
 pub use housekeeping::{HOUSEKEEPING_INTERVAL, HOUSEKEEPING_LOCK_KEY};
 pub use listen::LISTEN_APPLICATION_NAME;
 
 use crate::config::{WhatsAppArgs, WorkerArgs};
-use crate::whatsapp::Provider;
 use anyhow::Context as _;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use std::sync::{Arc, Mutex};
@@ -60,7 +60,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = Settings::from_args(&args)?;
-    let provider = Provider::from_args(&whatsapp)?;
+    let senders = Arc::new(senders::Senders::new(&whatsapp, &settings)?);
     let public_url = public_url.trim().trim_end_matches('/').to_string();
     anyhow::ensure!(
         public_url.starts_with("http://") || public_url.starts_with("https://"),
@@ -81,7 +81,8 @@ pub async fn run(
     let pool = crate::db::pool(pool_config, settings.concurrency + 3)?;
 
     tracing::info!(
-        provider = provider.name(),
+        provider = senders.installation_name(),
+        secret_key = senders.has_secret_key(),
         rate_per_second = settings.rate_per_second,
         concurrency = settings.concurrency,
         batch = settings.batch_size,
@@ -98,8 +99,8 @@ pub async fn run(
     // API, which is exactly when it matters.
     let lag_task = tokio::spawn(lag::LagGauge::new(pool.clone()).run(shutdown.clone()));
 
-    let sender = send::Sender::new(pool.clone(), provider, public_url, &settings, shutdown.clone());
-    dispatch::Dispatcher::new(pool, sender, &settings, wake, shutdown).run().await;
+    let sender = send::Sender::new(pool.clone(), senders.clone(), public_url, &settings, shutdown.clone());
+    dispatch::Dispatcher::new(pool, sender, senders, &settings, wake, shutdown).run().await;
 
     for (name, task) in [("listener", listener_task), ("outbox lag", lag_task)] {
         if let Err(e) = task.await {
@@ -121,6 +122,14 @@ fn describe_metrics() {
         "qlink_outbox_lag_seconds",
         metrics::Unit::Seconds,
         "How long the oldest due message has been waiting to be sent"
+    );
+    metrics::describe_gauge!(
+        "qlink_sender_backlog",
+        "Unsent messages per sender number: pending, deferred (held by the daily recipient cap; part of pending) and failed (awaiting a retry)"
+    );
+    metrics::describe_gauge!(
+        "qlink_sender_recipients_24h",
+        "Unique recipients of template messages in the last 24 hours, per sender number's account"
     );
 }
 
@@ -161,12 +170,24 @@ impl Settings {
         (self.lease / 4).min(Duration::from_secs(1))
     }
 
-    /// Most rows claimed and not yet finished. Bounded so that the last of them still gets
-    /// its rate-limiter slot within a quarter of the lease.
+    /// Most rows of one sender at the default rate claimed and not yet finished.
     fn max_outstanding(&self) -> usize {
-        let drainable = (self.rate_per_second * self.lease.as_secs_f64() / 4.0).floor();
+        self.max_outstanding_at(self.rate_per_second)
+    }
+
+    /// Most rows of one sender number claimed and not yet finished, at its rate. Bounded so
+    /// that the last of them still gets its rate-limiter slot within a quarter of the lease.
+    fn max_outstanding_at(&self, rate_per_second: f64) -> usize {
+        let drainable = (rate_per_second * self.lease.as_secs_f64() / 4.0).floor();
         let drainable = if drainable >= 1.0 { drainable.min(1_000_000.0) as usize } else { 1 };
         (self.batch_size as usize + self.concurrency).min(drainable).max(1)
+    }
+
+    /// Most rows of all senders together claimed and not yet finished: each sender holds
+    /// its own bound, this only caps the memory and connections when many clinics have a
+    /// backlog at once (the send slots are the limit then anyway).
+    fn max_outstanding_all(&self) -> usize {
+        4 * (self.batch_size as usize + self.concurrency)
     }
 }
 
