@@ -491,3 +491,52 @@ async fn signed_inbound_messages_act_once_and_unsigned_ones_not_at_all() {
         .get(0);
     assert_eq!(status, "status");
 }
+
+#[tokio::test]
+async fn the_operator_sets_a_clinics_number_in_the_panel_and_sees_its_backlog() {
+    use qlink_tests::browser::{Browser, DESK};
+    let app = spawn(true, true).await;
+    let clinic = app.clinic("panel").await;
+    let email = app.admin_user().await;
+    let b = Browser::start("senders", DESK).await;
+    b.goto(&app.url("/admin")).await;
+    b.wait_visible("#login").await;
+    b.fill("#email", &email).await;
+    b.fill("#password", PASSWORD).await;
+    b.click("#login-button").await;
+    b.wait_for_text("#clinic-rows", "Clinic panel").await;
+    // The installation's number is listed before any clinic has its own.
+    b.wait_for_text("#sender-rows", "installation").await;
+
+    b.click("tr[data-slug=panel] button[data-act=whatsapp]").await;
+    b.wait_visible("#sender-editor").await;
+    b.wait_for_text("#w-token-state", "QLink's number").await;
+    // A bad account id: the extension's words, nothing stored.
+    b.fill("#w-phone-number-id", PHONE_NUMBER_ID).await;
+    b.fill("#w-display-number", "+91 98123 45678").await;
+    b.fill("#w-waba-id", "12ab34").await;
+    b.js("document.getElementById('w-waba-id').removeAttribute('pattern')", vec![]).await;
+    b.click("#sender-save").await;
+    b.wait_visible("#sender-error").await;
+    let stored: i64 = app.db.query_one("SELECT count(*) FROM qlink.whatsapp_senders", &[]).await.unwrap().get(0);
+    assert_eq!(stored, 0);
+    // A good one, with a token: saved, the token field emptied, the token never shown.
+    b.fill("#w-waba-id", WABA_ID).await;
+    b.fill("#w-access-token", ACCESS_TOKEN).await;
+    b.click("#sender-save").await;
+    b.wait_for_text("#notice", "now sends from +919812345678").await;
+    b.wait_for_text("#w-token-state", "access token of its own is stored").await;
+    assert_eq!(b.js("return document.getElementById('w-access-token').value", vec![]).await, json!(""));
+    b.wait_for_text("#sender-rows", PHONE_NUMBER_ID).await;
+    let html = b.js("return document.documentElement.outerHTML", vec![]).await;
+    assert!(!html.as_str().unwrap().contains(ACCESS_TOKEN));
+    let own: Option<String> = app
+        .db
+        .query_one("SELECT whatsapp_phone_number_id FROM qlink.businesses WHERE id = $1", &[&clinic])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(own.as_deref(), Some(PHONE_NUMBER_ID));
+    b.screenshot("sender-set").await;
+    b.close().await;
+}
