@@ -34,6 +34,9 @@ async fn setup(settings: Value) -> Setup {
     let db_url = fresh_database().await;
     let db = connect(&db_url).await;
     let clinic = create_clinic(&db, "sunrise", settings).await;
+    // These tests send hundreds of patients a message; the daily recipient cap has its own
+    // tests (tests/tests/senders.rs), so the installation's account is at Meta's top tier.
+    db.query_one("SELECT qlink.set_recipient_limit('installation', 1000000)", &[]).await.expect("recipient limit");
     Setup { app_url: url_as(&db_url, "qlink_app"), db_url, db, clinic }
 }
 
