@@ -2012,7 +2012,8 @@ mod tests {
         act(&b, "NEXT");
         assert_eq!(i("SELECT count(*) FROM qlink.claim_messages(50, '30 s') WHERE message_type = 'CALLED'"), 1);
         // (What was claimed was sent.)
-        Spi::run("UPDATE qlink.message_logs SET status = 'SENT', locked_until = NULL WHERE locked_until IS NOT NULL").unwrap();
+        Spi::run("UPDATE qlink.message_logs SET status = 'SENT', locked_until = NULL WHERE locked_until IS NOT NULL")
+            .unwrap();
         // 24 hours after the first window opened, the held message goes.
         at("2026-03-11 04:30:01+00");
         assert_eq!(

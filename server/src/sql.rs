@@ -1152,51 +1152,6 @@ pub async fn claim_messages(
     Ok(rows.iter().map(ClaimedMessage::from_row).collect())
 }
 
-/// A row of `qlink.sender_backlog()`: one sender's unsent messages and its account's
-/// recipients of the last 24 hours.
-#[derive(Debug, Clone)]
-pub struct SenderBacklog {
-    /// NULL: the installation's sender.
-    pub phone_number_id: Option<String>,
-    pub display_number: Option<String>,
-    pub waba_id: Option<String>,
-    pub clinics: i32,
-    pub pending: i64,
-    /// Of `pending`, those held by the daily recipient cap.
-    pub deferred: i64,
-    /// FAILED, awaiting a retry.
-    pub failed: i64,
-    pub oldest_due_at: Option<DateTime<Utc>>,
-    pub recipients_24h: i32,
-    pub daily_recipient_limit: i32,
-}
-
-/// `qlink.sender_backlog()`, the installation's sender first.
-pub async fn sender_backlog(db: &impl GenericClient) -> ApiResult<Vec<SenderBacklog>> {
-    let stmt = db
-        .prepare_cached(
-            "SELECT phone_number_id, display_number, waba_id, clinics, pending, deferred, failed, \
-                    oldest_due_at, recipients_24h, daily_recipient_limit FROM qlink.sender_backlog()",
-        )
-        .await?;
-    let rows = db.query(&stmt, &[]).await?;
-    Ok(rows
-        .iter()
-        .map(|row| SenderBacklog {
-            phone_number_id: row.get("phone_number_id"),
-            display_number: row.get("display_number"),
-            waba_id: row.get("waba_id"),
-            clinics: row.get("clinics"),
-            pending: row.get("pending"),
-            deferred: row.get("deferred"),
-            failed: row.get("failed"),
-            oldest_due_at: row.get("oldest_due_at"),
-            recipients_24h: row.get("recipients_24h"),
-            daily_recipient_limit: row.get("daily_recipient_limit"),
-        })
-        .collect())
-}
-
 /// What one send attempt came to, as `qlink.finish_message` records it.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageOutcome<'a> {
@@ -2232,9 +2187,8 @@ pub async fn clear_clinic_sender(
     business_id: Uuid,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<bool> {
-    let stmt = db
-        .prepare_cached("SELECT qlink.clear_clinic_sender($1, actor_email => $2, actor_ip => $3) AS cleared")
-        .await?;
+    let stmt =
+        db.prepare_cached("SELECT qlink.clear_clinic_sender($1, actor_email => $2, actor_ip => $3) AS cleared").await?;
     let row = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
     Ok(row.get("cleared"))
 }

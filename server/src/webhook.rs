@@ -67,9 +67,7 @@ where
     S: Clone + Send + Sync + 'static,
     WebhookState: FromRef<S>,
 {
-    OpenApiRouter::new()
-        .routes(routes!(verify_subscription, receive))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    OpenApiRouter::new().routes(routes!(verify_subscription, receive)).layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// The webhook alone (tests serve it without the rest of the server).
@@ -265,7 +263,10 @@ fn inbound_messages(payload: &Value) -> Vec<InboundMessage> {
                 continue;
             }
             let Some(phone_number_id) = value.get("metadata").and_then(|m| id_at(m, "phone_number_id")) else {
-                tracing::warn!(messages = messages.len(), "WhatsApp messages without metadata.phone_number_id; skipped");
+                tracing::warn!(
+                    messages = messages.len(),
+                    "WhatsApp messages without metadata.phone_number_id; skipped"
+                );
                 continue;
             };
             let contacts = array(value.get("contacts"));
@@ -365,7 +366,10 @@ pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body
 
 /// Each status through `qlink.apply_delivery_status`: (applied, ignored), or the 500 to
 /// answer.
-async fn apply_statuses(client: &deadpool_postgres::Client, statuses: &[DeliveryStatus]) -> Result<(u32, u32), Response> {
+async fn apply_statuses(
+    client: &deadpool_postgres::Client,
+    statuses: &[DeliveryStatus],
+) -> Result<(u32, u32), Response> {
     let (mut applied, mut ignored) = (0u32, 0u32);
     for status in statuses {
         match crate::sql::apply_delivery_status(client, &status.wamid, status.status, &status.details).await {
@@ -398,7 +402,10 @@ async fn apply_statuses(client: &deadpool_postgres::Client, statuses: &[Delivery
 
 /// Each message through `qlink.handle_inbound` (its own transaction: what was handled stays
 /// handled if a later one fails): (messages handled, replies queued), or the 500 to answer.
-async fn handle_messages(client: &deadpool_postgres::Client, messages: &[InboundMessage]) -> Result<(u32, u32), Response> {
+async fn handle_messages(
+    client: &deadpool_postgres::Client,
+    messages: &[InboundMessage],
+) -> Result<(u32, u32), Response> {
     let (mut handled, mut replies) = (0u32, 0u32);
     for m in messages {
         let inbound = crate::sql::Inbound {
@@ -535,7 +542,15 @@ mod tests {
         let found = inbound_messages(&payload);
         let summary: Vec<_> = found
             .iter()
-            .map(|m| (m.phone_number_id.as_str(), m.from.as_str(), m.wamid.as_str(), m.text.as_deref(), m.profile_name.as_deref()))
+            .map(|m| {
+                (
+                    m.phone_number_id.as_str(),
+                    m.from.as_str(),
+                    m.wamid.as_str(),
+                    m.text.as_deref(),
+                    m.profile_name.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -557,18 +572,18 @@ mod tests {
     #[test]
     fn button_and_interactive_replies_carry_their_payload_and_label() {
         let payload = message_payload(json!([{"field": "messages", "value": {
-            "metadata": {"phone_number_id": "106540352242922"},
-            "messages": [
-                {"from": "919876543210", "id": "wamid.1", "type": "button",
-                 "button": {"payload": "CANCEL", "text": "Cancel my token"}, "context": {"id": "wamid.sent"}},
-                {"from": "919876543210", "id": "wamid.2", "type": "interactive",
-                 "interactive": {"type": "button_reply", "button_reply": {"id": "STATUS", "title": "My place"}}},
-                {"from": "919876543210", "id": "wamid.3", "type": "interactive",
-                 "interactive": {"type": "list_reply", "list_reply": {"id": "LATE", "title": "Running late", "description": "…"}}},
-                {"from": "919876543210", "id": "wamid.4", "type": "interactive", "interactive": {"type": "nfm_reply"}},
-                {"from": "919876543210", "id": "wamid.5", "type": "audio", "audio": {"id": "x"}},
-                {"from": "919876543210", "id": "wamid.6", "type": "text", "text": {"body": "  "}}
-            ]}}]));
+        "metadata": {"phone_number_id": "106540352242922"},
+        "messages": [
+            {"from": "919876543210", "id": "wamid.1", "type": "button",
+             "button": {"payload": "CANCEL", "text": "Cancel my token"}, "context": {"id": "wamid.sent"}},
+            {"from": "919876543210", "id": "wamid.2", "type": "interactive",
+             "interactive": {"type": "button_reply", "button_reply": {"id": "STATUS", "title": "My place"}}},
+            {"from": "919876543210", "id": "wamid.3", "type": "interactive",
+             "interactive": {"type": "list_reply", "list_reply": {"id": "LATE", "title": "Running late", "description": "…"}}},
+            {"from": "919876543210", "id": "wamid.4", "type": "interactive", "interactive": {"type": "nfm_reply"}},
+            {"from": "919876543210", "id": "wamid.5", "type": "audio", "audio": {"id": "x"}},
+            {"from": "919876543210", "id": "wamid.6", "type": "text", "text": {"body": "  "}}
+        ]}}]));
         let found = inbound_messages(&payload);
         let words: Vec<_> = found.iter().map(|m| (m.text.as_deref(), m.button_payload.as_deref())).collect();
         assert_eq!(
@@ -588,15 +603,15 @@ mod tests {
     #[test]
     fn a_business_scoped_user_id_is_taken_beside_or_instead_of_a_phone() {
         let payload = message_payload(json!([{"field": "messages", "value": {
-            "metadata": {"phone_number_id": "106540352242922"},
-            "contacts": [{"profile": {"name": "Username Only"}, "user_id": "IN.1648738043044942"},
-                         {"profile": {"name": "Both"}, "wa_id": "919876543210", "user_id": "IN.99"}],
-            "messages": [
-                {"from_user_id": "IN.1648738043044942", "id": "wamid.U", "type": "text", "text": {"body": "HELP"}},
-                {"from": "919876543210", "from_user_id": "IN.99", "id": "wamid.P", "type": "text", "text": {"body": "STATUS"}},
-                {"user_id": "IN.5", "id": "wamid.V", "type": "text", "text": {"body": "STOP"}},
-                {"from": "IN.6", "id": "wamid.W", "type": "text", "text": {"body": "START"}}
-            ]}}]));
+        "metadata": {"phone_number_id": "106540352242922"},
+        "contacts": [{"profile": {"name": "Username Only"}, "user_id": "IN.1648738043044942"},
+                     {"profile": {"name": "Both"}, "wa_id": "919876543210", "user_id": "IN.99"}],
+        "messages": [
+            {"from_user_id": "IN.1648738043044942", "id": "wamid.U", "type": "text", "text": {"body": "HELP"}},
+            {"from": "919876543210", "from_user_id": "IN.99", "id": "wamid.P", "type": "text", "text": {"body": "STATUS"}},
+            {"user_id": "IN.5", "id": "wamid.V", "type": "text", "text": {"body": "STOP"}},
+            {"from": "IN.6", "id": "wamid.W", "type": "text", "text": {"body": "START"}}
+        ]}}]));
         let found = inbound_messages(&payload);
         let senders: Vec<_> = found.iter().map(|m| (m.from.as_str(), m.profile_name.as_deref())).collect();
         assert_eq!(
@@ -626,18 +641,18 @@ mod tests {
         }
         // Without an id or a sender a message is skipped; the others in the batch are kept.
         let payload = message_payload(json!([{"value": {
-            "metadata": {"phone_number_id": 106540352242922u64},
-            "contacts": [{"wa_id": 5, "profile": {"name": 7}}],
-            "messages": [
-                {"from": "919876543210", "type": "text", "text": {"body": "no id"}},
-                {"id": "wamid.nofrom", "type": "text", "text": {"body": "no sender"}},
-                {"from": "", "id": "wamid.empty", "type": "text"},
-                {"from": 919876543210u64, "id": "wamid.ok", "timestamp": "soon", "type": ["text"],
-                 "text": {"body": "JOIN\u{0}x"}},
-                "not an object",
-                {"from": "919876543210", "id": "wamid.far", "timestamp": "99999999999999999", "type": "text",
-                 "text": {"body": 5}}
-            ]}}]));
+        "metadata": {"phone_number_id": 106540352242922u64},
+        "contacts": [{"wa_id": 5, "profile": {"name": 7}}],
+        "messages": [
+            {"from": "919876543210", "type": "text", "text": {"body": "no id"}},
+            {"id": "wamid.nofrom", "type": "text", "text": {"body": "no sender"}},
+            {"from": "", "id": "wamid.empty", "type": "text"},
+            {"from": 919876543210u64, "id": "wamid.ok", "timestamp": "soon", "type": ["text"],
+             "text": {"body": "JOIN\u{0}x"}},
+            "not an object",
+            {"from": "919876543210", "id": "wamid.far", "timestamp": "99999999999999999", "type": "text",
+             "text": {"body": 5}}
+        ]}}]));
         let found = inbound_messages(&payload);
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(

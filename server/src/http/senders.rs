@@ -184,7 +184,8 @@ pub async fn set_recipient_limit(
 ) -> ApiResult<Json<RecipientLimit>> {
     // An address that names no account is "not found", as any address is (the extension
     // says `invalid_waba_id`, 22023, which is what a body naming one gets).
-    let valid = waba_id == "installation" || ((5..=32).contains(&waba_id.len()) && waba_id.bytes().all(|b| b.is_ascii_digit()));
+    let valid =
+        waba_id == "installation" || ((5..=32).contains(&waba_id.len()) && waba_id.bytes().all(|b| b.is_ascii_digit()));
     if !valid {
         return Err(ApiError::NotFound("No such WhatsApp business account.".into()));
     }
@@ -209,8 +210,7 @@ pub async fn sender_backlog(State(app): State<AppState>, _admin: SuperAdmin) -> 
 pub async fn owner_sender(State(app): State<AppState>, owner: ClinicOwner) -> ApiResult<Json<OwnerSender>> {
     let db = app.db.get().await?;
     let s = sql::clinic_sender(&db, owner.business_id).await?;
-    let installation_display_number =
-        if s.own_sender { None } else { app.whatsapp_display_number.clone() };
+    let installation_display_number = if s.own_sender { None } else { app.whatsapp_display_number.clone() };
     Ok(Json(OwnerSender {
         own_sender: s.own_sender,
         phone_number_id: s.phone_number_id,
@@ -252,7 +252,10 @@ mod tests {
             join_link("+91 98123-45678", "city-clinic").as_deref(),
             Some("https://wa.me/919812345678?text=JOIN%20city-clinic")
         );
-        assert_eq!(join_link("+919812345678", "a/b c").as_deref(), Some("https://wa.me/919812345678?text=JOIN%20a%2Fb%20c"));
+        assert_eq!(
+            join_link("+919812345678", "a/b c").as_deref(),
+            Some("https://wa.me/919812345678?text=JOIN%20a%2Fb%20c")
+        );
         assert_eq!(join_link("", "x"), None);
         assert_eq!(join_link("<script>", "x"), None);
     }
