@@ -610,6 +610,9 @@ async fn sigkilled_workers_lose_no_message_and_resend_at_most_once_per_kill() {
     )
     .await
     .expect("500 tokens");
+    // 500 patients are more than the default daily recipient cap (250) of the
+    // installation's account: the cap is not what this test is about.
+    s.db.query_one("SELECT qlink.set_recipient_limit('installation', 1000)", &[]).await.expect("recipient limit");
     let fake = FakeWhatsApp::start().await;
     // A little latency so that sends are in flight when the kill lands.
     fake.set_latency(Duration::from_millis(5));
@@ -797,14 +800,14 @@ async fn webhook_applies_signed_statuses_and_refuses_unsigned_ones() {
 
     let r = post_statuses(&url, body.clone(), Some(sign(APP_SECRET, &body))).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 1, "ignored": 0}));
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 1, "ignored": 0, "messages": 0}));
     assert_eq!(status_of(&s.db, first).await.0, "READ");
 
     // Unknown wamids (another app's messages) are ignored, the request still succeeds.
     let body = status_payload(&[("wamid.SOMEONE-ELSE", "delivered")]);
     let r = post_statuses(&url, body.clone(), Some(sign(APP_SECRET, &body))).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 0, "ignored": 1}));
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 0, "ignored": 1, "messages": 0}));
     stop.cancel();
 
     // Without an app secret configured no POST is believed.
