@@ -54,6 +54,8 @@ CREATE TABLE qlink.daily_rollups (
     messages            jsonb NOT NULL CHECK (jsonb_typeof(messages) = 'object'),
     max_waiting         integer NOT NULL CHECK (max_waiting >= 0),
     arrivals            integer[] NOT NULL CHECK (cardinality(arrivals) = 24),
+    -- Tokens joined by WhatsApp (SPEC §11), kept last like the result column.
+    tokens_whatsapp     integer NOT NULL DEFAULT 0 CHECK (tokens_whatsapp >= 0),
     computed_at         timestamptz NOT NULL,
     FOREIGN KEY (business_id, queue_id) REFERENCES qlink.queues (business_id, id) ON DELETE CASCADE,
     CONSTRAINT daily_rollups_day_key UNIQUE NULLS NOT DISTINCT (business_id, day, queue_id)

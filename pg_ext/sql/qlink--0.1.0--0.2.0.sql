@@ -235,7 +235,8 @@ CREATE  FUNCTION "clinic_report"(
 	"messages_sent" INT,  /* i32 */
 	"messages_failed" INT,  /* i32 */
 	"max_waiting" INT,  /* i32 */
-	"live" bool  /* bool */
+	"live" bool,  /* bool */
+	"tokens_whatsapp" INT  /* i32 */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp

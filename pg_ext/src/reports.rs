@@ -23,7 +23,7 @@ pub const MAX_RANGE_DAYS: i32 = 1096;
 const FIGURES: &str = "tokens, tokens_qr, tokens_staff, tokens_api, served, skipped, cancelled, unserved, called, \
      wait_p50_seconds, wait_p90_seconds, wait_sum_seconds, service_p50_seconds, service_p90_seconds, \
      service_count, service_sum_seconds, eta_shown, eta_hits, messages_sent, messages_failed, messages, \
-     max_waiting, arrivals";
+     max_waiting, arrivals, tokens_whatsapp";
 
 /// Every figure of the days of the sessions `sessions` selects (a FROM clause over
 /// `qlink.sessions s JOIN qlink.businesses b`), one row per (clinic, day, queue) and one
@@ -60,6 +60,7 @@ fn compute_sql(sessions: &str, clinic_rows_only: bool) -> String {
                     count(*) FILTER (WHERE source = 'QR')::int AS tokens_qr, \
                     count(*) FILTER (WHERE source = 'STAFF')::int AS tokens_staff, \
                     count(*) FILTER (WHERE source = 'API')::int AS tokens_api, \
+                    count(*) FILTER (WHERE source = 'WHATSAPP')::int AS tokens_whatsapp, \
                     count(*) FILTER (WHERE status = 'SERVED')::int AS served, \
                     count(*) FILTER (WHERE status = 'SKIPPED')::int AS skipped, \
                     count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled, \
@@ -90,7 +91,8 @@ fn compute_sql(sessions: &str, clinic_rows_only: bool) -> String {
              FROM mcount GROUP BY business_id, day, queue_id, message_type), \
          magg AS ( \
              SELECT business_id, day, queue_id, jsonb_object_agg(message_type, statuses) AS messages, \
-                    sum(sent)::int AS sent, sum(failed)::int AS failed \
+                    coalesce(sum(sent) FILTER (WHERE message_type <> 'REPLY'), 0)::int AS sent, \
+                    coalesce(sum(failed) FILTER (WHERE message_type <> 'REPLY'), 0)::int AS failed \
              FROM mtype GROUP BY business_id, day, queue_id) \
          SELECT tagg.business_id, tagg.queue_id, tagg.day, tokens, tokens_qr, tokens_staff, tokens_api, served, \
                 skipped, cancelled, unserved, called, wait_p50_seconds, wait_p90_seconds, wait_sum_seconds, \
@@ -98,7 +100,7 @@ fn compute_sql(sessions: &str, clinic_rows_only: bool) -> String {
                 coalesce(magg.sent, 0) AS messages_sent, coalesce(magg.failed, 0) AS messages_failed, \
                 coalesce(magg.messages, '{{}}'::jsonb) AS messages, max_waiting, \
                 ARRAY(SELECT (SELECT count(*) FROM unnest(tagg.hours) h WHERE h = g)::int \
-                      FROM generate_series(0, 23) g ORDER BY g) AS arrivals \
+                      FROM generate_series(0, 23) g ORDER BY g) AS arrivals, tokens_whatsapp \
          FROM tagg LEFT JOIN magg ON magg.business_id = tagg.business_id AND magg.day = tagg.day \
                                  AND magg.queue_id IS NOT DISTINCT FROM tagg.queue_id"
     )
@@ -305,7 +307,8 @@ static CLINIC_REPORT: LazyLock<[String; 2]> = LazyLock::new(|| {
                     CASE WHEN eta_shown > 0 THEN eta_hits::float8 / eta_shown END, \
                     coalesce(messages_sent, 0), coalesce(messages_failed, 0), coalesce(max_waiting, 0), \
                     coalesce(live, d::date >= coalesce((SELECT complete_before FROM qlink.rollup_marks \
-                                                        WHERE business_id = $1), '-infinity'::date)) \
+                                                        WHERE business_id = $1), '-infinity'::date)), \
+                    coalesce(tokens_whatsapp, 0) \
              FROM generate_series($2::date, $3::date, interval '1 day') d LEFT JOIN figures f ON f.day = d::date \
              ORDER BY d",
             figures_sql(true, one_queue)
@@ -378,6 +381,7 @@ pub fn clinic_report(
             name!(messages_failed, i32),
             name!(max_waiting, i32),
             name!(live, bool),
+            name!(tokens_whatsapp, i32),
         ),
     >,
     ErrorReport,
@@ -410,6 +414,7 @@ pub fn clinic_report(
                     row.get::<i32>(17)?.unwrap_or(0),
                     row.get::<i32>(18)?.unwrap_or(0),
                     row.get::<bool>(19)?.unwrap_or(false),
+                    row.get::<i32>(20)?.unwrap_or(0),
                 ));
             }
             Ok(TableIterator::new(rows))

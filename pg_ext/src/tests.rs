@@ -1840,6 +1840,11 @@ mod tests {
         // Hindi: the same command, a Hindi reply.
         assert_eq!(outcome(HOUSE, "919876500002", "जुड़ें sunrise", "wamid.C"), "joined");
         assert_eq!(s("SELECT language FROM qlink.tokens WHERE patient_phone = '+919876500002'"), "hi");
+        // Reports count them by source; the replies are not billed messages.
+        assert_eq!(
+            s(&format!("SELECT tokens || ',' || tokens_whatsapp || ',' || tokens_qr FROM qlink.clinic_report('{b}', '2026-03-10', '2026-03-10')")),
+            "2,2,0"
+        );
         assert_eq!(
             s("SELECT language FROM qlink.message_logs WHERE to_phone = '+919876500002' ORDER BY id DESC LIMIT 1"),
             "hi"

@@ -1619,6 +1619,8 @@ pub struct ReportDay {
     pub tokens_qr: i32,
     pub tokens_staff: i32,
     pub tokens_api: i32,
+    /// Joined by WhatsApp (`JOIN <code>`).
+    pub tokens_whatsapp: i32,
     /// Tokens whose final status is SERVED, SKIPPED (no-shows), CANCELLED.
     pub served: i32,
     pub skipped: i32,
@@ -1657,7 +1659,7 @@ pub async fn clinic_report(
         .prepare_cached(
             "SELECT day, tokens, tokens_qr, tokens_staff, tokens_api, served, skipped, cancelled, unserved, called, \
                     wait_p50_seconds, wait_p90_seconds, service_p50_seconds, service_p90_seconds, eta_hit_rate, \
-                    messages_sent, messages_failed, max_waiting, live \
+                    messages_sent, messages_failed, max_waiting, live, tokens_whatsapp \
              FROM qlink.clinic_report($1, $2, $3, $4) ORDER BY day",
         )
         .await?;
@@ -1670,6 +1672,7 @@ pub async fn clinic_report(
             tokens_qr: r.get("tokens_qr"),
             tokens_staff: r.get("tokens_staff"),
             tokens_api: r.get("tokens_api"),
+            tokens_whatsapp: r.get("tokens_whatsapp"),
             served: r.get("served"),
             skipped: r.get("skipped"),
             cancelled: r.get("cancelled"),

@@ -164,12 +164,13 @@ pub fn csv_response(filename: &str, body: String) -> Response {
         .into_response()
 }
 
-pub const DAY_COLUMNS: [&str; 19] = [
+pub const DAY_COLUMNS: [&str; 20] = [
     "day",
     "tokens",
     "tokens_qr",
     "tokens_staff",
     "tokens_api",
+    "tokens_whatsapp",
     "served",
     "skipped",
     "cancelled",
