@@ -1,5 +1,6 @@
 //! The `qlink` binary as an operator uses it: every command's --help, migrations, clinic
-//! and user creation, the demo, and `qlink serve` from start to a graceful SIGTERM.
+//! and user creation, the demo, `qlink whatsapp templates` (printed, and submitted to the
+//! fake Cloud API), and `qlink serve` from start to a graceful SIGTERM.
 
 use qlink_tests::{admin_url, connect, qlink_bin, url_for};
 use serde_json::{json, Value};
@@ -36,6 +37,7 @@ fn every_command_has_help() {
         vec!["clinic", "create", "--help"],
         vec!["user", "create", "--help"],
         vec!["demo", "--help"],
+        vec!["whatsapp", "templates", "--help"],
     ] {
         let out = qlink(&args, &[]);
         assert!(out.status.success(), "{args:?}: {}", text(&out));
@@ -333,4 +335,72 @@ async fn demo_then_serve_then_sigterm() {
     {
         assert!(!logs.contains(secret), "a secret appeared in the logs");
     }
+}
+
+/// `qlink whatsapp templates` prints the one set of definitions the sender uses; `--create`
+/// submits each to Meta's template-creation API and says what came back, failing when any
+/// was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_templates_are_printed_and_submitted() {
+    use qlink_tests::fake_whatsapp::{FakeWhatsApp, ACCESS_TOKEN, API_VERSION};
+    let printed = tokio::task::spawn_blocking(|| qlink(&["whatsapp", "templates"], &[])).await.unwrap();
+    assert!(printed.status.success(), "{}", text(&printed));
+    let definitions: Value = serde_json::from_slice(&printed.stdout).expect("a JSON array on stdout");
+    assert_eq!(definitions, Value::from(qlink_server::whatsapp::templates::creation_bodies()));
+    let names: Vec<(String, String)> = definitions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["name"].as_str().unwrap().to_string(), d["language"].as_str().unwrap().to_string()))
+        .collect();
+    let expected: Vec<(String, String)> = ["qlink_welcome", "qlink_reminder", "qlink_called"]
+        .iter()
+        .flat_map(|n| ["en", "hi"].map(|l| (n.to_string(), l.to_string())))
+        .collect();
+    assert_eq!(names, expected);
+    assert!(definitions.as_array().unwrap().iter().all(|d| d["category"] == "UTILITY"));
+
+    let fake = FakeWhatsApp::start().await;
+    let base = fake.base_url();
+    let create = move |base: String| {
+        qlink(
+            &["whatsapp", "templates", "--create", "--waba-id", "102290129340398"],
+            &[
+                ("WHATSAPP_API_BASE", base.as_str()),
+                ("WHATSAPP_API_VERSION", API_VERSION),
+                ("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN),
+            ],
+        )
+    };
+    let first = tokio::task::spawn_blocking({
+        let base = base.clone();
+        move || create(base)
+    })
+    .await
+    .unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(!text(&first).contains(ACCESS_TOKEN), "the token is never printed");
+    let results: Value = serde_json::from_slice(&first.stdout).expect("JSON results");
+    for r in results.as_array().unwrap() {
+        assert_eq!(r["status"], "PENDING", "{r}");
+        assert!(r["id"].as_str().is_some_and(|id| !id.is_empty()), "{r}");
+    }
+    let submitted = fake.template_submissions();
+    assert_eq!(submitted.len(), 6);
+    assert!(submitted.iter().all(|t| t.waba_id == "102290129340398" && t.token.as_deref() == Some(ACCESS_TOKEN)));
+    assert_eq!(Value::from(submitted.iter().map(|t| t.body.clone()).collect::<Vec<_>>()), definitions);
+
+    // Submitted again: Meta refuses each (the name exists in that language); the command
+    // says so for each and fails.
+    let again = tokio::task::spawn_blocking(move || create(base)).await.unwrap();
+    assert!(!again.status.success(), "{}", text(&again));
+    let results: Value = serde_json::from_slice(&again.stdout).expect("JSON results");
+    for r in results.as_array().unwrap() {
+        assert!(r["error"]["message"].as_str().is_some(), "{r}");
+        assert_eq!(r["error"]["http_status"], 400, "{r}");
+    }
+    assert!(text(&again).contains("6 of 6 templates were not accepted"), "{}", text(&again));
+
+    let no_waba = tokio::task::spawn_blocking(|| qlink(&["whatsapp", "templates", "--create"], &[])).await.unwrap();
+    assert!(!no_waba.status.success());
 }

@@ -613,6 +613,9 @@ async fn sigkilled_workers_lose_no_message_and_resend_at_most_once_per_kill() {
     )
     .await
     .expect("500 tokens");
+    // 500 patients are more than the default daily recipient cap (250) of the
+    // installation's account: the cap is not what this test is about.
+    s.db.query_one("SELECT qlink.set_recipient_limit('installation', 1000)", &[]).await.expect("recipient limit");
     let fake = FakeWhatsApp::start().await;
     // A little latency so that sends are in flight when the kill lands.
     fake.set_latency(Duration::from_millis(5));

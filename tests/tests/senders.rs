@@ -43,7 +43,7 @@ async fn clinic(s: &Setup, slug: &str) -> Uuid {
 /// Makes `number` the clinic's own sender, with `token` sealed under `key` (None: the
 /// installation's token is used for it).
 async fn set_sender(s: &Setup, clinic: Uuid, number: &str, waba: &str, sealed: Option<Vec<u8>>) {
-    let display = format!("+91{}", &number[number.len() - 10..]);
+    let display = format!("+9198{}", &number[number.len() - 8..]);
     s.db.query_one("SELECT qlink.set_clinic_sender($1, $2, $3, $4, $5)", &[&clinic, &number, &display, &waba, &sealed])
         .await
         .expect("set_clinic_sender");

@@ -90,8 +90,8 @@ impl Dispatcher {
                     _ = shutdown.cancelled() => break,
                 }
             }
-            let room = self.claim_chunk.min(self.outstanding.available_permits());
-            let full_senders = self.senders.full(self.claim_chunk);
+            let (full_senders, senders_room) = self.senders.full(self.claim_chunk);
+            let room = self.claim_chunk.min(self.outstanding.available_permits()).min(senders_room);
             match self.claim(room, &full_senders).await {
                 Ok(rows) => {
                     errors.reset();

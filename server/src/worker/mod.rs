@@ -7,22 +7,29 @@
 //!   and when a retry it scheduled falls due, so a lost notification (or one sent while the
 //!   worker was down) only delays a message.
 //! - [`dispatch`]: claims due rows with a lease (`FOR UPDATE SKIP LOCKED`, so several workers
-//!   share the outbox and a crashed worker's rows come back when its lease ends), keeps the
-//!   number of claimed-but-unfinished rows bounded, and on shutdown waits (bounded) for the
-//!   sends in flight.
-//! - [`send`]: one send attempt under the concurrency bound and the rate limit, never
-//!   outliving its lease, and its outcome recorded with `qlink.finish_message`. No database
-//!   transaction is open during an HTTP call.
-//! - [`pace`]: the per-sender-number rate limit (one sender number per worker process).
+//!   share the outbox and a crashed worker's rows come back when its lease ends), keeps each
+//!   sender number's claimed-but-unfinished rows within what it drains in a quarter of the
+//!   lease (the numbers at their bound go to the claim as `full_senders`), and on shutdown
+//!   waits (bounded) for the sends in flight.
+//! - [`senders`]: the sender numbers: the installation's (or the log) and each clinic's own,
+//!   arriving with the claimed rows (phone number id, sealed access token, rate). Per number:
+//!   its rate limiter, its claimed-but-unfinished rows and their bound, its Cloud API client
+//!   with the decrypted token. A token that does not open fails that clinic's messages only.
+//! - [`send`]: one send attempt — the number's rate slot first, then one of the shared send
+//!   slots — never outliving its lease, and its outcome recorded with
+//!   `qlink.finish_message`. No database transaction is open during an HTTP call.
+//! - [`pace`]: the rate limiter, one per sender number (Meta paces each number on its own; a
+//!   throttled number pauses only itself).
 //! - [`housekeeping`]: the daily retention purge and pruning, done by the one worker whose
 //!   LISTEN session holds an advisory lock.
-//! - [`lag`]: the `qlink_outbox_lag_seconds` gauge.
+//! - [`lag`]: the backlog gauges, overall and per sender number.
 //!
 //! This file wires them together and owns the shutdown order: stop claiming, hand back what
 //! was not started, finish what was, then let the listener and the gauge go.
 //!
 //! Metrics: `qlink_messages_total{type,outcome}`, `qlink_message_send_seconds`,
-//! `qlink_outbox_lag_seconds`.
+//! `qlink_outbox_lag_seconds`, `qlink_sender_backlog{sender,state}` and
+//! `qlink_sender_recipients_24h{sender}` (`sender`: the phone number id, or `installation`).
 
 mod dispatch;
 mod housekeeping;

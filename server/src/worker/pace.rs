@@ -1,6 +1,7 @@
 //! The per-sender-number rate limit. Meta limits each sender number (80 messages a second
-//! by default, up to 1000 in higher tiers); a worker process sends from one number, so one
-//! limiter per worker. When WhatsApp throttles a send, the sends after it would only be
+//! by default, up to 1000 in higher tiers); a worker sends from the installation's number
+//! and from every clinic's own, so one limiter per number (`senders.rs`), each at that
+//! number's rate. When WhatsApp throttles a send, the number's sends after it would only be
 //! throttled too, so the limiter can also be paused.
 //!
 //! Why not `governor`: it was tried and measured (`governor_falls_behind_under_a_backlog`

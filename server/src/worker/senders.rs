@@ -127,8 +127,24 @@ impl Senders {
 
     /// The senders that hold enough claimed rows: the claim leaves theirs alone. "Enough"
     /// starts a little below the bound, so a claim is worth its round trip.
-    pub(super) fn full(&self, claim_chunk: usize) -> Vec<String> {
-        lock(&self.by_key).values().filter(|s| s.room() < s.low_water(claim_chunk)).map(|s| s.key.clone()).collect()
+    ///
+    /// Also returns how many rows the known senders that are not full have room for: the
+    /// claim asks for no more than that (and at least `claim_chunk / 2`, for numbers not
+    /// seen yet), so it rarely hands a sender more rows than it may hold, which would only
+    /// be handed back.
+    pub(super) fn full(&self, claim_chunk: usize) -> (Vec<String>, usize) {
+        let by_key = lock(&self.by_key);
+        let mut full = Vec::new();
+        let mut room = 0;
+        for s in by_key.values() {
+            let free = s.room();
+            if free < s.low_water(claim_chunk) {
+                full.push(s.key.clone());
+            } else {
+                room += free;
+            }
+        }
+        (full, room.max((claim_chunk / 2).max(1)))
     }
 
     /// Where the row goes; an error is the reason it cannot be sent at all (permanent).
