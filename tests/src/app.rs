@@ -25,17 +25,9 @@ impl Drop for TestApp {
     }
 }
 
+/// No credentials, and an API base nothing listens on (a test never reaches Meta).
 pub fn no_whatsapp() -> WhatsAppArgs {
-    WhatsAppArgs {
-        whatsapp_api_base: "http://127.0.0.1:9".into(),
-        whatsapp_api_version: "v21.0".into(),
-        whatsapp_phone_number_id: None,
-        whatsapp_access_token: None,
-        whatsapp_app_secret: None,
-        whatsapp_verify_token: None,
-        whatsapp_display_number: None,
-        secret_key: None,
-    }
+    WhatsAppArgs { whatsapp_api_base: "http://127.0.0.1:9".into(), ..WhatsAppArgs::default() }
 }
 
 pub async fn spawn_app() -> TestApp {

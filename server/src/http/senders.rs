@@ -56,7 +56,7 @@ pub struct RecipientLimit {
 
 #[derive(Serialize, ToSchema)]
 pub struct SenderList {
-    /// One row per sender number with unsent messages or clinics, the installation's first.
+    /// One row per sender number, the installation's first.
     pub senders: Vec<SenderBacklog>,
 }
 
