@@ -108,6 +108,26 @@ AS 'qlink-0.2.0', 'admin_metrics_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::holds::announce_delay
+CREATE  FUNCTION "announce_delay"(
+	"business_id" uuid, /* Option < Uuid > */
+	"queue_id" uuid, /* Option < Uuid > */
+	"minutes" INT, /* Option < i32 > */
+	"note" TEXT DEFAULT NULL, /* Option < & str > */
+	"staff_id" uuid DEFAULT NULL /* Option < Uuid > */
+) RETURNS TABLE (
+	"queue_id" uuid,  /* Uuid */
+	"delay_minutes" INT,  /* Option < i32 > */
+	"delay_until" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"messages_queued" INT  /* i32 */
+)
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'announce_delay_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::outbox::apply_delivery_status
 CREATE  FUNCTION "apply_delivery_status"(
 	"provider_message_id" TEXT, /* Option < & str > */
@@ -466,7 +486,9 @@ CREATE  FUNCTION "display_state"(
 	"refusal_reason" TEXT,  /* Option < String > */
 	"serving_label" TEXT,  /* Option < String > */
 	"next_labels" TEXT[],  /* Vec < String > */
-	"rooms" jsonb  /* JsonB */
+	"rooms" jsonb,  /* JsonB */
+	"away_labels" TEXT[],  /* Vec < String > */
+	"display_languages" TEXT[]  /* Vec < String > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -497,6 +519,34 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'end_staff_sessions_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::eta::eta_interval
+CREATE  FUNCTION "eta_interval"(
+	"people_ahead" INT, /* i32 */
+	"rooms" INT, /* i32 */
+	"service_ms" INT[], /* Vec < Option < i32 > > */
+	"eta_min" INT, /* i32 */
+	"eta_max" INT, /* i32 */
+	"delay_minutes" INT DEFAULT 0 /* i32 */
+) RETURNS TABLE (
+	"eta_min_minutes" INT,  /* i32 */
+	"eta_max_minutes" INT  /* i32 */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'eta_interval_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::holds::expire_holds
+CREATE  FUNCTION "expire_holds"() RETURNS bigint /* Result < i64, ErrorReport > */
+STRICT SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'expire_holds_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -541,6 +591,23 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'handle_inbound_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::holds::hold_token
+CREATE  FUNCTION "hold_token"(
+	"token_id" uuid, /* Option < Uuid > */
+	"minutes" INT DEFAULT NULL /* Option < i32 > */
+) RETURNS TABLE (
+	"token_id" uuid,  /* Uuid */
+	"status" TEXT,  /* String */
+	"held_until" timestamp with time zone,  /* TimestampWithTimeZone */
+	"queue_position" INT  /* Option < i32 > */
+)
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'hold_token_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -597,7 +664,10 @@ CREATE  FUNCTION "list_queues"(
 	"eta_min_minutes" INT,  /* i32 */
 	"eta_max_minutes" INT,  /* i32 */
 	"accepting_tokens" bool,  /* bool */
-	"refusal_reason" TEXT  /* Option < String > */
+	"refusal_reason" TEXT,  /* Option < String > */
+	"delay_minutes" INT,  /* Option < i32 > */
+	"delay_note" TEXT,  /* Option < String > */
+	"delay_until" timestamp with time zone  /* Option < TimestampWithTimeZone > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -812,7 +882,8 @@ CREATE  FUNCTION "queue_snapshot"(
 	"queue_id" uuid,  /* Uuid */
 	"queue_name" TEXT,  /* String */
 	"room_id" uuid,  /* Option < Uuid > */
-	"room_name" TEXT  /* Option < String > */
+	"room_name" TEXT,  /* Option < String > */
+	"held_until" timestamp with time zone  /* Option < TimestampWithTimeZone > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -844,7 +915,11 @@ CREATE  FUNCTION "queue_summary"(
 	"room_id" uuid,  /* Option < Uuid > */
 	"room_name" TEXT,  /* Option < String > */
 	"serving_label" TEXT,  /* Option < String > */
-	"undo_token_label" TEXT  /* Option < String > */
+	"undo_token_label" TEXT,  /* Option < String > */
+	"held_count" INT,  /* i32 */
+	"delay_minutes" INT,  /* Option < i32 > */
+	"delay_note" TEXT,  /* Option < String > */
+	"delay_until" timestamp with time zone  /* Option < TimestampWithTimeZone > */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -914,6 +989,22 @@ AS 'qlink-0.2.0', 'reset_staff_password_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::holds::return_token
+CREATE  FUNCTION "return_token"(
+	"token_id" uuid /* Option < Uuid > */
+) RETURNS TABLE (
+	"token_id" uuid,  /* Uuid */
+	"status" TEXT,  /* String */
+	"outcome" TEXT,  /* String */
+	"queue_position" INT  /* Option < i32 > */
+)
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'return_token_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::senders::sender_backlog
 CREATE  FUNCTION "sender_backlog"() RETURNS TABLE (
 	"phone_number_id" TEXT,  /* Option < String > */
@@ -977,6 +1068,18 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'set_recipient_limit_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::holds::set_reminder_position
+CREATE  FUNCTION "set_reminder_position"(
+	"token_id" uuid, /* Option < Uuid > */
+	"position" INT /* Option < i32 > */
+) RETURNS INT /* Result < i32, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'set_reminder_position_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -1064,7 +1167,14 @@ CREATE  FUNCTION "token_status"(
 	"queue_id" uuid,  /* Uuid */
 	"queue_name" TEXT,  /* String */
 	"room_name" TEXT,  /* Option < String > */
-	"now_serving_label" TEXT  /* Option < String > */
+	"now_serving_label" TEXT,  /* Option < String > */
+	"held_until" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"hold_state" TEXT,  /* Option < String > */
+	"reminder_position" INT,  /* i32 */
+	"delay_minutes" INT,  /* Option < i32 > */
+	"delay_note" TEXT,  /* Option < String > */
+	"delay_until" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"hold_minutes" INT  /* i32 */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp

@@ -328,6 +328,7 @@ pub fn settings_schema() -> TableIterator<
             Kind::Bool => ("boolean", None, None, None),
             Kind::Int(lo, hi) => ("integer", Some(*lo), Some(*hi), None),
             Kind::Lang => ("language", None, None, Some(LANGUAGES.iter().map(|l| l.to_string()).collect())),
+            Kind::Langs => ("languages", None, None, Some(LANGUAGES.iter().map(|l| l.to_string()).collect())),
         };
         let owner = crate::validate::OWNER_KEYS.contains(key);
         (key.to_string(), kind.to_string(), min, max, JsonB(defaults[*key].clone()), choices, owner)

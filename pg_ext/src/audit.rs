@@ -16,6 +16,9 @@ fn session_snapshot(session: &Session) -> serde_json::Value {
         "id": session.id.to_string(),
         "status": session.status,
         "closed_at": session.closed_at.map(|t| serde_json::to_value(t).unwrap_or(serde_json::Value::Null)),
+        "delay_minutes": session.delay_minutes,
+        "delay_note": session.delay_note,
+        "delay_announced_at": session.delay_announced_at.map(|t| serde_json::to_value(t).unwrap_or(serde_json::Value::Null)),
     })
 }
 
@@ -38,7 +41,8 @@ pub fn snapshot(client: &mut SpiClient<'_>, sessions: &[&Session], token_ids: &[
                  'previous_status', previous_status, 'is_priority', is_priority, \
                  'called_at', called_at, 'served_at', served_at, 'cancelled_at', cancelled_at, \
                  'session_id', session_id, 'queue_id', queue_id, 'room_id', room_id, \
-                 'line_seq', line_seq, 'line_at', line_at) ORDER BY line_at, line_seq), '[]'::jsonb) \
+                 'line_seq', line_seq, 'line_at', line_at, 'held_at', held_at, 'held_until', held_until) \
+                 ORDER BY line_at, line_seq), '[]'::jsonb) \
          FROM qlink.tokens WHERE id = ANY($1)",
         &[token_ids.to_vec().into()],
     )?;
@@ -183,6 +187,8 @@ impl UndoEntry {
                      room_id = CASE WHEN e ? 'room_id' THEN (e ->> 'room_id')::uuid ELSE t.room_id END, \
                      line_seq = CASE WHEN e ? 'line_seq' THEN (e ->> 'line_seq')::int ELSE t.line_seq END, \
                      line_at = CASE WHEN e ? 'line_at' THEN (e ->> 'line_at')::timestamptz ELSE t.line_at END, \
+                     held_at = CASE WHEN e ? 'held_until' THEN (e ->> 'held_at')::timestamptz ELSE t.held_at END, \
+                     held_until = CASE WHEN e ? 'held_until' THEN (e ->> 'held_until')::timestamptz ELSE t.held_until END, \
                      updated_at = $3 \
                  FROM jsonb_array_elements($1 -> 'tokens') AS e \
                  WHERE t.id = (e ->> 'id')::uuid AND t.session_id = ANY($2) AND (e ->> 'status' = 'SERVING') = $4",
@@ -204,6 +210,15 @@ impl UndoEntry {
                 Some(text) => db::value(client, "SELECT $1::timestamptz", &[text.into()])?,
                 None => None,
             };
+            // Entries written before SPEC §12 have no delay: the session keeps its own.
+            if state.get("delay_minutes").is_some() {
+                session.delay_minutes = state["delay_minutes"].as_i64().map(|m| m as i32);
+                session.delay_note = state["delay_note"].as_str().map(str::to_string);
+                session.delay_announced_at = match state["delay_announced_at"].as_str() {
+                    Some(text) => db::value(client, "SELECT $1::timestamptz", &[text.into()])?,
+                    None => None,
+                };
+            }
         }
         Ok(())
     }

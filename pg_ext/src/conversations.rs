@@ -344,7 +344,38 @@ fn act(client: &mut SpiClient<'_>, m: &Inbound<'_>, now: TimestampWithTimeZone) 
             },
             None => handled.outcome = "no_token",
         },
-        Command::Late | Command::Back => handled.outcome = "not_available",
+        Command::Late => match handled.token_id {
+            Some(token_id) => match crate::holds::hold_in(client, Some(token_id), None, now) {
+                Ok(held) => {
+                    handled.outcome = "held";
+                    reply = status_of(client, token_id)?;
+                    reply["hold_minutes"] = json!(held.minutes);
+                }
+                Err(QError::Refused(r)) => {
+                    handled.outcome = "hold_refused";
+                    reply = status_of(client, token_id)?;
+                    reply["reason"] = json!(r.reason.name());
+                }
+                Err(e) => return Err(e),
+            },
+            None => handled.outcome = "no_token",
+        },
+        Command::Back => match handled.token_id {
+            Some(token_id) => match crate::holds::return_in(client, Some(token_id), now) {
+                Ok((_, outcome, _)) => {
+                    handled.outcome = "returned";
+                    reply = status_of(client, token_id)?;
+                    reply["return_outcome"] = json!(outcome);
+                }
+                Err(QError::Refused(r)) => {
+                    handled.outcome = "return_refused";
+                    reply = status_of(client, token_id)?;
+                    reply["reason"] = json!(r.reason.name());
+                }
+                Err(e) => return Err(e),
+            },
+            None => handled.outcome = "no_token",
+        },
         Command::Stop => match (&clinic, m.phone.as_deref()) {
             (Some(c), Some(phone)) => {
                 db::exec(
@@ -411,7 +442,7 @@ fn act(client: &mut SpiClient<'_>, m: &Inbound<'_>, now: TimestampWithTimeZone) 
     if handled.token_id.is_some() && reply.get("token_id").is_none_or(Value::is_null) {
         reply["token_id"] = json!(handled.token_id.map(|t| t.to_string()));
     }
-    reply["commands"] = json!(["JOIN", "STATUS", "CANCEL", "STOP", "START", "HELP"]);
+    reply["commands"] = json!(["JOIN", "STATUS", "CANCEL", "LATE", "BACK", "STOP", "START", "HELP"]);
     let language = if m.parsed.hindi {
         "hi".to_string()
     } else {
@@ -604,7 +635,7 @@ fn status_of(client: &mut SpiClient<'_>, token_id: Uuid) -> QResult<Value> {
     let row = db::first(
         client,
         "SELECT status, queue_position, people_ahead, eta_min_minutes, eta_max_minutes, token_label, language, \
-                room_name, now_serving_label \
+                room_name, now_serving_label, held_until, hold_state, delay_minutes, delay_note \
          FROM qlink.token_status($1)",
         &[token_id.into()],
     )?
@@ -620,6 +651,10 @@ fn status_of(client: &mut SpiClient<'_>, token_id: Uuid) -> QResult<Value> {
         "language": db::col::<String>(&row, 7)?,
         "room_name": nullable::<String>(&row, 8)?,
         "now_serving_label": nullable::<String>(&row, 9)?,
+        "held_until": nullable::<TimestampWithTimeZone>(&row, 10)?.map(|t| serde_json::to_value(t).unwrap_or(Value::Null)),
+        "hold_state": nullable::<String>(&row, 11)?,
+        "delay_minutes": nullable::<i32>(&row, 12)?,
+        "delay_note": nullable::<String>(&row, 13)?,
     }))
 }
 

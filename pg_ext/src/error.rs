@@ -50,6 +50,10 @@ pub enum Reason {
     InvalidPhoneNumberId,
     InvalidWabaId,
     InvalidRecipientLimit,
+    InvalidHoldMinutes,
+    InvalidReminderPosition,
+    InvalidDelay,
+    InvalidDelayNote,
     // P0002: not found (or another clinic's).
     ClinicNotFound,
     TokenNotFound,
@@ -94,6 +98,13 @@ pub enum Reason {
     QueueWithoutRoom,
     LastActiveRoom,
     PlanCodeTaken,
+    NotHoldable,
+    AlreadyHeld,
+    HoldExpired,
+    HoldsDisabled,
+    NotHeld,
+    NotWaiting,
+    RemindersOff,
     // 54000: a limit was reached.
     IpLimit,
     PhoneLimit,
@@ -103,7 +114,7 @@ pub enum Reason {
 impl Reason {
     /// Every reason, for the documentation test.
     #[cfg(test)]
-    pub const ALL: [Reason; 81] = [
+    pub const ALL: [Reason; 92] = [
         Reason::InvalidName,
         Reason::InvalidPhone,
         Reason::InvalidSource,
@@ -141,6 +152,10 @@ impl Reason {
         Reason::InvalidPhoneNumberId,
         Reason::InvalidWabaId,
         Reason::InvalidRecipientLimit,
+        Reason::InvalidHoldMinutes,
+        Reason::InvalidReminderPosition,
+        Reason::InvalidDelay,
+        Reason::InvalidDelayNote,
         Reason::ClinicNotFound,
         Reason::TokenNotFound,
         Reason::TokenNotToday,
@@ -182,6 +197,13 @@ impl Reason {
         Reason::QueueWithoutRoom,
         Reason::LastActiveRoom,
         Reason::PlanCodeTaken,
+        Reason::NotHoldable,
+        Reason::AlreadyHeld,
+        Reason::HoldExpired,
+        Reason::HoldsDisabled,
+        Reason::NotHeld,
+        Reason::NotWaiting,
+        Reason::RemindersOff,
         Reason::IpLimit,
         Reason::PhoneLimit,
         Reason::DailyTokenLimit,
@@ -267,6 +289,17 @@ impl Reason {
             Reason::QueueWithoutRoom => "queue_without_room",
             Reason::LastActiveRoom => "last_active_room",
             Reason::PlanCodeTaken => "plan_code_taken",
+            Reason::InvalidHoldMinutes => "invalid_hold_minutes",
+            Reason::InvalidReminderPosition => "invalid_reminder_position",
+            Reason::InvalidDelay => "invalid_delay",
+            Reason::InvalidDelayNote => "invalid_delay_note",
+            Reason::NotHoldable => "not_holdable",
+            Reason::AlreadyHeld => "already_held",
+            Reason::HoldExpired => "hold_expired",
+            Reason::HoldsDisabled => "holds_disabled",
+            Reason::NotHeld => "not_held",
+            Reason::NotWaiting => "not_waiting",
+            Reason::RemindersOff => "reminders_off",
             Reason::IpLimit => "ip_limit",
             Reason::PhoneLimit => "phone_limit",
             Reason::DailyTokenLimit => "daily_token_limit",
@@ -312,7 +345,11 @@ impl Reason {
             | UnknownPlan
             | InvalidPhoneNumberId
             | InvalidWabaId
-            | InvalidRecipientLimit => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            | InvalidRecipientLimit
+            | InvalidHoldMinutes
+            | InvalidReminderPosition
+            | InvalidDelay
+            | InvalidDelayNote => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             ClinicNotFound | TokenNotFound | TokenNotToday | StaffNotFound | UserNotFound | MessageNotFound
             | QueueNotFound | RoomNotFound | AccountNotFound => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
             ClinicSuspended
@@ -326,7 +363,8 @@ impl Reason {
             | NotCancellable | TokenDayOver | FeedbackTooEarly | FeedbackAlreadyGiven | ResetWhileServing
             | DeleteLiveQueue | SlugTaken | EmailTaken | PrefixTaken | RoomNameTaken | LastActiveQueue
             | RoomServing | RoomInactive | QueueInactive | NotTransferable | TransferSameQueue | QueueWithoutRoom
-            | LastActiveRoom | PlanCodeTaken => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            | LastActiveRoom | PlanCodeTaken | NotHoldable | AlreadyHeld | HoldExpired | HoldsDisabled | NotHeld
+            | NotWaiting | RemindersOff => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             IpLimit | PhoneLimit | DailyTokenLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         }
     }
@@ -390,6 +428,18 @@ impl Reason {
             InvalidWabaId => "A WhatsApp business account id is 5 to 32 digits.",
             InvalidRecipientLimit => "The daily recipient limit must be from 1 to 1,000,000.",
             AccountNotFound => "WhatsApp business account not found.",
+            InvalidReminderPosition => "Choose a reminder from 1 to 10 people ahead.",
+            InvalidDelay => "A delay is 0 (none) to 240 minutes.",
+            InvalidDelayNote => "A delay note is at most 200 characters, on one line.",
+            NotHoldable => "Only a waiting patient can step out.",
+            AlreadyHeld => "Your place is already held.",
+            HoldExpired => {
+                "Your time away ran out, so your turn was skipped. Please ask at the reception to be called again."
+            }
+            HoldsDisabled => "This clinic does not hold places for patients who step out.",
+            NotHeld => "You have not stepped out: your place is as it was.",
+            NotWaiting => "Only a waiting patient can do that.",
+            RemindersOff => "This clinic does not send reminders.",
             _ => "The request was refused.",
         }
     }

@@ -21,6 +21,8 @@ mod clock;
 mod conversations;
 mod db;
 mod error;
+mod eta;
+mod holds;
 mod model;
 mod outbox;
 mod purge;

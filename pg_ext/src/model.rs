@@ -3,6 +3,7 @@
 
 use crate::db::{self, col, nullable};
 use crate::error::{refuse, refused, QResult, Reason};
+use crate::eta::ServiceModel;
 use crate::validate::Settings;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -236,13 +237,21 @@ pub struct Session {
     /// limits (read, not locked: two rooms never wait for each other for a count).
     pub other_tokens: i32,
     pub other_messages: i32,
+    /// The ETA's service-time model, kept with `service_ms` (None before 5 samples).
+    pub service_mean_seconds: Option<f64>,
+    pub service_sd_seconds: Option<f64>,
+    /// A doctor's delay on the line (SPEC §12): minutes, note, when announced.
+    pub delay_minutes: Option<i32>,
+    pub delay_note: Option<String>,
+    pub delay_announced_at: Option<TimestampWithTimeZone>,
 }
 
 /// How many recent service durations the ETA learns from.
 pub const SERVICE_SAMPLES: usize = 200;
 
 const LOCK_TODAY: &str = "SELECT id, queue_id, status, last_token_number, now_serving_number, messages_queued, \
-     service_p25_minutes, service_p75_minutes, closed_at, waiting_count, service_ms, last_line_seq, last_line_at \
+     service_p25_minutes, service_p75_minutes, closed_at, waiting_count, service_ms, last_line_seq, last_line_at, \
+     service_mean_seconds, service_sd_seconds, delay_minutes, delay_note, delay_announced_at \
      FROM qlink.sessions WHERE queue_id = $1 AND date = ($2 AT TIME ZONE $3)::date FOR UPDATE";
 
 /// The other queues' counts today, for the clinic-wide daily limits.
@@ -318,6 +327,11 @@ impl Session {
                 last_line_at: nullable(&row, 13)?,
                 other_tokens: 0,
                 other_messages: 0,
+                service_mean_seconds: nullable(&row, 14)?,
+                service_sd_seconds: nullable(&row, 15)?,
+                delay_minutes: nullable(&row, 16)?,
+                delay_note: nullable(&row, 17)?,
+                delay_announced_at: nullable(&row, 18)?,
             })),
             None => Ok(None),
         }
@@ -369,7 +383,8 @@ impl Session {
             "UPDATE qlink.sessions SET status = $2, last_token_number = $3, now_serving_number = $4, \
              messages_queued = $5, service_p25_minutes = $6, service_p75_minutes = $7, closed_at = $8, \
              last_action_at = CASE WHEN $9 THEN $10 ELSE last_action_at END, updated_at = $10, \
-             waiting_count = $11, max_waiting = greatest(max_waiting, $11), service_ms = $12, last_line_seq = $13, last_line_at = $14 \
+             waiting_count = $11, max_waiting = greatest(max_waiting, $11), service_ms = $12, last_line_seq = $13, last_line_at = $14, \
+             service_mean_seconds = $15, service_sd_seconds = $16, delay_minutes = $17, delay_note = $18, delay_announced_at = $19 \
              WHERE id = $1",
             &[
                 self.id.into(),
@@ -386,18 +401,34 @@ impl Session {
                 self.service_ms.clone().into(),
                 self.last_line_seq.into(),
                 self.last_line_at.into(),
+                self.service_mean_seconds.into(),
+                self.service_sd_seconds.into(),
+                self.delay_minutes.into(),
+                self.delay_note.as_deref().into(),
+                self.delay_announced_at.into(),
             ],
         )?;
         Ok(())
     }
 
-    /// Per-patient service time range: learned p25/p75 once there are 5 samples,
-    /// otherwise the clinic's configured defaults.
-    pub fn eta_per_person(&self, settings: &Settings) -> (i32, i32) {
-        match (self.service_p25_minutes, self.service_p75_minutes) {
-            (Some(lo), Some(hi)) => (lo, hi),
-            _ => (settings.eta_min_minutes as i32, settings.eta_max_minutes as i32),
-        }
+    /// The ETA's model of one service: the day's samples blended with the clinic's range.
+    pub fn service_model(&self, settings: &Settings) -> ServiceModel {
+        let prior = ServiceModel::prior(settings.eta_min_minutes as i32, settings.eta_max_minutes as i32);
+        ServiceModel::learned(prior, self.service_mean_seconds, self.service_sd_seconds, self.service_ms.len() as i32)
+    }
+
+    /// The ETA range with `people_ahead` before the patient in this line (SPEC §12), plus
+    /// what is still to run of a doctor's delay.
+    pub fn eta(&self, settings: &Settings, people_ahead: i32, rooms: i32, now: TimestampWithTimeZone) -> (i32, i32) {
+        let (lo, hi) = self.service_model(settings).interval(people_ahead, rooms);
+        let d = self.delay_left(now).unwrap_or(0);
+        (lo + d, hi + d)
+    }
+
+    /// Minutes still to run of the line's delay (None without one).
+    pub fn delay_left(&self, now: TimestampWithTimeZone) -> Option<i32> {
+        let elapsed = self.delay_announced_at.map(|at| (now.into_inner() - at.into_inner()) as f64 / 1_000_000.0);
+        crate::eta::delay_left(self.delay_minutes, elapsed)
     }
 
     /// Records one finished service and re-learns the ETA from the latest samples.
@@ -413,6 +444,7 @@ impl Session {
     /// p25/p75 of the samples (PostgreSQL's percentile_cont, rounded half to even), in
     /// minutes clamped to 1–60, once there are 5; none before.
     fn learn(&mut self) {
+        (self.service_mean_seconds, self.service_sd_seconds) = crate::eta::mean_sd_seconds(&self.service_ms);
         if self.service_ms.len() < 5 {
             self.service_p25_minutes = None;
             self.service_p75_minutes = None;
@@ -475,13 +507,6 @@ impl Session {
     }
 }
 
-/// The ETA range of someone with `people_ahead` people before them in a line served by
-/// `rooms` rooms: each person takes `lo`–`hi` minutes, `rooms` at a time.
-pub fn eta_range(people_ahead: i32, (lo, hi): (i32, i32), rooms: i32) -> (i32, i32) {
-    let rooms = rooms.max(1);
-    (people_ahead * lo / rooms, (people_ahead * hi + rooms - 1) / rooms)
-}
-
 /// The fields of a token the rules look at, and its undo snapshot.
 #[derive(Clone)]
 pub struct Token {
@@ -501,6 +526,8 @@ pub struct Token {
     pub room_id: Option<Uuid>,
     pub label: String,
     pub line_seq: i32,
+    /// A running hold (SPEC §12), or one that ran out (then the token is SKIPPED).
+    pub held_until: Option<TimestampWithTimeZone>,
 }
 
 /// `SELECT <the Token columns> FROM qlink.tokens <tail>` as one static string.
@@ -511,8 +538,9 @@ macro_rules! token_sql {
                     jsonb_build_object('id', id, 'token_number', token_number, 'status', status, \
                         'previous_status', previous_status, 'is_priority', is_priority, 'called_at', called_at, \
                         'served_at', served_at, 'cancelled_at', cancelled_at, 'session_id', session_id, \
-                        'queue_id', queue_id, 'room_id', room_id, 'line_seq', line_seq, 'line_at', line_at), \
-                    called_at, queue_id, room_id, token_label, line_seq \
+                        'queue_id', queue_id, 'room_id', room_id, 'line_seq', line_seq, 'line_at', line_at, \
+                        'held_at', held_at, 'held_until', held_until), \
+                    called_at, queue_id, room_id, token_label, line_seq, held_until \
              FROM qlink.tokens ",
             $tail
         )
@@ -546,6 +574,7 @@ impl Token {
                 room_id: row.get(12)?,
                 label: row.get(13)?.expect("token_label"),
                 line_seq: row.get(14)?.expect("line_seq"),
+                held_until: row.get(15)?,
             });
         }
         Ok(tokens)
@@ -623,7 +652,7 @@ impl Token {
                  served_at = CASE WHEN $2 = 'SERVED' THEN $4 ELSE served_at END, \
                  cancelled_at = CASE WHEN $2 = 'CANCELLED' THEN $4 ELSE cancelled_at END, \
                  room_id = CASE WHEN $2 = 'SERVING' THEN $5 ELSE room_id END, \
-                 updated_at = $4 \
+                 held_at = NULL, held_until = NULL, updated_at = $4 \
              WHERE id = $1",
             &[self.id.into(), status.into(), priority.into(), now.into(), room.into()],
         )?;
@@ -639,7 +668,10 @@ impl Token {
             self.room_id = room;
         }
         let stamp = serde_json::to_value(now).unwrap_or(serde_json::Value::Null);
+        self.held_until = None;
         if let serde_json::Value::Object(snap) = &mut self.snapshot {
+            snap.insert("held_at".into(), serde_json::Value::Null);
+            snap.insert("held_until".into(), serde_json::Value::Null);
             snap.insert("previous_status".into(), self.status.clone().into());
             snap.insert("status".into(), status.into());
             match status {

@@ -31,6 +31,29 @@ pub fn enqueue(
     audit_log_id: Option<i64>,
     now: TimestampWithTimeZone,
 ) -> QResult<()> {
+    let facts = Facts { message_type, people_ahead, room, audit_log_id, extra: serde_json::Value::Null };
+    enqueue_with(client, business, session, token, facts, now)
+}
+
+/// What one message says besides the token: its kind, the people ahead, the room, the
+/// action that caused it, and fields of its own kind (a DELAY's minutes and note).
+pub struct Facts<'a> {
+    pub message_type: &'a str,
+    pub people_ahead: Option<i32>,
+    pub room: Option<&'a Room>,
+    pub audit_log_id: Option<i64>,
+    pub extra: serde_json::Value,
+}
+
+pub fn enqueue_with(
+    client: &mut SpiClient<'_>,
+    business: &Business,
+    session: &mut Session,
+    token: &Token,
+    facts: Facts<'_>,
+    now: TimestampWithTimeZone,
+) -> QResult<()> {
+    let Facts { message_type, people_ahead, room, audit_log_id, extra } = facts;
     let Some(phone) = token.patient_phone.as_deref() else {
         return Ok(());
     };
@@ -50,7 +73,7 @@ pub fn enqueue(
         Some(r) if several_rooms(client, business)? => Some(r.name.as_str()),
         _ => None,
     };
-    let payload = serde_json::json!({
+    let mut payload = serde_json::json!({
         "clinic_name": business.name,
         "token_number": token.token_number,
         "token_label": token.label,
@@ -58,6 +81,9 @@ pub fn enqueue(
         "people_ahead": people_ahead,
         "room_name": room_name,
     });
+    if let (serde_json::Value::Object(p), serde_json::Value::Object(more)) = (&mut payload, extra) {
+        p.extend(more);
+    }
     db::exec(
         client,
         "INSERT INTO qlink.message_logs (business_id, token_id, audit_log_id, message_type, to_phone, \
@@ -134,9 +160,10 @@ fn several_rooms(client: &mut SpiClient<'_>, business: &Business) -> QResult<boo
     .unwrap_or(false))
 }
 
-/// REMINDER for every WAITING token of the line that has just come within
-/// `reminder_at_position` of the front, once per token. `serving`: patients of this line
-/// being served now (they are ahead too).
+/// REMINDER for every WAITING token of the line that has just come within its reminder
+/// position of the front (the patient's own choice, else the clinic's
+/// `reminder_at_position`), once per token. `serving`: patients of this line being served
+/// now (they are ahead too). A clinic with `reminder_at_position` 0 sends none.
 pub fn queue_reminders(
     client: &mut SpiClient<'_>,
     business: &Business,
@@ -149,17 +176,18 @@ pub fn queue_reminders(
     if reach <= 0 {
         return Ok(());
     }
+    // Patients choose 1–10, so the first max(reach, 10) of the line are the candidates.
     let table = db::exec(
         client,
         "WITH line AS ( \
-             SELECT id, row_number() OVER (ORDER BY is_priority DESC, line_seq)::int AS pos \
-             FROM (SELECT id, is_priority, line_seq FROM qlink.tokens \
+             SELECT id, reminder_position, row_number() OVER (ORDER BY is_priority DESC, line_seq)::int AS pos \
+             FROM (SELECT id, is_priority, line_seq, reminder_position FROM qlink.tokens \
                    WHERE session_id = $1 AND status = 'WAITING' \
-                   ORDER BY is_priority DESC, line_seq LIMIT $2) w) \
+                   ORDER BY is_priority DESC, line_seq LIMIT $3) w) \
          UPDATE qlink.tokens t SET reminder_queued = true FROM line \
-         WHERE t.id = line.id AND NOT t.reminder_queued \
+         WHERE t.id = line.id AND NOT t.reminder_queued AND line.pos <= coalesce(line.reminder_position, $2) \
          RETURNING t.id, line.pos",
-        &[session.id.into(), reach.into()],
+        &[session.id.into(), reach.into(), reach.max(10).into()],
     )?;
     let mut due: Vec<(Uuid, i32)> = Vec::new();
     for row in table {

@@ -7,7 +7,7 @@
 use crate::audit::{self, Entry, UndoEntry};
 use crate::db::{self, col, nullable};
 use crate::error::{refuse, refused, run, QResult, Reason};
-use crate::model::{eta_range, Business, Queue, Room, Session, Token};
+use crate::model::{Business, Queue, Room, Session, Token};
 use crate::outbox;
 use crate::ratelimit;
 use crate::validate::{self, Settings};
@@ -39,7 +39,7 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 }
 
 /// Patients being served from this line now: at most one unless several rooms share it.
-fn serving_count(client: &mut SpiClient<'_>, session: &Session, queue: &Queue) -> QResult<i32> {
+pub(crate) fn serving_count(client: &mut SpiClient<'_>, session: &Session, queue: &Queue) -> QResult<i32> {
     if queue.rooms_serving <= 1 {
         return Ok(i32::from(session.now_serving_number.is_some()));
     }
@@ -173,6 +173,7 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
         return Err(refused(Reason::QueueWithoutRoom));
     }
     let mut session = Session::lock_today(client, &business, queue.id, now, queues.len() > 1)?;
+    crate::holds::expire_in(client, &business, std::slice::from_mut(&mut session), now)?;
     let settings = &business.settings;
     if source == "QR" || source == "WHATSAPP" {
         check_qr_open(&business, &session.status)?;
@@ -216,7 +217,7 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
     let label = queue.label(token_number);
     let (line_seq, line_at) = session.enter_line(now);
     // What the patient is shown now: the reports' ETA accuracy compares the wait with it.
-    let (lo, hi) = eta_range(people_ahead, session.eta_per_person(settings), queue.rooms_serving);
+    let (lo, hi) = session.eta(settings, people_ahead, queue.rooms_serving, now);
     let token_id: Uuid = db::value(
         client,
         "INSERT INTO qlink.tokens (session_id, business_id, token_number, is_priority, patient_name, \
@@ -261,6 +262,7 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
         room_id: None,
         label: label.clone(),
         line_seq,
+        held_until: None,
     };
     let audit_id = if source == "STAFF" {
         Some(audit::record(
@@ -523,7 +525,8 @@ pub fn queue_action(
             lock.extend(first_look.as_ref().map(|t| t.queue_id));
             lock.extend(target_queue.as_ref().map(|q| q.id));
             let several = queues.len() > 1;
-            let sessions = Session::lock_all(client, &business, &lock, now, several)?;
+            let mut sessions = Session::lock_all(client, &business, &lock, now, several)?;
+            crate::holds::expire_in(client, &business, &mut sessions, now)?;
             let mut locked = Locked { sessions, queues };
             // The token again, under the lock (it may have moved line in between).
             let target = match first_look {
@@ -728,6 +731,13 @@ fn apply(
             serving_now = Some(token.clone());
         }
     }
+    // The doctor is here: calling the line's next patient ends its delay.
+    if let Some(c) = called.as_ref() {
+        let session = locked.get(c.session_id);
+        session.delay_minutes = None;
+        session.delay_note = None;
+        session.delay_announced_at = None;
+    }
     let after = snap(locked, &moves);
     let affected = match action {
         Action::Next => called.clone(),
@@ -923,6 +933,7 @@ pub fn reset_session(
             let room = Room::resolve(client, &business, None, pinned, false)?;
             let ids: Vec<Uuid> = queues.iter().map(|q| q.id).collect();
             let mut sessions = Session::lock_all(client, &business, &ids, now, false)?;
+            crate::holds::expire_in(client, &business, &mut sessions, now)?;
             let session_ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
             let serving: bool = db::value(
                 client,
@@ -1016,18 +1027,7 @@ pub fn cancel_token(
 
 /// A patient's own cancel, from the tracking page or by WhatsApp.
 pub fn cancel_in(client: &mut SpiClient<'_>, token_id: Option<Uuid>, now: TimestampWithTimeZone) -> QResult<Token> {
-    let missing = || refused(Reason::TokenNotFound);
-    let found = Token::by_id(client, token_id.ok_or_else(missing)?)?.ok_or_else(missing)?;
-    let business = Business::load(client, Some(found.business_id))?;
-    business.require_operational()?;
-    let queues = Queue::all_of(client, business.id)?;
-    let queue = Queue::resolve(&queues, Some(found.queue_id))?;
-    let mut session = Session::lock_today(client, &business, found.queue_id, now, queues.len() > 1)?;
-    // Re-read under the lock.
-    let mut token = Token::of_clinic(client, found.id, &business)?;
-    if token.session_id != session.id {
-        return Err(refused(Reason::TokenDayOver));
-    }
+    let PatientDay { business, queue, mut session, mut token } = PatientDay::lock(client, token_id, now)?;
     if token.status != "WAITING" {
         return Err(refuse(Reason::NotCancellable, "Only a token that is still waiting can be cancelled."));
     }
@@ -1054,6 +1054,39 @@ pub fn cancel_in(client: &mut SpiClient<'_>, token_id: Option<Uuid>, now: Timest
     outbox::queue_reminders(client, &business, &mut session, serving, Some(audit_id), now)?;
     session.save(client, now, false)?;
     Ok(token)
+}
+
+/// What a patient's own act (cancel, step out, come back, reminder) works on: their clinic,
+/// line and today's session of it, locked, with the line's run-out holds expired first, and
+/// the token read again under the lock.
+pub struct PatientDay {
+    pub business: Business,
+    pub queue: Queue,
+    pub session: Session,
+    pub token: Token,
+}
+
+impl PatientDay {
+    pub fn lock(client: &mut SpiClient<'_>, token_id: Option<Uuid>, now: TimestampWithTimeZone) -> QResult<PatientDay> {
+        let missing = || refused(Reason::TokenNotFound);
+        let found = Token::by_id(client, token_id.ok_or_else(missing)?)?.ok_or_else(missing)?;
+        let business = Business::load(client, Some(found.business_id))?;
+        business.require_operational()?;
+        let queues = Queue::all_of(client, business.id)?;
+        let queue = Queue::resolve(&queues, Some(found.queue_id))?;
+        let mut session = Session::lock_today(client, &business, found.queue_id, now, queues.len() > 1)?;
+        crate::holds::expire_in(client, &business, std::slice::from_mut(&mut session), now)?;
+        let token = Token::of_clinic(client, found.id, &business)?;
+        if token.session_id != session.id {
+            return Err(refused(Reason::TokenDayOver));
+        }
+        Ok(PatientDay { business, queue, session, token })
+    }
+
+    /// Patients of this line being served now.
+    pub fn serving(&self, client: &mut SpiClient<'_>) -> QResult<i32> {
+        serving_count(client, &self.session, &self.queue)
+    }
 }
 
 /// A 1–5 rating and an optional comment, once the patient has been seen; once per token.

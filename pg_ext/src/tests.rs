@@ -13,6 +13,7 @@ mod tests {
     const ROOMS: &str = include_str!("../../migrations/V4__rooms.sql");
     const REPORTS: &str = include_str!("../../migrations/V5__reports.sql");
     const CONVERSATIONS: &str = include_str!("../../migrations/V6__conversations.sql");
+    const SELF_SERVICE: &str = include_str!("../../migrations/V7__self_service.sql");
 
     /// Schema, a SQLSTATE-catching helper, and the clock at 10:00 IST on 10 March 2026.
     fn setup() {
@@ -20,6 +21,7 @@ mod tests {
         Spi::run(ROOMS).expect("rooms");
         Spi::run(REPORTS).expect("reports");
         Spi::run(CONVERSATIONS).expect("conversations");
+        Spi::run(SELF_SERVICE).expect("self service");
         Spi::run(
             "CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $f$ \
              BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
@@ -1920,7 +1922,8 @@ mod tests {
         assert_eq!(outcome(HOUSE, "919876500021", "JOIN sunrise", "w11"), "joined");
         assert_eq!(outcome(HOUSE, "919876500021", "रद्द", "w12"), "cancelled");
         assert_eq!(s("SELECT status FROM qlink.tokens WHERE patient_phone = '+919876500021'"), "CANCELLED");
-        assert_eq!(outcome(HOUSE, "919876500021", "LATE", "w13"), "not_available");
+        assert_eq!(outcome(HOUSE, "919876500021", "LATE", "w13"), "hold_refused");
+        assert_eq!(last_reply("+919876500021"), ("hold_refused".to_string(), Some("not_holdable".to_string())));
         assert_eq!(outcome(HOUSE, "919876500099", "STATUS", "w14"), "no_token");
     }
 
@@ -2074,5 +2077,303 @@ mod tests {
             "1234567"
         );
         assert_eq!(s("SELECT waba_id FROM qlink.sender_backlog() WHERE phone_number_id = '1234567'"), "777001");
+    }
+
+    // ---- Patient self-service (SPEC §12) ----
+
+    fn hold(t: &str) -> String {
+        s(&format!("SELECT held_until::text FROM qlink.hold_token('{t}')"))
+    }
+
+    fn back(t: &str) -> String {
+        s(&format!("SELECT outcome FROM qlink.return_token('{t}')"))
+    }
+
+    fn hold_state(t: &str) -> Option<String> {
+        q::<String>(&format!("SELECT hold_state FROM qlink.token_status('{t}')"))
+    }
+
+    fn audits(action: &str) -> i64 {
+        i(&format!("SELECT count(*) FROM qlink.audit_logs WHERE action = '{action}'"))
+    }
+
+    #[pg_test]
+    fn a_held_patient_is_passed_over_and_comes_back_to_their_place_or_the_front() {
+        setup();
+        let b = clinic("holds");
+        let a = token(&b, "A", &phone(1));
+        let bb = token(&b, "B", &phone(2));
+        let c = token(&b, "C", &phone(3));
+        let d = token(&b, "D", &phone(4));
+        assert_eq!(act(&b, "NEXT"), Some(a.clone()));
+        // B steps out for the clinic's 20 minutes and keeps position 1.
+        assert_eq!(hold(&bb), "2026-03-10 04:50:00+00");
+        assert_eq!(hold_state(&bb).as_deref(), Some("HELD"));
+        assert_eq!(s(&format!("SELECT queue_position::text FROM qlink.token_status('{bb}')")), "1");
+        assert_eq!(status(&bb), "WAITING");
+        // NEXT passes over B; the display shows B away, not next.
+        assert_eq!(act(&b, "NEXT"), Some(c.clone()));
+        assert_eq!(
+            s(&format!("SELECT array_to_string(away_labels, ',') || '|' || array_to_string(next_labels, ',') FROM qlink.display_state('{b}')")),
+            "2|4"
+        );
+        assert_eq!(i(&format!("SELECT held_count::bigint FROM qlink.queue_summary('{b}')")), 1);
+        // B's turn passed while away: back at the front.
+        at("2026-03-10 04:40:00+00");
+        assert_eq!(back(&bb), "front");
+        assert_eq!(hold_state(&bb), None);
+        assert_eq!(s(&format!("SELECT is_priority::text FROM qlink.tokens WHERE id = '{bb}'")), "true");
+        assert_eq!(act(&b, "NEXT"), Some(bb.clone()));
+        // D steps out and back before anyone is called after them: same place.
+        hold(&d);
+        assert_eq!(back(&d), "returned");
+        assert_eq!(s(&format!("SELECT is_priority::text FROM qlink.tokens WHERE id = '{d}'")), "false");
+        assert_eq!(audits("HOLD"), 2);
+        assert_eq!(audits("RETURN"), 2);
+        assert_eq!(i("SELECT count(*) FROM qlink.audit_logs WHERE action IN ('HOLD', 'RETURN') AND actor = 'PATIENT' AND NOT undoable"), 4);
+        line_length_is_kept(&b);
+    }
+
+    #[pg_test]
+    fn a_hold_that_runs_out_skips_the_token_once_by_whichever_comes_first() {
+        setup();
+        let b = clinic("expiry");
+        let a = token(&b, "A", &phone(1));
+        let bb = token(&b, "B", &phone(2));
+        let c = token(&b, "C", &phone(3));
+        Spi::run(&format!("SELECT * FROM qlink.hold_token('{a}', 5)")).unwrap();
+        Spi::run(&format!("SELECT * FROM qlink.hold_token('{bb}', 10)")).unwrap();
+        at("2026-03-10 04:36:00+00");
+        // Run out but not yet processed: the page already says so.
+        assert_eq!(hold_state(&a).as_deref(), Some("EXPIRED"));
+        assert_eq!(status(&a), "WAITING");
+        // The housekeeping expires it once; again, nothing.
+        assert_eq!(q::<i64>("SELECT qlink.expire_holds()"), Some(1));
+        assert_eq!(q::<i64>("SELECT qlink.expire_holds()"), Some(0));
+        assert_eq!(status(&a), "SKIPPED");
+        assert_eq!(hold_state(&a).as_deref(), Some("EXPIRED"));
+        assert_eq!(audits("HOLD_EXPIRED"), 1);
+        assert_eq!(s("SELECT actor FROM qlink.audit_logs WHERE action = 'HOLD_EXPIRED'"), "SYSTEM");
+        // BACK too late says so and changes nothing more.
+        assert_eq!(back(&a), "expired");
+        assert_eq!(status(&a), "SKIPPED");
+        // B's hold runs out; the next action (NEXT) expires it before it calls anyone.
+        at("2026-03-10 04:41:00+00");
+        assert_eq!(act(&b, "NEXT"), Some(c.clone()));
+        assert_eq!(status(&bb), "SKIPPED");
+        assert_eq!(audits("HOLD_EXPIRED"), 2);
+        assert_eq!(q::<i64>("SELECT qlink.expire_holds()"), Some(0));
+        // RECALL brings a patient back and ends the record of the hold.
+        act_on(&b, "RECALL", &a);
+        assert_eq!(status(&a), "WAITING");
+        assert_eq!(hold_state(&a), None);
+        assert_eq!(q::<String>(&format!("SELECT held_until::text FROM qlink.tokens WHERE id = '{a}'")), None);
+        line_length_is_kept(&b);
+    }
+
+    #[pg_test]
+    fn undo_restores_holds_exactly_and_skips_the_patients_own_acts() {
+        setup();
+        let b = clinic("undoholds");
+        let a = token(&b, "A", &phone(1));
+        let bb = token(&b, "B", &phone(2));
+        hold(&a);
+        // NEXT passes over A; UNDO puts B back, A still held.
+        assert_eq!(act(&b, "NEXT"), Some(bb.clone()));
+        act(&b, "UNDO");
+        assert_eq!(status(&bb), "WAITING");
+        assert_eq!(hold_state(&a).as_deref(), Some("HELD"));
+        // A staff SKIP ends the hold; its UNDO restores it exactly.
+        let before = s(&format!("SELECT held_at::text || held_until::text FROM qlink.tokens WHERE id = '{a}'"));
+        act_on(&b, "SKIP", &a);
+        assert_eq!(q::<String>(&format!("SELECT held_until::text FROM qlink.tokens WHERE id = '{a}'")), None);
+        act(&b, "UNDO");
+        assert_eq!(status(&a), "WAITING");
+        assert_eq!(s(&format!("SELECT held_at::text || held_until::text FROM qlink.tokens WHERE id = '{a}'")), before);
+        // HOLD is the patient's: UNDO has nothing of its own to revert.
+        refused_for(&format!("SELECT * FROM qlink.queue_action('{b}', 'UNDO')"), "55000", "nothing_to_undo");
+        // An expired hold recalled, then the RECALL undone: SKIPPED again, as it was.
+        at("2026-03-10 05:00:00+00");
+        assert_eq!(q::<i64>("SELECT qlink.expire_holds()"), Some(1));
+        act_on(&b, "RECALL", &a);
+        act(&b, "UNDO");
+        assert_eq!(status(&a), "SKIPPED");
+        assert_eq!(hold_state(&a).as_deref(), Some("EXPIRED"));
+        line_length_is_kept(&b);
+    }
+
+    #[pg_test]
+    fn self_service_refuses_bad_input_and_changes_nothing() {
+        setup();
+        let b = clinic("badself");
+        let a = token(&b, "A", &phone(1));
+        let bb = token(&b, "B", &phone(2));
+        act(&b, "NEXT");
+        let none = "00000000-0000-4000-8000-000000000000";
+        refused_for(&format!("SELECT * FROM qlink.hold_token('{a}')"), "55000", "not_holdable");
+        refused_for(&format!("SELECT * FROM qlink.hold_token('{none}')"), "P0002", "token_not_found");
+        refused_for(&format!("SELECT * FROM qlink.hold_token('{bb}', 0)"), "22023", "invalid_hold_minutes");
+        refused_for(&format!("SELECT * FROM qlink.hold_token('{bb}', 21)"), "22023", "invalid_hold_minutes");
+        refused_for(&format!("SELECT * FROM qlink.return_token('{bb}')"), "55000", "not_held");
+        hold(&bb);
+        refused_for(&format!("SELECT * FROM qlink.hold_token('{bb}')"), "55000", "already_held");
+        refused_for(&format!("SELECT qlink.set_reminder_position('{bb}', 0)"), "22023", "invalid_reminder_position");
+        refused_for(&format!("SELECT qlink.set_reminder_position('{bb}', 11)"), "22023", "invalid_reminder_position");
+        refused_for(&format!("SELECT qlink.set_reminder_position('{a}', 3)"), "55000", "not_waiting");
+        refused_for(&format!("SELECT * FROM qlink.announce_delay('{b}', NULL, -1)"), "22023", "invalid_delay");
+        refused_for(&format!("SELECT * FROM qlink.announce_delay('{b}', NULL, 241)"), "22023", "invalid_delay");
+        refused_for(&format!("SELECT * FROM qlink.announce_delay('{b}', NULL, NULL)"), "22023", "invalid_delay");
+        let long = "x".repeat(201);
+        refused_for(
+            &format!("SELECT * FROM qlink.announce_delay('{b}', NULL, 10, '{long}')"),
+            "22023",
+            "invalid_delay_note",
+        );
+        refused_for(
+            &format!("SELECT * FROM qlink.create_token('{b}', 'C', '{}', language => 'fr')", phone(3)),
+            "22023",
+            "invalid_language",
+        );
+        // A clinic that holds no places, or sends no reminders, says so.
+        let off = clinic_with("noholds", r#"{"hold_minutes": 0, "reminder_at_position": 0}"#);
+        let t = token(&off, "D", &phone(4));
+        refused_for(&format!("SELECT * FROM qlink.hold_token('{t}')"), "55000", "holds_disabled");
+        refused_for(&format!("SELECT qlink.set_reminder_position('{t}', 3)"), "55000", "reminders_off");
+        // Every one of the eight languages is taken.
+        for lang in ["en", "hi", "ta", "te", "mr", "bn", "kn", "gu"] {
+            let row = s(&format!("SELECT t.language FROM qlink.create_token('{off}', 'L', NULL, 'STAFF', language => '{lang}') c JOIN qlink.tokens t ON t.id = c.token_id"));
+            assert_eq!(row, lang);
+        }
+        Spi::run(&format!("SELECT qlink.update_business('{off}', settings => '{{\"display_languages\": [\"ta\", \"en\"], \"default_language\": \"gu\"}}')")).unwrap();
+        assert_eq!(
+            s(&format!("SELECT array_to_string(display_languages, ',') FROM qlink.display_state('{off}')")),
+            "ta,en"
+        );
+    }
+
+    #[pg_test]
+    fn a_patient_chooses_when_to_be_reminded() {
+        setup();
+        let b = clinic("remind");
+        let ids: Vec<String> = (1..=6).map(|n| token(&b, "P", &phone(n))).collect();
+        let reminders = |t: &str| {
+            i(&format!("SELECT count(*) FROM qlink.message_logs WHERE token_id = '{t}' AND message_type = 'REMINDER'"))
+        };
+        // Position 6, clinic reminds at 2: asking for 6 reminds now, once.
+        assert_eq!(q::<i32>(&format!("SELECT qlink.set_reminder_position('{}', 6)", ids[5])), Some(6));
+        assert_eq!(reminders(&ids[5]), 1);
+        assert_eq!(s(&format!("SELECT reminder_position::text FROM qlink.token_status('{}')", ids[5])), "6");
+        // Position 5 asks for 1: no reminder at 2 ahead, only when first.
+        Spi::run(&format!("SELECT qlink.set_reminder_position('{}', 1)", ids[4])).unwrap();
+        for _ in 0..3 {
+            act(&b, "NEXT");
+        }
+        assert_eq!(reminders(&ids[4]), 0);
+        act(&b, "NEXT");
+        assert_eq!(reminders(&ids[4]), 1);
+        assert_eq!(s(&format!("SELECT reminder_position::text FROM qlink.token_status('{}')", ids[0])), "2");
+    }
+
+    #[pg_test]
+    fn a_doctors_delay_moves_every_eta_until_the_next_call() {
+        setup();
+        let b = clinic_with("delay", r#"{"notify_delays": true}"#);
+        let a = token(&b, "A", &phone(1));
+        let bb = token(&b, "B", &phone(2));
+        staff_token(&b, "No phone", false);
+        let eta =
+            |t: &str| s(&format!("SELECT eta_min_minutes || '-' || eta_max_minutes FROM qlink.token_status('{t}')"));
+        let before = eta(&bb);
+        let row = s(&format!(
+            "SELECT concat_ws(',', delay_minutes, delay_until, messages_queued) FROM qlink.announce_delay('{b}', NULL, 30, '  Stuck in traffic ')"
+        ));
+        assert_eq!(row, "30,2026-03-10 05:00:00+00,2");
+        let (lo, hi) = before.split_once('-').unwrap();
+        let shifted = format!("{}-{}", lo.parse::<i32>().unwrap() + 30, hi.parse::<i32>().unwrap() + 30);
+        assert_eq!(eta(&bb), shifted);
+        assert_eq!(
+            s(&format!("SELECT concat_ws(',', delay_minutes, delay_note) FROM qlink.token_status('{a}')")),
+            "30,Stuck in traffic"
+        );
+        assert_eq!(
+            s("SELECT string_agg(payload ->> 'delay_minutes' || ':' || (payload ->> 'note'), ',') FROM qlink.message_logs WHERE message_type = 'DELAY'"),
+            "30:Stuck in traffic,30:Stuck in traffic"
+        );
+        // Ten minutes on, 20 are still to run.
+        at("2026-03-10 04:40:00+00");
+        assert_eq!(s(&format!("SELECT delay_minutes::text FROM qlink.token_status('{a}')")), "20");
+        assert_eq!(s(&format!("SELECT delay_minutes::text FROM qlink.list_queues('{b}')")), "20");
+        // The doctor calls the next patient: the delay is over; UNDO brings it back.
+        act(&b, "NEXT");
+        assert_eq!(q::<i32>(&format!("SELECT delay_minutes FROM qlink.token_status('{bb}')")), None);
+        act(&b, "UNDO");
+        assert_eq!(s(&format!("SELECT delay_note FROM qlink.token_status('{bb}')")), "Stuck in traffic");
+        // UNDO of the announcement itself drops its unsent messages.
+        act(&b, "UNDO");
+        assert_eq!(q::<i32>(&format!("SELECT delay_minutes FROM qlink.token_status('{bb}')")), None);
+        assert_eq!(i("SELECT count(*) FROM qlink.message_logs WHERE message_type = 'DELAY' AND status = 'PENDING'"), 0);
+        // 0 clears; without notify_delays no message goes.
+        Spi::run(&format!("SELECT qlink.update_business('{b}', settings => '{{\"notify_delays\": false}}')")).unwrap();
+        assert_eq!(s(&format!("SELECT messages_queued::text FROM qlink.announce_delay('{b}', NULL, 15)")), "0");
+        assert_eq!(q::<i32>(&format!("SELECT delay_minutes FROM qlink.announce_delay('{b}', NULL, 0)")), None);
+        assert_eq!(q::<i32>(&format!("SELECT delay_minutes FROM qlink.token_status('{bb}')")), None);
+    }
+
+    #[pg_test]
+    fn the_eta_is_one_rule_for_the_page_the_intake_and_the_pure_function() {
+        setup();
+        let b = clinic("calibrated");
+        for n in 1..=4 {
+            token(&b, "P", &phone(n));
+        }
+        let t = token(&b, "Q", &phone(5));
+        let pure = |ahead: i32| {
+            s(&format!(
+                "SELECT eta_min_minutes || '-' || eta_max_minutes FROM qlink.eta_interval({ahead}, 1, '{{}}', 6, 15)"
+            ))
+        };
+        assert_eq!(pure(0), "0-0");
+        assert_eq!(
+            s(&format!("SELECT eta_min_minutes || '-' || eta_max_minutes FROM qlink.token_status('{t}')")),
+            pure(4)
+        );
+        assert_eq!(
+            s(&format!(
+                "SELECT eta_first_min_minutes || '-' || eta_first_max_minutes FROM qlink.tokens WHERE id = '{t}'"
+            )),
+            pure(4)
+        );
+        assert_eq!(
+            s(&format!("SELECT eta_min_minutes || '-' || eta_max_minutes FROM qlink.list_queues('{b}')")),
+            pure(5)
+        );
+        // The next patient's range is wider than one service's quartiles (6–15).
+        let one: Vec<i32> = pure(1).split('-').map(|x| x.parse().unwrap()).collect();
+        assert!(one[0] < 6 && one[1] > 15, "{one:?}");
+        assert_eq!(
+            s("SELECT eta_min_minutes || '-' || eta_max_minutes FROM qlink.eta_interval(3, 1, '{}', 6, 15, 30)"),
+            {
+                let base: Vec<i32> = pure(3).split('-').map(|x| x.parse().unwrap()).collect();
+                format!("{}-{}", base[0] + 30, base[1] + 30)
+            }
+        );
+    }
+
+    #[pg_test]
+    fn late_and_back_by_whatsapp_hold_and_return_the_patients_token() {
+        setup();
+        clinic("sunrise");
+        assert_eq!(outcome(HOUSE, "919876500030", "JOIN sunrise", "h1"), "joined");
+        let t = s("SELECT id::text FROM qlink.tokens WHERE patient_phone = '+919876500030'");
+        assert_eq!(outcome(HOUSE, "919876500030", "LATE", "h2"), "held");
+        assert_eq!(hold_state(&t).as_deref(), Some("HELD"));
+        assert_eq!(s("SELECT payload ->> 'hold_minutes' FROM qlink.message_logs WHERE message_type = 'REPLY' ORDER BY id DESC LIMIT 1"), "20");
+        assert_eq!(outcome(HOUSE, "919876500030", "देर", "h3"), "hold_refused");
+        assert_eq!(last_reply("+919876500030"), ("hold_refused".to_string(), Some("already_held".to_string())));
+        assert_eq!(outcome(HOUSE, "919876500030", "back", "h4"), "returned");
+        assert_eq!(s("SELECT payload ->> 'return_outcome' FROM qlink.message_logs WHERE message_type = 'REPLY' ORDER BY id DESC LIMIT 1"), "returned");
+        assert_eq!(outcome(HOUSE, "919876500030", "BACK", "h5"), "return_refused");
+        assert_eq!(last_reply("+919876500030"), ("return_refused".to_string(), Some("not_held".to_string())));
+        assert_eq!(outcome(HOUSE, "919876500031", "LATE", "h6"), "no_token");
     }
 }

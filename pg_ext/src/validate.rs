@@ -4,7 +4,13 @@
 use crate::error::{refuse, refused, QResult, Reason};
 use serde_json::{Map, Value};
 
-pub const LANGUAGES: [&str; 2] = ["en", "hi"];
+/// Patients' languages (SPEC §12): English, Hindi, Tamil, Telugu, Marathi, Bengali, Kannada,
+/// Gujarati.
+pub const LANGUAGES: [&str; 8] = ["en", "hi", "ta", "te", "mr", "bn", "kn", "gu"];
+
+fn language_list() -> String {
+    LANGUAGES.join(", ")
+}
 
 /// A patient's name: 1–80 characters after trimming, no control characters.
 pub fn patient_name(raw: Option<&str>) -> QResult<String> {
@@ -68,7 +74,10 @@ pub fn language(raw: &str) -> QResult<String> {
     if LANGUAGES.contains(&lang.as_str()) {
         Ok(lang)
     } else {
-        Err(refuse(Reason::InvalidLanguage, format!("Unsupported language \"{raw}\" (use en or hi).")))
+        Err(refuse(
+            Reason::InvalidLanguage,
+            format!("Unsupported language \"{raw}\" (use one of {}).", language_list()),
+        ))
     }
 }
 
@@ -100,17 +109,25 @@ pub struct Settings {
     pub stall_warning_minutes: i64,
     pub reminder_at_position: i64,
     pub default_language: String,
+    /// How long a patient may step out (SPEC §12); 0: they cannot.
+    pub hold_minutes: i64,
+    /// Whether waiting patients get a DELAY message when staff announce a delay.
+    pub notify_delays: bool,
+    /// The languages the lobby display rotates through, in order.
+    pub display_languages: Vec<String>,
 }
 
 pub enum Kind {
     Bool,
     Int(i64, i64),
     Lang,
+    /// 1–8 distinct languages, in order.
+    Langs,
 }
 
 /// Every known key with its type and allowed range: the one table that validation,
 /// `qlink.settings_schema()` and through it the operator's settings form read.
-pub const KEYS: [(&str, Kind); 11] = [
+pub const KEYS: [(&str, Kind); 14] = [
     ("whatsapp_enabled", Kind::Bool),
     ("qr_intake_enabled", Kind::Bool),
     ("daily_token_limit", Kind::Int(1, 10_000)),
@@ -122,11 +139,14 @@ pub const KEYS: [(&str, Kind); 11] = [
     ("stall_warning_minutes", Kind::Int(1, 240)),
     ("reminder_at_position", Kind::Int(0, 50)),
     ("default_language", Kind::Lang),
+    ("hold_minutes", Kind::Int(0, 120)),
+    ("notify_delays", Kind::Bool),
+    ("display_languages", Kind::Langs),
 ];
 
 /// The settings a clinic's owner may change (SPEC §9): how the clinic works, not the
 /// limits the operator sets (tokens, messages, abuse) nor the plan.
-pub const OWNER_KEYS: [&str; 7] = [
+pub const OWNER_KEYS: [&str; 10] = [
     "whatsapp_enabled",
     "qr_intake_enabled",
     "eta_min_minutes",
@@ -134,6 +154,9 @@ pub const OWNER_KEYS: [&str; 7] = [
     "stall_warning_minutes",
     "reminder_at_position",
     "default_language",
+    "hold_minutes",
+    "notify_delays",
+    "display_languages",
 ];
 
 impl Default for Settings {
@@ -150,6 +173,9 @@ impl Default for Settings {
             stall_warning_minutes: 5,
             reminder_at_position: 2,
             default_language: "en".into(),
+            hold_minutes: 20,
+            notify_delays: false,
+            display_languages: vec!["en".into(), "hi".into()],
         }
     }
 }
@@ -168,6 +194,9 @@ impl Settings {
             "stall_warning_minutes": self.stall_warning_minutes,
             "reminder_at_position": self.reminder_at_position,
             "default_language": self.default_language,
+            "hold_minutes": self.hold_minutes,
+            "notify_delays": self.notify_delays,
+            "display_languages": self.display_languages,
         })
     }
 
@@ -213,6 +242,7 @@ impl Settings {
                     };
                     match key.as_str() {
                         "whatsapp_enabled" => self.whatsapp_enabled = b,
+                        "notify_delays" => self.notify_delays = b,
                         _ => self.qr_intake_enabled = b,
                     }
                 }
@@ -231,14 +261,37 @@ impl Settings {
                         "eta_min_minutes" => self.eta_min_minutes = n,
                         "eta_max_minutes" => self.eta_max_minutes = n,
                         "stall_warning_minutes" => self.stall_warning_minutes = n,
+                        "hold_minutes" => self.hold_minutes = n,
                         _ => self.reminder_at_position = n,
                     }
                 }
                 Kind::Lang => {
                     let lang = value.as_str().filter(|l| LANGUAGES.contains(l)).ok_or_else(|| {
-                        refuse(Reason::InvalidSetting, format!("Setting \"{key}\" must be \"en\" or \"hi\"."))
+                        refuse(Reason::InvalidSetting, format!("Setting \"{key}\" must be one of {}.", language_list()))
                     })?;
                     self.default_language = lang.to_string();
+                }
+                Kind::Langs => {
+                    let bad = || {
+                        refuse(
+                            Reason::InvalidSetting,
+                            format!(
+                                "Setting \"{key}\" must be a list of 1 to 8 different languages from {}.",
+                                language_list()
+                            ),
+                        )
+                    };
+                    let items =
+                        value.as_array().filter(|a| (1..=LANGUAGES.len()).contains(&a.len())).ok_or_else(bad)?;
+                    let mut langs: Vec<String> = Vec::with_capacity(items.len());
+                    for item in items {
+                        let lang = item.as_str().filter(|l| LANGUAGES.contains(l)).ok_or_else(bad)?;
+                        if langs.iter().any(|l| l == lang) {
+                            return Err(bad());
+                        }
+                        langs.push(lang.to_string());
+                    }
+                    self.display_languages = langs;
                 }
             }
         }
@@ -304,6 +357,17 @@ mod unit {
         assert!(s.patched(&serde_json::json!({"daily_token_limit": 0})).is_err());
         assert!(s.patched(&serde_json::json!({"eta_min_minutes": 30, "eta_max_minutes": 10})).is_err());
         assert!(s.patched(&serde_json::json!([1])).is_err());
+        let p = s.patched(&serde_json::json!({"display_languages": ["ta", "en"], "hold_minutes": 0})).unwrap();
+        assert_eq!(p.display_languages, ["ta", "en"]);
+        assert_eq!(p.hold_minutes, 0);
+        for bad in
+            [serde_json::json!([]), serde_json::json!(["en", "en"]), serde_json::json!(["xx"]), serde_json::json!("en")]
+        {
+            assert!(s.patched(&serde_json::json!({"display_languages": bad})).is_err(), "{bad}");
+        }
+        assert!(s.patched(&serde_json::json!({"hold_minutes": 121})).is_err());
+        assert_eq!(language(" TA ").unwrap(), "ta");
+        assert!(language("fr").is_err());
         assert_eq!(Settings::from_stored(&s.to_json()), s);
     }
 }

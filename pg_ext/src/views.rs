@@ -4,7 +4,8 @@
 use crate::audit;
 use crate::db::{self, col, nullable};
 use crate::error::{refused, run, QResult, Reason};
-use crate::model::{eta_range, Business, Queue, Room};
+use crate::eta::{delay_left, ServiceModel};
+use crate::model::{Business, Queue, Room};
 use crate::queue::qr_refusal;
 use crate::validate::Settings;
 use pgrx::pg_sys::panic::ErrorReport;
@@ -22,9 +23,14 @@ pub struct Line {
     pub now_serving_number: Option<i32>,
     pub last_token_number: i32,
     pub serving: i32,
-    pub per_person: (i32, i32),
+    /// One service's time, the ETA's model (SPEC §12).
+    pub model: ServiceModel,
     pub last_action_at: Option<TimestampWithTimeZone>,
     pub opened_at: Option<TimestampWithTimeZone>,
+    /// A doctor's delay: minutes still to run, note, when it ends.
+    pub delay_left: Option<i32>,
+    pub delay_note: Option<String>,
+    pub delay_until: Option<TimestampWithTimeZone>,
 }
 
 impl Line {
@@ -35,11 +41,15 @@ impl Line {
             client,
             "SELECT s.queue_id, s.id, s.status, s.waiting_count, s.now_serving_number, s.last_token_number, \
                  (SELECT count(*)::int FROM qlink.tokens t WHERE t.session_id = s.id AND t.status = 'SERVING'), \
-                 s.service_p25_minutes, s.service_p75_minutes, s.last_action_at, s.created_at \
+                 s.service_mean_seconds, s.service_sd_seconds, s.last_action_at, s.created_at, \
+                 cardinality(s.service_ms), s.delay_minutes, s.delay_note, \
+                 s.delay_announced_at + make_interval(mins => s.delay_minutes), \
+                 extract(epoch FROM $2 - s.delay_announced_at)::float8 \
              FROM qlink.sessions s WHERE s.business_id = $1 AND s.date = ($2 AT TIME ZONE $3)::date",
             &[business.id.into(), now.into(), business.timezone.as_str().into()],
         )?;
-        let defaults = (business.settings.eta_min_minutes as i32, business.settings.eta_max_minutes as i32);
+        let settings = &business.settings;
+        let prior = ServiceModel::prior(settings.eta_min_minutes as i32, settings.eta_max_minutes as i32);
         let mut lines: Vec<Line> = queues
             .into_iter()
             .map(|queue| Line {
@@ -50,9 +60,12 @@ impl Line {
                 now_serving_number: None,
                 last_token_number: 0,
                 serving: 0,
-                per_person: defaults,
+                model: prior,
                 last_action_at: None,
                 opened_at: None,
+                delay_left: None,
+                delay_note: None,
+                delay_until: None,
             })
             .collect();
         for row in table {
@@ -64,11 +77,12 @@ impl Line {
             line.now_serving_number = row.get(5)?;
             line.last_token_number = row.get(6)?.expect("last_token_number");
             line.serving = row.get(7)?.expect("serving");
-            if let (Some(lo), Some(hi)) = (row.get::<i32>(8)?, row.get::<i32>(9)?) {
-                line.per_person = (lo, hi);
-            }
+            line.model = ServiceModel::learned(prior, row.get(8)?, row.get(9)?, row.get::<i32>(12)?.unwrap_or(0));
             line.last_action_at = row.get(10)?;
             line.opened_at = row.get(11)?;
+            line.delay_left = delay_left(row.get(13)?, row.get(17)?);
+            line.delay_note = row.get(14)?;
+            line.delay_until = row.get(15)?;
         }
         Ok(lines)
     }
@@ -86,7 +100,9 @@ impl Line {
 
     /// The ETA a patient joining this line now would be shown.
     pub fn eta_for_new_patient(&self) -> (i32, i32) {
-        eta_range(self.waiting + self.serving, self.per_person, self.queue.rooms_serving)
+        let (lo, hi) = self.model.interval(self.waiting + self.serving, self.queue.rooms_serving);
+        let d = self.delay_left.unwrap_or(0);
+        (lo + d, hi + d)
     }
 }
 
@@ -192,6 +208,13 @@ pub fn token_status(
             name!(queue_name, String),
             name!(room_name, Option<String>),
             name!(now_serving_label, Option<String>),
+            name!(held_until, Option<TimestampWithTimeZone>),
+            name!(hold_state, Option<String>),
+            name!(reminder_position, i32),
+            name!(delay_minutes, Option<i32>),
+            name!(delay_note, Option<String>),
+            name!(delay_until, Option<TimestampWithTimeZone>),
+            name!(hold_minutes, i32),
         ),
     >,
     ErrorReport,
@@ -200,6 +223,7 @@ pub fn token_status(
         let missing = || refused(Reason::TokenNotFound);
         let token_id = token_id.ok_or_else(missing)?;
         Spi::connect_mut(|client| {
+            let now = crate::clock::now(client)?;
             let row = db::read_first(
                 client,
                 "SELECT t.token_number, t.status, \
@@ -208,7 +232,7 @@ pub fn token_status(
                          WHERE w.session_id = t.session_id AND w.status = 'WAITING' \
                            AND (w.is_priority > t.is_priority \
                                 OR (w.is_priority = t.is_priority AND w.line_seq < t.line_seq))) END, \
-                     s.now_serving_number, s.service_p25_minutes, s.service_p75_minutes, \
+                     s.now_serving_number, s.service_mean_seconds, s.service_sd_seconds, \
                      (b.settings ->> 'eta_min_minutes')::int, (b.settings ->> 'eta_max_minutes')::int, \
                      b.name, greatest(t.updated_at, s.updated_at), b.slug, t.language, t.is_priority, \
                      t.joined_people_ahead, t.rating IS NOT NULL, s.status, \
@@ -233,30 +257,48 @@ pub fn token_status(
                      (SELECT count(*)::int FROM qlink.room_queues rq JOIN qlink.rooms rr ON rr.id = rq.room_id \
                       WHERE rq.queue_id = t.queue_id AND rr.is_active), \
                      (SELECT v.token_label FROM qlink.tokens v WHERE v.session_id = t.session_id \
-                        AND v.status = 'SERVING' ORDER BY v.called_at DESC NULLS LAST, v.line_seq DESC LIMIT 1) \
+                        AND v.status = 'SERVING' ORDER BY v.called_at DESC NULLS LAST, v.line_seq DESC LIMIT 1), \
+                     cardinality(s.service_ms), t.held_until, t.reminder_position, \
+                     (b.settings ->> 'reminder_at_position')::int, (b.settings ->> 'hold_minutes')::int, \
+                     s.delay_minutes, s.delay_note, s.delay_announced_at + make_interval(mins => s.delay_minutes), \
+                     extract(epoch FROM $2 - s.delay_announced_at)::float8, t.held_until <= $2 \
                  FROM qlink.tokens t \
                  JOIN qlink.sessions s ON s.id = t.session_id \
                  JOIN qlink.businesses b ON b.id = t.business_id \
                  JOIN qlink.queues q ON q.id = t.queue_id \
                  LEFT JOIN qlink.rooms r ON r.id = t.room_id \
                  WHERE t.id = $1",
-                &[token_id.into()],
+                &[token_id.into(), now.into()],
             )?
             .ok_or_else(missing)?;
             let defaults = Settings::default();
             let position: Option<i32> = nullable(&row, 3)?;
-            let per_person = match (nullable::<i32>(&row, 5)?, nullable::<i32>(&row, 6)?) {
-                (Some(lo), Some(hi)) => (lo, hi),
-                _ => (
-                    nullable::<i32>(&row, 7)?.unwrap_or(defaults.eta_min_minutes as i32),
-                    nullable::<i32>(&row, 8)?.unwrap_or(defaults.eta_max_minutes as i32),
-                ),
-            };
+            let prior = ServiceModel::prior(
+                nullable::<i32>(&row, 7)?.unwrap_or(defaults.eta_min_minutes as i32),
+                nullable::<i32>(&row, 8)?.unwrap_or(defaults.eta_max_minutes as i32),
+            );
+            let model = ServiceModel::learned(prior, nullable(&row, 5)?, nullable(&row, 6)?, col(&row, 25)?);
             let serving: i32 = col(&row, 22)?;
             let rooms: i32 = col(&row, 23)?;
+            let delay = delay_left(nullable(&row, 30)?, nullable(&row, 33)?);
             let people_ahead = position.map(|p| p - 1 + serving);
-            let eta = people_ahead.map(|n| eta_range(n, per_person, rooms));
+            let eta = people_ahead.map(|n| {
+                let (lo, hi) = model.interval(n, rooms);
+                (lo + delay.unwrap_or(0), hi + delay.unwrap_or(0))
+            });
             let status: String = col(&row, 2)?;
+            let held_until: Option<TimestampWithTimeZone> = nullable(&row, 26)?;
+            let ran_out: bool = nullable(&row, 34)?.unwrap_or(false);
+            let hold_state = match (status.as_str(), held_until) {
+                ("WAITING", Some(_)) if ran_out => Some("EXPIRED"),
+                ("WAITING", Some(_)) => Some("HELD"),
+                ("SKIPPED", Some(_)) => Some("EXPIRED"),
+                _ => None,
+            };
+            let reminder_position = nullable::<i16>(&row, 27)?
+                .map(i32::from)
+                .or(nullable::<i32>(&row, 28)?)
+                .unwrap_or(defaults.reminder_at_position as i32);
             let progress = progress_percent(&status, col(&row, 14)?, people_ahead);
             Ok(TableIterator::once((
                 col(&row, 1)?,
@@ -281,6 +323,13 @@ pub fn token_status(
                 col(&row, 20)?,
                 nullable(&row, 21)?,
                 nullable(&row, 24)?,
+                held_until,
+                hold_state.map(str::to_string),
+                reminder_position,
+                delay,
+                nullable(&row, 31)?,
+                nullable(&row, 32)?,
+                nullable::<i32>(&row, 29)?.unwrap_or(defaults.hold_minutes as i32),
             )))
         })
     })
@@ -317,6 +366,7 @@ pub fn queue_snapshot(
             name!(queue_name, String),
             name!(room_id, Option<Uuid>),
             name!(room_name, Option<String>),
+            name!(held_until, Option<TimestampWithTimeZone>),
         ),
     >,
     ErrorReport,
@@ -338,7 +388,7 @@ pub fn queue_snapshot(
                          PARTITION BY t.session_id, t.status = 'WAITING' \
                          ORDER BY t.is_priority DESC, t.line_seq))::int END, \
                      t.language, t.created_at, t.called_at, t.served_at, t.cancelled_at, \
-                     t.token_label, t.queue_id, q.name, t.room_id, r.name \
+                     t.token_label, t.queue_id, q.name, t.room_id, r.name, t.held_until \
                  FROM qlink.tokens t JOIN qlink.sessions s ON s.id = t.session_id \
                  JOIN qlink.queues q ON q.id = t.queue_id LEFT JOIN qlink.rooms r ON r.id = t.room_id \
                  WHERE s.business_id = $1 AND s.date = ($2 AT TIME ZONE $3)::date \
@@ -368,6 +418,7 @@ pub fn queue_snapshot(
                     row.get(16)?.expect("queue_name"),
                     row.get(17)?,
                     row.get(18)?,
+                    row.get(19)?,
                 ));
             }
             Ok(TableIterator::new(rows))
@@ -425,6 +476,10 @@ pub fn queue_summary(
             name!(room_name, Option<String>),
             name!(serving_label, Option<String>),
             name!(undo_token_label, Option<String>),
+            name!(held_count, i32),
+            name!(delay_minutes, Option<i32>),
+            name!(delay_note, Option<String>),
+            name!(delay_until, Option<TimestampWithTimeZone>),
         ),
     >,
     ErrorReport,
@@ -449,7 +504,8 @@ pub fn queue_summary(
                         coalesce(bool_or(status = 'WAITING' AND EXISTS ( \
                             SELECT 1 FROM qlink.sessions s WHERE s.id = t.session_id \
                               AND coalesce(s.last_action_at, s.created_at) < $2 - make_interval(mins => $3::int))), \
-                            false) \
+                            false), \
+                        count(*) FILTER (WHERE status = 'WAITING' AND held_until IS NOT NULL)::int \
                  FROM qlink.tokens t WHERE session_id = ANY($1)",
                 &[sessions.clone().into(), now.into(), stall_minutes.into()],
             )?
@@ -468,6 +524,7 @@ pub fn queue_summary(
                 Some(_) => serving.as_ref().map(|s| s.1),
                 None => lines.iter().find_map(|l| l.now_serving_number),
             };
+            let delayed = lines.iter().find(|l| l.delay_left.is_some());
             Ok(TableIterator::once((
                 sessions.first().copied(),
                 status.to_string(),
@@ -488,6 +545,10 @@ pub fn queue_summary(
                 room.as_ref().map(|r| r.name.clone()),
                 serving.map(|s| s.2),
                 undo.and_then(|u| u.3),
+                col(&counts, 5)?,
+                delayed.and_then(|l| l.delay_left),
+                delayed.and_then(|l| l.delay_note.clone()),
+                delayed.and_then(|l| l.delay_until),
             )))
         })
     })
@@ -516,6 +577,8 @@ pub fn display_state(
             name!(serving_label, Option<String>),
             name!(next_labels, Vec<String>),
             name!(rooms, JsonB),
+            name!(away_labels, Vec<String>),
+            name!(display_languages, Vec<String>),
         ),
     >,
     ErrorReport,
@@ -539,16 +602,26 @@ pub fn display_state(
                 client,
                 "SELECT w.token_number, w.token_label FROM unnest($1::uuid[]) AS l(session_id) CROSS JOIN LATERAL ( \
                      SELECT token_number, token_label, is_priority, line_at, line_seq FROM qlink.tokens \
-                     WHERE session_id = l.session_id AND status = 'WAITING' \
+                     WHERE session_id = l.session_id AND status = 'WAITING' AND held_until IS NULL \
                      ORDER BY is_priority DESC, line_seq LIMIT $2) w \
                  ORDER BY w.is_priority DESC, w.line_at, w.line_seq LIMIT $2",
-                &[sessions.into(), max_next.into()],
+                &[sessions.clone().into(), max_next.into()],
             )?;
             let (mut next, mut next_labels) = (Vec::new(), Vec::new());
             for row in table {
                 next.push(row.get::<i32>(1)?.expect("token_number"));
                 next_labels.push(row.get::<String>(2)?.expect("token_label"));
             }
+            // Patients who stepped out: NEXT passes over them, so they are not "next".
+            let away: Vec<String> = db::read(
+                client,
+                "SELECT token_label FROM qlink.tokens \
+                 WHERE session_id = ANY($1) AND status = 'WAITING' AND held_until IS NOT NULL \
+                 ORDER BY is_priority DESC, line_at, line_seq",
+                &[sessions.into()],
+            )?
+            .map(|row| row.get::<String>(1).map(|l| l.expect("token_label")))
+            .collect::<Result<_, _>>()?;
             let shown: Vec<&Room> = rooms
                 .iter()
                 .filter(|r| match room.as_ref() {
@@ -591,6 +664,8 @@ pub fn display_state(
                 latest.map(|l| l.2),
                 next_labels,
                 JsonB(serde_json::Value::Array(called)),
+                away,
+                business.settings.display_languages.clone(),
             )))
         })
     })
@@ -619,6 +694,9 @@ pub fn list_queues(
             name!(eta_max_minutes, i32),
             name!(accepting_tokens, bool),
             name!(refusal_reason, Option<String>),
+            name!(delay_minutes, Option<i32>),
+            name!(delay_note, Option<String>),
+            name!(delay_until, Option<TimestampWithTimeZone>),
         ),
     >,
     ErrorReport,
@@ -648,6 +726,9 @@ pub fn list_queues(
                         hi,
                         refusal.is_none(),
                         refusal.map(|r| r.name().to_string()),
+                        l.delay_left,
+                        l.delay_note.clone(),
+                        l.delay_until,
                     )
                 })
                 .collect();
