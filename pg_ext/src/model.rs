@@ -592,7 +592,8 @@ impl Token {
     }
 
     /// The token being served in `room` today, and the next one it would call: the first
-    /// WAITING token over the room's lines, priority first, then earliest arrival.
+    /// WAITING token over the room's lines that has not stepped out, priority first, then
+    /// earliest arrival.
     pub fn serving_and_next(
         client: &mut SpiClient<'_>,
         business: &Business,
@@ -610,7 +611,7 @@ impl Token {
             token_sql!(
                 "WHERE id = (SELECT w.id FROM unnest($4::uuid[]) AS l(session_id) CROSS JOIN LATERAL ( \
                      SELECT id, is_priority, line_at, line_seq FROM qlink.tokens \
-                     WHERE session_id = l.session_id AND status = 'WAITING' \
+                     WHERE session_id = l.session_id AND status = 'WAITING' AND held_until IS NULL \
                      ORDER BY is_priority DESC, line_seq LIMIT 1) w \
                  ORDER BY w.is_priority DESC, w.line_at, w.line_seq LIMIT 1)"
             ),

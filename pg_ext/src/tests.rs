@@ -156,11 +156,11 @@ mod tests {
         let r2 = row(&format!(
             "SELECT token_number, queue_position, eta_max_minutes FROM qlink.create_token('{b}', 'Ravi', '+91 98765-00002')"
         ));
-        assert_eq!(r2, (Some(2), Some(2), Some(15)));
+        assert_eq!(r2, (Some(2), Some(2), Some(24)));
         let r3 = row(&format!(
             "SELECT token_number, queue_position, eta_min_minutes FROM qlink.create_token('{b}', 'Meena', '098765 00003')"
         ));
-        assert_eq!(r3, (Some(3), Some(3), Some(12)));
+        assert_eq!(r3, (Some(3), Some(3), Some(9)));
         assert_eq!(
             s("SELECT string_agg(patient_phone || ':' || patient_name, ',' ORDER BY token_number) FROM qlink.tokens"),
             "+919876500001:Asha,+919876500002:Ravi,+919876500003:Meena"
@@ -449,8 +449,15 @@ mod tests {
             ))
             .unwrap()
         };
-        // Defaults (6–15 per person) until 5 services are seen. 7 ahead, nobody serving.
-        assert_eq!(eta(), (Some(42), Some(105)));
+        let pure = |ahead: i32, ms: &str| {
+            Spi::get_two::<i32, i32>(&format!(
+                "SELECT eta_min_minutes, eta_max_minutes FROM qlink.eta_interval({ahead}, 1, '{ms}', 6, 15)"
+            ))
+            .unwrap()
+        };
+        // The clinic's range (6–15 per person) alone until 5 services are seen. 7 ahead.
+        assert_eq!(eta(), pure(7, "{}"));
+        assert_eq!(eta(), (Some(44), Some(133)));
         // Service durations 2, 4, 6, 8, 10 minutes.
         let mut minute = 0;
         at("2026-03-10 05:00:00+00");
@@ -460,9 +467,15 @@ mod tests {
             at(&format!("2026-03-10 05:{minute:02}:00+00"));
             act(&b, "NEXT");
         }
-        // Now: 5 samples; p25 = 4, p75 = 8. Token 6 serving; 7 waiting ahead of 8.
+        // Now: 5 samples (mean 6 min, sd 3.2); token 6 serving, 7 waiting ahead of 8.
         assert_eq!(i(&format!("SELECT people_ahead::bigint FROM qlink.token_status('{watcher}')")), 2);
-        assert_eq!(eta(), (Some(8), Some(16)));
+        let day = "{120000,240000,360000,480000,600000}";
+        assert_eq!(eta(), pure(2, day));
+        assert_ne!(pure(2, day), pure(2, "{}"));
+        assert_eq!(
+            s("SELECT round(service_mean_seconds) || ',' || round(service_sd_seconds) FROM qlink.sessions"),
+            "360,190"
+        );
         // Clamped to 1–60 minutes per person.
         at("2026-03-10 09:00:00+00");
         act(&b, "NEXT");
@@ -690,12 +703,12 @@ mod tests {
             ))
         };
         assert_eq!(st(&t1), "1,SERVING,1,Clinic status,status");
-        assert_eq!(st(&t2), "2,WAITING,1,1,1,6,15,Clinic status,status");
-        assert_eq!(st(&t3), "3,WAITING,2,2,1,12,30,Clinic status,status");
+        assert_eq!(st(&t2), "2,WAITING,1,1,1,3,24,Clinic status,status");
+        assert_eq!(st(&t3), "3,WAITING,2,2,1,9,43,Clinic status,status");
         refused("SELECT * FROM qlink.token_status(gen_random_uuid())", "P0002");
         refused("SELECT * FROM qlink.token_status(NULL)", "P0002");
         let e = staff_token(&b, "Emergency", true);
-        assert_eq!(st(&t3), "3,WAITING,3,3,1,18,45,Clinic status,status");
+        assert_eq!(st(&t3), "3,WAITING,3,3,1,16,62,Clinic status,status");
         assert_eq!(
             s(&format!(
                 "SELECT string_agg(token_number || ':' || status || ':' || coalesce(queue_position::text, '-'), ',') \
@@ -951,7 +964,7 @@ mod tests {
             s("SELECT string_agg(a, ',' ORDER BY o) FROM unnest((SELECT proargnames FROM pg_proc \
                WHERE proname = 'display_state')) WITH ORDINALITY u(a, o)"),
             "business_id,max_next,room_id,clinic_name,now_serving_number,next_numbers,waiting_count,accepting_tokens,\
-             refusal_reason,serving_label,next_labels,rooms"
+             refusal_reason,serving_label,next_labels,rooms,away_labels,display_languages"
         );
         let shown = s(&format!(
             "SELECT concat_ws('|', serving_label, next_labels::text, rooms::text) FROM qlink.display_state('{b}', 2)"
@@ -1081,7 +1094,8 @@ mod tests {
              max_tokens_per_phone_per_day:integer:1:50:1 ip_tokens_per_10min:integer:1:10000:3 \
              eta_min_minutes:integer:1:240:6 eta_max_minutes:integer:1:240:15 \
              stall_warning_minutes:integer:1:240:5 reminder_at_position:integer:0:50:2 \
-             default_language:language:\"en\":{en,hi}"
+             default_language:language:\"en\":{en,hi,ta,te,mr,bn,kn,gu} hold_minutes:integer:0:120:20 \
+             notify_delays:boolean:false display_languages:languages:[\"en\", \"hi\"]:{en,hi,ta,te,mr,bn,kn,gu}"
         );
         // Each integer setting takes its bounds and refuses one beyond them; the defaults are
         // what a new clinic gets.
@@ -1097,7 +1111,7 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         });
-        assert_eq!(table.len(), 8);
+        assert_eq!(table.len(), 9);
         for (key, lo, hi) in table {
             // eta_min ≤ eta_max holds at the bounds when both move together.
             let pair = |v: i64| match key.as_str() {
@@ -1124,7 +1138,7 @@ mod tests {
         assert_eq!(
             s("SELECT count(*)::text FROM qlink.settings_schema() s \
                WHERE s.default_value = (SELECT settings -> s.name FROM qlink.businesses WHERE slug = 'schema-new')"),
-            "11"
+            "14"
         );
     }
 
@@ -1357,13 +1371,14 @@ mod tests {
         let r1 = first_room(&b);
         let r2 = room(&b, "Chair 2", &[&q]);
         let ts: Vec<String> = (1..=5).map(|n| token(&b, &format!("P{n}"), &phone(n))).collect();
-        // Five people ahead of a new patient at 6–15 min each, two chairs: 15–38 min.
+        // Five people ahead of a new patient, the clinic's 6–15 min each, two chairs: 14–49 min
+        // (the 80% range of the calibrated ETA, qlink.eta_interval(5, 2, '{}', 6, 15)).
         assert_eq!(
             s(&format!(
                 "SELECT concat_ws(',', eta_min_minutes, eta_max_minutes) FROM qlink.create_token('{b}', 'P6', '{}')",
                 phone(6)
             )),
-            "15,38"
+            "14,49"
         );
         assert_eq!(act_in(&b, "NEXT", &r1).as_deref(), Some(ts[0].as_str()));
         assert_eq!(act_in(&b, "NEXT", &r2).as_deref(), Some(ts[1].as_str()));
@@ -1371,7 +1386,7 @@ mod tests {
         // P3 now has two being served and nobody waiting ahead: 2 people, 2 chairs.
         assert_eq!(
             s(&format!("SELECT concat_ws(',', queue_position, people_ahead, eta_min_minutes, eta_max_minutes) FROM qlink.token_status('{}')", ts[2])),
-            "1,2,6,15"
+            "1,2,4,22"
         );
         at("2026-03-10 04:40:00+00");
         assert_eq!(act_in(&b, "NEXT", &r1).as_deref(), Some(ts[2].as_str()));
@@ -1671,7 +1686,7 @@ mod tests {
         assert_eq!(after, "3");
         assert_eq!(
             s("SELECT string_agg(name, ',' ORDER BY name) FROM qlink.settings_schema() WHERE owner_editable"),
-            "default_language,eta_max_minutes,eta_min_minutes,qr_intake_enabled,reminder_at_position,stall_warning_minutes,whatsapp_enabled"
+            "default_language,display_languages,eta_max_minutes,eta_min_minutes,hold_minutes,notify_delays,qr_intake_enabled,reminder_at_position,stall_warning_minutes,whatsapp_enabled"
         );
     }
 
@@ -2241,8 +2256,10 @@ mod tests {
         refused_for(&format!("SELECT qlink.set_reminder_position('{t}', 3)"), "55000", "reminders_off");
         // Every one of the eight languages is taken.
         for lang in ["en", "hi", "ta", "te", "mr", "bn", "kn", "gu"] {
-            let row = s(&format!("SELECT t.language FROM qlink.create_token('{off}', 'L', NULL, 'STAFF', language => '{lang}') c JOIN qlink.tokens t ON t.id = c.token_id"));
-            assert_eq!(row, lang);
+            let id = s(&format!(
+                "SELECT token_id::text FROM qlink.create_token('{off}', 'L', NULL, 'STAFF', language => '{lang}')"
+            ));
+            assert_eq!(s(&format!("SELECT language FROM qlink.tokens WHERE id = '{id}'")), lang);
         }
         Spi::run(&format!("SELECT qlink.update_business('{off}', settings => '{{\"display_languages\": [\"ta\", \"en\"], \"default_language\": \"gu\"}}')")).unwrap();
         assert_eq!(

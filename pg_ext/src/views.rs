@@ -80,7 +80,7 @@ impl Line {
             line.model = ServiceModel::learned(prior, row.get(8)?, row.get(9)?, row.get::<i32>(12)?.unwrap_or(0));
             line.last_action_at = row.get(10)?;
             line.opened_at = row.get(11)?;
-            line.delay_left = delay_left(row.get(13)?, row.get(17)?);
+            line.delay_left = delay_left(row.get(13)?, row.get(16)?);
             line.delay_note = row.get(14)?;
             line.delay_until = row.get(15)?;
         }
