@@ -121,6 +121,7 @@ fn phone_of(from: &str) -> Option<String> {
 }
 
 /// The clinic a message is about, as far as it decides the reply.
+#[derive(Clone)]
 struct Clinic {
     id: Uuid,
     name: String,
@@ -283,14 +284,16 @@ fn act(client: &mut SpiClient<'_>, m: &Inbound<'_>, now: TimestampWithTimeZone) 
             None => None,
         },
     };
+    // JOIN's code, resolved once: the clinic (and line) it names among this number's.
+    let joining = match (command, m.parsed.argument.as_deref()) {
+        (Command::Join, Some(code)) => clinic_by_code(client, sender, code)?,
+        _ => None,
+    };
     // The clinic the message is about: JOIN's code, else the patient's token, else (on a
     // clinic's own number) that clinic.
     let mut clinic = match (&token, command) {
         (Some((_, business_id)), _) => Some(clinic(client, *business_id)?),
-        (None, Command::Join) => match m.parsed.argument.as_deref() {
-            Some(code) => clinic_by_code(client, sender, code)?.map(|(c, _)| c),
-            None => None,
-        },
+        (None, Command::Join) => joining.as_ref().map(|(c, _)| c.clone()),
         (None, _) => match sender {
             Some(id) => own_number_clinic(client, id)?,
             None => None,
@@ -313,7 +316,7 @@ fn act(client: &mut SpiClient<'_>, m: &Inbound<'_>, now: TimestampWithTimeZone) 
     let mut reply = json!({"kind": null});
     match command {
         Command::Join => {
-            let joined = join(client, m, sender, now)?;
+            let joined = join(client, m, joining, now)?;
             handled.outcome = joined.outcome;
             handled.token_id = joined.token_id;
             if let Some(c) = joined.clinic {
@@ -483,7 +486,7 @@ struct Joined {
 fn join(
     client: &mut SpiClient<'_>,
     m: &Inbound<'_>,
-    sender: Option<&str>,
+    joining: Option<(Clinic, Option<Option<Uuid>>)>,
     now: TimestampWithTimeZone,
 ) -> QResult<Joined> {
     let refused = |clinic: Option<Clinic>, reason: &str| Joined {
@@ -492,10 +495,7 @@ fn join(
         token_id: None,
         reply: json!({"kind": "refused", "reason": reason}),
     };
-    let Some((clinic, queue_id)) = (match m.parsed.argument.as_deref() {
-        Some(code) => clinic_by_code(client, sender, code)?,
-        None => None,
-    }) else {
+    let Some((clinic, queue_id)) = joining else {
         return Ok(refused(None, "unknown_clinic"));
     };
     let Some(phone) = m.phone.as_deref() else {
@@ -589,13 +589,9 @@ fn clinic_by_code(
 }
 
 fn clinic(client: &mut SpiClient<'_>, id: Uuid) -> QResult<Clinic> {
-    let row = db::first(
-        client,
-        "SELECT name, coalesce(settings ->> 'default_language', 'en') FROM qlink.businesses WHERE id = $1",
-        &[id.into()],
-    )?
-    .ok_or_else(|| crate::error::refused(crate::error::Reason::ClinicNotFound))?;
-    Ok(Clinic { id, name: db::col(&row, 1)?, language: db::col(&row, 2)? })
+    // The clinic's settings as every rule reads them (defaults filled in by Settings).
+    let business = crate::model::Business::load(client, Some(id))?;
+    Ok(Clinic { id, name: business.name, language: business.settings.default_language })
 }
 
 /// The clinic of a clinic's own number, when exactly one clinic uses it.

@@ -569,6 +569,26 @@ async fn upgrade_from(release: &Release) {
     assert_eq!(asked.get::<_, String>("outcome"), "status");
     assert_eq!(asked.get::<_, Option<Uuid>>("token_id"), Some(day.waiting));
 
+    // 0.2's self-service works on the old day's tokens: the patient steps out and is back,
+    // and a doctor's delay moves their ETA.
+    let held = db.query_one("SELECT status FROM qlink.hold_token($1)", &[&day.waiting]).await.unwrap();
+    assert_eq!(held.get::<_, String>("status"), "WAITING");
+    let hold_state: Option<String> =
+        db.query_one("SELECT hold_state FROM qlink.token_status($1)", &[&day.waiting]).await.unwrap().get("hold_state");
+    assert_eq!(hold_state.as_deref(), Some("HELD"));
+    let back: String =
+        db.query_one("SELECT outcome FROM qlink.return_token($1)", &[&day.waiting]).await.unwrap().get("outcome");
+    assert!(back == "returned" || back == "front", "{back}");
+    let delay: Option<i32> = db
+        .query_one("SELECT delay_minutes FROM qlink.announce_delay($1, NULL, 15, 'Upgraded')", &[&day.clinic])
+        .await
+        .unwrap()
+        .get("delay_minutes");
+    assert_eq!(delay, Some(15));
+    let note: Option<String> =
+        db.query_one("SELECT delay_note FROM qlink.token_status($1)", &[&day.waiting]).await.unwrap().get("delay_note");
+    assert_eq!(note.as_deref(), Some("Upgraded"));
+
     // And it grows: a second doctor with a line and a room of their own.
     let dr_b: Uuid =
         db.query_one("SELECT qlink.create_queue($1, 'Dr. B', 'B') AS q", &[&day.clinic]).await.unwrap().get("q");
