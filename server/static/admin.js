@@ -334,8 +334,10 @@
     $('settings-clinic').textContent = c.name;
     $('s-name').value = c.name;
     FIELDS.forEach(function (f) {
-      if (f.type === 'checkbox') f.checked = !!c.settings[key(f)];
-      else f.value = c.settings[key(f)];
+      var v = c.settings[key(f)];
+      if (f.getAttribute('data-kind') === 'languages') f.checked = (v || []).indexOf(f.value) >= 0;
+      else if (f.type === 'checkbox') f.checked = !!v;
+      else f.value = v;
     });
     $('settings-error').hidden = true;
     $('settings-editor').hidden = false;
@@ -369,6 +371,14 @@
     });
     fieldsOf('language').forEach(function (f) {
       if (f.value !== c.settings[key(f)]) { patch[key(f)] = f.value; changed = true; }
+    });
+    var lists = {};
+    fieldsOf('languages').forEach(function (f) {
+      lists[key(f)] = lists[key(f)] || [];
+      if (f.checked) lists[key(f)].push(f.value);
+    });
+    Object.keys(lists).forEach(function (k) {
+      if (lists[k].join(',') !== (c.settings[k] || []).join(',')) { patch[k] = lists[k]; changed = true; }
     });
     var body = {};
     if (changed) body.settings = patch;

@@ -41,6 +41,12 @@
       var name = e.getAttribute('data-setting');
       if (!name) return;
       var kind = e.getAttribute('data-kind');
+      if (kind === 'languages') {
+        // One box per language, in the page's order: the ticked ones, as a list.
+        patch[name] = patch[name] || [];
+        if (e.checked) patch[name].push(e.value);
+        return;
+      }
       patch[name] = kind === 'boolean' ? e.checked : kind === 'integer' ? Number(e.value) : e.value;
     });
     return { settings: patch };

@@ -349,19 +349,6 @@ fn queue_checks(queues: &[QueueLine], ticked: &[Uuid], form: Option<&str>, key: 
     }
 }
 
-fn setting_label(name: &str) -> &str {
-    match name {
-        "whatsapp_enabled" => "WhatsApp messages on",
-        "qr_intake_enabled" => "QR sign-ups on",
-        "eta_min_minutes" => "ETA low, minutes per patient",
-        "eta_max_minutes" => "ETA high, minutes per patient",
-        "stall_warning_minutes" => "Stall warning after, minutes",
-        "reminder_at_position" => "Reminder at position, 0 = none",
-        "default_language" => "Default language",
-        other => other,
-    }
-}
-
 /// One input per owner-editable setting, with today's value; ranges and choices come from
 /// `qlink.settings_schema()`.
 fn settings_fields(schema: &[SettingRow], settings: &serde_json::Value) -> Markup {
@@ -372,26 +359,40 @@ fn settings_fields(schema: &[SettingRow], settings: &serde_json::Value) -> Marku
             @match s.kind.as_str() {
                 "integer" => {
                     @let (lo, hi) = (s.min_value.unwrap_or(0), s.max_value.unwrap_or(i64::MAX));
-                    div { label for=(id) { (setting_label(&s.name)) " (" (lo) "–" (hi) ")" }
+                    div { label for=(id) { (crate::pages::staff::setting_label(&s.name)) " (" (lo) "–" (hi) ")" }
                           input id=(id) name=(s.name) type="number" min=(lo) max=(hi) step="1" required
                               data-setting=(s.name) data-kind="integer"
                               value=(value.as_i64().map(|v| v.to_string()).unwrap_or_default()); }
                 }
                 "language" => {
-                    div { label for=(id) { (setting_label(&s.name)) }
+                    div { label for=(id) { (crate::pages::staff::setting_label(&s.name)) }
                           select id=(id) name=(s.name) data-setting=(s.name) data-kind="language" {
                               @for c in s.choices.iter().flatten() {
                                   option value=(c) selected[value.as_str() == Some(c.as_str())] {
-                                      (match c.as_str() { "en" => "English", "hi" => "Hindi", other => other })
+                                      (crate::pages::staff::language_name(c))
                                   }
                               }
                           } }
+                }
+                "languages" => {
+                    fieldset.languages {
+                        legend { (crate::pages::staff::setting_label(&s.name)) }
+                        @for c in s.choices.iter().flatten() {
+                            @let cid = format!("{id}-{c}");
+                            @let on = value.as_array().is_some_and(|l| l.iter().any(|v| v.as_str() == Some(c.as_str())));
+                            span.check {
+                                input id=(cid) name=(s.name) type="checkbox" value=(c) data-setting=(s.name)
+                                    data-kind="languages" checked[on];
+                                label for=(cid) { (crate::pages::staff::language_name(c)) }
+                            }
+                        }
+                    }
                 }
                 _ => {
                     div.check {
                         input id=(id) name=(s.name) type="checkbox" data-setting=(s.name) data-kind="boolean"
                             checked[value.as_bool() == Some(true)];
-                        label for=(id) { (setting_label(&s.name)) }
+                        label for=(id) { (crate::pages::staff::setting_label(&s.name)) }
                     }
                 }
             }

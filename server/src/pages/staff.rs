@@ -174,7 +174,7 @@ pub async fn admin_page(State(app): State<AppState>, mut parts: Parts) -> Respon
 
 /// What the operator reads beside each setting. Only words: types, ranges and choices
 /// come from `qlink.settings_schema()`, so the form takes exactly what the extension takes.
-fn setting_label(name: &str) -> &str {
+pub(crate) fn setting_label(name: &str) -> &str {
     match name {
         "whatsapp_enabled" => "WhatsApp messages on",
         "qr_intake_enabled" => "QR sign-ups on",
@@ -187,14 +187,23 @@ fn setting_label(name: &str) -> &str {
         "stall_warning_minutes" => "Stall warning after, minutes",
         "reminder_at_position" => "Reminder at position, 0 = none",
         "default_language" => "Default language",
+        "hold_minutes" => "Patients may step out for, minutes (0 = not allowed)",
+        "notify_delays" => "Tell waiting patients of a doctor's delay on WhatsApp",
+        "display_languages" => "Lobby display languages",
         other => other,
     }
 }
 
-fn language_name(code: &str) -> &str {
+pub(crate) fn language_name(code: &str) -> &str {
     match code {
         "en" => "English",
         "hi" => "Hindi",
+        "ta" => "Tamil",
+        "te" => "Telugu",
+        "mr" => "Marathi",
+        "bn" => "Bengali",
+        "kn" => "Kannada",
+        "gu" => "Gujarati",
         other => other,
     }
 }
@@ -216,6 +225,16 @@ fn settings_fields(schema: &[crate::sql::SettingRow]) -> Markup {
                   select id=(id) data-setting=(s.name) data-kind="language" {
                       @for c in s.choices.iter().flatten() { option value=(c) { (language_name(c)) } }
                   } }
+        }
+        @for s in of("languages") {
+            fieldset.languages {
+                legend { (setting_label(&s.name)) }
+                @for c in s.choices.iter().flatten() {
+                    @let id = format!("s-{}-{c}", s.name);
+                    span.check { input id=(id) type="checkbox" value=(c) data-setting=(s.name) data-kind="languages";
+                                 label for=(id) { (language_name(c)) } }
+                }
+            }
         }
         @for s in of("boolean") {
             @let id = format!("s-{}", s.name);
