@@ -43,6 +43,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::action))
         .routes(routes!(staff::add_token))
         .routes(routes!(staff::close_session))
+        .routes(routes!(staff::delay))
         .routes(routes!(staff::rooms))
         .routes(routes!(staff::queues))
         .routes(routes!(owner::list_queues, owner::create_queue))

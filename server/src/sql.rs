@@ -100,6 +100,10 @@ pub struct DisplayRow {
     pub next_labels: Vec<String>,
     /// Every active room (or the one asked for) with whom it is serving.
     pub rooms: Vec<DisplayRoom>,
+    /// Labels of the patients who stepped out (NEXT passes over them), in call order.
+    pub away_labels: Vec<String>,
+    /// The languages the screen rotates through, in order.
+    pub display_languages: Vec<String>,
 }
 
 impl DisplayRow {
@@ -115,12 +119,15 @@ impl DisplayRow {
             serving_label: row.get("serving_label"),
             next_labels: row.get("next_labels"),
             rooms: serde_json::from_value(rooms).unwrap_or_default(),
+            away_labels: row.get("away_labels"),
+            display_languages: row.get("display_languages"),
         }
     }
 }
 
 const DISPLAY_COLUMNS: &str = "d.clinic_name, d.now_serving_number, d.next_numbers, d.waiting_count, \
-     d.accepting_tokens, d.refusal_reason, d.serving_label, d.next_labels, d.rooms";
+     d.accepting_tokens, d.refusal_reason, d.serving_label, d.next_labels, d.rooms, d.away_labels, \
+     d.display_languages";
 
 /// `qlink.display_state(business_id, max_next)` of the clinic with this slug (one round
 /// trip through `qlink.clinic_by_slug`), every room; an unknown slug is `ApiError::NotFound`.
@@ -290,6 +297,12 @@ pub struct QueueSummary {
     /// The label the room is serving (`A-12`).
     pub serving_label: Option<String>,
     pub undo_token_label: Option<String>,
+    /// WAITING patients who stepped out (SPEC §12).
+    pub held_count: i32,
+    /// A doctor's delay on a line in view: minutes still to run, its note, when it ends.
+    pub delay_minutes: Option<i32>,
+    pub delay_note: Option<String>,
+    pub delay_until: Option<DateTime<Utc>>,
 }
 
 /// A row of `qlink.queue_summary`: the summary and the clinic's name and stall setting.
@@ -312,7 +325,7 @@ pub async fn queue_summary(
             "SELECT session_id, session_status, now_serving_number, serving_token_id, waiting_count, skipped_count, \
                     served_count, cancelled_count, last_token_number, last_action_at, stall_warning, undo_action, \
                     undo_token_number, business_name, stall_warning_minutes, room_id, room_name, serving_label, \
-                    undo_token_label \
+                    undo_token_label, held_count, delay_minutes, delay_note, delay_until \
              FROM qlink.queue_summary($1, $2)",
         )
         .await?;
@@ -335,6 +348,10 @@ pub async fn queue_summary(
         room_name: r.get("room_name"),
         serving_label: r.get("serving_label"),
         undo_token_label: r.get("undo_token_label"),
+        held_count: r.get("held_count"),
+        delay_minutes: r.get("delay_minutes"),
+        delay_note: r.get("delay_note"),
+        delay_until: r.get("delay_until"),
     };
     Ok(QueueSummaryRow {
         summary,
@@ -367,6 +384,9 @@ pub struct QueueToken {
     /// The room that called the token, once called.
     pub room_id: Option<Uuid>,
     pub room_name: Option<String>,
+    /// While WAITING: the patient stepped out until then (SPEC §12); once SKIPPED: their
+    /// time away ran out then.
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 /// `qlink.queue_snapshot(business_id, room_id)`: SERVING, WAITING (priority first), SKIPPED,
@@ -380,7 +400,7 @@ pub async fn queue_snapshot(
         .prepare_cached(
             "SELECT token_id, token_number, status, is_priority, patient_name, patient_phone, source, \
                     queue_position, language, created_at, called_at, served_at, cancelled_at, token_label, \
-                    queue_id, queue_name, room_id, room_name \
+                    queue_id, queue_name, room_id, room_name, held_until \
              FROM qlink.queue_snapshot($1, $2)",
         )
         .await?;
@@ -406,6 +426,7 @@ pub async fn queue_snapshot(
             queue_name: r.get("queue_name"),
             room_id: r.get("room_id"),
             room_name: r.get("room_name"),
+            held_until: r.get("held_until"),
         })
         .collect())
 }
@@ -641,6 +662,10 @@ pub struct QueueLine {
     /// Whether a patient can join this queue by QR now.
     pub accepting_tokens: bool,
     pub refusal_reason: Option<String>,
+    /// A doctor's delay on this line: minutes still to run, its note, when it ends.
+    pub delay_minutes: Option<i32>,
+    pub delay_note: Option<String>,
+    pub delay_until: Option<DateTime<Utc>>,
 }
 
 /// `qlink.list_queues(business_id)`: every queue of the clinic, in order.
@@ -648,7 +673,8 @@ pub async fn list_queues(db: &impl GenericClient, business_id: Uuid) -> ApiResul
     let stmt = db
         .prepare_cached(
             "SELECT queue_id, name, prefix, is_active, sort_order, rooms_serving, session_status, waiting_count, \
-                    now_serving_number, eta_min_minutes, eta_max_minutes, accepting_tokens, refusal_reason \
+                    now_serving_number, eta_min_minutes, eta_max_minutes, accepting_tokens, refusal_reason, \
+                    delay_minutes, delay_note, delay_until \
              FROM qlink.list_queues($1)",
         )
         .await?;
@@ -669,8 +695,46 @@ pub async fn list_queues(db: &impl GenericClient, business_id: Uuid) -> ApiResul
             eta_max_minutes: r.get("eta_max_minutes"),
             accepting_tokens: r.get("accepting_tokens"),
             refusal_reason: r.get("refusal_reason"),
+            delay_minutes: r.get("delay_minutes"),
+            delay_note: r.get("delay_note"),
+            delay_until: r.get("delay_until"),
         })
         .collect())
+}
+
+/// What `qlink.announce_delay` answers: the line, the delay now (null: none) and the DELAY
+/// messages it queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Delay {
+    pub queue_id: Uuid,
+    pub delay_minutes: Option<i32>,
+    pub delay_until: Option<DateTime<Utc>>,
+    pub messages_queued: i32,
+}
+
+/// `qlink.announce_delay(business_id, queue_id, minutes, note, staff_id)` (SPEC §12): 0
+/// minutes clears the line's delay.
+pub async fn announce_delay(
+    db: &impl GenericClient,
+    business_id: Uuid,
+    queue_id: Option<Uuid>,
+    minutes: i32,
+    note: Option<&str>,
+    staff_id: Option<Uuid>,
+) -> ApiResult<Delay> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT queue_id, delay_minutes, delay_until, messages_queued \
+             FROM qlink.announce_delay($1, $2, $3, $4, $5)",
+        )
+        .await?;
+    let r = db.query_one(&stmt, &[&business_id, &queue_id, &minutes, &note, &staff_id]).await?;
+    Ok(Delay {
+        queue_id: r.get("queue_id"),
+        delay_minutes: r.get("delay_minutes"),
+        delay_until: r.get("delay_until"),
+        messages_queued: r.get("messages_queued"),
+    })
 }
 
 /// A row of `qlink.list_rooms`: one of the clinic's rooms, its queues and whom it serves.

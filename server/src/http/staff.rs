@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ClinicStaff};
 use crate::http::public::CreatedToken;
 use crate::http::rules;
-use crate::sql::{self, ActionResult, QueueLine, QueueSummary, QueueToken, RoomLine, SessionState};
+use crate::sql::{self, ActionResult, Delay, QueueLine, QueueSummary, QueueToken, RoomLine, SessionState};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -127,6 +127,47 @@ pub async fn action(
     app.wake_worker(&db).await;
     metrics::counter!("qlink_queue_actions_total", "action" => body.action.trim().to_ascii_uppercase()).increment(1);
     Ok(Json(result))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayRequest {
+    /// The line the doctor is late for (default: the clinic's only active queue; with
+    /// several it is required: 400 `queue_required`).
+    pub queue_id: Option<Uuid>,
+    /// 1–240 starts or replaces the delay; 0 clears it.
+    #[schema(minimum = 0, maximum = 240)]
+    pub minutes: i32,
+    /// Shown on every waiting patient's page ("Doctor stuck in traffic"), at most 200
+    /// characters.
+    #[schema(max_length = 200)]
+    pub note: Option<String>,
+}
+
+/// The doctor is late: every waiting patient's ETA moves by the delay, their page shows the
+/// note and, with the clinic's `notify_delays`, each gets one DELAY message. The next call
+/// ends it. Undoable.
+#[utoipa::path(post, path = "/api/v1/staff/delay", tag = "staff", request_body = DelayRequest,
+    responses((status = 200, body = Delay), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delay(
+    State(app): State<AppState>,
+    staff: ClinicStaff,
+    ApiJson(body): ApiJson<DelayRequest>,
+) -> ApiResult<Json<Delay>> {
+    let db = app.db.get().await?;
+    let delay = sql::announce_delay(
+        &db,
+        staff.business_id,
+        body.queue_id,
+        body.minutes,
+        body.note.as_deref(),
+        Some(staff.user.id),
+    )
+    .await?;
+    app.wake_worker(&db).await;
+    Ok(Json(delay))
 }
 
 #[derive(Deserialize, ToSchema)]
