@@ -143,6 +143,15 @@
       list.appendChild(li);
     });
     $('next-empty').hidden = d.next_numbers.length > 0;
+    // Patients who stepped out keep their place but are passed over: shown apart.
+    var away = d.away_labels || [], awayList = $('away-list');
+    awayList.textContent = '';
+    away.forEach(function (l) {
+      var li = document.createElement('li');
+      li.textContent = String(l);
+      awayList.appendChild(li);
+    });
+    $('away').hidden = away.length === 0;
     if (d.rooms) {
       // Several rooms: each room that calls someone new is announced with its name.
       var named = d.rooms.length > 1 || !!room;

@@ -87,6 +87,8 @@
     li.appendChild(el('span', 'num', label(t)));
     li.appendChild(el('span', 'name', t.patient_name || '(no name)'));
     if (t.is_priority) li.appendChild(el('span', 'badge priority', 'PRIORITY'));
+    if (t.held_until && t.status === 'WAITING') li.appendChild(el('span', 'badge away', 'AWAY until ' + clock(t.held_until)));
+    if (t.held_until && t.status === 'SKIPPED') li.appendChild(el('span', 'badge away', 'away too long'));
     var meta = [];
     if (t.patient_phone) meta.push(t.patient_phone);
     meta.push(t.source === 'STAFF' ? 'desk' : 'QR');
@@ -96,13 +98,18 @@
     return li;
   }
 
+  // A time of day in the browser's zone, which is the clinic's (the desk is in the clinic).
+  function clock(iso) {
+    return new Date(iso).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
+  }
+
   var drawn = {};
 
   function fill(listId, emptyId, tokens, buttonsFor) {
     // Rebuild a list only when it changed: a row replaced under the receptionist's
     // pointer would swallow their click.
     var key = JSON.stringify(tokens.map(function (t) {
-      return [t.token_id, t.token_number, t.token_label, t.queue_id, t.patient_name, t.patient_phone, t.is_priority, t.source];
+      return [t.token_id, t.token_number, t.token_label, t.queue_id, t.patient_name, t.patient_phone, t.is_priority, t.source, t.held_until];
     }));
     if (drawn[listId] === key) return;
     drawn[listId] = key;
@@ -170,6 +177,11 @@
     $('count-served').textContent = s.served_count;
     $('count-cancelled').textContent = s.cancelled_count;
     $('count-total').textContent = s.last_token_number;
+    $('count-away').textContent = s.held_count || 0;
+    var delay = $('delay-banner');
+    delay.hidden = s.delay_minutes === null || s.delay_minutes === undefined;
+    delay.textContent = delay.hidden ? '' : 'Doctor delayed: patients are told about ' + s.delay_minutes + ' more min' +
+      (s.delay_note ? ' (“' + s.delay_note + '”)' : '') + '. It ends when you call the next patient.';
     fill('waiting-list', 'waiting-empty', q.tokens.filter(function (t) { return t.status === 'WAITING'; }), function (t) {
       var buttons = [rowButton('Skip', 'SKIP', t), rowButton('Cancel', 'CANCEL', t)];
       if (lines) buttons.push(transferSelect(t));
@@ -295,6 +307,27 @@
         (line && res.data.queue_name ? ' (' + res.data.queue_name + ')' : '') + '.');
     });
   });
+
+  function announceDelay(minutes) {
+    var body = { minutes: minutes };
+    var note = $('delay-note').value.trim();
+    if (minutes > 0 && note) body.note = note;
+    var line = $('delay-queue');
+    if (line && line.value) body.queue_id = line.value;
+    run(function () { return api('POST', '/api/v1/staff/delay', body); }, function (res) {
+      notice(minutes > 0
+        ? 'Waiting patients now see a delay of ' + minutes + ' min' + (res.data.messages_queued ? ' (' + res.data.messages_queued + ' WhatsApp messages queued).' : '.')
+        : 'The delay is cleared.');
+    });
+  }
+
+  $('delay-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var input = $('delay-minutes');
+    if (!input.checkValidity()) { showError('Minutes late: ' + (input.validationMessage || 'enter 0 to 240.')); input.focus(); return; }
+    announceDelay(parseInt(input.value, 10));
+  });
+  $('delay-clear').addEventListener('click', function () { announceDelay(0); });
 
   // Closing the day takes two clicks: the first one only asks.
   var closeDay = $('close-day'), armed = null;

@@ -66,6 +66,9 @@ pub struct DisplayState {
     pub next_labels: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rooms: Option<Vec<DisplayRoom>>,
+    /// Labels of the patients who stepped out (SPEC §12): NEXT passes over them, so they
+    /// are not among the next; the screen shows them apart.
+    pub away_labels: Vec<String>,
 }
 
 async fn load(app: &AppState, slug: &str, room: Option<Uuid>) -> ApiResult<DisplayState> {
@@ -92,6 +95,7 @@ async fn load(app: &AppState, slug: &str, room: Option<Uuid>) -> ApiResult<Displ
         serving_label: if more { d.serving_label } else { None },
         next_labels: more.then_some(d.next_labels),
         rooms: more.then_some(rooms),
+        away_labels: d.away_labels,
     })
 }
 
@@ -180,6 +184,12 @@ pub async fn page(
                     @for n in &next { li { (n) } }
                 }
                 p #next-empty .empty hidden[!next.is_empty()] { (label(K::display_none_waiting)) }
+            }
+            section #away .display-away hidden[d.away_labels.is_empty()] {
+                p.label { (label(K::display_away)) }
+                ul #away-list .away-labels {
+                    @for l in &d.away_labels { li { (l) } }
+                }
             }
             aside.display-join {
                 img src={ "/c/" (slug) "/qr.svg" } alt="" width="160" height="160";

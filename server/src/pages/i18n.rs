@@ -213,6 +213,7 @@ catalogue! {
     // Lobby display
     display_next => "Next", "अगले टोकन";
     display_none_waiting => "Nobody waiting", "कोई इंतज़ार में नहीं";
+    display_away => "Stepped out (place kept)", "बाहर गए (जगह सुरक्षित)";
     display_sound_on => "Tap to turn on sound", "आवाज़ चालू करने के लिए दबाएँ";
     display_scan => "Scan to join the queue", "कतार में जुड़ने के लिए स्कैन करें";
     callout => "Token number {n}, please come in", "टोकन नंबर {n}, कृपया अंदर आइए";

@@ -349,6 +349,7 @@ fn desk_body(desk: &Desk, room_queues: &[Uuid]) -> Markup {
             p #message .error role="alert" hidden {}
             p #notice .notice role="status" hidden {}
             p #closed-banner .note hidden { "Today's queue is closed for QR sign-ups. You can still add and serve patients." }
+            p #delay-banner .warning role="status" hidden {}
             section.serving-panel {
                 div.now {
                     p.label { "Now serving" }
@@ -374,6 +375,7 @@ fn desk_body(desk: &Desk, room_queues: &[Uuid]) -> Markup {
                 div { dt { "Served" } dd #count-served { "0" } }
                 div { dt { "Cancelled" } dd #count-cancelled { "0" } }
                 div { dt { "Tokens today" } dd #count-total { "0" } }
+                div { dt { "Stepped out" } dd #count-away { "0" } }
             }
             div.columns {
                 section.list {
@@ -405,6 +407,28 @@ fn desk_body(desk: &Desk, room_queues: &[Uuid]) -> Markup {
                         button #add-emergency .action.danger type="submit" data-priority="true" { "Add emergency" }
                     }
                     p.small-print { "An emergency is called before everyone else." }
+                }
+            }
+            section.delay {
+                h2 { "Doctor delayed" }
+                form #delay-form {
+                    div.row {
+                        @if desk.several_queues() {
+                            div { label for="delay-queue" { "Line" }
+                                  select #delay-queue name="queue_id" {
+                                      @for q in &walk_in_lines { option value=(q.queue_id) { (q.name) } }
+                                  } }
+                        }
+                        div { label for="delay-minutes" { "Minutes late (0–240)" }
+                              input #delay-minutes name="minutes" type="number" min="0" max="240" step="1" value="15" required; }
+                        div { label for="delay-note" { "Note for patients (optional)" }
+                              input #delay-note name="note" type="text" maxlength="200"; }
+                    }
+                    div.row.buttons {
+                        button #delay-announce .action.primary type="submit" { "Tell waiting patients" }
+                        button #delay-clear .action.secondary type="button" { "Doctor is here (clear)" }
+                    }
+                    p.small-print { "Every waiting patient's time moves by the delay; it ends when you call the next patient." }
                 }
             }
             section.day {
