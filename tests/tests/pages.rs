@@ -642,7 +642,10 @@ async fn server_rendered_html_escapes_what_people_typed() {
     assert_eq!(display["next_numbers"], json!([1]));
     assert!(!display.to_string().contains("9876543210"));
     let keys: Vec<&String> = display.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["accepting_tokens", "clinic_name", "next_numbers", "now_serving_number", "waiting_count"]);
+    assert_eq!(
+        keys,
+        ["accepting_tokens", "away_labels", "clinic_name", "next_numbers", "now_serving_number", "waiting_count"]
+    );
 }
 
 #[tokio::test]
@@ -959,7 +962,14 @@ async fn the_settings_form_takes_exactly_what_the_extension_takes() {
     b.wait_for_text("#clinic-rows", "Clinic bounds").await;
     b.click("tr[data-slug=bounds] button[data-act=settings]").await;
     b.wait_visible("#settings-editor").await;
-    let inputs = b.js("return document.querySelectorAll('#settings-form [data-setting]').length;", vec![]).await;
+    // One input per setting; a list of languages is one box per language.
+    let inputs = b
+        .js(
+            "var n = {}; document.querySelectorAll('#settings-form [data-setting]')\
+               .forEach(function (e) { n[e.getAttribute('data-setting')] = 1; }); return Object.keys(n).length;",
+            vec![],
+        )
+        .await;
     assert_eq!(inputs, json!(settings));
     let valid = |name: &str, v: i64| {
         let script = "var i = document.getElementById(arguments[0]); i.value = arguments[1]; return i.checkValidity();";

@@ -588,6 +588,20 @@ async fn cross_tenant(w: &mut World, me_is_a: bool) -> (usize, usize) {
                         .get(0);
                     assert_eq!(clinic, me_id, "{context}");
                 }
+                ("POST", "/api/v1/staff/delay") => {
+                    // The delay lands on a line of the caller's own clinic.
+                    let clinic: Uuid = w
+                        .app
+                        .db
+                        .query_one(
+                            "SELECT business_id FROM qlink.queues WHERE id = $1::text::uuid",
+                            &[&v["queue_id"].as_str().unwrap()],
+                        )
+                        .await
+                        .unwrap()
+                        .get(0);
+                    assert_eq!(clinic, me_id, "{context}");
+                }
                 ("POST", "/api/v1/staff/session/close") => {
                     let clinic: Uuid = w
                         .app
