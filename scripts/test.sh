@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_rust
-# Headless Chromium and its driver for the page tests.
-ensure_system_packages chromium chromium-driver
+# Headless Chromium and its driver for the page tests, and fonts for the eight languages' scripts.
+ensure_system_packages chromium chromium-driver fonts-noto-core
 ensure_postgres_running
 ensure_cargo_pgrx
 

@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod i18n;
 pub mod migrate;
 pub mod pages;
 pub mod router;

@@ -190,6 +190,15 @@ pub struct TokenStatusRow {
     pub room_name: Option<String>,
     /// The label of `now_serving_number` ("B-3").
     pub now_serving_label: Option<String>,
+    /// SPEC §12: a hold (running, or run out), its state (`HELD`, `EXPIRED`), the reminder
+    /// position, a doctor's delay (minutes still to run, note, end) and the clinic's hold.
+    pub held_until: Option<DateTime<Utc>>,
+    pub hold_state: Option<String>,
+    pub reminder_position: i32,
+    pub delay_minutes: Option<i32>,
+    pub delay_note: Option<String>,
+    pub delay_until: Option<DateTime<Utc>>,
+    pub hold_minutes: i32,
 }
 
 impl TokenStatusRow {
@@ -217,6 +226,13 @@ impl TokenStatusRow {
             queue_name: row.get("queue_name"),
             room_name: row.get("room_name"),
             now_serving_label: row.get("now_serving_label"),
+            held_until: row.get("held_until"),
+            hold_state: row.get("hold_state"),
+            reminder_position: row.get("reminder_position"),
+            delay_minutes: row.get("delay_minutes"),
+            delay_note: row.get("delay_note"),
+            delay_until: row.get("delay_until"),
+            hold_minutes: row.get("hold_minutes"),
         }
     }
 }
@@ -228,11 +244,63 @@ pub async fn token_status(db: &impl GenericClient, token_id: Uuid) -> ApiResult<
             "SELECT token_number, status, queue_position, people_ahead, now_serving_number, eta_min_minutes, \
                     eta_max_minutes, business_name, updated_at, business_slug, language, is_priority, \
                     joined_people_ahead, feedback_given, session_status, progress_percent, overtaken_by, \
-                    token_label, queue_id, queue_name, room_name, now_serving_label \
+                    token_label, queue_id, queue_name, room_name, now_serving_label, held_until, hold_state, \
+                    reminder_position, delay_minutes, delay_note, delay_until, hold_minutes \
              FROM qlink.token_status($1)",
         )
         .await?;
     Ok(TokenStatusRow::from_row(&db.query_one(&stmt, &[&token_id]).await?))
+}
+
+/// What a patient's step out answers (`qlink.hold_token`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Held {
+    pub token_id: Uuid,
+    pub status: String,
+    pub held_until: DateTime<Utc>,
+    pub queue_position: Option<i32>,
+}
+
+/// `qlink.hold_token(token_id, minutes)`: the patient steps out (None: the clinic's
+/// `hold_minutes`).
+pub async fn hold_token(db: &impl GenericClient, token_id: Uuid, minutes: Option<i32>) -> ApiResult<Held> {
+    let stmt =
+        db.prepare_cached("SELECT token_id, status, held_until, queue_position FROM qlink.hold_token($1, $2)").await?;
+    let r = db.query_one(&stmt, &[&token_id, &minutes]).await?;
+    Ok(Held {
+        token_id: r.get("token_id"),
+        status: r.get("status"),
+        held_until: r.get("held_until"),
+        queue_position: r.get("queue_position"),
+    })
+}
+
+/// What BACK answers (`qlink.return_token`): `returned`, `front` or `expired`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Returned {
+    pub token_id: Uuid,
+    pub status: String,
+    pub outcome: String,
+    pub queue_position: Option<i32>,
+}
+
+/// `qlink.return_token(token_id)`.
+pub async fn return_token(db: &impl GenericClient, token_id: Uuid) -> ApiResult<Returned> {
+    let stmt =
+        db.prepare_cached("SELECT token_id, status, outcome, queue_position FROM qlink.return_token($1)").await?;
+    let r = db.query_one(&stmt, &[&token_id]).await?;
+    Ok(Returned {
+        token_id: r.get("token_id"),
+        status: r.get("status"),
+        outcome: r.get("outcome"),
+        queue_position: r.get("queue_position"),
+    })
+}
+
+/// `qlink.set_reminder_position(token_id, position)`.
+pub async fn set_reminder_position(db: &impl GenericClient, token_id: Uuid, position: i32) -> ApiResult<i32> {
+    let stmt = db.prepare_cached("SELECT qlink.set_reminder_position($1, $2) AS p").await?;
+    Ok(db.query_one(&stmt, &[&token_id, &position]).await?.get("p"))
 }
 
 /// A row of `qlink.settings_schema()`: one clinic setting as the extension validates it.
@@ -2327,4 +2395,23 @@ pub async fn sender_backlog(db: &impl GenericClient) -> ApiResult<Vec<SenderBack
             daily_recipient_limit: r.get("daily_recipient_limit"),
         })
         .collect())
+}
+
+/// A moment as the clinic's clock shows it (hour, minute), by PostgreSQL's time zone data,
+/// the same the extension uses to decide the clinic's day.
+pub async fn clock_in(db: &impl GenericClient, at: DateTime<Utc>, timezone: &str) -> ApiResult<(u32, u32)> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT extract(hour FROM $1::timestamptz AT TIME ZONE $2)::int AS h, \
+                    extract(minute FROM $1::timestamptz AT TIME ZONE $2)::int AS m",
+        )
+        .await?;
+    let row = db.query_one(&stmt, &[&at, &timezone]).await?;
+    Ok((row.get::<_, i32>("h").clamp(0, 23) as u32, row.get::<_, i32>("m").clamp(0, 59) as u32))
+}
+
+/// `qlink.expire_holds()`: the housekeeping's sweep of holds that ran out (SPEC §12).
+pub async fn expire_holds(db: &impl GenericClient) -> ApiResult<i64> {
+    let stmt = db.prepare_cached("SELECT qlink.expire_holds() AS n").await?;
+    Ok(db.query_one(&stmt, &[]).await?.get("n"))
 }

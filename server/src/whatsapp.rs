@@ -88,7 +88,7 @@ pub enum MessageType {
     Called,
     /// A free-form answer to what the patient wrote.
     Reply,
-    /// SPEC §12; queued by the extension, not sent by this worker yet.
+    /// The doctor is late (SPEC §12): one per waiting patient, when the clinic asks for it.
     Delay,
 }
 
@@ -121,31 +121,8 @@ impl MessageType {
     }
 }
 
-/// The patient's language; each template exists in both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Language {
-    En,
-    Hi,
-}
-
-impl Language {
-    /// From `message_logs.language`; anything unexpected falls back to English rather than
-    /// failing the message.
-    pub fn parse(s: &str) -> Self {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "hi" => Language::Hi,
-            _ => Language::En,
-        }
-    }
-
-    /// The template language code Meta expects.
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::Hi => "hi",
-        }
-    }
-}
+/// The patient's language; each template exists in every one.
+pub use crate::i18n::Lang;
 
 /// What a template message says about the patient's token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,6 +135,8 @@ pub struct TokenFacts {
     /// `{public_url}/t/{token_id}`: the patient's live page.
     pub tracking_url: String,
     pub people_ahead: i32,
+    /// A DELAY's minutes.
+    pub delay_minutes: Option<i32>,
 }
 
 /// What is sent.
@@ -174,13 +153,13 @@ pub struct OutboundMessage {
     /// E.164 with the leading `+`, as stored in `message_logs.to_phone` (or a business-scoped
     /// user id, for a reply to a patient who hides their number).
     pub to_phone: String,
-    pub language: Language,
+    pub language: Lang,
     pub content: Content,
 }
 
 impl OutboundMessage {
     /// A template message; None when `message_type` is not sent as a template.
-    pub fn template(message_type: MessageType, to_phone: &str, language: Language, facts: &TokenFacts) -> Option<Self> {
+    pub fn template(message_type: MessageType, to_phone: &str, language: Lang, facts: &TokenFacts) -> Option<Self> {
         let template = message_type.template()?;
         let parameters = template
             .params
@@ -193,6 +172,7 @@ impl OutboundMessage {
                 },
                 templates::Param::TrackingLink => facts.tracking_url.clone(),
                 templates::Param::PeopleAhead => facts.people_ahead.max(0).to_string(),
+                templates::Param::DelayMinutes => facts.delay_minutes.unwrap_or(0).max(0).to_string(),
             })
             .collect();
         Some(OutboundMessage {
@@ -204,7 +184,7 @@ impl OutboundMessage {
     }
 
     /// A free-form text reply.
-    pub fn text(to_phone: &str, language: Language, body: String) -> Self {
+    pub fn text(to_phone: &str, language: Lang, body: String) -> Self {
         OutboundMessage {
             message_type: MessageType::Reply,
             to_phone: to_phone.to_string(),
@@ -640,11 +620,12 @@ mod tests {
             room_name: None,
             tracking_url: "https://q.example/t/abc".into(),
             people_ahead: 3,
+            delay_minutes: None,
         }
     }
 
     fn message(message_type: MessageType) -> OutboundMessage {
-        OutboundMessage::template(message_type, "+919876543210", Language::Hi, &facts()).unwrap()
+        OutboundMessage::template(message_type, "+919876543210", Lang::Hi, &facts()).unwrap()
     }
 
     #[test]
@@ -675,16 +656,23 @@ mod tests {
             })
         );
         let reminder = message(MessageType::Reminder).request_body("1");
-        assert_eq!(reminder["template"]["components"].as_array().unwrap().len(), 3, "{reminder}");
+        // The reminder offers "I will be late" between the status and the cancel buttons.
+        assert_eq!(reminder["template"]["components"].as_array().unwrap().len(), 4, "{reminder}");
+        assert_eq!(reminder["template"]["components"][2], button("1", "LATE"));
+        let mut late = facts();
+        late.delay_minutes = Some(25);
+        let delay = OutboundMessage::template(MessageType::Delay, "+919876543210", Lang::Ta, &late).unwrap();
+        assert_eq!(delay.body_parameters(), vec!["Sharma Clinic", "7", "https://q.example/t/abc", "25"]);
+        assert_eq!(delay.request_body("1")["template"]["language"]["code"], "ta");
         let called = message(MessageType::Called);
         assert_eq!(called.body_parameters(), vec!["Sharma Clinic", "7", "https://q.example/t/abc"]);
         assert_eq!(called.request_body("1")["template"]["components"].as_array().unwrap().len(), 1);
-        assert!(OutboundMessage::template(MessageType::Reply, "+91", Language::En, &facts()).is_none());
+        assert!(OutboundMessage::template(MessageType::Reply, "+91", Lang::En, &facts()).is_none());
     }
 
     #[test]
     fn a_reply_is_a_free_form_text() {
-        let m = OutboundMessage::text("+919876543210", Language::En, "Hello".into());
+        let m = OutboundMessage::text("+919876543210", Lang::En, "Hello".into());
         assert_eq!(
             m.request_body(&m.recipient().unwrap()),
             json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "919876543210",
@@ -697,10 +685,10 @@ mod tests {
         let mut f = facts();
         f.token_label = "A-12".into();
         f.room_name = Some("Room 2".into());
-        let called = OutboundMessage::template(MessageType::Called, "+919876543210", Language::En, &f).unwrap();
+        let called = OutboundMessage::template(MessageType::Called, "+919876543210", Lang::En, &f).unwrap();
         assert_eq!(called.body_parameters(), vec!["Sharma Clinic", "A-12 (Room 2)", "https://q.example/t/abc"]);
         // The other messages name the label only (the room is not known before the call).
-        let welcome = OutboundMessage::template(MessageType::Welcome, "+919876543210", Language::En, &f).unwrap();
+        let welcome = OutboundMessage::template(MessageType::Welcome, "+919876543210", Lang::En, &f).unwrap();
         assert_eq!(welcome.body_parameters(), vec!["Sharma Clinic", "A-12", "https://q.example/t/abc", "3"]);
     }
 

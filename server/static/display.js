@@ -22,6 +22,19 @@
   var pending = [], speaking = false, soundOn = false, audio = null, log = [];
   var MAX_PENDING = 3;
 
+  // More than two languages: the labels under the first one show each of the others in
+  // turn, a few seconds each.
+  var rotations = +(root.getAttribute('data-rotations') || 0);
+  if (rotations > 1) {
+    var turn = 0;
+    setInterval(function () {
+      turn = (turn + 1) % rotations;
+      var spans = document.querySelectorAll('[data-rotate]');
+      for (var i = 0; i < spans.length; i++) spans[i].hidden = +spans[i].getAttribute('data-rotate') !== turn;
+      root.setAttribute('data-turn', String(turn));
+    }, 6000);
+  }
+
   function fmt(s, args) {
     return String(s).replace(/\{(\w+)\}/g, function (all, k) { return k in args ? String(args[k]) : all; });
   }
@@ -67,7 +80,7 @@
       var done = false, guard = null;
       function finish() { if (done) return; done = true; clearTimeout(guard); resolve(); }
       var u = new SpeechSynthesisUtterance(text);
-      u.lang = lang === 'hi' ? 'hi-IN' : 'en-IN';
+      u.lang = lang;
       var voice = voiceFor(u.lang);
       if (voice) u.voice = voice;
       u.rate = 0.9;
@@ -97,7 +110,7 @@
     now.classList.add('flash');
     var chain = chime();
     callouts.forEach(function (c, i) {
-      chain = chain.then(function () { return speak(texts[i], c.lang); });
+      chain = chain.then(function () { return speak(texts[i], c.tag || 'en-IN'); });
     });
     chain.then(null, function () { /* a failed call-out must not stop the queue */ }).then(function () {
       record('end:' + call.key);

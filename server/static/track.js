@@ -11,7 +11,6 @@
   var id = root.getAttribute('data-token');
   var etag = root.getAttribute('data-etag');
   var state = JSON.parse(root.getAttribute('data-state'));
-  var locale = document.documentElement.lang === 'hi' ? 'hi-IN' : 'en-IN';
   var MIN = 5, MAX = 30;
   // Tests (and a curious developer) may ask for faster polling: ?poll=1..5 seconds at most.
   var m = /[?&]poll=(\d+)/.exec(location.search);
@@ -20,12 +19,27 @@
   var seenKey = 'qlink_overtaken_seen_' + id;
   // The room is named once called, in a clinic with several rooms.
   var nameRoom = root.hasAttribute('data-name-room');
+  // Times of day read on the clinic's clock, in the page language's words (the server's
+  // Lang::clock does the same for the first render).
+  var tz = root.getAttribute('data-timezone') || undefined;
+  var reminderTouched = false;
 
   function $(x) { return document.getElementById(x); }
   function fmt(s, args) {
     return String(s).replace(/\{(\w+)\}/g, function (all, k) { return k in args ? String(args[k]) : all; });
   }
   function setText(x, s) { $(x).textContent = s; }
+  function clock(when) {
+    var d = new Date(when), h = d.getHours(), mi = d.getMinutes();
+    try {
+      new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+        .formatToParts(d).forEach(function (p) {
+          if (p.type === 'hour') h = +p.value % 24;
+          if (p.type === 'minute') mi = +p.value;
+        });
+    } catch (e) { /* an old browser: the phone's own clock */ }
+    return fmt(T.clock, { hour: h % 12 === 0 ? 12 : h % 12, minute: (mi < 10 ? '0' : '') + mi, half: h < 12 ? T.clock_am : T.clock_pm });
+  }
   function show(x, on) { $(x).hidden = !on; }
   function live(st) { return st === 'WAITING' || st === 'SERVING'; }
 
@@ -86,7 +100,25 @@
     bar.value = s.progress_percent;
     bar.textContent = bar.value + '%';
     show('closed-note', waiting && s.session_status === 'CLOSED');
-    show('done-body', !live(st));
+    // Stepping out (SPEC §12): the place is kept until the time shown; run out, the token
+    // was skipped and the page says why.
+    var held = waiting && s.hold_state === 'HELD';
+    var expired = st === 'SKIPPED' && s.hold_state === 'EXPIRED';
+    show('held-box', held);
+    if (held && s.held_until) setText('held-until', fmt(T.held_until, { time: clock(s.held_until) }));
+    show('hold-expired', expired);
+    if (!waiting) show('returned', false);
+    show('hold-box', waiting && !held && s.hold_minutes > 0);
+    setText('hold-explain', fmt(T.hold_explain, { minutes: s.hold_minutes }));
+    var delay = live(st) && s.delay_minutes > 0;
+    show('delay', delay);
+    setText('delay-text', delay ? fmt(T.delay_notice, { minutes: s.delay_minutes }) : '');
+    show('delay-note', delay && !!s.delay_note);
+    setText('delay-note', s.delay_note || '');
+    show('reminder-box', waiting && s.reminder_position > 0);
+    if (!reminderTouched) $('reminder-position').value = String(s.reminder_position);
+    setText('reminder-status', s.reminder_position > 0 ? fmt(T.reminder_saved, { n: s.reminder_position }) : '');
+    show('done-body', !live(st) && !expired);
     setText('done-body', BODIES[st] || '');
     show('cancel-box', waiting);
     show('feedback-box', served && !s.feedback_given);
@@ -97,7 +129,7 @@
       if (navigator.vibrate) { try { navigator.vibrate([400, 150, 400, 150, 400]); } catch (e) { /* not allowed */ } }
     }
     state = s;
-    setText('updated', fmt(T.updated_at, { time: new Date().toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' }) }));
+    setText('updated', fmt(T.updated_at, { time: clock(Date.now()) }));
   }
 
   function schedule(changed) {
@@ -132,15 +164,15 @@
         inflight = false;
         show('offline', false);
         if (s) render(s, false);
-        else setText('updated', fmt(T.updated_at, { time: new Date().toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' }) }));
+        else setText('updated', fmt(T.updated_at, { time: clock(Date.now()) }));
         schedule(!!s);
       })
       .catch(function () { inflight = false; schedule(false); });
   }
 
-  function post(path, body) {
+  function post(path, body, method) {
     return fetch('/api/v1/tokens/' + encodeURIComponent(id) + path, {
-      method: 'POST',
+      method: method || 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body || {}),
       cache: 'no-store'
@@ -194,6 +226,55 @@
       setText('feedback-error', res.status === 400 && msg ? msg : T.err_generic);
       show('feedback-error', true);
     }, function () { send.disabled = false; failure('feedback-error')(); });
+  });
+
+  // Step out / I'm back / the reminder: the JSON API, then a poll shows what is true now.
+  function reason(res) { return res.data && res.data.error ? res.data.error.reason : ''; }
+  $('hold-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var button = $('hold-button');
+    button.disabled = true;
+    show('hold-error', false);
+    post('/hold', {}).then(function (res) {
+      button.disabled = false;
+      if (res.status === 200) { show('returned', false); poll(); return; }
+      if (res.status === 409) {
+        setText('hold-error', reason(res) === 'holds_disabled' ? T.err_holds_off : T.err_hold);
+        show('hold-error', true);
+        poll();
+        return;
+      }
+      failure('hold-error')();
+    }, function () { button.disabled = false; failure('hold-error')(); });
+  });
+  $('return-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var button = $('return-button');
+    button.disabled = true;
+    show('return-error', false);
+    post('/return', {}).then(function (res) {
+      button.disabled = false;
+      if (res.status === 200 && res.data.outcome !== 'expired') {
+        setText('returned', res.data.outcome === 'front' ? T.returned_front : T.returned_place);
+        show('returned', true);
+      }
+      if (res.status === 200 || res.status === 409) { poll(); return; }
+      failure('return-error')();
+    }, function () { button.disabled = false; failure('return-error')(); });
+  });
+  $('reminder-position').addEventListener('change', function () { reminderTouched = true; });
+  $('reminder-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var position = +$('reminder-position').value;
+    post('/reminder', { position: position }, 'PUT').then(function (res) {
+      if (res.status === 200) {
+        reminderTouched = false;
+        setText('reminder-status', fmt(T.reminder_saved, { n: res.data.reminder_position }));
+        poll();
+        return;
+      }
+      failure('reminder-status')();
+    }, failure('reminder-status'));
   });
 
   $('shift-ok').addEventListener('click', function () { setSeen(state.overtaken_by); show('shift', false); });

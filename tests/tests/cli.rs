@@ -353,9 +353,10 @@ async fn whatsapp_templates_are_printed_and_submitted() {
         .iter()
         .map(|d| (d["name"].as_str().unwrap().to_string(), d["language"].as_str().unwrap().to_string()))
         .collect();
-    let expected: Vec<(String, String)> = ["qlink_welcome", "qlink_reminder", "qlink_called"]
+    // Every template in each of the eight languages (SPEC §12).
+    let expected: Vec<(String, String)> = ["qlink_welcome", "qlink_reminder", "qlink_called", "qlink_delay"]
         .iter()
-        .flat_map(|n| ["en", "hi"].map(|l| (n.to_string(), l.to_string())))
+        .flat_map(|n| ["en", "hi", "ta", "te", "mr", "bn", "kn", "gu"].map(|l| (n.to_string(), l.to_string())))
         .collect();
     assert_eq!(names, expected);
     assert!(definitions.as_array().unwrap().iter().all(|d| d["category"] == "UTILITY"));

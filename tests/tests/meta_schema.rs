@@ -26,6 +26,7 @@ fn facts(room: Option<&str>) -> TokenFacts {
         room_name: room.map(str::to_string),
         tracking_url: "https://q.example/t/5b0d7c1e-6d2f-4a57-9a59-3f1c2b7e8a10".into(),
         people_ahead: 4,
+        delay_minutes: None,
     }
 }
 

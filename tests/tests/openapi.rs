@@ -91,7 +91,10 @@ async fn the_document_pins_the_input_rules() {
     );
     let walk_in_phone = pattern(&schema(&doc, "WalkIn")["properties"]["patient_phone"]);
     assert_matches(&walk_in_phone, &["", "  ", "9876543210"], &["12345"], "walk-in patient_phone");
-    assert_eq!(new_token["properties"]["language"]["enum"], json!(["en", "hi", "", null]));
+    assert_eq!(
+        new_token["properties"]["language"]["enum"],
+        json!(["en", "hi", "ta", "te", "mr", "bn", "kn", "gu", "", null])
+    );
 
     // Feedback: a rating 1–5, a comment of at most 1000 characters.
     let feedback = schema(&doc, "Feedback");
@@ -121,6 +124,20 @@ async fn the_document_pins_the_input_rules() {
     assert_eq!(action["oneOf"][1]["required"], json!(["token_id"]));
     assert_eq!(action["oneOf"][3]["properties"]["action"]["enum"], json!(["TRANSFER"]));
     assert_eq!(action["oneOf"][3]["required"], json!(["token_id", "target_queue_id"]));
+
+    // A doctor's delay (SPEC §12): 0–240 minutes, a one-line note of at most 200 characters.
+    let delay = schema(&doc, "DelayRequest");
+    assert_eq!(
+        (delay["properties"]["minutes"]["minimum"].clone(), delay["properties"]["minutes"]["maximum"].clone()),
+        (json!(0), json!(240))
+    );
+    let (d200, d201) = ("d".repeat(200), "d".repeat(201));
+    assert_matches(
+        &pattern(&delay["properties"]["note"]),
+        &["", "Doctor stuck in traffic", "डॉक्टर रास्ते में हैं", &d200, &format!(" {d200} ")],
+        &[&d201, "two\nlines", "bell\u{7}", "\u{f}x"],
+        "delay note",
+    );
 
     // Queues and rooms (SPEC §9): names, prefixes, the queues of a room.
     let new_queue = schema(&doc, "NewQueue");
@@ -194,7 +211,10 @@ async fn the_document_pins_the_input_rules() {
             "{key}"
         );
     }
-    assert_eq!(settings["properties"]["default_language"]["enum"], json!(["en", "hi"]));
+    assert_eq!(
+        settings["properties"]["default_language"]["enum"],
+        json!(["en", "hi", "ta", "te", "mr", "bn", "kn", "gu"])
+    );
     assert_eq!(settings["properties"].as_object().unwrap().len(), 11);
 
     // Ids in addresses are uuids; the public slug is exactly a stored one.

@@ -131,14 +131,7 @@ pub struct CreatedToken {
 
 /// `hi` when the browser prefers Hindi, else None (the clinic's default applies).
 pub fn language_from_headers(headers: &HeaderMap) -> Option<String> {
-    let accept = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
-    accept.split(',').map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).find_map(|tag| {
-        match tag.split('-').next() {
-            Some("hi") => Some("hi".to_string()),
-            Some("en") => Some("en".to_string()),
-            _ => None,
-        }
-    })
+    crate::i18n::Lang::from_headers(headers).map(|l| l.code().to_string())
 }
 
 #[utoipa::path(post, path = "/api/v1/clinics/{slug}/tokens", tag = "public", request_body = NewToken,
@@ -261,6 +254,18 @@ pub struct TokenStatus {
     /// When to poll again (seconds): sooner when the patient is close to the front.
     pub poll_after_seconds: u32,
     pub updated_at: DateTime<Utc>,
+    /// The patient stepped out until then (SPEC §12); kept once the hold ran out.
+    pub held_until: Option<DateTime<Utc>>,
+    /// `HELD` while the place is kept, `EXPIRED` once the time away ran out, else null.
+    pub hold_state: Option<String>,
+    /// "Tell me when this many are ahead" (the patient's own, else the clinic's).
+    pub reminder_position: i32,
+    /// A doctor's delay on the line: minutes still to run (in the ETA already), note, end.
+    pub delay_minutes: Option<i32>,
+    pub delay_note: Option<String>,
+    pub delay_until: Option<DateTime<Utc>>,
+    /// How long the clinic keeps a place for a patient who steps out (0: it does not).
+    pub hold_minutes: i32,
 }
 
 async fn read_status(pool: &deadpool_postgres::Pool, id: Uuid) -> ApiResult<TokenStatus> {
@@ -297,6 +302,13 @@ async fn read_status(pool: &deadpool_postgres::Pool, id: Uuid) -> ApiResult<Toke
         progress_percent: row.progress_percent,
         overtaken_by: row.overtaken_by,
         poll_after_seconds,
+        held_until: row.held_until,
+        hold_state: row.hold_state,
+        reminder_position: row.reminder_position,
+        delay_minutes: row.delay_minutes,
+        delay_note: row.delay_note,
+        delay_until: row.delay_until,
+        hold_minutes: row.hold_minutes,
     })
 }
 
@@ -337,7 +349,13 @@ pub fn etag(status: &TokenStatus) -> String {
         status.token_label,
         status.queue_id,
         status.queue_name,
-        status.room_name
+        status.room_name,
+        status.held_until,
+        status.hold_state,
+        status.reminder_position,
+        status.delay_minutes,
+        status.delay_note,
+        status.hold_minutes
     ]);
     h.update(visible.to_string().as_bytes());
     format!("\"{}\"", hex::encode(&h.finalize()[..12]))
@@ -386,6 +404,83 @@ pub async fn cancel_token(State(app): State<AppState>, Path(id): Path<String>) -
     let row = db.query_one(&stmt, &[&id]).await?;
     app.wake_worker(&db).await;
     Ok(Json(CancelledToken { token_number: row.get("token_number"), status: row.get("status") }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    /// How long to keep the place (default and at most the clinic's `hold_minutes`).
+    #[schema(minimum = 1, maximum = 120)]
+    pub minutes: Option<i32>,
+}
+
+/// "I'm stepping out": the place is kept; NEXT passes over the patient until they are back.
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/hold", tag = "public", request_body = HoldRequest,
+    params(("id" = Uuid, Path, description = "The token id from the patient's link")),
+    responses((status = 200, body = crate::sql::Held), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn hold_token(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<crate::sql::Held>> {
+    let id = path_uuid(&id)?;
+    // The body is optional ("the clinic's time"); when given it is the JSON object above.
+    let body: HoldRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        HoldRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|_| ApiError::InvalidInput("Send {\"minutes\": 1–120} or no body.".into()))?
+    };
+    let db = app.db.get().await?;
+    Ok(Json(crate::sql::hold_token(&db, id, body.minutes).await?))
+}
+
+/// "I'm back": in their place again, at the front if their turn passed, or (time away run
+/// out) told so: the token is SKIPPED and the desk can recall it.
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/return", tag = "public",
+    params(("id" = Uuid, Path, description = "The token id from the patient's link")),
+    responses((status = 200, body = crate::sql::Returned), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+pub async fn return_token(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::sql::Returned>> {
+    let id = path_uuid(&id)?;
+    let db = app.db.get().await?;
+    let back = crate::sql::return_token(&db, id).await?;
+    app.wake_worker(&db).await;
+    Ok(Json(back))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderRequest {
+    /// Remind me when this many people are ahead (1–10).
+    #[schema(minimum = 1, maximum = 10)]
+    pub position: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Reminder {
+    pub reminder_position: i32,
+}
+
+/// The patient chooses when their WhatsApp reminder comes.
+#[utoipa::path(put, path = "/api/v1/tokens/{id}/reminder", tag = "public", request_body = ReminderRequest,
+    params(("id" = Uuid, Path, description = "The token id from the patient's link")),
+    responses((status = 200, body = Reminder), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn set_reminder(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReminderRequest>,
+) -> ApiResult<Json<Reminder>> {
+    let id = path_uuid(&id)?;
+    let db = app.db.get().await?;
+    let reminder_position = crate::sql::set_reminder_position(&db, id, body.position).await?;
+    app.wake_worker(&db).await;
+    Ok(Json(Reminder { reminder_position }))
 }
 
 #[derive(Deserialize, ToSchema)]

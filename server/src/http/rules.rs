@@ -49,6 +49,11 @@ pub const CLINIC_NAME: &str =
 pub const ADDRESS: &str =
     concat!("^[", ws!(), "]*(?:", edge!(), "(?:[^", cc!(), "]{0,298}", edge!(), ")?)?[", ws!(), "]*$");
 
+/// A doctor's delay note: at most 200 characters after trimming, on one line (no control
+/// characters); empty (or only whitespace) is no note.
+pub const DELAY_NOTE: &str =
+    concat!("^[", ws!(), "]*(?:", edge!(), "(?:[^", cc!(), "]{0,198}", edge!(), ")?)?[", ws!(), "]*$");
+
 /// A feedback comment: at most 1000 characters after trimming; of the control characters
 /// only newlines and tabs; empty (or only whitespace) is no comment.
 pub const FEEDBACK: &str = concat!(
@@ -97,7 +102,7 @@ pub const SLUG_IN_PATH: &str = "^[a-z0-9][a-z0-9-]{1,62}$";
 pub const STAFF_EMAIL: &str = r"^[\x21-\x3F\x41-\x7E]+@[\x21-\x2D\x2F-\x3F\x41-\x7E](?:[\x21-\x3F\x41-\x7E]*\.[\x21-\x3F\x41-\x7E]*)[\x21-\x2D\x2F-\x3F\x41-\x7E]$";
 
 /// Languages of the patients' pages and messages.
-pub const LANGUAGES: [&str; 2] = ["en", "hi"];
+pub const LANGUAGES: [&str; 8] = ["en", "hi", "ta", "te", "mr", "bn", "kn", "gu"];
 
 /// Clinic statuses.
 pub const CLINIC_STATUSES: [&str; 4] = ["ACTIVE", "TRIAL", "SUSPENDED", "DISABLED"];
@@ -236,7 +241,12 @@ pub fn optional_phone() -> Object {
 }
 
 pub fn language() -> Object {
-    one_of(&LANGUAGES, true, true, "en or hi; null or empty: the default (Accept-Language, then the clinic's).")
+    one_of(
+        &LANGUAGES,
+        true,
+        true,
+        "en, hi, ta, te, mr, bn, kn or gu; null or empty: the default (Accept-Language, then the clinic's).",
+    )
 }
 
 pub fn action() -> Object {
@@ -309,6 +319,10 @@ pub fn clinic_role() -> Object {
 
 pub fn login_email_new() -> Object {
     string(false).pattern(Some(STAFF_EMAIL)).max_length(Some(254)).description(Some("The new login's email.")).build()
+}
+
+pub fn delay_note() -> Object {
+    patterned(DELAY_NOTE, true, "At most 200 characters after trimming, on one line; null or empty: no note.")
 }
 
 pub fn feedback() -> Object {

@@ -140,7 +140,7 @@ pub struct DelayRequest {
     pub minutes: i32,
     /// Shown on every waiting patient's page ("Doctor stuck in traffic"), at most 200
     /// characters.
-    #[schema(max_length = 200)]
+    #[schema(schema_with = crate::http::rules::delay_note)]
     pub note: Option<String>,
 }
 

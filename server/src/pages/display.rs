@@ -26,8 +26,9 @@ const NEXT_SHOWN: i32 = 6;
 
 #[derive(Deserialize)]
 pub struct DisplayQuery {
-    /// `en` or `hi`: labels and call-outs in that language only. Default: both, since a
-    /// waiting room holds both kinds of reader.
+    /// One language (`en`, `hi`, `ta`, …): labels and call-outs in that language only.
+    /// Default: the clinic's `display_languages`, since a waiting room holds readers of
+    /// several.
     pub lang: Option<String>,
     /// One room only.
     pub room: Option<String>,
@@ -71,9 +72,10 @@ pub struct DisplayState {
     pub away_labels: Vec<String>,
 }
 
-async fn load(app: &AppState, slug: &str, room: Option<Uuid>) -> ApiResult<DisplayState> {
+async fn load(app: &AppState, slug: &str, room: Option<Uuid>) -> ApiResult<(DisplayState, Vec<Lang>)> {
     let db = app.db.get().await?;
     let d = crate::sql::display_state_by_slug_in_room(&db, slug, NEXT_SHOWN, room).await?;
+    let languages: Vec<Lang> = d.display_languages.iter().filter_map(|c| Lang::parse(c)).collect();
     let rooms: Vec<DisplayRoom> = d
         .rooms
         .iter()
@@ -86,7 +88,7 @@ async fn load(app: &AppState, slug: &str, room: Option<Uuid>) -> ApiResult<Displ
     let plain_labels = d.next_labels.iter().zip(&d.next_numbers).all(|(l, n)| *l == n.to_string())
         && d.serving_label.as_deref() == d.now_serving_number.map(|n| n.to_string()).as_deref();
     let more = room.is_some() || rooms.len() > 1 || !plain_labels;
-    Ok(DisplayState {
+    let state = DisplayState {
         clinic_name: d.clinic_name,
         now_serving_number: d.now_serving_number,
         next_numbers: d.next_numbers,
@@ -96,7 +98,8 @@ async fn load(app: &AppState, slug: &str, room: Option<Uuid>) -> ApiResult<Displ
         next_labels: more.then_some(d.next_labels),
         rooms: more.then_some(rooms),
         away_labels: d.away_labels,
-    })
+    };
+    Ok((state, languages))
 }
 
 pub async fn page(
@@ -111,26 +114,39 @@ pub async fn page(
         Ok(room) => load(&app, &slug, room).await.map(|s| (room, s)),
         Err(e) => Err(e),
     };
-    let (room, d) = match state {
+    let (room, (d, clinic_languages)) = match state {
         Ok(s) => s,
         Err(e) => return PageError::new(early, e).into_response(),
     };
     let langs: Vec<Lang> = match only {
         Some(l) => vec![l],
-        None => vec![Lang::En, Lang::Hi],
+        None if clinic_languages.is_empty() => vec![Lang::En, Lang::Hi],
+        None => clinic_languages,
     };
     let first = langs[0];
-    // Each label in every shown language, the first one larger.
+    // Each label in the first language, large, and under it the others: with two, both
+    // always; with more, one at a time, in turn (display.js rotates `data-rotate`).
+    let rotating = langs.len() > 2;
     let label = |key: K| {
         html! {
             @for (i, l) in langs.iter().enumerate() {
-                span lang=(l.code()) class=(if i == 0 { "primary" } else { "secondary" }) { (l.t(key)) }
+                @if i == 0 {
+                    span lang=(l.code()) class="primary" { (l.t(key)) }
+                } @else if rotating {
+                    span lang=(l.code()) class="secondary" data-rotate=(i - 1) hidden[i > 1] { (l.t(key)) }
+                } @else {
+                    span lang=(l.code()) class="secondary" { (l.t(key)) }
+                }
             }
         }
     };
+    // Every call is spoken in each language, in the clinic's order, with the voice for
+    // the language's Indian tag.
     let callouts: Vec<serde_json::Value> = langs
         .iter()
-        .map(|l| serde_json::json!({"lang": l.code(), "text": l.t(K::callout), "room_text": l.t(K::callout_room)}))
+        .map(|l| {
+            serde_json::json!({"lang": l.code(), "tag": l.bcp47(), "text": l.t(K::callout), "room_text": l.t(K::callout_room)})
+        })
         .collect();
     let rooms = d.rooms.clone().unwrap_or_default();
     let show_rooms = d.rooms.is_some() && (room.is_some() || rooms.len() > 1);
@@ -150,7 +166,8 @@ pub async fn page(
     let slug = slug.trim().to_ascii_lowercase();
     let body = html! {
         main #display .display data-slug=(slug) data-room=[room.map(|r| r.to_string())] data-state=(data)
-            data-callouts=(serde_json::Value::from(callouts).to_string()) {
+            data-callouts=(serde_json::Value::from(callouts).to_string())
+            data-rotations=[rotating.then(|| langs.len() - 1)] {
             header.display-head {
                 h1 #clinic-name { (d.clinic_name) }
                 button #sound-on .secondary type="button" { (label(K::display_sound_on)) }
@@ -212,7 +229,7 @@ pub async fn state(
     Path(slug): Path<String>,
     Query(query): Query<DisplayQuery>,
 ) -> ApiResult<Response> {
-    let body = load(&app, &slug, room_of(&query)?).await?;
+    let (body, _) = load(&app, &slug, room_of(&query)?).await?;
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)

@@ -7,7 +7,7 @@
 pub mod assets;
 pub mod charts;
 pub mod display;
-pub mod i18n;
+pub use crate::i18n;
 pub mod intake;
 pub mod owner;
 pub mod qr;
@@ -43,6 +43,9 @@ pub fn routes() -> Router<AppState> {
         .route("/c/{slug}", get(intake::page).post(intake::submit))
         .route("/t/{id}", get(track::page))
         .route("/t/{id}/cancel", axum::routing::post(track::cancel))
+        .route("/t/{id}/hold", axum::routing::post(track::hold))
+        .route("/t/{id}/return", axum::routing::post(track::return_back))
+        .route("/t/{id}/reminder", axum::routing::post(track::reminder))
         .route("/t/{id}/feedback", axum::routing::post(track::feedback))
         .route("/staff", get(staff::staff_page))
         .route("/admin", get(staff::admin_page))
@@ -92,7 +95,7 @@ pub fn layout_with_head(
 ) -> Markup {
     html! {
         (DOCTYPE)
-        html lang=(lang.code()) {
+        html lang=(lang.code()) data-locale=(lang.bcp47()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -117,13 +120,25 @@ pub fn layout_with_head(
 }
 
 /// The "English | हिन्दी" switch: a plain link, so it works without JavaScript.
+/// The language menu: the page in each of the patients' languages, each named in itself
+/// (a link, so it works without JavaScript and the choice stays in the address).
 pub fn language_switch(lang: Lang, base: &str) -> Markup {
-    let other = lang.other();
     html! {
         nav.lang-switch aria-label=(lang.t(K::switch_language)) {
-            span aria-current="true" { (lang.native_name()) }
-            " · "
-            a href={ (base) "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) { (other.native_name()) }
+            details {
+                summary { (lang.t(K::switch_language)) ": " span lang=(lang.code()) { (lang.native_name()) } }
+                ul {
+                    @for other in Lang::ALL {
+                        li {
+                            @if other == lang {
+                                span aria-current="true" lang=(other.code()) { (other.native_name()) }
+                            } @else {
+                                a href={ (base) "?lang=" (other.code()) } lang=(other.code()) hreflang=(other.code()) { (other.native_name()) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -46,21 +46,46 @@ const SCRIPT_KEYS: &[K] = &[
     K::token,
     K::nobody_serving,
     K::go_to_room,
+    K::hold_explain,
+    K::held_until,
+    K::returned_place,
+    K::returned_front,
+    K::hold_expired,
+    K::err_hold,
+    K::err_holds_off,
+    K::reminder_saved,
+    K::delay_notice,
+    K::clock,
+    K::clock_am,
+    K::clock_pm,
 ];
 
 /// What the page names besides the label: the line when the clinic has several, the room
-/// when it has several active rooms.
-#[derive(Clone, Copy, Default)]
+/// when it has several active rooms; and the clinic's time zone, for the time a patient
+/// who stepped out is expected back.
+#[derive(Clone, Default)]
 struct Naming {
     line: bool,
     room: bool,
+    timezone: String,
+    /// The hold's end as the clinic's clock shows it (hour, minute).
+    held_until: Option<(u32, u32)>,
 }
 
-async fn naming(app: &AppState, slug: &str) -> Result<Naming, ApiError> {
+async fn naming(app: &AppState, status: &TokenStatus) -> Result<Naming, ApiError> {
     let db = app.db.get().await?;
-    let clinic = crate::sql::clinic_by_slug(&db, slug).await?;
+    let clinic = crate::sql::clinic_by_slug(&db, &status.business_slug).await?;
     let rooms = crate::sql::list_rooms(&db, clinic.business_id).await?;
-    Ok(Naming { line: clinic.queue_count > 1, room: rooms.iter().filter(|r| r.is_active).count() > 1 })
+    let held_until = match status.held_until {
+        Some(at) => Some(crate::sql::clock_in(&db, at, &clinic.timezone).await?),
+        None => None,
+    };
+    Ok(Naming {
+        line: clinic.queue_count > 1,
+        room: rooms.iter().filter(|r| r.is_active).count() > 1,
+        timezone: clinic.timezone,
+        held_until,
+    })
 }
 
 #[derive(Deserialize)]
@@ -90,11 +115,11 @@ pub async fn page(
         Err(e) => return PageError::new(lang_for(&query, None, &headers), e).into_response(),
     };
     let lang = lang_for(&query, Some(&status), &headers);
-    let naming = match naming(&app, &status.business_slug).await {
+    let naming = match naming(&app, &status).await {
         Ok(n) => n,
         Err(e) => return PageError::new(lang, e).into_response(),
     };
-    html_response(StatusCode::OK, Cache::NoCache, render(&raw_id, &status, lang, naming))
+    html_response(StatusCode::OK, Cache::NoCache, render(&raw_id, &status, lang, &naming))
 }
 
 fn status_title(lang: Lang, status: &str) -> &'static str {
@@ -132,7 +157,7 @@ fn eta_text(lang: Lang, s: &TokenStatus) -> String {
     }
 }
 
-fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
+fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: &Naming) -> Markup {
     let label = s.token_label.as_str();
     let base = format!("/t/{raw_id}");
     let st = s.status.as_str();
@@ -145,6 +170,15 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
     let ask_feedback = served && !s.feedback_given;
     let room = s.room_name.as_deref().filter(|_| naming.room && serving);
     let thanked = served && s.feedback_given;
+    // SPEC §12: stepping out and coming back, the reminder, a doctor's delay.
+    let held = waiting && s.hold_state.as_deref() == Some("HELD");
+    let expired = st == "SKIPPED" && s.hold_state.as_deref() == Some("EXPIRED");
+    let can_hold = waiting && !held && s.hold_minutes > 0;
+    let minutes = s.hold_minutes.to_string();
+    let held_text =
+        naming.held_until.map(|(h, m)| lang.tf(K::held_until, &[("time", &lang.clock(h, m))])).unwrap_or_default();
+    let delay = s.delay_minutes.filter(|m| live && *m > 0);
+    let reminders = waiting && s.reminder_position > 0;
     // Without JavaScript the page still follows the queue, more slowly.
     let head = html! {
         @if live { noscript { meta http-equiv="refresh" content="30"; } }
@@ -152,7 +186,8 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
     let body = html! {
         (language_switch(lang, &base))
         main #track .card.track .turn[serving] data-token=(raw_id) data-etag=(etag(s)) data-state=(state_json)
-            data-i18n=(lang.json(SCRIPT_KEYS)) data-name-line[naming.line] data-name-room[naming.room] {
+            data-i18n=(lang.json(SCRIPT_KEYS)) data-name-line[naming.line] data-name-room[naming.room]
+            data-timezone=(naming.timezone) {
             p.clinic-name { (s.business_name) }
             section.ticket aria-live="polite" {
                 p.label { (lang.t(K::your_token)) }
@@ -179,6 +214,24 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
                 button #shift-ok .small type="button" { (lang.t(K::dismiss)) }
             }
             p #offline .offline role="status" hidden { (lang.t(K::offline)) }
+            div #delay .alert.delay role="status" hidden[delay.is_none()] {
+                p #delay-text {
+                    @if let Some(m) = delay { (lang.tf(K::delay_notice, &[("minutes", &m.to_string())])) }
+                }
+                p #delay-note .note hidden[delay.is_none() || s.delay_note.is_none()] {
+                    @if let Some(note) = &s.delay_note { (note) }
+                }
+            }
+            section #held-box .held role="status" hidden[!held] {
+                h2 { (lang.t(K::held_title)) }
+                p #held-until { (held_text) }
+                form #return-form method="post" action={ (base) "/return" } {
+                    button #return-button .primary type="submit" { (lang.t(K::return_button)) }
+                }
+                p #return-error .error role="alert" hidden {}
+            }
+            p #returned .done role="status" hidden {}
+            p #hold-expired .alert role="alert" hidden[!expired] { (lang.t(K::hold_expired)) }
             section #live-info hidden[!live] {
                 dl.stats {
                     div #now-box hidden[serving] { dt { (lang.t(K::now_serving)) } dd #now-serving {
@@ -197,7 +250,29 @@ fn render(raw_id: &str, s: &TokenStatus, lang: Lang, naming: Naming) -> Markup {
                 p #closed-note .note hidden[!closed_note] { (lang.t(K::intake_closed_note)) }
                 p.note { (lang.t(K::keep_open)) }
             }
-            p #done-body .done hidden[live] { (done_body(lang, st)) }
+            p #done-body .done hidden[live || expired] { (done_body(lang, st)) }
+            section #hold-box hidden[!can_hold] {
+                p #hold-explain { (lang.tf(K::hold_explain, &[("minutes", &minutes)])) }
+                form #hold-form method="post" action={ (base) "/hold" } {
+                    button #hold-button .secondary type="submit" { (lang.t(K::hold_button)) }
+                }
+                p #hold-error .error role="alert" hidden {}
+            }
+            section #reminder-box hidden[!reminders] {
+                form #reminder-form method="post" action={ (base) "/reminder" } {
+                    label for="reminder-position" { (lang.t(K::reminder_label)) }
+                    select #reminder-position name="position" {
+                        @for n in 1..=10 {
+                            option value=(n) selected[n == s.reminder_position] { (n) }
+                        }
+                    }
+                    " "
+                    button #reminder-save .secondary type="submit" { (lang.t(K::reminder_save)) }
+                }
+                p #reminder-status .small-print role="status" {
+                    @if reminders { (lang.tf(K::reminder_saved, &[("n", &s.reminder_position.to_string())])) }
+                }
+            }
             section #cancel-box hidden[!waiting] {
                 details #cancel {
                     summary.button.secondary { (lang.t(K::cancel_button)) }
@@ -247,6 +322,51 @@ pub async fn cancel(State(app): State<AppState>, Path(raw_id): Path<String>, hea
     match public::cancel_token(State(app), Path(raw_id.clone())).await {
         // Already called or finished: the page shows what happened instead.
         Ok(_) | Err(ApiError::Conflict(_)) => back_to(&raw_id),
+        Err(e) => PageError::new(lang, e).into_response(),
+    }
+}
+
+/// "Step out" without JavaScript: the same call as `POST /api/v1/tokens/{id}/hold`.
+pub async fn hold(State(app): State<AppState>, Path(raw_id): Path<String>, headers: HeaderMap) -> Response {
+    let lang = Lang::choose(None, &headers, Lang::En);
+    match public::hold_token(State(app), Path(raw_id.clone()), axum::body::Bytes::new()).await {
+        // Called meanwhile, or already out: the page shows what is true now.
+        Ok(_) | Err(ApiError::Conflict(_)) => back_to(&raw_id),
+        Err(e) => PageError::new(lang, e).into_response(),
+    }
+}
+
+/// "I'm back" without JavaScript: the same call as `POST /api/v1/tokens/{id}/return`.
+pub async fn return_back(State(app): State<AppState>, Path(raw_id): Path<String>, headers: HeaderMap) -> Response {
+    let lang = Lang::choose(None, &headers, Lang::En);
+    match public::return_token(State(app), Path(raw_id.clone())).await {
+        // Run out, or not out at all: the page says which.
+        Ok(_) | Err(ApiError::Conflict(_)) => back_to(&raw_id),
+        Err(e) => PageError::new(lang, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReminderForm {
+    pub position: Option<String>,
+}
+
+/// The reminder picker without JavaScript: the same call as `PUT /api/v1/tokens/{id}/reminder`.
+pub async fn reminder(
+    State(app): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<ReminderForm>, FormRejection>,
+) -> Response {
+    let lang = Lang::choose(None, &headers, Lang::En);
+    // A missing or unreadable choice is what the API refuses: 0 is outside 1–10.
+    let position = form.ok().and_then(|Form(f)| f.position).and_then(|p| p.trim().parse::<i32>().ok()).unwrap_or(0);
+    let body = public::ReminderRequest { position };
+    match public::set_reminder(State(app), Path(raw_id.clone()), ApiJson(body)).await {
+        Ok(_) | Err(ApiError::Conflict(_)) => back_to(&raw_id),
+        Err(ApiError::InvalidInput(message)) => {
+            message_page(lang, StatusCode::BAD_REQUEST, lang.t(K::reminder_label), &message, back_link(&raw_id, lang))
+        }
         Err(e) => PageError::new(lang, e).into_response(),
     }
 }

@@ -11,10 +11,12 @@
 //! characters. The button payloads are given at send time and come back in the webhook as
 //! the button's `payload`: the extension reads them as the commands they name.
 
-use super::{Language, MessageType};
+use super::MessageType;
+use crate::i18n::{Lang, K};
 use serde_json::{json, Value};
 
-/// One body parameter, by what it holds.
+/// One body parameter, by what it holds; the catalogue's variable of the same name stands
+/// for it in each language's text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Param {
     ClinicName,
@@ -23,6 +25,8 @@ pub enum Param {
     Token,
     TrackingLink,
     PeopleAhead,
+    /// How late the doctor is, in minutes (DELAY).
+    DelayMinutes,
 }
 
 impl Param {
@@ -33,6 +37,18 @@ impl Param {
             Param::Token => "A-12",
             Param::TrackingLink => "https://qlink.example.in/t/5b0d7c1e-6d2f-4a57-9a59-3f1c2b7e8a10",
             Param::PeopleAhead => "4",
+            Param::DelayMinutes => "30",
+        }
+    }
+
+    /// The variable in the catalogue's text.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Param::ClinicName => "clinic",
+            Param::Token => "token",
+            Param::TrackingLink => "link",
+            Param::PeopleAhead => "ahead",
+            Param::DelayMinutes => "minutes",
         }
     }
 }
@@ -41,23 +57,19 @@ impl Param {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Button {
     pub payload: &'static str,
-    pub en: &'static str,
-    pub hi: &'static str,
+    pub text: K,
 }
 
 impl Button {
-    pub fn text(&self, language: Language) -> &'static str {
-        match language {
-            Language::En => self.en,
-            Language::Hi => self.hi,
-        }
+    pub fn text(&self, language: Lang) -> &'static str {
+        language.t(self.text)
     }
 }
 
-const STATUS: Button = Button { payload: "STATUS", en: "My status", hi: "मेरी स्थिति" };
-const CANCEL: Button =
-    Button { payload: "CANCEL", en: "Cancel my token", hi: "टोकन रद्द करें" };
-const STOP: Button = Button { payload: "STOP", en: "Stop messages", hi: "संदेश बंद करें" };
+const STATUS: Button = Button { payload: "STATUS", text: K::button_status };
+const CANCEL: Button = Button { payload: "CANCEL", text: K::button_cancel };
+const STOP: Button = Button { payload: "STOP", text: K::button_stop };
+const LATE: Button = Button { payload: "LATE", text: K::button_late };
 
 /// One approved template, in every language.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,8 +80,8 @@ pub struct Template {
     pub params: &'static [Param],
     /// In this order (button index 0, 1, …).
     pub buttons: &'static [Button],
-    pub body_en: &'static str,
-    pub body_hi: &'static str,
+    /// The body in the catalogues (locales/patient/*.ftl).
+    pub body: K,
 }
 
 /// Every template QLink sends.
@@ -79,48 +91,57 @@ pub static TEMPLATES: &[Template] = &[
         name: "qlink_welcome",
         params: &[Param::ClinicName, Param::Token, Param::TrackingLink, Param::PeopleAhead],
         buttons: &[STATUS, CANCEL, STOP],
-        body_en: "Welcome to {{1}}. Your token is {{2}} and {{4}} people are ahead of you.\n\
-                  Follow the queue live: {{3}}\nWe will message you when your turn is near.",
-        body_hi: "नमस्ते! {{1}} में आपका स्वागत है। आपका टोकन {{2}} है, आपसे आगे {{4}} लोग हैं।\n\
-                  कतार लाइव देखें: {{3}}\nबारी पास आने पर हम आपको संदेश भेजेंगे।",
+        body: K::template_welcome,
     },
     Template {
         message_type: MessageType::Reminder,
         name: "qlink_reminder",
         params: &[Param::ClinicName, Param::Token, Param::TrackingLink, Param::PeopleAhead],
-        buttons: &[STATUS, CANCEL],
-        body_en: "Your turn at {{1}} is coming: token {{2}}, {{4}} people ahead of you. \
-                  Please be near the reception.\nLive queue: {{3}}\nThank you.",
-        body_hi: "नमस्ते, {{1}} में आपकी बारी आने वाली है: टोकन {{2}}, आपसे आगे {{4}} लोग हैं। \
-                  कृपया रिसेप्शन के पास रहें।\nलाइव कतार: {{3}}\nधन्यवाद।",
+        buttons: &[STATUS, LATE, CANCEL],
+        body: K::template_reminder,
     },
     Template {
         message_type: MessageType::Called,
         name: "qlink_called",
         params: &[Param::ClinicName, Param::Token, Param::TrackingLink],
         buttons: &[],
-        body_en: "It is your turn now at {{1}}: token {{2}}, please go in.\nDetails: {{3}}\nThank you.",
-        body_hi: "नमस्ते, {{1}} में अब आपकी बारी है: टोकन {{2}}, कृपया अंदर जाएँ।\nजानकारी: {{3}}\nधन्यवाद।",
+        body: K::template_called,
+    },
+    Template {
+        message_type: MessageType::Delay,
+        name: "qlink_delay",
+        params: &[Param::ClinicName, Param::Token, Param::TrackingLink, Param::DelayMinutes],
+        buttons: &[STATUS, CANCEL],
+        body: K::template_delay,
     },
 ];
 
 /// The languages every template exists in.
-pub const LANGUAGES: [Language; 2] = [Language::En, Language::Hi];
+pub const LANGUAGES: [Lang; 8] = Lang::ALL;
 
 impl Template {
     pub fn for_type(message_type: MessageType) -> Option<&'static Template> {
         TEMPLATES.iter().find(|t| t.message_type == message_type)
     }
 
-    pub fn body(&self, language: Language) -> &'static str {
-        match language {
-            Language::En => self.body_en,
-            Language::Hi => self.body_hi,
-        }
+    /// The body as Meta approves it: each parameter as `{{n}}`.
+    pub fn body(&self, language: Lang) -> String {
+        let numbered: Vec<(&str, String)> =
+            self.params.iter().enumerate().map(|(i, p)| (p.variable(), format!("{{{{{}}}}}", i + 1))).collect();
+        let args: Vec<(&str, &str)> = numbered.iter().map(|(v, n)| (*v, n.as_str())).collect();
+        language.tf(self.body, &args)
+    }
+
+    /// The text the patient reads: the body with the parameters filled in (the fake
+    /// WhatsApp API in the tests renders messages the same way).
+    pub fn render(&self, language: Lang, parameters: &[String]) -> String {
+        let args: Vec<(&str, &str)> =
+            self.params.iter().zip(parameters).map(|(p, value)| (p.variable(), value.as_str())).collect();
+        language.tf(self.body, &args)
     }
 
     /// The body of `POST /{version}/{waba_id}/message_templates` for one language.
-    pub fn creation_body(&self, language: Language) -> Value {
+    pub fn creation_body(&self, language: Lang) -> Value {
         let examples: Vec<&str> = self.params.iter().map(|p| p.example()).collect();
         let mut components = vec![json!({
             "type": "BODY",
@@ -182,6 +203,7 @@ mod tests {
         for t in TEMPLATES {
             for l in LANGUAGES {
                 let body = t.body(l);
+                let body = body.as_str();
                 let mut numbers = placeholders(body);
                 numbers.sort_unstable();
                 assert_eq!(numbers, (1..=t.params.len()).collect::<Vec<_>>(), "{} {l:?}", t.name);
@@ -190,8 +212,14 @@ mod tests {
                 assert!(!body.trim_end().ends_with("}}"), "{} {l:?}", t.name);
                 assert!(body.chars().count() <= 1024, "{} {l:?}", t.name);
             }
-            for b in t.buttons {
-                assert!(b.en.chars().count() <= 25 && b.hi.chars().count() <= 25, "{b:?}");
+            for (b, l) in t.buttons.iter().flat_map(|b| LANGUAGES.map(|l| (b, l))) {
+                assert!(b.text(l).chars().count() <= 25, "{b:?} {l:?}: {}", b.text(l));
+            }
+            // The link ends its line: a period glued to it would join the link on some phones.
+            for l in LANGUAGES {
+                let body = t.body(l);
+                let link = format!("{{{{{}}}}}", t.params.iter().position(|p| *p == Param::TrackingLink).unwrap() + 1);
+                assert!(body.lines().any(|line| line.trim_end().ends_with(&link)), "{} {l:?}: {body}", t.name);
             }
         }
     }
@@ -205,7 +233,14 @@ mod tests {
         assert_eq!(welcome["category"], "UTILITY");
         assert_eq!(welcome["components"][0]["example"]["body_text"][0].as_array().unwrap().len(), 4);
         assert_eq!(welcome["components"][1]["buttons"][2]["text"], "Stop messages");
-        let called = Template::for_type(MessageType::Called).unwrap().creation_body(Language::Hi);
+        let called = Template::for_type(MessageType::Called).unwrap().creation_body(Lang::Hi);
         assert_eq!(called["components"].as_array().unwrap().len(), 1, "no buttons: {called}");
+        let delay = Template::for_type(MessageType::Delay).unwrap();
+        assert_eq!(
+            delay.render(Lang::En, &["Sharma Clinic".into(), "A-12".into(), "https://q/t/1".into(), "30".into()]),
+            "Sorry, the doctor at Sharma Clinic is running about 30 minutes late. Token A-12 keeps its place.\n\
+             Live queue: https://q/t/1\nThank you for waiting."
+        );
+        assert!(bodies.iter().any(|b| b["name"] == "qlink_delay" && b["language"] == "ta"));
     }
 }

@@ -1,5 +1,7 @@
 //! The daily housekeeping: the reports' rollups (`qlink.write_rollups`), the retention
-//! purge (`qlink.purge_tokens`) and the pruning of old rate-limit hits and expired logins.
+//! purge (`qlink.purge_tokens`) and the pruning of old rate-limit hits and expired logins;
+//! and, at every health check (30 s), the holds that ran out (`qlink.expire_holds`, SPEC
+//! §12: a patient away too long is SKIPPED even when nobody presses anything).
 //! Any number of workers may run, and exactly one of them should do this: the one whose
 //! LISTEN session holds a PostgreSQL advisory lock (see `listen`). The lock needs no lease
 //! or heartbeat of its own: it ends with the session, so when that worker dies another
@@ -40,16 +42,25 @@ pub(super) struct Housekeeping {
     next_run: Mutex<Option<Instant>>,
     /// Whether a run is in progress.
     running: AtomicBool,
+    /// Whether a sweep of run-out holds is in progress.
+    sweeping: AtomicBool,
 }
 
 impl Housekeeping {
     pub(super) fn new(pool: deadpool_postgres::Pool, retention_days: i32) -> Self {
-        Housekeeping { pool, retention_days, next_run: Mutex::new(None), running: AtomicBool::new(false) }
+        Housekeeping {
+            pool,
+            retention_days,
+            next_run: Mutex::new(None),
+            running: AtomicBool::new(false),
+            sweeping: AtomicBool::new(false),
+        }
     }
 
     /// Starts a run in the background if one is due and none is running (the LISTEN loop
     /// must not stall on a long purge).
     pub(super) fn run_if_due(self: Arc<Self>, shutdown: CancellationToken) {
+        self.clone().expire_holds(shutdown.clone());
         if lock(&self.next_run).is_some_and(|at| Instant::now() < at) {
             return;
         }
@@ -72,6 +83,28 @@ impl Housekeeping {
                 *lock(&self.next_run) = Some(Instant::now() + next);
             }
             self.running.store(false, Ordering::Release);
+        });
+    }
+
+    /// Runs `qlink.expire_holds()` in the background unless a sweep is still running.
+    fn expire_holds(self: Arc<Self>, shutdown: CancellationToken) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::spawn(async move {
+            let sweep = async {
+                let client = self.pool.get().await.context("getting a database connection")?;
+                sql::expire_holds(&client).await.context("qlink.expire_holds")
+            };
+            tokio::select! {
+                result = sweep => match result {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired_holds = n, "holds that ran out: tokens skipped"),
+                    Err(e) => tracing::warn!(error = format!("{e:#}"), "expiring holds failed; trying again at the next check"),
+                },
+                _ = shutdown.cancelled() => {}
+            }
+            self.sweeping.store(false, Ordering::Release);
         });
     }
 

@@ -9,14 +9,14 @@
 //! bounded concurrency all senders share). The other way round, a slow number's rows would
 //! sit in send slots waiting for their rate while a fast number's rows wait for a slot.
 //! A row that cannot be sent at all (a token that does not open, a payload this worker
-//! cannot word, a DELAY) fails before either wait: it costs no other message its turn.
+//! cannot word) fails before either wait: it costs no other message its turn.
 
 use super::senders::{SenderState, Senders};
 use super::Settings;
 use crate::error::ApiError;
 use crate::sql::{self, ClaimedMessage, MessageOutcome};
 use crate::whatsapp::replies::reply_text;
-use crate::whatsapp::{Language, MessageType, OutboundMessage, SendOutcome, TokenFacts, PROVIDER_CLOUD};
+use crate::whatsapp::{Lang, MessageType, OutboundMessage, SendOutcome, TokenFacts, PROVIDER_CLOUD};
 use anyhow::Context as _;
 use backon::{ExponentialBuilder, Retryable};
 use serde_json::{json, Value};
@@ -223,23 +223,20 @@ fn prepare(
 ) -> Result<OutboundMessage, String> {
     let message_type = message_type.ok_or_else(|| format!("unknown message type {:?}", row.message_type))?;
     let to_phone = row.to_phone.as_deref().filter(|p| !p.trim().is_empty()).ok_or("the message has no phone number")?;
-    let language = Language::parse(&row.language);
+    let language = Lang::stored(&row.language);
     match message_type {
-        MessageType::Delay => {
-            Err("DELAY messages are not sent by this version of the worker (SPEC §12 is not implemented yet)".into())
-        }
         MessageType::Reply => {
             Ok(OutboundMessage::text(to_phone, language, reply_text(&row.payload, language, public_url)?))
         }
-        MessageType::Welcome | MessageType::Reminder | MessageType::Called => {
-            let facts = token_facts(row, public_url)?;
+        MessageType::Welcome | MessageType::Reminder | MessageType::Called | MessageType::Delay => {
+            let facts = token_facts(row, message_type, public_url)?;
             OutboundMessage::template(message_type, to_phone, language, &facts)
                 .ok_or_else(|| format!("no template for {}", message_type.as_str()))
         }
     }
 }
 
-fn token_facts(row: &ClaimedMessage, public_url: &str) -> Result<TokenFacts, String> {
+fn token_facts(row: &ClaimedMessage, message_type: MessageType, public_url: &str) -> Result<TokenFacts, String> {
     let clinic_name = row
         .payload
         .get("clinic_name")
@@ -265,12 +262,18 @@ fn token_facts(row: &ClaimedMessage, public_url: &str) -> Result<TokenFacts, Str
     // Null for messages queued without a position; 0 is the honest default.
     let people_ahead =
         row.payload.get("people_ahead").and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok()).unwrap_or(0);
+    let delay_minutes =
+        row.payload.get("delay_minutes").and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok()).filter(|m| *m > 0);
+    if message_type == MessageType::Delay && delay_minutes.is_none() {
+        return Err("the DELAY message payload has no delay_minutes".into());
+    }
     Ok(TokenFacts {
         clinic_name,
         token_label,
         room_name,
         tracking_url: format!("{public_url}/t/{token_id}"),
         people_ahead,
+        delay_minutes,
     })
 }
 
