@@ -418,10 +418,12 @@ async fn hindi_pages_render_in_devanagari() {
     assert!(b.text(".consent").await.contains("WhatsApp"));
     b.screenshot("intake-hi").await;
     b.assert_fits(360).await;
-    // The switch: English, and back.
-    b.click(".lang-switch a").await;
+    // The language menu: English, and back.
+    b.click(".lang-switch summary").await;
+    b.click(".lang-switch a[lang=en]").await;
     b.wait_for_text("h2", "Join the queue").await;
-    b.click(".lang-switch a").await;
+    b.click(".lang-switch summary").await;
+    b.click(".lang-switch a[lang=hi]").await;
     b.wait_for_text("h2", "कतार में शामिल हों").await;
     // The token remembers Hindi: the tracking page and its live updates are Hindi.
     let id = join(&b, &app, "hindi", "सीता देवी", "9876543210").await;

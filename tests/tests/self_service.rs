@@ -78,13 +78,13 @@ async fn a_patient_steps_out_is_passed_over_comes_back_first_and_picks_the_remin
             .unwrap();
         assert_refusal(r, 400, "invalid_input", "invalid_reminder_position").await;
     }
-    let r = plain()
-        .post(app.url(&format!("/api/v1/tokens/{b}/hold")))
-        .body("{\"minutes\": \"soon\"}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    let hold = app.url(&format!("/api/v1/tokens/{b}/hold"));
+    let json_body = |body: &'static str| plain().post(&hold).header("content-type", "application/json").body(body);
+    for body in ["{\"minutes\": \"soon\"}", "", "[]"] {
+        assert_eq!(json_body(body).send().await.unwrap().status(), 400, "{body:?}");
+    }
+    let r = plain().post(&hold).body("{\"minutes\": 5}").send().await.unwrap();
+    assert_eq!(r.status(), 415, "a body is JSON, as everywhere");
     let r =
         plain().post(app.url(&format!("/api/v1/tokens/{b}/hold"))).json(&json!({"minutes": 0})).send().await.unwrap();
     assert_refusal(r, 400, "invalid_input", "invalid_hold_minutes").await;

@@ -422,15 +422,23 @@ pub struct HoldRequest {
 pub async fn hold_token(
     State(app): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<crate::sql::Held>> {
     let id = path_uuid(&id)?;
-    // The body is optional ("the clinic's time"); when given it is the JSON object above.
-    let body: HoldRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        HoldRequest::default()
-    } else {
+    // The body is optional (no body: the clinic's time); a body is JSON, as everywhere,
+    // and one declared JSON must be the object above.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+    let body: HoldRequest = if json {
         serde_json::from_slice(&body)
             .map_err(|_| ApiError::InvalidInput("Send {\"minutes\": 1–120} or no body.".into()))?
+    } else if body.is_empty() {
+        HoldRequest::default()
+    } else {
+        return Err(ApiError::UnsupportedMediaType("Send JSON with Content-Type: application/json.".into()));
     };
     let db = app.db.get().await?;
     Ok(Json(crate::sql::hold_token(&db, id, body.minutes).await?))

@@ -329,7 +329,7 @@ pub async fn cancel(State(app): State<AppState>, Path(raw_id): Path<String>, hea
 /// "Step out" without JavaScript: the same call as `POST /api/v1/tokens/{id}/hold`.
 pub async fn hold(State(app): State<AppState>, Path(raw_id): Path<String>, headers: HeaderMap) -> Response {
     let lang = Lang::choose(None, &headers, Lang::En);
-    match public::hold_token(State(app), Path(raw_id.clone()), axum::body::Bytes::new()).await {
+    match public::hold_token(State(app), Path(raw_id.clone()), HeaderMap::new(), axum::body::Bytes::new()).await {
         // Called meanwhile, or already out: the page shows what is true now.
         Ok(_) | Err(ApiError::Conflict(_)) => back_to(&raw_id),
         Err(e) => PageError::new(lang, e).into_response(),
