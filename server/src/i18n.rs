@@ -242,10 +242,8 @@ pub(crate) fn variables(bundle: &FluentBundle<FluentResource>, key: K) -> Vec<St
     use fluent_syntax::ast::{Expression, InlineExpression, Pattern, PatternElement};
     fn inline(e: &InlineExpression<&str>, out: &mut Vec<String>) {
         match e {
-            InlineExpression::VariableReference { id } => {
-                if !out.iter().any(|v| v == id.name) {
-                    out.push(id.name.to_string())
-                }
+            InlineExpression::VariableReference { id } if !out.iter().any(|v| v == id.name) => {
+                out.push(id.name.to_string())
             }
             InlineExpression::Placeable { expression } => expr(expression, out),
             InlineExpression::FunctionReference { arguments, .. } => {
