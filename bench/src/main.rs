@@ -15,6 +15,7 @@
 //! The baselines live only in this crate. Results print as Markdown (see BENCHMARKS.md).
 
 mod day;
+mod eta;
 mod load;
 mod messaging;
 mod reports;
@@ -84,6 +85,14 @@ enum Command {
         /// Runs of each clinic query (the platform queries run a fifth as many).
         #[arg(long, default_value_t = 200)]
         iterations: usize,
+    },
+    /// ETA calibration (SPEC §12): coverage and width of the calibrated range beside the
+    /// 0.1 rule, over many replayed clinic days.
+    Eta {
+        #[arg(long, default_value_t = 200)]
+        days: usize,
+        #[arg(long, default_value_t = 20261203)]
+        seed: u64,
     },
     /// poll, next, create and worker, in one run.
     All,
@@ -355,6 +364,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Senders { messages } => senders::bench(&cli.admin_url, messages).await?,
         Command::Day { clinics, tokens, viewers } => day::bench(&cli.admin_url, clinics, tokens, viewers).await?,
         Command::Reports { clinics, iterations } => reports::bench(&cli.admin_url, clinics, iterations).await?,
+        Command::Eta { days, seed } => eta::bench(&cli.admin_url, days, seed).await?,
         Command::All => {
             bench_poll(&cli.admin_url, cli.seconds, 32, 2000.0).await?;
             bench_next(&cli.admin_url, cli.seconds, 8).await?;
