@@ -115,19 +115,40 @@ impl Lang {
         &self.catalogue().marked[key as usize]
     }
 
+    /// The staff dashboard's language for this one: English or Hindi.
+    pub fn for_staff(self) -> Lang {
+        if Lang::STAFF.contains(&self) {
+            self
+        } else {
+            Lang::En
+        }
+    }
+
+    fn staff_catalogue(self) -> &'static Catalogue {
+        &STAFF_CATALOGUES[Lang::STAFF.iter().position(|l| *l == self.for_staff()).unwrap_or(0)]
+    }
+
+    /// A staff dashboard text ([`Lang::t`] for the desk), `{name}` marking its variables.
+    pub fn d(self, key: D) -> &'static str {
+        &self.staff_catalogue().marked[key as usize]
+    }
+
+    /// [`Lang::d`] with its variables filled.
+    pub fn df(self, key: D, args: &[(&str, &str)]) -> String {
+        self.staff_catalogue().format(key.name(), Some(&fluent_args(args)))
+    }
+
+    /// The given desk keys as a JSON object `{key: text}` for staff.js.
+    pub fn desk_json(self, keys: &[D]) -> String {
+        let map: serde_json::Map<String, serde_json::Value> =
+            keys.iter().map(|k| (k.name().to_string(), serde_json::Value::from(self.d(*k)))).collect();
+        serde_json::Value::Object(map).to_string()
+    }
+
     /// The message formatted with its variables. A value that reads as a whole number is
     /// given to Fluent as a number, so a translation can choose its plural form.
     pub fn tf(self, key: K, args: &[(&str, &str)]) -> String {
-        let catalogue = self.catalogue();
-        let mut fluent_args = FluentArgs::new();
-        for (name, value) in args {
-            // "07" and "+91" stay text: only a number that reads back the same is one.
-            match value.parse::<i64>() {
-                Ok(n) if n.to_string() == *value => fluent_args.set(*name, FluentValue::from(n)),
-                _ => fluent_args.set(*name, FluentValue::from(*value)),
-            }
-        }
-        catalogue.format(key, Some(&fluent_args))
+        self.catalogue().format(key.name(), Some(&fluent_args(args)))
     }
 
     /// The given keys as a JSON object `{key: text}` for a page script.
@@ -164,6 +185,19 @@ impl Lang {
     }
 }
 
+/// Fluent arguments from text values. A value that reads as a whole number is given to
+/// Fluent as a number, so a translation can choose its plural form; "07" and "+91" stay text.
+fn fluent_args<'a>(args: &[(&'a str, &'a str)]) -> FluentArgs<'a> {
+    let mut fluent_args = FluentArgs::new();
+    for (name, value) in args {
+        match value.parse::<i64>() {
+            Ok(n) if n.to_string() == *value => fluent_args.set(*name, FluentValue::from(n)),
+            _ => fluent_args.set(*name, FluentValue::from(*value)),
+        }
+    }
+    fluent_args
+}
+
 /// One language's bundle, and each message pre-rendered with `{name}` markers.
 struct Catalogue {
     bundle: FluentBundle<FluentResource>,
@@ -185,14 +219,27 @@ pub(crate) const SOURCES: [&str; 8] = [
 ];
 
 pub(crate) fn bundle(lang: Lang) -> FluentBundle<FluentResource> {
-    let resource = FluentResource::try_new(SOURCES[lang as usize].to_string())
-        .unwrap_or_else(|(_, errors)| panic!("locales/patient/{}.ftl does not parse: {errors:?}", lang.code()));
+    bundle_of("patient", SOURCES[lang as usize], lang)
+}
+
+/// The staff dashboard's catalogue files, in [`Lang::STAFF`]'s order.
+pub(crate) const STAFF_SOURCES: [&str; 2] =
+    [include_str!("../locales/staff/en.ftl"), include_str!("../locales/staff/hi.ftl")];
+
+pub(crate) fn staff_bundle(lang: Lang) -> FluentBundle<FluentResource> {
+    let i = Lang::STAFF.iter().position(|l| *l == lang).expect("a staff language");
+    bundle_of("staff", STAFF_SOURCES[i], lang)
+}
+
+fn bundle_of(audience: &str, source: &str, lang: Lang) -> FluentBundle<FluentResource> {
+    let resource = FluentResource::try_new(source.to_string())
+        .unwrap_or_else(|(_, errors)| panic!("locales/{audience}/{}.ftl does not parse: {errors:?}", lang.code()));
     let locale = lang.bcp47().parse().expect("a valid language tag");
     let mut bundle = FluentBundle::new_concurrent(vec![locale]);
     // The texts go into HTML, JSON and WhatsApp messages, none of them right-to-left: the
     // isolation marks would only show up as stray characters on old phones.
     bundle.set_use_isolating(false);
-    bundle.add_resource(resource).unwrap_or_else(|e| panic!("locales/patient/{}.ftl: {e:?}", lang.code()));
+    bundle.add_resource(resource).unwrap_or_else(|e| panic!("locales/{audience}/{}.ftl: {e:?}", lang.code()));
     bundle
 }
 
@@ -204,31 +251,48 @@ static CATALOGUES: LazyLock<Vec<Catalogue>> = LazyLock::new(|| {
         .map(|lang| {
             let mut c =
                 Catalogue { bundle: bundle(lang), fallback: (lang != Lang::En).then(|| &*ENGLISH), marked: Vec::new() };
-            c.marked = K::ALL.iter().map(|k| c.format_marked(*k)).collect();
+            c.marked = K::ALL.iter().map(|k| c.format_marked(k.name())).collect();
+            c
+        })
+        .collect()
+});
+
+static STAFF_ENGLISH: LazyLock<FluentBundle<FluentResource>> = LazyLock::new(|| staff_bundle(Lang::En));
+
+static STAFF_CATALOGUES: LazyLock<Vec<Catalogue>> = LazyLock::new(|| {
+    Lang::STAFF
+        .into_iter()
+        .map(|lang| {
+            let mut c = Catalogue {
+                bundle: staff_bundle(lang),
+                fallback: (lang != Lang::En).then(|| &*STAFF_ENGLISH),
+                marked: Vec::new(),
+            };
+            c.marked = D::ALL.iter().map(|k| c.format_marked(k.name())).collect();
             c
         })
         .collect()
 });
 
 impl Catalogue {
-    fn bundle_for(&self, key: K) -> &FluentBundle<FluentResource> {
+    fn bundle_for(&self, key: &str) -> &FluentBundle<FluentResource> {
         match self.fallback {
-            Some(english) if !self.bundle.has_message(key.name()) => english,
+            Some(english) if !self.bundle.has_message(key) => english,
             _ => &self.bundle,
         }
     }
 
-    fn format(&self, key: K, args: Option<&FluentArgs>) -> String {
+    fn format(&self, key: &str, args: Option<&FluentArgs>) -> String {
         let bundle = self.bundle_for(key);
-        let Some(pattern) = bundle.get_message(key.name()).and_then(|m| m.value()) else {
+        let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {
             // Unreachable: the tests prove every key is in English.
-            return key.name().to_string();
+            return key.to_string();
         };
         let mut errors = Vec::new();
         bundle.format_pattern(pattern, args, &mut errors).into_owned()
     }
 
-    fn format_marked(&self, key: K) -> String {
+    fn format_marked(&self, key: &str) -> String {
         let mut args = FluentArgs::new();
         for name in variables(self.bundle_for(key), key) {
             args.set(name.clone(), FluentValue::from(format!("{{{name}}}")));
@@ -238,7 +302,7 @@ impl Catalogue {
 }
 
 /// The variables a message uses, in order of appearance (selectors included).
-pub(crate) fn variables(bundle: &FluentBundle<FluentResource>, key: K) -> Vec<String> {
+pub(crate) fn variables(bundle: &FluentBundle<FluentResource>, key: &str) -> Vec<String> {
     use fluent_syntax::ast::{Expression, InlineExpression, Pattern, PatternElement};
     fn inline(e: &InlineExpression<&str>, out: &mut Vec<String>) {
         match e {
@@ -270,30 +334,31 @@ pub(crate) fn variables(bundle: &FluentBundle<FluentResource>, key: K) -> Vec<St
         }
     }
     let mut out = Vec::new();
-    if let Some(p) = bundle.get_message(key.name()).and_then(|m| m.value()) {
+    if let Some(p) = bundle.get_message(key).and_then(|m| m.value()) {
         pattern(p, &mut out);
     }
     out
 }
 
 macro_rules! keys {
-    ($($key:ident),* $(,)?) => {
+    ($enum:ident: $($key:ident),* $(,)?) => {
         /// A message key: the message's id in every catalogue.
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum K { $($key),* }
+        pub enum $enum { $($key),* }
 
-        impl K {
-            pub const ALL: &'static [K] = &[$(K::$key),*];
+        impl $enum {
+            pub const ALL: &'static [$enum] = &[$($enum::$key),*];
 
             pub fn name(self) -> &'static str {
-                match self { $(K::$key => stringify!($key)),* }
+                match self { $($enum::$key => stringify!($key)),* }
             }
         }
     };
 }
 
 keys! {
+    K:
     // Shared
     app_name, switch_language, now_serving, nobody_serving, waiting_count, token, footer_note,
     // Intake
@@ -336,6 +401,12 @@ keys! {
     button_cancel, button_stop, button_late,
 }
 
+// The reception dashboard (locales/staff/*.ftl: English and Hindi).
+keys! {
+    D:
+    page_title, title, login_heading, login_hint, email, password, log_in, log_out, switch_language, owner_page_link, reports_link, room, room_pinned, choose_room, open, working_in, pick_room, overview, lines, serving, closed_banner, now_serving, send_to_line, action_next, action_served, action_skip, action_undo, count_waiting, count_skipped, count_served, count_cancelled, count_total, count_away, call_order, nobody_waiting, nobody_skipped, add_heading, name, mobile_optional, line, add_walkin, add_emergency, emergency_hint, delay_heading, delay_minutes, delay_note, delay_announce, delay_clear, delay_hint, close_day, close_day_hint, keyboard, refreshes, network, network_action, send_token_to_line, send_to, no_name, badge_priority, badge_away, badge_away_expired, source_desk, source_qr, undo_what, undo_what_token, undo_nothing, undo_add_walk_in, undo_add_emergency, undo_close_day, undo_reset_day, day_closed, reception_of, nobody_seen, stall, delay_banner, delay_banner_note, row_skip, row_cancel, row_recall, sent_to, the_other_line, enter_name, walkin_added, walkin_added_line, emergency_added, emergency_added_line, delay_set, delay_set_queued, delay_cleared, minutes_invalid, close_day_confirm, day_closed_notice,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,14 +431,45 @@ mod tests {
             assert_eq!(ids(lang), known, "locales/patient/{}.ftl: keys differ from the code's", lang.code());
             let b = bundle(lang);
             for key in K::ALL {
-                let mut ours = variables(&b, *key);
-                let mut theirs = variables(&english, *key);
+                let mut ours = variables(&b, key.name());
+                let mut theirs = variables(&english, key.name());
                 ours.sort();
                 theirs.sort();
                 assert_eq!(ours, theirs, "{}: {key:?} has other variables than in English", lang.code());
                 assert!(!lang.t(*key).trim().is_empty(), "{}: {key:?} is empty", lang.code());
             }
         }
+    }
+
+    #[test]
+    fn the_staff_catalogues_have_every_key_with_the_same_variables() {
+        let known: BTreeSet<String> = D::ALL.iter().map(|k| k.name().to_string()).collect();
+        let english = staff_bundle(Lang::En);
+        for (i, lang) in Lang::STAFF.into_iter().enumerate() {
+            let resource = FluentResource::try_new(STAFF_SOURCES[i].to_string()).unwrap();
+            let ids: BTreeSet<String> = resource
+                .entries()
+                .filter_map(|e| match e {
+                    fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_string()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ids, known, "locales/staff/{}.ftl: keys differ from the code's", lang.code());
+            let b = staff_bundle(lang);
+            for key in D::ALL {
+                let (mut ours, mut theirs) = (variables(&b, key.name()), variables(&english, key.name()));
+                ours.sort();
+                theirs.sort();
+                assert_eq!(ours, theirs, "staff {}: {key:?}", lang.code());
+            }
+        }
+        let devanagari = |s: &str| s.chars().any(|c| ('\u{0900}'..='\u{097F}').contains(&c));
+        for key in D::ALL.iter().filter(|k| ![D::source_qr].contains(k)) {
+            assert!(devanagari(Lang::Hi.d(*key)), "{key:?}: {}", Lang::Hi.d(*key));
+        }
+        // Staff pages fall back to English for the patients' other languages.
+        assert_eq!(Lang::Ta.d(D::title), "Reception");
+        assert_eq!(Lang::Hi.df(D::stall, &[("minutes", "10")]).matches("10").count(), 1);
     }
 
     #[test]

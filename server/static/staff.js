@@ -14,7 +14,13 @@
   var Q = window.QLink;
   var $ = Q.$, api = Q.api, errorText = Q.errorText, showError = Q.showError, clearError = Q.clearError;
   var notice = Q.notice, el = Q.el;
-  var NETWORK = 'Network error: the server could not be reached. Check the connection; the list shows the last known state.';
+  // The page's words (English or Hindi), {name} marking what is filled in.
+  var holder = document.querySelector('main[data-i18n]');
+  var T = JSON.parse((holder && holder.getAttribute('data-i18n')) || '{}');
+  function fmt(s, args) {
+    return String(s).replace(/\{(\w+)\}/g, function (all, k) { return k in args ? String(args[k]) : all; });
+  }
+  var NETWORK = T.network;
   Q.wireLogin(NETWORK);
 
   var dashboard = $('dashboard');
@@ -58,8 +64,8 @@
   function transferSelect(t) {
     var s = el('select', 'transfer small');
     s.setAttribute('data-token', t.token_id);
-    s.setAttribute('aria-label', 'Send ' + label(t) + ' to another line');
-    s.appendChild(el('option', null, 'Send to…')).value = '';
+    s.setAttribute('aria-label', fmt(T.send_token_to_line, { label: label(t) }));
+    s.appendChild(el('option', null, T.send_to)).value = '';
     (lines || []).forEach(function (q) {
       if (!q.is_active || q.queue_id === t.queue_id) return;
       var o = el('option', null, q.name);
@@ -85,13 +91,13 @@
     var li = el('li');
     li.setAttribute('data-token-id', t.token_id);
     li.appendChild(el('span', 'num', label(t)));
-    li.appendChild(el('span', 'name', t.patient_name || '(no name)'));
-    if (t.is_priority) li.appendChild(el('span', 'badge priority', 'PRIORITY'));
-    if (t.held_until && t.status === 'WAITING') li.appendChild(el('span', 'badge away', 'AWAY until ' + clock(t.held_until)));
-    if (t.held_until && t.status === 'SKIPPED') li.appendChild(el('span', 'badge away', 'away too long'));
+    li.appendChild(el('span', 'name', t.patient_name || T.no_name));
+    if (t.is_priority) li.appendChild(el('span', 'badge priority', T.badge_priority));
+    if (t.held_until && t.status === 'WAITING') li.appendChild(el('span', 'badge away', fmt(T.badge_away, { time: clock(t.held_until) })));
+    if (t.held_until && t.status === 'SKIPPED') li.appendChild(el('span', 'badge away', T.badge_away_expired));
     var meta = [];
     if (t.patient_phone) meta.push(t.patient_phone);
-    meta.push(t.source === 'STAFF' ? 'desk' : 'QR');
+    meta.push(t.source === 'STAFF' ? T.source_desk : T.source_qr);
     if (lines && t.queue_name) meta.push(t.queue_name);
     li.appendChild(el('span', 'meta', meta.join(' · ')));
     buttons.forEach(function (b) { li.appendChild(b); });
@@ -100,7 +106,7 @@
 
   // A time of day in the browser's zone, which is the clinic's (the desk is in the clinic).
   function clock(iso) {
-    return new Date(iso).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
+    return new Date(iso).toLocaleTimeString(document.documentElement.getAttribute('data-locale') || [], { hour: 'numeric', minute: '2-digit' });
   }
 
   var drawn = {};
@@ -120,7 +126,7 @@
   }
 
   // The queue buttons keep their names; other undoable actions read as words.
-  var UNDO_NAMES = { ADD_WALK_IN: 'add walk-in', ADD_EMERGENCY: 'add emergency', CLOSE_SESSION: 'close day', RESET_SESSION: 'reset day' };
+  var UNDO_NAMES = { ADD_WALK_IN: T.undo_add_walk_in, ADD_EMERGENCY: T.undo_add_emergency, CLOSE_SESSION: T.undo_close_day, RESET_SESSION: T.undo_reset_day };
 
   function updateButtons() {
     var s = queue && queue.summary;
@@ -131,12 +137,13 @@
     var undo = $('undo');
     undo.disabled = busy || noRoom || !s || !s.undo_action;
     var undoLabel = s && (s.undo_token_label || (s.undo_token_number !== null && s.undo_token_number !== undefined ? s.undo_token_number : null));
-    undo.textContent = s && s.undo_action
-      ? 'UNDO ' + (UNDO_NAMES[s.undo_action] || s.undo_action) + (undoLabel !== null && undoLabel !== undefined ? ' (token ' + undoLabel + ')' : '')
-      : 'UNDO (nothing to undo)';
+    var what = s && s.undo_action ? (UNDO_NAMES[s.undo_action] || s.undo_action) : null;
+    undo.textContent = what === null
+      ? T.undo_nothing
+      : (undoLabel !== null && undoLabel !== undefined ? fmt(T.undo_what_token, { what: what, label: undoLabel }) : fmt(T.undo_what, { what: what }));
     var closed = !!(s && s.session_status === 'CLOSED');
     $('close-day').disabled = busy || closed;
-    $('close-day').textContent = closed ? 'Today\'s queue is closed' : 'Close today\'s queue';
+    $('close-day').textContent = closed ? T.day_closed : T.close_day;
     $('add-walkin').disabled = busy;
     $('add-emergency').disabled = busy;
     Array.prototype.forEach.call(dashboard.querySelectorAll('.tokens button, select.transfer'), function (b) { b.disabled = busy; });
@@ -147,7 +154,7 @@
     queue = q;
     var s = q.summary;
     $('clinic-name').textContent = q.business_name;
-    document.title = 'Reception · ' + q.business_name;
+    document.title = fmt(T.reception_of, { clinic: q.business_name });
     // This room's patient (without a room: the clinic's, as in a one-room clinic).
     var serving = q.tokens.filter(function (t) {
       return t.status === 'SERVING' && (!room || !t.room_id || t.room_id === room);
@@ -165,11 +172,11 @@
         old.parentNode.replaceChild(fresh, old);
       }
     }
-    $('serving-name').textContent = serving ? (serving.patient_name || '') : 'Nobody is being seen.';
+    $('serving-name').textContent = serving ? (serving.patient_name || '') : T.nobody_seen;
     var stall = $('stall');
     stall.hidden = !s.stall_warning;
     stall.textContent = s.stall_warning
-      ? 'No queue action for ' + q.stall_warning_minutes + ' minutes while patients are waiting. Press NEXT when the doctor is ready.'
+      ? fmt(T.stall, { minutes: q.stall_warning_minutes })
       : '';
     $('closed-banner').hidden = s.session_status !== 'CLOSED';
     $('count-waiting').textContent = s.waiting_count;
@@ -180,15 +187,16 @@
     $('count-away').textContent = s.held_count || 0;
     var delay = $('delay-banner');
     delay.hidden = s.delay_minutes === null || s.delay_minutes === undefined;
-    delay.textContent = delay.hidden ? '' : 'Doctor delayed: patients are told about ' + s.delay_minutes + ' more min' +
-      (s.delay_note ? ' (“' + s.delay_note + '”)' : '') + '. It ends when you call the next patient.';
+    delay.textContent = delay.hidden ? '' : s.delay_note
+      ? fmt(T.delay_banner_note, { minutes: s.delay_minutes, note: s.delay_note })
+      : fmt(T.delay_banner, { minutes: s.delay_minutes });
     fill('waiting-list', 'waiting-empty', q.tokens.filter(function (t) { return t.status === 'WAITING'; }), function (t) {
-      var buttons = [rowButton('Skip', 'SKIP', t), rowButton('Cancel', 'CANCEL', t)];
+      var buttons = [rowButton(T.row_skip, 'SKIP', t), rowButton(T.row_cancel, 'CANCEL', t)];
       if (lines) buttons.push(transferSelect(t));
       return buttons;
     });
     fill('skipped-list', 'skipped-empty', q.tokens.filter(function (t) { return t.status === 'SKIPPED'; }), function (t) {
-      return [rowButton('RECALL', 'RECALL', t, 'primary')];
+      return [rowButton(T.row_recall, 'RECALL', t, 'primary')];
     });
     updateButtons();
   }
@@ -245,7 +253,7 @@
       if (res.status === 401) { location.reload(); return; }
       if (res.status >= 200 && res.status < 300) { if (onOk) onOk(res); } else { showError(errorText(res)); }
     }, function () {
-      showError('Network error: the action may not have reached the server. Check the list before trying again.');
+      showError(T.network_action);
     }).then(function () { return refresh(); }).then(function () { busy = false; updateButtons(); });
   }
 
@@ -270,7 +278,7 @@
     if (room) body.room_id = room;
     var name = (lines || []).filter(function (q) { return q.queue_id === queueId; }).map(function (q) { return q.name; })[0];
     run(function () { return api('POST', '/api/v1/staff/queue/actions', body); }, function () {
-      notice('Sent to ' + (name || 'the other line') + '.');
+      notice(fmt(T.sent_to, { line: name || T.the_other_line }));
     });
   }
 
@@ -292,7 +300,7 @@
     event.preventDefault();
     var emergency = !!(event.submitter && event.submitter.getAttribute('data-priority') === 'true');
     var name = $('add-name').value.trim();
-    if (!name) { showError('Enter the patient\'s name.'); $('add-name').focus(); return; }
+    if (!name) { showError(T.enter_name); $('add-name').focus(); return; }
     var phone = $('add-phone').value.trim();
     var body = { patient_name: name, patient_phone: phone || null, is_priority: emergency };
     var line = $('add-queue');
@@ -303,8 +311,9 @@
       var keep = line ? line.value : null;
       addForm.reset();
       if (line) line.value = keep;
-      notice((emergency ? 'Emergency' : 'Walk-in') + ' added: token ' + (res.data.token_label || res.data.token_number) + ' for ' + name +
-        (line && res.data.queue_name ? ' (' + res.data.queue_name + ')' : '') + '.');
+      var args = { label: res.data.token_label || res.data.token_number, name: name, line: res.data.queue_name };
+      var withLine = !!(line && res.data.queue_name);
+      notice(fmt(emergency ? (withLine ? T.emergency_added_line : T.emergency_added) : (withLine ? T.walkin_added_line : T.walkin_added), args));
     });
   });
 
@@ -316,15 +325,15 @@
     if (line && line.value) body.queue_id = line.value;
     run(function () { return api('POST', '/api/v1/staff/delay', body); }, function (res) {
       notice(minutes > 0
-        ? 'Waiting patients now see a delay of ' + minutes + ' min' + (res.data.messages_queued ? ' (' + res.data.messages_queued + ' WhatsApp messages queued).' : '.')
-        : 'The delay is cleared.');
+        ? fmt(res.data.messages_queued ? T.delay_set_queued : T.delay_set, { minutes: minutes, queued: res.data.messages_queued })
+        : T.delay_cleared);
     });
   }
 
   $('delay-form').addEventListener('submit', function (event) {
     event.preventDefault();
     var input = $('delay-minutes');
-    if (!input.checkValidity()) { showError('Minutes late: ' + (input.validationMessage || 'enter 0 to 240.')); input.focus(); return; }
+    if (!input.checkValidity()) { showError(T.minutes_invalid); input.focus(); return; }
     announceDelay(parseInt(input.value, 10));
   });
   $('delay-clear').addEventListener('click', function () { announceDelay(0); });
@@ -333,7 +342,7 @@
   var closeDay = $('close-day'), armed = null;
   closeDay.addEventListener('click', function () {
     if (!armed) {
-      closeDay.textContent = 'Click again to close today\'s queue';
+      closeDay.textContent = T.close_day_confirm;
       closeDay.classList.add('danger');
       armed = setTimeout(function () { armed = null; closeDay.classList.remove('danger'); updateButtons(); }, 5000);
       return;
@@ -342,7 +351,7 @@
     armed = null;
     closeDay.classList.remove('danger');
     run(function () { return api('POST', '/api/v1/staff/session/close'); }, function () {
-      notice('Today\'s queue is closed for QR sign-ups.');
+      notice(T.day_closed_notice);
     });
   });
 

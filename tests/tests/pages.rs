@@ -1022,3 +1022,35 @@ async fn the_desk_and_the_panel_share_one_helper_script() {
         }
     }
 }
+
+/// The reception dashboard in Hindi (SPEC §12): the login, the dashboard and what its
+/// script writes, chosen on the page and kept through the login; English stays the default.
+#[tokio::test]
+async fn the_reception_dashboard_speaks_hindi() {
+    let app = spawn_app().await;
+    app.clinic("hindi-desk").await;
+    app.take_token("hindi-desk", "सीता", "9876543210").await;
+    let desk = Browser::start("hindi-desk", DESK).await;
+    desk.goto(&app.url("/staff?poll=1")).await;
+    desk.wait_for_text("h1", "Reception login").await;
+    desk.click(".staff-lang a[lang=hi]").await;
+    desk.wait_for_text("h1", "रिसेप्शन लॉगिन").await;
+    assert_eq!(desk.js("return document.documentElement.lang;", vec![]).await, json!("hi"));
+    desk.fill("#email", "staff@hindi-desk.test").await;
+    desk.fill("#password", PASSWORD).await;
+    desk.click("#login-button").await;
+    desk.wait_visible("#dashboard").await;
+    assert!(desk.text("#next").await.starts_with("अगला"), "{}", desk.text("#next").await);
+    assert!(desk.text(".add h2").await.contains("मरीज़ जोड़ें"));
+    desk.wait_for_text("#undo", "वापस लें (कुछ नहीं है)").await;
+    desk.click("#next").await;
+    desk.wait_for_text("#serving-number", "1").await;
+    desk.wait_for_text("#undo", "वापस लें: NEXT (टोकन 1)").await;
+    desk.fill("#add-name", "राम").await;
+    desk.click("#add-walkin").await;
+    desk.wait_for_text("#notice", "मरीज़ जोड़ा गया: राम के लिए टोकन 2").await;
+    // Back to English with the menu.
+    desk.click(".staff-lang a[lang=en]").await;
+    desk.wait_for_text(".add h2", "Add a patient at the desk").await;
+    desk.close().await;
+}

@@ -1,7 +1,9 @@
 //! `/staff` (the reception dashboard) and `/admin` (the operator's panel). The server only
 //! decides which screen to show: the login form, the dashboard, or "wrong kind of login".
 //! The screens themselves are driven by staff.js / admin.js over the JSON API with the
-//! HttpOnly session cookie; these pages are English only.
+//! HttpOnly session cookie. The reception dashboard speaks English or Hindi (`?lang=`, else
+//! the browser's language; texts in locales/staff/*.ftl, the script's travel in
+//! `data-i18n`); the operator's panel is English.
 //!
 //! In a clinic with several rooms the dashboard works in one room: the login's pinned room,
 //! or the one picked (`?room=ID`, remembered by the browser). It has a clinic overview of
@@ -11,7 +13,7 @@
 //! (`/owner`) and the reports (`/staff/reports`) linked from it.
 
 use super::assets::Asset;
-use super::i18n::Lang;
+use super::i18n::{Lang, D};
 use super::{current_user, html_response, layout, Cache, PageError};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -29,6 +31,8 @@ use uuid::Uuid;
 pub struct DeskQuery {
     /// The room to work in (a clinic with several rooms).
     pub room: Option<String>,
+    /// `en` or `hi`.
+    pub lang: Option<String>,
 }
 
 /// What the dashboard needs to know about the clinic's rooms and lines.
@@ -76,17 +80,82 @@ fn works_the_desk(user: &User) -> bool {
 
 /// The login card of the staff, owner and operator pages (their scripts post it).
 pub(super) fn login_form(heading: &str, hint: &str) -> Markup {
+    login_form_in(Lang::En, heading, hint)
+}
+
+fn login_form_in(lang: Lang, heading: &str, hint: &str) -> Markup {
     html! {
-        main.card.login {
+        main.card.login data-i18n=(lang.desk_json(SCRIPT_KEYS)) {
             h1 { (heading) }
             p.lead { (hint) }
             p #message .error role="alert" hidden {}
             form #login {
-                label for="email" { "Email" }
+                label for="email" { (lang.d(D::email)) }
                 input #email name="email" type="email" autocomplete="username" required;
-                label for="password" { "Password" }
+                label for="password" { (lang.d(D::password)) }
                 input #password name="password" type="password" autocomplete="current-password" required;
-                button #login-button .primary type="submit" { "Log in" }
+                button #login-button .primary type="submit" { (lang.d(D::log_in)) }
+            }
+        }
+    }
+}
+
+/// The texts staff.js writes.
+const SCRIPT_KEYS: &[D] = &[
+    D::network,
+    D::network_action,
+    D::send_token_to_line,
+    D::send_to,
+    D::no_name,
+    D::badge_priority,
+    D::badge_away,
+    D::badge_away_expired,
+    D::source_desk,
+    D::source_qr,
+    D::undo_what,
+    D::undo_what_token,
+    D::undo_nothing,
+    D::undo_add_walk_in,
+    D::undo_add_emergency,
+    D::undo_close_day,
+    D::undo_reset_day,
+    D::day_closed,
+    D::close_day,
+    D::reception_of,
+    D::nobody_seen,
+    D::stall,
+    D::delay_banner,
+    D::delay_banner_note,
+    D::row_skip,
+    D::row_cancel,
+    D::row_recall,
+    D::sent_to,
+    D::the_other_line,
+    D::enter_name,
+    D::walkin_added,
+    D::walkin_added_line,
+    D::emergency_added,
+    D::emergency_added_line,
+    D::delay_set,
+    D::delay_set_queued,
+    D::delay_cleared,
+    D::minutes_invalid,
+    D::close_day_confirm,
+    D::day_closed_notice,
+];
+
+/// English · हिन्दी: the dashboard in the other staff language (the room kept).
+fn staff_language_switch(lang: Lang, room: Option<Uuid>) -> Markup {
+    html! {
+        nav.lang-switch.staff-lang aria-label=(lang.d(D::switch_language)) {
+            @for (i, other) in Lang::STAFF.iter().enumerate() {
+                @if i > 0 { " · " }
+                @if *other == lang {
+                    span aria-current="true" lang=(other.code()) { (other.native_name()) }
+                } @else {
+                    a href={ "/staff?lang=" (other.code()) @if let Some(r) = room { "&room=" (r) } }
+                        lang=(other.code()) hreflang=(other.code()) { (other.native_name()) }
+                }
             }
         }
     }
@@ -107,19 +176,28 @@ fn wrong_login(email: &str, this_page: &str, other_page: &str, other_label: &str
 }
 
 fn page(title: &str, script: Asset, body: Markup) -> Response {
-    html_response(StatusCode::OK, Cache::NoStore, layout(Lang::En, title, "desk", Some(script), body))
+    page_in(Lang::En, title, script, body)
+}
+
+fn page_in(lang: Lang, title: &str, script: Asset, body: Markup) -> Response {
+    html_response(StatusCode::OK, Cache::NoStore, layout(lang, title, "desk", Some(script), body))
 }
 
 pub async fn staff_page(State(app): State<AppState>, Query(query): Query<DeskQuery>, mut parts: Parts) -> Response {
+    let lang = Lang::choose(query.lang.as_deref(), &parts.headers, Lang::En).for_staff();
     let user = match current_user(&mut parts, &app).await {
         Ok(u) => u,
         Err(e) => return PageError::new(Lang::En, e).into_response(),
     };
     match user {
-        None => page(
-            "Reception · QLink",
+        None => page_in(
+            lang,
+            lang.d(D::page_title),
             Asset::StaffJs,
-            login_form("Reception login", "Log in with your clinic's staff account."),
+            html! {
+                (staff_language_switch(lang, None))
+                (login_form_in(lang, lang.d(D::login_heading), lang.d(D::login_hint)))
+            },
         ),
         Some(u) if !works_the_desk(&u) => page(
             "Reception · QLink",
@@ -132,7 +210,7 @@ pub async fn staff_page(State(app): State<AppState>, Query(query): Query<DeskQue
             ),
         ),
         Some(u) => match load_desk(&app, &u, &query).await {
-            Ok(desk) => page("Reception · QLink", Asset::StaffJs, dashboard(&u, &desk)),
+            Ok(desk) => page_in(lang, lang.d(D::page_title), Asset::StaffJs, dashboard(lang, &u, &desk)),
             Err(e) => PageError::new(Lang::En, e).into_response(),
         },
     }
@@ -245,48 +323,56 @@ fn settings_fields(schema: &[crate::sql::SettingRow]) -> Markup {
 }
 
 fn top_bar(title_id: &str, title: &str, email: &str) -> Markup {
+    top_bar_in(Lang::En, title_id, title, email)
+}
+
+fn top_bar_in(lang: Lang, title_id: &str, title: &str, email: &str) -> Markup {
     html! {
         header.topbar {
             h1 id=(title_id) { (title) }
             span.user { (email) }
-            button #logout .secondary.small type="button" { "Log out" }
+            button #logout .secondary.small type="button" { (lang.d(D::log_out)) }
         }
     }
 }
 
 /// The room picker: a select of the active rooms; a pinned login sees its room only.
-fn room_picker(desk: &Desk) -> Markup {
+fn room_picker(lang: Lang, desk: &Desk) -> Markup {
     html! {
         form #room-picker .room-picker method="get" action="/staff" {
-            label for="room" { "Room" }
+            input type="hidden" name="lang" value=(lang.code());
+            label for="room" { (lang.d(D::room)) }
             @if desk.pinned {
                 select #room name="room" disabled {
                     @for r in desk.rooms.iter().filter(|r| Some(r.room_id) == desk.room) {
                         option value=(r.room_id) selected { (r.name) }
                     }
                 }
-                span.small-print { " (this login works in this room)" }
+                span.small-print { " " (lang.d(D::room_pinned)) }
             } @else {
                 select #room name="room" {
-                    option value="" selected[desk.room.is_none()] { "Choose a room…" }
+                    option value="" selected[desk.room.is_none()] { (lang.d(D::choose_room)) }
                     @for r in desk.active_rooms() {
                         option value=(r.room_id) selected[desk.room == Some(r.room_id)] { (r.name) }
                     }
                 }
-                noscript { button.small.secondary type="submit" { "Open" } }
+                noscript { button.small.secondary type="submit" { (lang.d(D::open)) } }
             }
         }
     }
 }
 
 /// Every room of the clinic: whom it serves, how many wait for it.
-fn overview(desk: &Desk) -> Markup {
+fn overview(lang: Lang, desk: &Desk) -> Markup {
     html! {
         section #overview .overview {
-            h2 { "Clinic overview" }
+            h2 { (lang.d(D::overview)) }
             div.table-wrap {
                 table {
-                    thead { tr { th { "Room" } th { "Lines" } th { "Serving" } th { "Waiting" } } }
+                    thead { tr {
+                        th { (lang.d(D::room)) } th { (lang.d(D::lines)) } th { (lang.d(D::serving)) }
+                        th { (lang.d(D::count_waiting)) }
+                    } }
                     tbody #overview-rows {
                         @for r in desk.active_rooms() {
                             tr data-room-id=(r.room_id) .here[desk.room == Some(r.room_id)] {
@@ -303,7 +389,7 @@ fn overview(desk: &Desk) -> Markup {
     }
 }
 
-fn dashboard(user: &User, desk: &Desk) -> Markup {
+fn dashboard(lang: Lang, user: &User, desk: &Desk) -> Markup {
     let several_rooms = desk.several_rooms();
     let queues: Vec<serde_json::Value> = desk
         .queues
@@ -316,128 +402,133 @@ fn dashboard(user: &User, desk: &Desk) -> Markup {
         desk.rooms.iter().find(|r| Some(r.room_id) == desk.room).map(|r| r.queue_ids.clone()).unwrap_or_default();
     let needs_room = several_rooms && desk.room.is_none();
     html! {
-        (top_bar("clinic-name", "Reception", &user.email))
+        (top_bar_in(lang, "clinic-name", lang.d(D::title), &user.email))
+        (staff_language_switch(lang, desk.room))
         @if user.role == "OWNER" {
             nav.owner-link aria-label="Owner" {
-                a href="/owner" { "Lines, rooms and staff logins (owner page)" }
+                a href="/owner" { (lang.d(D::owner_page_link)) }
                 " · "
-                a #reports-link href="/staff/reports" { "Reports" }
+                a #reports-link href="/staff/reports" { (lang.d(D::reports_link)) }
             }
         }
         main #dashboard .dashboard data-room=[desk.room] data-rooms=[several_rooms.then_some("several")]
+            data-i18n=(lang.desk_json(SCRIPT_KEYS))
             data-queues=[desk.several_queues().then(|| serde_json::Value::from(queues.clone()).to_string())] {
             @if several_rooms {
                 div.room-bar {
-                    (room_picker(desk))
-                    @if let Some(name) = &room_name { p #room-title .room-title { "Working in " strong { (name) } } }
+                    (room_picker(lang, desk))
+                    @if let Some(name) = &room_name {
+                        p #room-title .room-title { (lang.d(D::working_in)) " " strong { (name) } }
+                    }
                 }
                 @if needs_room {
-                    p #pick-room .notice role="status" { "Choose the room you work in to call patients." }
+                    p #pick-room .notice role="status" { (lang.d(D::pick_room)) }
                 }
             }
-            (desk_body(desk, &room_queues))
-            @if several_rooms { (overview(desk)) }
+            (desk_body(lang, desk, &room_queues))
+            @if several_rooms { (overview(lang, desk)) }
         }
     }
 }
 
-fn desk_body(desk: &Desk, room_queues: &[Uuid]) -> Markup {
+fn desk_body(lang: Lang, desk: &Desk, room_queues: &[Uuid]) -> Markup {
+    let t = |key: D| lang.d(key);
     let mut walk_in_lines: Vec<&QueueLine> = desk.queues.iter().filter(|q| q.is_active).collect();
     walk_in_lines.sort_by_key(|q| !room_queues.contains(&q.queue_id));
     html! {
             p #stall .warning role="status" hidden {}
             p #message .error role="alert" hidden {}
             p #notice .notice role="status" hidden {}
-            p #closed-banner .note hidden { "Today's queue is closed for QR sign-ups. You can still add and serve patients." }
+            p #closed-banner .note hidden { (t(D::closed_banner)) }
             p #delay-banner .warning role="status" hidden {}
             section.serving-panel {
                 div.now {
-                    p.label { "Now serving" }
+                    p.label { (t(D::now_serving)) }
                     p #serving-number .number { "—" }
                     p #serving-name .serving-name {}
                     @if desk.several_queues() {
                         p #serving-transfer-box .transfer-box hidden {
-                            label for="serving-transfer" { "Send to another line" }
+                            label for="serving-transfer" { (t(D::send_to_line)) }
                             select #serving-transfer .transfer data-transfer="serving" {}
                         }
                     }
                 }
                 div.actions {
-                    button #next .action.primary.huge type="button" data-action="NEXT" disabled { "NEXT" kbd { "N" } }
-                    button #served .action.huge type="button" data-action="SERVED" disabled { "SERVED" kbd { "S" } }
-                    button #skip .action.huge.warn type="button" data-action="SKIP" disabled { "SKIP" kbd { "K" } }
-                    button #undo .action.secondary type="button" data-action="UNDO" disabled { "UNDO" }
+                    button #next .action.primary.huge type="button" data-action="NEXT" disabled { (t(D::action_next)) kbd { "N" } }
+                    button #served .action.huge type="button" data-action="SERVED" disabled { (t(D::action_served)) kbd { "S" } }
+                    button #skip .action.huge.warn type="button" data-action="SKIP" disabled { (t(D::action_skip)) kbd { "K" } }
+                    button #undo .action.secondary type="button" data-action="UNDO" disabled { (t(D::action_undo)) }
                 }
             }
             dl #counts .counts {
-                div { dt { "Waiting" } dd #count-waiting { "0" } }
-                div { dt { "Skipped" } dd #count-skipped { "0" } }
-                div { dt { "Served" } dd #count-served { "0" } }
-                div { dt { "Cancelled" } dd #count-cancelled { "0" } }
-                div { dt { "Tokens today" } dd #count-total { "0" } }
-                div { dt { "Stepped out" } dd #count-away { "0" } }
+                div { dt { (t(D::count_waiting)) } dd #count-waiting { "0" } }
+                div { dt { (t(D::count_skipped)) } dd #count-skipped { "0" } }
+                div { dt { (t(D::count_served)) } dd #count-served { "0" } }
+                div { dt { (t(D::count_cancelled)) } dd #count-cancelled { "0" } }
+                div { dt { (t(D::count_total)) } dd #count-total { "0" } }
+                div { dt { (t(D::count_away)) } dd #count-away { "0" } }
             }
             div.columns {
                 section.list {
-                    h2 { "Waiting " span.small-print { "(call order)" } }
+                    h2 { (t(D::count_waiting)) " " span.small-print { (t(D::call_order)) } }
                     ol #waiting-list .tokens {}
-                    p #waiting-empty .empty { "Nobody is waiting." }
+                    p #waiting-empty .empty { (t(D::nobody_waiting)) }
                 }
                 section.list {
-                    h2 { "Skipped" }
+                    h2 { (t(D::count_skipped)) }
                     ul #skipped-list .tokens {}
-                    p #skipped-empty .empty { "Nobody skipped." }
+                    p #skipped-empty .empty { (t(D::nobody_skipped)) }
                 }
             }
             section.add {
-                h2 { "Add a patient at the desk" }
+                h2 { (t(D::add_heading)) }
                 form #add-form {
                     div.row {
-                        div { label for="add-name" { "Name" } input #add-name name="patient_name" type="text" maxlength="80" required; }
-                        div { label for="add-phone" { "Mobile (optional)" } input #add-phone name="patient_phone" type="tel" maxlength="20"; }
+                        div { label for="add-name" { (t(D::name)) } input #add-name name="patient_name" type="text" maxlength="80" required; }
+                        div { label for="add-phone" { (t(D::mobile_optional)) } input #add-phone name="patient_phone" type="tel" maxlength="20"; }
                         @if desk.several_queues() {
-                            div { label for="add-queue" { "Line" }
+                            div { label for="add-queue" { (t(D::line)) }
                                   select #add-queue name="queue_id" {
                                       @for q in &walk_in_lines { option value=(q.queue_id) { (q.name) } }
                                   } }
                         }
                     }
                     div.row.buttons {
-                        button #add-walkin .action.primary type="submit" data-priority="false" { "Add walk-in" }
-                        button #add-emergency .action.danger type="submit" data-priority="true" { "Add emergency" }
+                        button #add-walkin .action.primary type="submit" data-priority="false" { (t(D::add_walkin)) }
+                        button #add-emergency .action.danger type="submit" data-priority="true" { (t(D::add_emergency)) }
                     }
-                    p.small-print { "An emergency is called before everyone else." }
+                    p.small-print { (t(D::emergency_hint)) }
                 }
             }
             section.delay {
-                h2 { "Doctor delayed" }
+                h2 { (t(D::delay_heading)) }
                 form #delay-form {
                     div.row {
                         @if desk.several_queues() {
-                            div { label for="delay-queue" { "Line" }
+                            div { label for="delay-queue" { (t(D::line)) }
                                   select #delay-queue name="queue_id" {
                                       @for q in &walk_in_lines { option value=(q.queue_id) { (q.name) } }
                                   } }
                         }
-                        div { label for="delay-minutes" { "Minutes late (0–240)" }
+                        div { label for="delay-minutes" { (t(D::delay_minutes)) }
                               input #delay-minutes name="minutes" type="number" min="0" max="240" step="1" value="15" required; }
-                        div { label for="delay-note" { "Note for patients (optional)" }
+                        div { label for="delay-note" { (t(D::delay_note)) }
                               input #delay-note name="note" type="text" maxlength="200"; }
                     }
                     div.row.buttons {
-                        button #delay-announce .action.primary type="submit" { "Tell waiting patients" }
-                        button #delay-clear .action.secondary type="button" { "Doctor is here (clear)" }
+                        button #delay-announce .action.primary type="submit" { (t(D::delay_announce)) }
+                        button #delay-clear .action.secondary type="button" { (t(D::delay_clear)) }
                     }
-                    p.small-print { "Every waiting patient's time moves by the delay; it ends when you call the next patient." }
+                    p.small-print { (t(D::delay_hint)) }
                 }
             }
             section.day {
-                button #close-day .action.secondary type="button" { "Close today's queue" }
-                p.small-print { "Stops QR sign-ups for today. Patients already waiting keep their place." }
+                button #close-day .action.secondary type="button" { (t(D::close_day)) }
+                p.small-print { (t(D::close_day_hint)) }
             }
             p.shortcuts.small-print {
-                "Keyboard: " kbd { "N" } " = NEXT, " kbd { "S" } " = SERVED, " kbd { "K" } " = SKIP. "
-                "The list refreshes by itself."
+                (t(D::keyboard)) " " kbd { "N" } " = " (t(D::action_next)) ", " kbd { "S" } " = " (t(D::action_served))
+                ", " kbd { "K" } " = " (t(D::action_skip)) ". " (t(D::refreshes))
             }
     }
 }
