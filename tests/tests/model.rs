@@ -1,9 +1,16 @@
 //! A reference model of the queue rules, written independently of the extension, driven
 //! against the real extension by random actions from 20 concurrent connections over 10
 //! clinics. Each step takes the clinic's lock first, so the model sees the same order as
-//! the database; after every step the clinic's whole state (statuses, priority, numbers,
-//! pointer, positions) must equal the model's, and every refusal must be the one the model
-//! predicts. `QLINK_SEED` replays a run; `QLINK_MODEL_STEPS` sets steps per connection.
+//! the database; after every step the clinic's whole state (statuses, priority, holds,
+//! call times, numbers, pointer, positions) must equal the model's, and every refusal must
+//! be the one the model predicts. `QLINK_SEED` replays a run; `QLINK_MODEL_STEPS` sets
+//! steps per connection.
+//!
+//! The first model also covers patient self-service (SPEC §12): stepping out
+//! (`hold_token`), coming back (`return_token`) and holds running out. The queue clock
+//! (`qlink.clock_override`) is pinned per step and moves in whole seconds, so the model
+//! knows every timestamp: `held_at`, `held_until` and `called_at` (which decides whether
+//! a returning patient's turn passed) are compared as seconds since `BASE`.
 
 use qlink_tests::{connect, create_clinic, fresh_database, sqlstate};
 use rand::rngs::StdRng;
@@ -33,26 +40,45 @@ impl St {
     }
 }
 
+/// A token as the rules see it. Times are seconds of the queue clock since `BASE`.
 #[derive(Clone, Debug)]
 struct Tok {
     id: Uuid,
     status: St,
     priority: bool,
+    /// When it was last called (NEXT stamps it; UNDO restores it).
+    called_at: Option<i64>,
+    /// A hold (SPEC §12): when the patient stepped out, and until when. A hold that ran out
+    /// keeps both (the token is then SKIPPED); any staff or patient transition clears them.
+    held_at: Option<i64>,
+    held_until: Option<i64>,
+}
+
+impl Tok {
+    fn new(id: Uuid, priority: bool) -> Tok {
+        Tok { id, status: St::Waiting, priority, called_at: None, held_at: None, held_until: None }
+    }
 }
 
 /// An undoable action: the state of what it touched, before and after.
 #[derive(Clone, Debug)]
 struct Entry {
-    before: Vec<(usize, St, bool)>,
-    after: Vec<(usize, St, bool)>,
+    before: Vec<(usize, Tok)>,
+    after: Vec<(usize, Tok)>,
     session_before: bool,
 }
 
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 struct Model {
     tokens: Vec<Tok>,
     closed: bool,
     undo: Vec<Entry>,
+    /// The queue clock: seconds since `BASE`.
+    clock: i64,
+    /// The clinic's `hold_minutes` (0: patients cannot step out).
+    hold_max: i32,
+    /// BACKs seen, by outcome: returned, front, expired.
+    returns: [usize; 3],
 }
 
 impl Model {
@@ -60,26 +86,68 @@ impl Model {
         self.tokens.iter().position(|t| t.status == St::Serving)
     }
 
-    /// WAITING tokens in call order: priority first, then by number.
+    /// WAITING tokens in call order: priority first, then by number. Held tokens keep
+    /// their place (and count in positions and the line's length).
     fn line(&self) -> Vec<usize> {
         let mut w: Vec<usize> = (0..self.tokens.len()).filter(|&i| self.tokens[i].status == St::Waiting).collect();
         w.sort_by_key(|&i| (!self.tokens[i].priority, i));
         w
     }
 
-    fn snap(&self, idx: &[usize]) -> Vec<(usize, St, bool)> {
-        idx.iter().map(|&i| (i, self.tokens[i].status, self.tokens[i].priority)).collect()
+    /// A WAITING token's place in the line (1-based).
+    fn position(&self, t: usize) -> Option<i32> {
+        self.line().iter().position(|&i| i == t).map(|p| p as i32 + 1)
     }
 
-    /// Applies a staff action that moves `moves`, recording it for UNDO.
-    fn apply(&mut self, moves: Vec<(usize, St, Option<bool>)>, closed: Option<bool>) {
+    /// Whom NEXT calls: the first of the line who has not stepped out.
+    fn next_to_call(&self) -> Option<usize> {
+        self.line().into_iter().find(|&i| self.tokens[i].held_until.is_none())
+    }
+
+    /// Every function that locks the line's session first expires its run-out holds
+    /// (`held_until <= now`): the token becomes SKIPPED, keeps its hold times, and this
+    /// is not undoable (a HOLD_EXPIRED row, actor SYSTEM).
+    fn expire(&mut self) {
+        let now = self.clock;
+        for t in &mut self.tokens {
+            if t.status == St::Waiting && t.held_until.is_some_and(|u| u <= now) {
+                t.status = St::Skipped;
+            }
+        }
+    }
+
+    /// A status change as `Token::transition` makes it: stamps `called_at` when called and
+    /// ends any hold.
+    fn transition(&mut self, i: usize, st: St, prio: Option<bool>) {
+        let now = self.clock;
+        let t = &mut self.tokens[i];
+        t.status = st;
+        if let Some(p) = prio {
+            t.priority = p;
+        }
+        if st == St::Serving {
+            t.called_at = Some(now);
+        }
+        t.held_at = None;
+        t.held_until = None;
+    }
+
+    fn snap(&self, idx: &[usize]) -> Vec<(usize, Tok)> {
+        idx.iter().map(|&i| (i, self.tokens[i].clone())).collect()
+    }
+
+    /// Applies a staff action that moves `moves`, recording it for UNDO. `transition`:
+    /// the moves are transitions (they end holds); RESET cancels with a plain update that
+    /// keeps them.
+    fn apply(&mut self, moves: Vec<(usize, St, Option<bool>)>, closed: Option<bool>, transition: bool) {
         let idx: Vec<usize> = moves.iter().map(|m| m.0).collect();
         let before = self.snap(&idx);
         let session_before = self.closed;
         for (i, st, prio) in moves {
-            self.tokens[i].status = st;
-            if let Some(p) = prio {
-                self.tokens[i].priority = p;
+            if transition {
+                self.transition(i, st, prio);
+            } else {
+                self.tokens[i].status = st;
             }
         }
         if let Some(c) = closed {
@@ -89,12 +157,35 @@ impl Model {
         self.undo.push(Entry { before, after, session_before });
     }
 
+    /// Did someone after `t` in call order get called since `t` stepped out (`return_in`'s
+    /// rule: `called_at >= held_at`, with the priorities as they are now)?
+    fn passed_while_away(&self, t: usize) -> bool {
+        let me = &self.tokens[t];
+        let Some(held_at) = me.held_at else { return false };
+        self.tokens.iter().enumerate().any(|(i, w)| {
+            i != t
+                && w.called_at.is_some_and(|c| c >= held_at)
+                && ((me.priority && !w.priority) || (w.priority == me.priority && i > t))
+        })
+    }
+
     fn expected_state(&self) -> String {
+        let secs = |v: Option<i64>| v.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
         let toks: Vec<String> = self
             .tokens
             .iter()
             .enumerate()
-            .map(|(i, t)| format!("{}:{}:{}", i + 1, t.status.sql(), t.priority))
+            .map(|(i, t)| {
+                format!(
+                    "{}:{}:{}:{}:{}:{}",
+                    i + 1,
+                    t.status.sql(),
+                    t.priority,
+                    secs(t.held_at),
+                    secs(t.held_until),
+                    secs(t.called_at)
+                )
+            })
             .collect();
         let pointer = self.serving().map(|i| (i + 1).to_string()).unwrap_or_default();
         let line = self.line();
@@ -113,13 +204,17 @@ impl Model {
 async fn db_state(db: &tokio_postgres::Transaction<'_>, clinic: Uuid) -> String {
     db.query_one(
         "SELECT concat_ws('|', s.status, coalesce(s.now_serving_number::text, ''), s.waiting_count, \
-            coalesce((SELECT string_agg(t.token_number || ':' || t.status || ':' || t.is_priority, ',' ORDER BY t.token_number) \
+            coalesce((SELECT string_agg(t.token_number || ':' || t.status || ':' || t.is_priority \
+                          || ':' || coalesce(extract(epoch FROM t.held_at - c.base)::bigint::text, '-') \
+                          || ':' || coalesce(extract(epoch FROM t.held_until - c.base)::bigint::text, '-') \
+                          || ':' || coalesce(extract(epoch FROM t.called_at - c.base)::bigint::text, '-'), \
+                          ',' ORDER BY t.token_number) \
                       FROM qlink.tokens t WHERE t.session_id = s.id), ''), \
             coalesce((SELECT string_agg(t.token_number || '@' || ts.queue_position, ',' ORDER BY ts.queue_position) \
                       FROM qlink.tokens t, LATERAL qlink.token_status(t.id) ts \
                       WHERE t.session_id = s.id AND t.status = 'WAITING'), '')) \
-         FROM qlink.sessions s WHERE s.business_id = $1",
-        &[&clinic],
+         FROM qlink.sessions s, (SELECT $2::text::timestamptz AS base) c WHERE s.business_id = $1",
+        &[&clinic, &BASE],
     )
     .await
     .unwrap()
@@ -140,10 +235,12 @@ enum Act {
     Undo,
     Close,
     Reset,
+    Hold,
+    Return,
 }
 
 fn pick_act(rng: &mut StdRng) -> Act {
-    match rng.gen_range(0..100) {
+    match rng.gen_range(0..111) {
         0..=21 => Act::Create,
         22..=24 => Act::Emergency,
         25..=49 => Act::Next,
@@ -155,11 +252,23 @@ fn pick_act(rng: &mut StdRng) -> Act {
         72..=75 => Act::PatientCancel,
         76..=96 => Act::Undo,
         97 => Act::Close,
-        _ => Act::Reset,
+        98..=99 => Act::Reset,
+        100..=105 => Act::Hold,
+        _ => Act::Return,
     }
 }
 
 /// Runs one action in the database and in the model; returns what the model expected.
+/// The model expires run-out holds (`Model::expire`) exactly where the database does: in
+/// every call that locks the line's session (all but `close_session`), before its rules
+/// look at anything. A refused call rolls back, expiry included: the caller then restores
+/// the model as it was before the step.
+///
+/// UNDO and holds: HOLD, RETURN and HOLD_EXPIRED are not undoable, so UNDO reverts the
+/// staff action before them; it is refused only when a token it restores changed status or
+/// priority since (an expiry does; a hold does not), and it restores the tokens' hold and
+/// call times from its `before` state (so it may bring back a hold that has already run
+/// out, which the next action then expires).
 async fn step(
     db: &tokio_postgres::Transaction<'_>,
     clinic: Uuid,
@@ -176,12 +285,31 @@ async fn step(
             Some(c[rng.gen_range(0..c.len())])
         }
     };
-    // (sql result, expected outcome: Ok(effect) or Err(sqlstate))
+    // Mostly one of `wanted` (70%), sometimes one of `also` (15%), else any token, so
+    // every refusal comes up too.
+    type Pred<'a> = &'a dyn Fn(&Tok) -> bool;
+    let aim = |model: &Model, wanted: Pred, also: Pred, rng: &mut StdRng| -> Option<usize> {
+        let among = |p: Pred, rng: &mut StdRng| {
+            let c: Vec<usize> = (0..model.tokens.len()).filter(|&i| p(&model.tokens[i])).collect();
+            (!c.is_empty()).then(|| c[rng.gen_range(0..c.len())])
+        };
+        let roll = rng.gen_range(0..100);
+        let first = match roll {
+            0..=69 => among(wanted, rng),
+            70..=84 => among(also, rng),
+            _ => None,
+        };
+        first.or_else(|| (!model.tokens.is_empty()).then(|| rng.gen_range(0..model.tokens.len())))
+    };
+    let here = |t: &Tok| t.status == St::Waiting && t.held_until.is_none();
+    let away = |t: &Tok| t.held_until.is_some() && matches!(t.status, St::Waiting | St::Skipped);
+    // (sql result, expected outcome: Ok(effect) or Err(sqlstate, or sqlstate/reason))
     let refused = |code: &str| Err::<(), String>(code.to_string());
     match act {
         Act::Create | Act::Emergency => {
             *phone += 1;
             let staff = matches!(act, Act::Emergency);
+            model.expire();
             let r = if staff {
                 db.query_one(
                     "SELECT token_id FROM qlink.create_token($1, 'Emergency', NULL, 'STAFF', NULL, true)",
@@ -199,43 +327,46 @@ async fn step(
                 return check(r.map(|_| ()), refused("42501"));
             }
             let row = r.map_err(|e| format!("create failed: {e}"))?;
-            model.tokens.push(Tok { id: row.get(0), status: St::Waiting, priority: staff });
+            model.tokens.push(Tok::new(row.get(0), staff));
             Ok(())
         }
         Act::Next => {
+            model.expire();
             let r = db.query_one("SELECT * FROM qlink.queue_action($1, 'NEXT')", &[&clinic]).await;
             let mut moves = Vec::new();
             if let Some(s) = model.serving() {
                 moves.push((s, St::Served, None));
             }
-            if let Some(&n) = model.line().first() {
+            if let Some(n) = model.next_to_call() {
                 moves.push((n, St::Serving, None));
             }
             check(r.map(|_| ()), Ok(()))?;
             // A NEXT that moved nobody is not undoable: UNDO reverts the action before it.
             if !moves.is_empty() {
-                model.apply(moves, None);
+                model.apply(moves, None, true);
             }
             Ok(())
         }
         Act::Served => {
+            model.expire();
             let r = db.query_one("SELECT * FROM qlink.queue_action($1, 'SERVED')", &[&clinic]).await;
             match model.serving() {
                 None => check(r.map(|_| ()), refused("55000")),
                 Some(s) => {
                     check(r.map(|_| ()), Ok(()))?;
-                    model.apply(vec![(s, St::Served, None)], None);
+                    model.apply(vec![(s, St::Served, None)], None, true);
                     Ok(())
                 }
             }
         }
         Act::Skip => {
+            model.expire();
             let r = db.query_one("SELECT * FROM qlink.queue_action($1, 'SKIP')", &[&clinic]).await;
             match model.serving() {
                 None => check(r.map(|_| ()), refused("55000")),
                 Some(s) => {
                     check(r.map(|_| ()), Ok(()))?;
-                    model.apply(vec![(s, St::Skipped, None)], None);
+                    model.apply(vec![(s, St::Skipped, None)], None, true);
                     Ok(())
                 }
             }
@@ -255,6 +386,7 @@ async fn step(
                 Some(rng.gen_range(0..model.tokens.len()))
             };
             let Some(t) = target else { return Ok(()) };
+            model.expire();
             let id = model.tokens[t].id;
             let current = model.tokens[t].status;
             let r = match act {
@@ -280,40 +412,125 @@ async fn step(
                 return check(r, refused("55000"));
             }
             check(r, Ok(()))?;
+            // Each of these ends a hold (SKIP, RECALL, CANCEL and the patient's cancel).
             match act {
-                Act::SkipWaiting => model.apply(vec![(t, St::Skipped, None)], None),
-                Act::Recall => model.apply(vec![(t, St::Waiting, Some(true))], None),
-                Act::Cancel => model.apply(vec![(t, St::Cancelled, None)], None),
-                _ => model.tokens[t].status = St::Cancelled, // the patient's own: not undoable
+                Act::SkipWaiting => model.apply(vec![(t, St::Skipped, None)], None, true),
+                Act::Recall => model.apply(vec![(t, St::Waiting, Some(true))], None, true),
+                Act::Cancel => model.apply(vec![(t, St::Cancelled, None)], None, true),
+                _ => model.transition(t, St::Cancelled, None), // the patient's own: not undoable
+            }
+            Ok(())
+        }
+        Act::Hold => {
+            // Mostly a patient in the line who is here; sometimes one away (held or expired),
+            // or anyone, for the refusals.
+            let Some(t) = aim(model, &here, &away, rng) else {
+                return Ok(());
+            };
+            let minutes: Option<i32> = match rng.gen_range(0..100) {
+                0..=11 => None, // the clinic's hold_minutes
+                12..=19 => Some(if rng.gen_bool(0.5) { 0 } else { model.hold_max + 1 }),
+                _ => Some(rng.gen_range(1..=model.hold_max.max(1))),
+            };
+            model.expire();
+            let id = model.tokens[t].id;
+            let r = db.query_one("SELECT status, queue_position FROM qlink.hold_token($1, $2)", &[&id, &minutes]).await;
+            let (r, row) = split(r);
+            let tok = &model.tokens[t];
+            // hold_in's order: the token's state, then the clinic's setting, then the minutes.
+            let minutes = minutes.unwrap_or(model.hold_max);
+            let refusal = match (tok.status, tok.held_until.is_some()) {
+                (St::Waiting, true) => Some("55000/already_held"),
+                (St::Skipped, true) => Some("55000/hold_expired"),
+                (St::Waiting, false) if model.hold_max <= 0 => Some("55000/holds_disabled"),
+                (St::Waiting, false) if !(1..=model.hold_max).contains(&minutes) => Some("22023/invalid_hold_minutes"),
+                (St::Waiting, false) => None,
+                _ => Some("55000/not_holdable"),
+            };
+            if let Some(code) = refusal {
+                return check(r, refused(code));
+            }
+            check(r, Ok(()))?;
+            let now = model.clock;
+            let tok = &mut model.tokens[t];
+            tok.held_at = Some(now);
+            tok.held_until = Some(now + 60 * i64::from(minutes));
+            let row = row.expect("a row");
+            let got: (String, Option<i32>) = (row.get(0), row.get(1));
+            let want = ("WAITING".to_string(), model.position(t));
+            if got != want {
+                return Err(format!("MISMATCH: hold_token returned {got:?}, model expected {want:?}"));
+            }
+            Ok(())
+        }
+        Act::Return => {
+            let Some(t) = aim(model, &away, &here, rng) else {
+                return Ok(());
+            };
+            model.expire();
+            let id = model.tokens[t].id;
+            let r = db.query_one("SELECT status, outcome, queue_position FROM qlink.return_token($1)", &[&id]).await;
+            let (r, row) = split(r);
+            let tok = &model.tokens[t];
+            let want: (&str, &str, Option<i32>) = match (tok.status, tok.held_until.is_some()) {
+                // The hold ran out (perhaps just now, under this call's lock): committed, not
+                // an error; the token stays SKIPPED with its hold times.
+                (St::Skipped, true) => {
+                    check(r, Ok(()))?;
+                    model.returns[2] += 1;
+                    ("SKIPPED", "expired", None)
+                }
+                (St::Waiting, true) => {
+                    check(r, Ok(()))?;
+                    let passed = model.passed_while_away(t);
+                    let tok = &mut model.tokens[t];
+                    tok.held_at = None;
+                    tok.held_until = None;
+                    tok.priority |= passed;
+                    model.returns[usize::from(passed)] += 1;
+                    ("WAITING", if passed { "front" } else { "returned" }, model.position(t))
+                }
+                _ => return check(r, refused("55000/not_held")),
+            };
+            let row = row.expect("a row");
+            let got: (String, String, Option<i32>) = (row.get(0), row.get(1), row.get(2));
+            if (got.0.as_str(), got.1.as_str(), got.2) != want {
+                return Err(format!("MISMATCH: return_token returned {got:?}, model expected {want:?}"));
             }
             Ok(())
         }
         Act::Undo => {
+            model.expire();
             let r = db.query_one("SELECT * FROM qlink.queue_action($1, 'UNDO')", &[&clinic]).await.map(|_| ());
             let Some(entry) = model.undo.last().cloned() else { return check(r, refused("55000")) };
-            let drifted =
-                entry.after.iter().any(|&(i, st, p)| model.tokens[i].status != st || model.tokens[i].priority != p);
+            // The database compares status and priority only (not holds).
+            let drifted = entry.after.iter().any(|(i, a)| {
+                let now = &model.tokens[*i];
+                now.status != a.status || now.priority != a.priority
+            });
             if drifted {
                 return check(r, refused("55000"));
             }
             check(r, Ok(()))?;
             model.undo.pop();
-            for (i, st, p) in entry.before {
-                model.tokens[i].status = st;
-                model.tokens[i].priority = p;
+            // Status, priority, call time and hold, exactly as they were.
+            for (i, before) in entry.before {
+                model.tokens[i] = before;
             }
             model.closed = entry.session_before;
             Ok(())
         }
         Act::Close => {
+            // close_session does not expire holds.
             let r = db.query_one("SELECT * FROM qlink.close_session($1)", &[&clinic]).await.map(|_| ());
             check(r, Ok(()))?;
             if !model.closed {
-                model.apply(vec![], Some(true));
+                model.apply(vec![], Some(true), true);
             }
             Ok(())
         }
         Act::Reset => {
+            model.expire();
             let r = db.query_one("SELECT * FROM qlink.reset_session($1)", &[&clinic]).await.map(|_| ());
             if model.serving().is_some() {
                 return check(r, refused("55000"));
@@ -323,8 +540,30 @@ async fn step(
                 .filter(|&i| matches!(model.tokens[i].status, St::Waiting | St::Skipped))
                 .map(|i| (i, St::Cancelled, None))
                 .collect();
-            model.apply(moves, Some(false));
+            // A plain UPDATE, not a transition: the cancelled tokens keep their hold times.
+            model.apply(moves, Some(false), false);
             Ok(())
+        }
+    }
+}
+
+/// A call's outcome without its row, and the row.
+fn split<T>(r: Result<T, tokio_postgres::Error>) -> (Result<(), tokio_postgres::Error>, Option<T>) {
+    match r {
+        Ok(row) => (Ok(()), Some(row)),
+        Err(e) => (Err(e), None),
+    }
+}
+
+/// Does a refusal match the expected `sqlstate` or `sqlstate/reason` (the DETAIL
+/// `qlink:<reason>` every refusal carries)?
+fn refusal_is(e: &tokio_postgres::Error, expected: &str) -> bool {
+    let code = sqlstate(e);
+    match expected.split_once('/') {
+        None => code.as_deref() == Some(expected),
+        Some((state, reason)) => {
+            let detail = e.as_db_error().and_then(|d| d.detail()).map(str::to_string);
+            code.as_deref() == Some(state) && detail == Some(format!("qlink:{reason}"))
         }
     }
 }
@@ -332,7 +571,7 @@ async fn step(
 fn check(got: Result<(), tokio_postgres::Error>, expected: Result<(), String>) -> Result<(), String> {
     match (got, expected) {
         (Ok(()), Ok(())) => Ok(()),
-        (Err(e), Err(code)) if sqlstate(&e).as_deref() == Some(code.as_str()) => Err(format!("refused:{code}")),
+        (Err(e), Err(code)) if refusal_is(&e, &code) => Err(format!("refused:{code}")),
         (Ok(()), Err(code)) => Err(format!("MISMATCH: the database accepted what the model refuses with {code}")),
         (Err(e), expected) => Err(format!("MISMATCH: database error {e:?}, model expected {expected:?}")),
     }
@@ -345,12 +584,16 @@ async fn the_extension_matches_a_reference_model_under_concurrency() {
     println!("model test: QLINK_SEED={seed} QLINK_MODEL_STEPS={steps} (20 connections, 10 clinics)");
     let url = fresh_database().await;
     let setup = connect(&url).await;
+    // The queue clock starts at BASE; each step pins it (see below).
+    setup.batch_execute(&format!("SET qlink.clock_override = '{BASE}'")).await.unwrap();
     let mut clinics = Vec::new();
     for c in 0..10 {
+        // Short holds, so many run out while the clock moves; the last clinic has none.
+        let hold_max = if c == 9 { 0 } else { 4 };
         let id = create_clinic(
             &setup,
             &format!("model-{c}"),
-            serde_json::json!({"daily_token_limit": 10000, "ip_tokens_per_10min": 10000}),
+            serde_json::json!({"daily_token_limit": 10000, "ip_tokens_per_10min": 10000, "hold_minutes": hold_max}),
         )
         .await;
         // Open the day (one token; the model starts from it).
@@ -359,7 +602,7 @@ async fn the_extension_matches_a_reference_model_under_concurrency() {
             .await
             .unwrap()
             .get(0);
-        let model = Model { tokens: vec![Tok { id: t, status: St::Waiting, priority: false }], ..Default::default() };
+        let model = Model { tokens: vec![Tok::new(t, false)], hold_max, ..Default::default() };
         clinics.push((id, Arc::new(Mutex::new(model))));
     }
     let clinics = Arc::new(clinics);
@@ -372,6 +615,7 @@ async fn the_extension_matches_a_reference_model_under_concurrency() {
             let (clinic, model) = clinics[(worker % 10) as usize].clone();
             let mut phone = worker * 10_000_000;
             let mut counts = [0usize; 3]; // ok, refused, skipped
+            let mut refusals = std::collections::BTreeMap::<String, usize>::new();
             for n in 0..steps {
                 let act = pick_act(&mut rng);
                 let tx = db.transaction().await.unwrap();
@@ -380,35 +624,93 @@ async fn the_extension_matches_a_reference_model_under_concurrency() {
                     .await
                     .unwrap();
                 let mut model = model.lock().await;
+                // The clock moves a few seconds most steps (a 1–4 minute hold runs out some
+                // 10–50 steps of the clinic later), sometimes not at all (ties: a call in
+                // the same second as a hold counts as after it).
+                if rng.gen_bool(0.7) {
+                    model.clock += rng.gen_range(1..=12);
+                }
+                tx.query_one(
+                    "SELECT set_config('qlink.clock_override', ($1::text::timestamptz + make_interval(secs => $2))::text, true)",
+                    &[&BASE, &(model.clock as f64)],
+                )
+                .await
+                .unwrap();
+                let before = model.clone();
                 let result = step(&tx, clinic, &mut model, act, &mut rng, &mut phone).await;
                 match result {
                     Ok(()) => {
                         let got = db_state(&tx, clinic).await;
                         let want = model.expected_state();
-                        assert_eq!(got, want, "worker {worker} step {n} after {act:?} (seed {seed})");
+                        assert_eq!(
+                            got,
+                            want,
+                            "worker {worker} step {n} after {act:?} (seed {seed}); before: {}",
+                            before.expected_state()
+                        );
                         tx.commit().await.unwrap();
                         counts[0] += 1;
                     }
                     Err(e) if e.starts_with("refused:") => {
+                        // The refusal rolled back everything, the expiry of holds included.
                         tx.rollback().await.unwrap();
+                        *model = before;
                         counts[1] += 1;
+                        *refusals.entry(e["refused:".len()..].to_string()).or_default() += 1;
                     }
-                    Err(e) => panic!("worker {worker} step {n} {act:?} (seed {seed}): {e}"),
+                    Err(e) => panic!("worker {worker} step {n} {act:?} (seed {seed}): {e}; before: {}", before.expected_state()),
                 }
                 drop(model);
             }
-            counts
+            (counts, refusals)
         }));
     }
     let mut total = [0usize; 3];
+    let mut refusals = std::collections::BTreeMap::<String, usize>::new();
     for t in tasks {
-        let c = t.await.expect("a worker failed: see the seed above");
+        let (c, r) = t.await.expect("a worker failed: see the seed above");
         for k in 0..3 {
             total[k] += c[k];
         }
+        for (code, n) in r {
+            *refusals.entry(code).or_default() += n;
+        }
     }
     println!("model test: {} actions applied and matched, {} refusals predicted exactly", total[0], total[1]);
+    println!("refusals: {refusals:?}");
     assert!(total[0] + total[1] >= steps * 20 * 9 / 10);
+    // Self-service was exercised: holds, every BACK outcome, expiries, and each refusal.
+    let audited: Vec<(String, i64)> = setup
+        .query("SELECT action, count(*) FROM qlink.audit_logs GROUP BY action ORDER BY action", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut returns = [0usize; 3];
+    for (_, model) in clinics.iter() {
+        let model = model.lock().await;
+        for (sum, n) in returns.iter_mut().zip(model.returns) {
+            *sum += n;
+        }
+    }
+    println!("audited: {audited:?}; BACK returned/front/expired: {returns:?}");
+    for kind in ["HOLD", "RETURN", "HOLD_EXPIRED"] {
+        assert!(audited.iter().any(|(k, _)| k == kind), "no {kind} under load: {audited:?}");
+    }
+    if steps >= 200 {
+        assert!(returns.iter().all(|&n| n > 0), "a BACK outcome never came up: {returns:?}");
+        for code in [
+            "55000/already_held",
+            "55000/hold_expired",
+            "55000/not_holdable",
+            "55000/holds_disabled",
+            "22023/invalid_hold_minutes",
+            "55000/not_held",
+        ] {
+            assert!(refusals.contains_key(code), "the refusal {code} never came up: {refusals:?}");
+        }
+    }
 }
 
 // ---- Several queues and rooms (SPEC §9) ----
