@@ -211,3 +211,42 @@ pub async fn assert_refusal(response: reqwest::Response, status: u16, code: &str
     assert!(!message.is_empty());
     message
 }
+
+/// The response's JSON body, once its status is the one expected (the body is shown when
+/// it is not).
+pub async fn json_body(response: reqwest::Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert_eq!(got, status, "body: {body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+/// The message worker in this process, as `qlink_app` against the app's database: a fast
+/// poll, a generous rate; `stop` waits for it to end.
+pub struct TestWorker {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestWorker {
+    pub fn start(app: &TestApp, whatsapp: WhatsAppArgs) -> TestWorker {
+        use std::str::FromStr;
+        let config = tokio_postgres::Config::from_str(&crate::url_as(&app.db_url, "qlink_app")).expect("the app's URL");
+        let args = WorkerArgs {
+            whatsapp_rate_per_second: 50.0,
+            worker_concurrency: 4,
+            worker_poll_seconds: 1,
+            worker_lease_seconds: 30,
+            worker_batch_size: 20,
+            retention_days: 90,
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(qlink_server::worker::run(config, app.base.clone(), whatsapp, args, shutdown.clone()));
+        TestWorker { shutdown, task }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), self.task).await;
+    }
+}

@@ -3,17 +3,14 @@
 //! API posting the patient's messages to the webhook signed like Meta and recording the
 //! replies. Also: the worker SIGKILLed while replies are in flight (the real binary).
 
-use qlink_server::config::{Secret, WhatsAppArgs, WorkerArgs};
-use qlink_server::worker;
-use qlink_tests::app::TestApp;
+use qlink_server::config::{Secret, WhatsAppArgs};
+use qlink_tests::app::{TestApp, TestWorker};
 use qlink_tests::fake_whatsapp::{FakeWhatsApp, Inbound, Received, PHONE_NUMBER_ID};
 use qlink_tests::load::{create_clinics, wait_for_drained_outbox, Stack};
-use qlink_tests::{connect, fresh_database, url_as};
+use qlink_tests::{connect, fresh_database};
 use serde_json::json;
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const APP_SECRET: &str = "fake-app-secret-for-conversations";
@@ -29,33 +26,6 @@ fn whatsapp(fake: &FakeWhatsApp) -> WhatsAppArgs {
         whatsapp_display_number: Some(HOUSE_DISPLAY.into()),
         secret_key: Some(Secret::new(KEY_HEX)),
         ..fake.whatsapp_args()
-    }
-}
-
-struct Worker {
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Worker {
-    fn start(app: &TestApp, whatsapp: WhatsAppArgs) -> Worker {
-        let config = tokio_postgres::Config::from_str(&url_as(&app.db_url, "qlink_app")).expect("app URL");
-        let args = WorkerArgs {
-            whatsapp_rate_per_second: 50.0,
-            worker_concurrency: 4,
-            worker_poll_seconds: 1,
-            worker_lease_seconds: 30,
-            worker_batch_size: 20,
-            retention_days: 90,
-        };
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(worker::run(config, app.base.clone(), whatsapp, args, shutdown.clone()));
-        Worker { shutdown, task }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
     }
 }
 
@@ -114,7 +84,7 @@ async fn a_patient_joins_asks_and_cancels_on_whatsapp_and_a_second_clinic_answer
     let poster = reqwest::get(app.url("/c/sunrise/poster")).await.unwrap().text().await.unwrap();
     assert!(poster.contains(&link), "the poster links {link}");
 
-    let worker = Worker::start(&app, whatsapp(&fake));
+    let worker = TestWorker::start(&app, whatsapp(&fake));
     let patient = "919812345678";
     let join = Inbound::text(PHONE_NUMBER_ID, patient, "JOIN sunrise");
     let r = fake.post_inbound(&webhook, APP_SECRET, &join).await;

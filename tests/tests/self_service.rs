@@ -4,24 +4,17 @@
 //! housekeeping skips it, once); LATE and BACK on WhatsApp in Hindi and Tamil, and a
 //! doctor's delay reaching each waiting patient as a DELAY template in their language.
 
-use qlink_server::config::{Secret, WhatsAppArgs, WorkerArgs};
-use qlink_server::worker;
-use qlink_tests::app::{assert_refusal, plain, TestApp};
+use qlink_server::config::{Secret, WhatsAppArgs};
+use qlink_tests::app::{assert_refusal, json_body, plain, TestApp, TestWorker};
 use qlink_tests::browser::{Browser, PHONE};
 use qlink_tests::fake_whatsapp::{FakeWhatsApp, Inbound, PHONE_NUMBER_ID};
-use qlink_tests::url_as;
 use serde_json::{json, Value};
-use std::str::FromStr;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 const APP_SECRET: &str = "fake-app-secret-for-self-service";
 
 async fn ok(r: reqwest::Response, status: u16) -> Value {
-    let got = r.status().as_u16();
-    let body = r.text().await.unwrap();
-    assert_eq!(got, status, "body: {body}");
-    serde_json::from_str(&body).unwrap_or(Value::Null)
+    json_body(r, status).await
 }
 
 async fn status(app: &TestApp, token: &str) -> Value {
@@ -159,33 +152,6 @@ async fn a_patient_steps_out_is_passed_over_comes_back_first_and_picks_the_remin
     assert_eq!(status(&app, &b).await["hold_minutes"], 0);
 }
 
-struct Worker {
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Worker {
-    fn start(app: &TestApp, whatsapp: WhatsAppArgs) -> Worker {
-        let config = tokio_postgres::Config::from_str(&url_as(&app.db_url, "qlink_app")).expect("app URL");
-        let args = WorkerArgs {
-            whatsapp_rate_per_second: 50.0,
-            worker_concurrency: 4,
-            worker_poll_seconds: 1,
-            worker_lease_seconds: 30,
-            worker_batch_size: 20,
-            retention_days: 90,
-        };
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(worker::run(config, app.base.clone(), whatsapp, args, shutdown.clone()));
-        Worker { shutdown, task }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_that_runs_out_is_skipped_once_by_the_housekeeping_with_nobody_pressing_anything() {
     let fake = FakeWhatsApp::start().await;
@@ -203,7 +169,7 @@ async fn a_hold_that_runs_out_is_skipped_once_by_the_housekeeping_with_nobody_pr
         .unwrap();
     assert_eq!(app.token_status(&a).await, "WAITING");
     // The worker's first health check sweeps the holds that ran out.
-    let worker = Worker::start(&app, fake.whatsapp_args());
+    let worker = TestWorker::start(&app, fake.whatsapp_args());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while app.token_status(&a).await != "SKIPPED" {
         assert!(tokio::time::Instant::now() < deadline, "the housekeeping did not expire the hold");
@@ -249,7 +215,7 @@ async fn late_and_back_on_whatsapp_and_a_delay_message_in_each_patients_language
     let app = TestApp::builder().with_whatsapp(whatsapp(&fake)).spawn().await;
     let _clinic = open_clinic(&app, "chennai-gp", json!({"notify_delays": true})).await;
     let webhook = app.url("/api/v1/webhooks/whatsapp");
-    let worker = Worker::start(&app, whatsapp(&fake));
+    let worker = TestWorker::start(&app, whatsapp(&fake));
     let (tamil, hindi) = ("919845000001", "919845000002");
     let t = join(&app, "chennai-gp", "Bala", "9845000001", "ta").await;
     let h = join(&app, "chennai-gp", "Chitra", "9845000002", "hi").await;

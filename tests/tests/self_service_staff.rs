@@ -4,14 +4,11 @@
 //! patients who stepped out are marked in the staff list and shown apart on the lobby
 //! display, which NEXT passes over.
 
-use qlink_tests::app::{assert_refusal, plain, spawn_app, TestApp};
+use qlink_tests::app::{assert_refusal, json_body, plain, spawn_app, TestApp};
 use serde_json::{json, Value};
 
 async fn ok(r: reqwest::Response, status: u16) -> Value {
-    let got = r.status().as_u16();
-    let body = r.text().await.unwrap();
-    assert_eq!(got, status, "body: {body}");
-    serde_json::from_str(&body).unwrap_or(Value::Null)
+    json_body(r, status).await
 }
 
 async fn status(app: &TestApp, token: &str) -> Value {
