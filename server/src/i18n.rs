@@ -140,9 +140,7 @@ impl Lang {
 
     /// The given desk keys as a JSON object `{key: text}` for staff.js.
     pub fn desk_json(self, keys: &[D]) -> String {
-        let map: serde_json::Map<String, serde_json::Value> =
-            keys.iter().map(|k| (k.name().to_string(), serde_json::Value::from(self.d(*k)))).collect();
-        serde_json::Value::Object(map).to_string()
+        script_json(keys.iter().map(|k| (k.name(), self.d(*k))))
     }
 
     /// The message formatted with its variables. A value that reads as a whole number is
@@ -153,9 +151,7 @@ impl Lang {
 
     /// The given keys as a JSON object `{key: text}` for a page script.
     pub fn json(self, keys: &[K]) -> String {
-        let map: serde_json::Map<String, serde_json::Value> =
-            keys.iter().map(|k| (k.name().to_string(), serde_json::Value::from(self.t(*k)))).collect();
-        serde_json::Value::Object(map).to_string()
+        script_json(keys.iter().map(|k| (k.name(), self.t(*k))))
     }
 
     /// A time of day, 12-hour, in the language's order and words: "10:05 am", "सुबह 10:05".
@@ -183,6 +179,13 @@ impl Lang {
             .map(|part| part.split(';').next().unwrap_or("").trim())
             .find_map(|tag| Lang::parse(tag.split(['-', '_']).next().unwrap_or("")))
     }
+}
+
+/// `{key: text}` for a page script's `data-i18n`.
+fn script_json<'a>(texts: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let map: serde_json::Map<String, serde_json::Value> =
+        texts.map(|(k, v)| (k.to_string(), serde_json::Value::from(v))).collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 /// Fluent arguments from text values. A value that reads as a whole number is given to
