@@ -123,6 +123,28 @@ async fn a_patient_steps_out_is_passed_over_comes_back_first_and_picks_the_remin
         .await
         .unwrap();
     assert_eq!(ok(r, 200).await["reminder_position"], 7);
+    // A whole number sent as 4.0 is that number, as JSON Schema reads it.
+    let r = plain()
+        .put(app.url(&format!("/api/v1/tokens/{b}/reminder")))
+        .json(&json!({"position": 4.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok(r, 200).await["reminder_position"], 4);
+    let r = plain()
+        .put(app.url(&format!("/api/v1/tokens/{b}/reminder")))
+        .json(&json!({"position": 7.5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = plain()
+        .put(app.url(&format!("/api/v1/tokens/{b}/reminder")))
+        .json(&json!({"position": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok(r, 200).await["reminder_position"], 7);
     assert_eq!(status(&app, &b).await["reminder_position"], 7);
 
     // The plain forms (no JavaScript) do the same and come back to the page.

@@ -45,7 +45,7 @@ pub struct QueueUpdate {
     /// false stops new patients joining; a clinic keeps at least one active queue.
     pub is_active: Option<bool>,
     #[schema(schema_with = rules::sort_order)]
-    #[serde(default, deserialize_with = "whole_opt_i32")]
+    #[serde(default, deserialize_with = "rules::whole_opt_i32")]
     pub sort_order: Option<i32>,
 }
 
@@ -68,7 +68,7 @@ pub struct RoomUpdate {
     /// false: the room calls nobody (refused while it serves a patient).
     pub is_active: Option<bool>,
     #[schema(schema_with = rules::sort_order)]
-    #[serde(default, deserialize_with = "whole_opt_i32")]
+    #[serde(default, deserialize_with = "rules::whole_opt_i32")]
     pub sort_order: Option<i32>,
 }
 
@@ -136,13 +136,6 @@ pub struct OwnerSettings {
 pub struct SettingsChange {
     #[schema(schema_with = rules::owner_settings_patch)]
     pub settings: serde_json::Value,
-}
-
-/// `sort_order` as a whole number, also when sent as `4.0` (see `rules::whole_i32`).
-fn whole_opt_i32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
-    #[derive(Deserialize)]
-    struct Whole(#[serde(deserialize_with = "rules::whole_i32")] i32);
-    Ok(Option::<Whole>::deserialize(deserializer)?.map(|w| w.0))
 }
 
 // The operations, for any clinic: the extractors decide which.

@@ -411,6 +411,7 @@ pub async fn cancel_token(State(app): State<AppState>, Path(id): Path<String>) -
 pub struct HoldRequest {
     /// How long to keep the place (default and at most the clinic's `hold_minutes`).
     #[schema(minimum = 1, maximum = 120)]
+    #[serde(default, deserialize_with = "crate::http::rules::whole_opt_i32")]
     pub minutes: Option<i32>,
 }
 
@@ -433,8 +434,12 @@ pub async fn hold_token(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
     let body: HoldRequest = if json {
-        serde_json::from_slice(&body)
-            .map_err(|_| ApiError::InvalidInput("Send {\"minutes\": 1–120} or no body.".into()))?
+        // An object, not serde's other spelling of a struct (an array of its fields).
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| ApiError::InvalidInput("Send {\"minutes\": 1–120} or no body.".into()))?
     } else if body.is_empty() {
         HoldRequest::default()
     } else {
@@ -466,6 +471,7 @@ pub async fn return_token(
 pub struct ReminderRequest {
     /// Remind me when this many people are ahead (1–10).
     #[schema(minimum = 1, maximum = 10)]
+    #[serde(deserialize_with = "crate::http::rules::whole_i32")]
     pub position: i32,
 }
 

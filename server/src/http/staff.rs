@@ -137,6 +137,7 @@ pub struct DelayRequest {
     pub queue_id: Option<Uuid>,
     /// 1–240 starts or replaces the delay; 0 clears it.
     #[schema(minimum = 0, maximum = 240)]
+    #[serde(deserialize_with = "crate::http::rules::whole_i32")]
     pub minutes: i32,
     /// Shown on every waiting patient's page ("Doctor stuck in traffic"), at most 200
     /// characters.
