@@ -354,7 +354,10 @@ async fn the_operator_suspends_a_clinic_and_its_intake_page_says_so() {
         .get(0);
     assert_eq!(eta, 40);
 
-    // Reactivate: the intake page takes patients again.
+    // Reactivate: the intake page takes patients again. (The panel's buttons are disabled
+    // while the save's refresh is in flight; a click then would do nothing.)
+    b.wait_until("the panel idle", "!document.querySelector('tr[data-slug=susp] button[data-act=activate]').disabled")
+        .await;
     b.click("tr[data-slug=susp] button[data-act=activate]").await;
     b.wait_for_text("tr[data-slug=susp] .badge", "ACTIVE").await;
     patient.goto(&app.url("/c/susp")).await;
