@@ -4,6 +4,7 @@
 //! housekeeping skips it, once); LATE and BACK on WhatsApp in Hindi and Tamil, and a
 //! doctor's delay reaching each waiting patient as a DELAY template in their language.
 
+use futures::FutureExt;
 use qlink_server::config::{Secret, WhatsAppArgs};
 use qlink_tests::app::{assert_refusal, json_body, plain, TestApp, TestWorker};
 use qlink_tests::browser::{Browser, PHONE};
@@ -60,15 +61,13 @@ async fn a_patient_steps_out_is_passed_over_comes_back_first_and_picks_the_remin
     let b = join(&app, "tea-break", "Bala", "9876510002", "ta").await;
     let c = join(&app, "tea-break", "Chitra", "9876510003", "hi").await;
 
+    let reminder = app.url(&format!("/api/v1/tokens/{b}/reminder"));
+    let set_reminder =
+        |position: Value| plain().put(&reminder).json(&json!({ "position": position })).send().map(Result::unwrap);
     // Bad input: a clear reason, nothing changed.
     let before = fingerprint(&app, clinic).await;
     for position in [0, 11, -1] {
-        let r = plain()
-            .put(app.url(&format!("/api/v1/tokens/{b}/reminder")))
-            .json(&json!({"position": position}))
-            .send()
-            .await
-            .unwrap();
+        let r = set_reminder(json!(position)).await;
         assert_refusal(r, 400, "invalid_input", "invalid_reminder_position").await;
     }
     let hold = app.url(&format!("/api/v1/tokens/{b}/hold"));
@@ -116,34 +115,14 @@ async fn a_patient_steps_out_is_passed_over_comes_back_first_and_picks_the_remin
 
     // The reminder: the patient's own choice, shown back on the page's answer.
     assert_eq!(s["reminder_position"], 3);
-    let r = plain()
-        .put(app.url(&format!("/api/v1/tokens/{b}/reminder")))
-        .json(&json!({"position": 7}))
-        .send()
-        .await
-        .unwrap();
+    let r = set_reminder(json!(7)).await;
     assert_eq!(ok(r, 200).await["reminder_position"], 7);
     // A whole number sent as 4.0 is that number, as JSON Schema reads it.
-    let r = plain()
-        .put(app.url(&format!("/api/v1/tokens/{b}/reminder")))
-        .json(&json!({"position": 4.0}))
-        .send()
-        .await
-        .unwrap();
+    let r = set_reminder(json!(4.0)).await;
     assert_eq!(ok(r, 200).await["reminder_position"], 4);
-    let r = plain()
-        .put(app.url(&format!("/api/v1/tokens/{b}/reminder")))
-        .json(&json!({"position": 7.5}))
-        .send()
-        .await
-        .unwrap();
+    let r = set_reminder(json!(7.5)).await;
     assert_eq!(r.status(), 400);
-    let r = plain()
-        .put(app.url(&format!("/api/v1/tokens/{b}/reminder")))
-        .json(&json!({"position": 7}))
-        .send()
-        .await
-        .unwrap();
+    let r = set_reminder(json!(7)).await;
     assert_eq!(ok(r, 200).await["reminder_position"], 7);
     assert_eq!(status(&app, &b).await["reminder_position"], 7);
 
