@@ -13,8 +13,8 @@
 //! wait those events distort by design (emergencies, the ones who stepped out) are not
 //! scored; everyone else with at least one person ahead is.
 //!
-//! `QLINK_ETA_DEBUG=1` prints each scored patient with three or fewer ahead (join time,
-//! wait, both ranges) on stderr.
+//! `QLINK_ETA_DEBUG=1` prints each scored patient (people ahead, join time, wait, both
+//! ranges) on stderr.
 //!
 //! The 0.1 rule is computed from the product's own numbers: the session's
 //! `service_p25_minutes` / `service_p75_minutes` (what 0.1 multiplied), or the clinic's
@@ -278,7 +278,7 @@ async fn day(db: &Client, rng: &mut StdRng, d: usize, scored: &mut Vec<Scored>) 
         if p.emergency || p.steps_out.is_some() || ahead < 1 {
             continue;
         }
-        if std::env::var_os("QLINK_ETA_DEBUG").is_some() && ahead <= 3 {
+        if std::env::var_os("QLINK_ETA_DEBUG").is_some() {
             eprintln!(
                 "day {d} ahead {ahead} at {:.1} waited {:.1} new {new:?} old {old:?}",
                 p.arrive,

@@ -529,7 +529,10 @@ CREATE  FUNCTION "eta_interval"(
 	"service_ms" INT[], /* Vec < Option < i32 > > */
 	"eta_min" INT, /* i32 */
 	"eta_max" INT, /* i32 */
-	"delay_minutes" INT DEFAULT 0 /* i32 */
+	"delay_minutes" INT DEFAULT 0, /* i32 */
+	"in_service_minutes" double precision[] DEFAULT '{}', /* Vec < Option < f64 > > */
+	"passed_over" INT DEFAULT 0, /* i32 */
+	"left_line" INT DEFAULT 0 /* i32 */
 ) RETURNS TABLE (
 	"eta_min_minutes" INT,  /* i32 */
 	"eta_max_minutes" INT  /* i32 */

@@ -51,58 +51,118 @@ impl Command {
     }
 }
 
-/// What a message asks: the command, its argument (JOIN's code) and whether it was in Hindi.
+/// What a message asks: the command, its argument (JOIN's code) and the language of the
+/// word it was asked in (None for the English words, which every language's help names).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Parsed {
     pub command: Command,
     pub argument: Option<String>,
-    pub hindi: bool,
+    pub language: Option<&'static str>,
 }
 
+/// The commands' words in each patient language besides English. A word two languages share
+/// (रद्द is Hindi and Marathi) is listed once, for the first.
+const WORDS: &[(&str, Command, &str)] = &[
+    ("जुड़ें", Command::Join, "hi"),
+    ("जुडें", Command::Join, "hi"),
+    ("स्थिति", Command::Status, "hi"),
+    ("रद्द", Command::Cancel, "hi"),
+    ("देर", Command::Late, "hi"),
+    ("वापस", Command::Back, "hi"),
+    ("रोकें", Command::Stop, "hi"),
+    ("बंद", Command::Stop, "hi"),
+    ("शुरू", Command::Start, "hi"),
+    ("मदद", Command::Help, "hi"),
+    ("சேர்", Command::Join, "ta"),
+    ("நிலை", Command::Status, "ta"),
+    ("ரத்து", Command::Cancel, "ta"),
+    ("தாமதம்", Command::Late, "ta"),
+    ("திரும்ப", Command::Back, "ta"),
+    ("நிறுத்து", Command::Stop, "ta"),
+    ("தொடங்கு", Command::Start, "ta"),
+    ("உதவி", Command::Help, "ta"),
+    ("చేరు", Command::Join, "te"),
+    ("స్థితి", Command::Status, "te"),
+    ("రద్దు", Command::Cancel, "te"),
+    ("ఆలస్యం", Command::Late, "te"),
+    ("తిరిగి", Command::Back, "te"),
+    ("ఆపు", Command::Stop, "te"),
+    ("ప్రారంభం", Command::Start, "te"),
+    ("సహాయం", Command::Help, "te"),
+    ("सामील", Command::Join, "mr"),
+    ("स्थिती", Command::Status, "mr"),
+    ("उशीर", Command::Late, "mr"),
+    ("परत", Command::Back, "mr"),
+    ("थांबा", Command::Stop, "mr"),
+    ("सुरू", Command::Start, "mr"),
+    ("मदत", Command::Help, "mr"),
+    ("যোগ", Command::Join, "bn"),
+    ("অবস্থা", Command::Status, "bn"),
+    ("বাতিল", Command::Cancel, "bn"),
+    ("দেরি", Command::Late, "bn"),
+    ("ফিরেছি", Command::Back, "bn"),
+    ("বন্ধ", Command::Stop, "bn"),
+    ("শুরু", Command::Start, "bn"),
+    ("সাহায্য", Command::Help, "bn"),
+    ("ಸೇರು", Command::Join, "kn"),
+    ("ಸ್ಥಿತಿ", Command::Status, "kn"),
+    ("ರದ್ದು", Command::Cancel, "kn"),
+    ("ತಡ", Command::Late, "kn"),
+    ("ವಾಪಸ್", Command::Back, "kn"),
+    ("ನಿಲ್ಲಿಸು", Command::Stop, "kn"),
+    ("ಪ್ರಾರಂಭ", Command::Start, "kn"),
+    ("ಸಹಾಯ", Command::Help, "kn"),
+    ("જોડાઓ", Command::Join, "gu"),
+    ("સ્થિતિ", Command::Status, "gu"),
+    ("રદ", Command::Cancel, "gu"),
+    ("મોડું", Command::Late, "gu"),
+    ("પાછા", Command::Back, "gu"),
+    ("બંધ", Command::Stop, "gu"),
+    ("શરૂ", Command::Start, "gu"),
+    ("મદદ", Command::Help, "gu"),
+];
+
 /// Reads the command from a quick-reply button's payload, else from the first word of the
-/// text (English or Hindi, any case, surrounding punctuation ignored).
+/// text (English in any case, or a word of `WORDS`; surrounding punctuation ignored).
 pub fn parse(text: Option<&str>, button_payload: Option<&str>) -> Parsed {
-    let word = |w: &str| -> Option<(Command, bool)> {
-        let w = w.trim_matches(|c: char| !c.is_alphanumeric() && !is_devanagari_mark(c));
-        let upper = w.to_uppercase();
-        Some(match upper.as_str() {
-            "JOIN" => (Command::Join, false),
-            "STATUS" => (Command::Status, false),
-            "CANCEL" => (Command::Cancel, false),
-            "LATE" => (Command::Late, false),
-            "BACK" => (Command::Back, false),
-            "STOP" | "UNSUBSCRIBE" => (Command::Stop, false),
-            "START" => (Command::Start, false),
-            "HELP" => (Command::Help, false),
-            "जुड़ें" | "जुडें" => (Command::Join, true),
-            "स्थिति" => (Command::Status, true),
-            "रद्द" => (Command::Cancel, true),
-            "देर" => (Command::Late, true),
-            "वापस" => (Command::Back, true),
-            "रोकें" | "बंद" => (Command::Stop, true),
-            "शुरू" => (Command::Start, true),
-            "मदद" => (Command::Help, true),
-            _ => return None,
-        })
+    let word = |w: &str| -> Option<(Command, Option<&'static str>)> {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric() && !is_indic_mark(c));
+        let english = match w.to_uppercase().as_str() {
+            "JOIN" => Some(Command::Join),
+            "STATUS" => Some(Command::Status),
+            "CANCEL" => Some(Command::Cancel),
+            "LATE" => Some(Command::Late),
+            "BACK" => Some(Command::Back),
+            "STOP" | "UNSUBSCRIBE" => Some(Command::Stop),
+            "START" => Some(Command::Start),
+            "HELP" => Some(Command::Help),
+            _ => None,
+        };
+        english
+            .map(|c| (c, None))
+            .or_else(|| WORDS.iter().find(|(native, ..)| *native == w).map(|(_, c, lang)| (*c, Some(*lang))))
     };
-    if let Some((command, hindi)) = button_payload.and_then(|p| word(p.split_whitespace().next().unwrap_or(""))) {
-        return Parsed { command, argument: None, hindi };
+    if let Some((command, language)) = button_payload.and_then(|p| word(p.split_whitespace().next().unwrap_or(""))) {
+        return Parsed { command, argument: None, language };
     }
     let mut words = text.unwrap_or("").split_whitespace();
     match words.next().and_then(word) {
-        Some((command, hindi)) => Parsed {
+        Some((command, language)) => Parsed {
             command,
             argument: if command == Command::Join { words.next().map(str::to_string) } else { None },
-            hindi,
+            language,
         },
-        None => Parsed { command: Command::Other, argument: None, hindi: false },
+        None => Parsed { command: Command::Other, argument: None, language: None },
     }
 }
 
-/// Devanagari vowel signs and the nukta are not alphanumeric in Unicode's sense but belong
-/// to the word (रोकें ends in one).
-fn is_devanagari_mark(c: char) -> bool {
-    ('\u{0900}'..='\u{097F}').contains(&c)
+/// The vowel signs, viramas and nuktas of the Indic scripts (Devanagari to Kannada) and the
+/// zero-width joiners are not alphanumeric in Unicode's sense but belong to the word (रोकें
+/// and நிறுத்து end in one); the danda (।) is punctuation.
+fn is_indic_mark(c: char) -> bool {
+    (('\u{0900}'..='\u{0CFF}').contains(&c) && !matches!(c, '\u{0964}' | '\u{0965}'))
+        || c == '\u{200C}'
+        || c == '\u{200D}'
 }
 
 /// At most `max` characters, without NULs (PostgreSQL text cannot hold them).
@@ -446,13 +506,12 @@ fn act(client: &mut SpiClient<'_>, m: &Inbound<'_>, now: TimestampWithTimeZone) 
         reply["token_id"] = json!(handled.token_id.map(|t| t.to_string()));
     }
     reply["commands"] = json!(["JOIN", "STATUS", "CANCEL", "LATE", "BACK", "STOP", "START", "HELP"]);
-    let language = if m.parsed.hindi {
-        "hi".to_string()
-    } else {
-        match reply.get("language").and_then(Value::as_str) {
+    let language = match m.parsed.language {
+        Some(l) => l.to_string(),
+        None => match reply.get("language").and_then(Value::as_str) {
             Some(l) => l.to_string(),
             None => clinic.as_ref().map_or_else(|| "en".to_string(), |c| c.language.clone()),
-        }
+        },
     };
     let reply_id = outbox::enqueue_reply(
         client,
@@ -505,7 +564,7 @@ fn join(
         return Ok(refused(Some(clinic), "queue_not_found"));
     }
     let name = m.profile.and_then(|p| validate::patient_name(Some(p)).ok()).unwrap_or_else(|| FALLBACK_NAME.into());
-    let language = m.parsed.hindi.then_some("hi");
+    let language = m.parsed.language;
     let intake = Intake {
         business_id: Some(clinic.id),
         patient_name: Some(&name),
@@ -659,11 +718,11 @@ mod unit {
     use super::*;
 
     #[test]
-    fn commands_are_read_in_english_and_hindi_and_from_buttons() {
+    fn commands_are_read_in_english_and_in_hindi_and_from_buttons() {
         let p = parse(Some("join sunrise-clinic"), None);
-        assert_eq!((p.command, p.argument.as_deref(), p.hindi), (Command::Join, Some("sunrise-clinic"), false));
+        assert_eq!((p.command, p.argument.as_deref(), p.language), (Command::Join, Some("sunrise-clinic"), None));
         assert_eq!(parse(Some("  Status?  "), None).command, Command::Status);
-        assert_eq!(parse(Some("रद्द"), None), Parsed { command: Command::Cancel, argument: None, hindi: true });
+        assert_eq!(parse(Some("रद्द"), None), Parsed { command: Command::Cancel, argument: None, language: Some("hi") });
         assert_eq!(parse(Some("रोकें"), None).command, Command::Stop);
         assert_eq!(parse(Some("जुड़ें dr-mehta/A"), None).argument.as_deref(), Some("dr-mehta/A"));
         assert_eq!(parse(Some("hello there"), None).command, Command::Other);
@@ -671,6 +730,37 @@ mod unit {
         assert_eq!(parse(Some("STATUS"), Some("STOP")).command, Command::Stop);
         assert_eq!(parse(Some("😀 ✨"), None).command, Command::Other);
         assert_eq!(parse(Some(""), None).command, Command::Other);
+    }
+
+    #[test]
+    fn every_patient_language_has_its_own_word_for_every_command() {
+        let commands = [
+            Command::Join,
+            Command::Status,
+            Command::Cancel,
+            Command::Late,
+            Command::Back,
+            Command::Stop,
+            Command::Start,
+            Command::Help,
+        ];
+        for lang in ["hi", "ta", "te", "bn", "kn", "gu"] {
+            for c in commands {
+                assert!(WORDS.iter().any(|(_, w, l)| *w == c && *l == lang), "{lang} has no word for {}", c.name());
+            }
+        }
+        // Marathi shares रद्द with Hindi; each of its other words is its own.
+        assert_eq!(WORDS.iter().filter(|(_, _, l)| *l == "mr").count(), 7);
+        for (native, command, lang) in WORDS {
+            let p = parse(Some(&format!("{native}!")), None);
+            assert_eq!((p.command, p.language), (*command, Some(*lang)), "{native}");
+            assert_eq!(WORDS.iter().filter(|(w, ..)| w == native).count(), 1, "{native} listed twice");
+        }
+        let p = parse(Some("சேர் sunrise-clinic"), None);
+        assert_eq!((p.command, p.argument.as_deref(), p.language), (Command::Join, Some("sunrise-clinic"), Some("ta")));
+        assert_eq!(parse(Some("ನಿಲ್ಲಿಸು"), None).command, Command::Stop);
+        assert_eq!(parse(Some("ఆలస్యం."), None).command, Command::Late);
+        assert_eq!(parse(Some("रद्द।"), None).command, Command::Cancel);
     }
 
     #[test]

@@ -7,8 +7,19 @@
 //! of the services ahead, approximated by a log-normal with the sum's mean and variance
 //! (Fenton–Wilkinson), so both ends come out right, and the uncertainty of a mean learned
 //! from few samples widens the range early in the day.
+//!
+//! Two facts of the line now sharpen it (`LineNow`). A patient in service counts by what is
+//! left of their service given how long it has run (the log-normal conditioned on the elapsed
+//! time), not as a whole service: for the next patient that is most of the wait. And some of
+//! the people waiting ahead will leave without taking the doctor's time (skipped when not
+//! there, cancelled, gone past their hold): the day's share of them, learned like the service
+//! time against a prior of none, thins the services ahead.
 
+use crate::db;
+use crate::error::QResult;
 use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::Uuid;
 
 /// The share of patients whose wait should fall inside the range: its 10th and 90th
 /// percentiles, z = Φ⁻¹(0.9).
@@ -71,22 +82,121 @@ impl ServiceModel {
     }
 
     /// The range for someone with `people_ahead` before them in a line `rooms` rooms call
-    /// from, in whole minutes (rounded down / up). Nobody ahead: 0–0.
+    /// from, each ahead counted as a whole service, in whole minutes (rounded down / up).
+    /// Nobody ahead: 0–0.
+    #[cfg(test)]
     pub fn interval(&self, people_ahead: i32, rooms: i32) -> (i32, i32) {
+        self.wait(people_ahead, &LineNow::default(), rooms)
+    }
+
+    /// The range for someone with `people_ahead` before them, of whom those in service have
+    /// been in for `line.in_service_minutes`, the rest waiting and thinned by the day's share
+    /// of patients passed over.
+    pub fn wait(&self, people_ahead: i32, line: &LineNow, rooms: i32) -> (i32, i32) {
         if people_ahead <= 0 || self.mean <= 0.0 {
             return (0, 0);
         }
-        let n = f64::from(people_ahead);
-        let c = f64::from(rooms.max(1));
-        let mean = n * self.mean / c;
+        let in_service = line.in_service_minutes.iter().take(people_ahead as usize);
+        let (mut mean, mut var) = in_service.clone().fold((0.0, 0.0), |(m, v), e| {
+            let (rm, rv) = self.remainder(*e);
+            (m + rm, v + rv)
+        });
+        let waiting = f64::from(people_ahead) - in_service.count() as f64;
+        // A waiting patient takes a whole service with probability q, none otherwise.
+        let q = 1.0 - line.passed_over_share();
+        let (m, second) = (q * self.mean, q * (self.var + self.mean * self.mean));
+        let services = mean / self.mean + waiting * q;
         // The services' own spread, and the spread of a mean learned from `weight` samples,
-        // which every one of the n services shares.
-        let var = n * self.var / (c * c) + n * n * self.var / (self.weight * c * c);
+        // which all of the services ahead share (what is left of those under way included).
+        mean += waiting * m;
+        var += waiting * (second - m * m) + services * services * self.var / self.weight;
+        let c = f64::from(rooms.max(1));
+        let (mean, var) = (mean / c, var / (c * c));
+        if mean <= 1e-9 {
+            return (0, 1);
+        }
         let s2 = (1.0 + var / (mean * mean)).ln();
         let (mu, s) = (mean.ln() - s2 / 2.0, s2.sqrt());
         let lo = (mu - Z_80 * s).exp().floor();
         let hi = (mu + Z_80 * s).exp().ceil().max(lo + 1.0);
         (clamp_minutes(lo), clamp_minutes(hi))
+    }
+
+    /// Mean and variance of what is left of a service that has run `elapsed` minutes: S − e
+    /// given S > e, for the log-normal S with this model's mean and variance. A service run
+    /// far past what the model expects (say SERVED not pressed yet) counts as a whole one
+    /// again rather than as the long tail the log-normal would give it.
+    fn remainder(&self, elapsed: f64) -> (f64, f64) {
+        let whole = (self.mean, self.var);
+        if !(elapsed > 0.0) {
+            return whole;
+        }
+        let s2 = (1.0 + self.var / (self.mean * self.mean)).ln();
+        let (s, mu) = (s2.sqrt(), self.mean.ln() - s2 / 2.0);
+        let a = (elapsed.ln() - mu) / s;
+        let survives = upper_tail(a);
+        if survives < 1e-9 {
+            return whole;
+        }
+        let first = self.mean * upper_tail(a - s) / survives;
+        let second = (2.0 * mu + 2.0 * s2).exp() * upper_tail(a - 2.0 * s) / survives;
+        let rest = first - elapsed;
+        if !rest.is_finite() || rest > self.mean {
+            return whole;
+        }
+        (rest.max(0.0), (second - first * first).clamp(0.0, self.var))
+    }
+}
+
+/// P(Z > z) for a standard normal Z.
+fn upper_tail(z: f64) -> f64 {
+    0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// What the ETA reads of a line now besides its service times: how long each patient in
+/// service has been in, and how many of the day's patients have left the line, and how many
+/// of those without being served.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LineNow {
+    pub in_service_minutes: Vec<f64>,
+    pub passed_over: i32,
+    pub left: i32,
+}
+
+impl LineNow {
+    /// The line of one session (none yet: an empty line).
+    pub fn read(client: &SpiClient<'_>, session_id: Option<Uuid>, now: TimestampWithTimeZone) -> QResult<LineNow> {
+        let Some(session_id) = session_id else { return Ok(LineNow::default()) };
+        let row = db::read_first(
+            client,
+            "SELECT coalesce(array_agg(greatest(extract(epoch FROM $2 - called_at), 0)::float8 / 60 \
+                                       ORDER BY called_at) FILTER (WHERE status = 'SERVING'), '{}'), \
+                    (count(*) FILTER (WHERE status IN ('SKIPPED', 'CANCELLED')))::int, \
+                    (count(*) FILTER (WHERE status IN ('SERVED', 'SKIPPED', 'CANCELLED')))::int \
+             FROM qlink.tokens WHERE session_id = $1 AND status IN ('SERVING', 'SERVED', 'SKIPPED', 'CANCELLED')",
+            &[session_id.into(), now.into()],
+        )?;
+        let Some(row) = row else { return Ok(LineNow::default()) };
+        Ok(LineNow {
+            in_service_minutes: db::nullable::<Vec<Option<f64>>>(&row, 1)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.unwrap_or(0.0))
+                .collect(),
+            passed_over: db::nullable(&row, 2)?.unwrap_or(0),
+            left: db::nullable(&row, 3)?.unwrap_or(0),
+        })
+    }
+
+    /// The share of waiting patients who will leave unserved: the day's, against a prior of
+    /// none weighing `PRIOR_WEIGHT` patients.
+    pub fn passed_over_share(&self) -> f64 {
+        let passed = f64::from(self.passed_over.max(0));
+        (passed / (f64::from(self.left.max(0)) + PRIOR_WEIGHT)).clamp(0.0, 0.5)
+    }
+
+    pub fn serving(&self) -> i32 {
+        self.in_service_minutes.len() as i32
     }
 }
 
@@ -114,10 +224,12 @@ pub fn delay_left(minutes: Option<i32>, elapsed_seconds: Option<f64>) -> Option<
 }
 
 /// The calibrated ETA as a pure function: `people_ahead` before the patient, `rooms` calling
-/// from the line, the day's service durations (ms), the clinic's configured range and the
-/// delay still to run.
+/// from the line, the day's service durations (ms), the clinic's configured range, the
+/// delay still to run, how long each of the people ahead who are in service has been in
+/// (minutes), and of the patients who left the line today how many were not served.
 #[pg_extern(immutable, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
+#[allow(clippy::too_many_arguments)]
 pub fn eta_interval(
     people_ahead: i32,
     rooms: i32,
@@ -125,10 +237,18 @@ pub fn eta_interval(
     eta_min: i32,
     eta_max: i32,
     delay_minutes: default!(i32, 0),
+    in_service_minutes: default!(Vec<Option<f64>>, "'{}'"),
+    passed_over: default!(i32, 0),
+    left_line: default!(i32, 0),
 ) -> TableIterator<'static, (name!(eta_min_minutes, i32), name!(eta_max_minutes, i32))> {
     let ms: Vec<i32> = service_ms.into_iter().flatten().collect();
     let model = ServiceModel::from_samples(ServiceModel::prior(eta_min, eta_max), &ms);
-    let (lo, hi) = model.interval(people_ahead, rooms);
+    let line = LineNow {
+        in_service_minutes: in_service_minutes.into_iter().map(|e| e.unwrap_or(0.0)).collect(),
+        passed_over,
+        left: left_line,
+    };
+    let (lo, hi) = model.wait(people_ahead, &line, rooms);
     let d = delay_minutes.max(0);
     TableIterator::once((lo + d, hi + d))
 }
@@ -181,6 +301,34 @@ mod unit {
         let m = ServiceModel::from_samples(prior, &fast);
         assert!(m.mean < 3.0, "{}", m.mean);
         assert_eq!(ServiceModel::from_samples(prior, &fast[..4]), prior);
+    }
+
+    #[test]
+    fn a_service_under_way_counts_by_what_is_left_of_it() {
+        let m = ServiceModel::prior(6, 15);
+        let (rest, _) = m.remainder(0.0);
+        assert_eq!(rest, m.mean);
+        // Past the median, less than a whole service is left, and less the later it is.
+        let (r10, _) = m.remainder(10.0);
+        let (r14, _) = m.remainder(14.0);
+        assert!(r10 < m.mean && r14 < m.mean, "{r10} {r14} {}", m.mean);
+        let fresh = m.wait(1, &LineNow { in_service_minutes: vec![0.0], ..LineNow::default() }, 1);
+        let late = m.wait(1, &LineNow { in_service_minutes: vec![10.0], ..LineNow::default() }, 1);
+        assert_eq!(fresh, m.interval(1, 1));
+        assert!(late.0 <= fresh.0 && late.1 < fresh.1, "{late:?} {fresh:?}");
+        // Far past anything the model expects (SERVED not pressed): a whole service again.
+        assert_eq!(m.remainder(500.0), (m.mean, m.var));
+    }
+
+    #[test]
+    fn patients_passed_over_thin_the_line_ahead() {
+        let m = ServiceModel::prior(6, 15);
+        let none = m.wait(12, &LineNow::default(), 1);
+        let some = m.wait(12, &LineNow { passed_over: 6, left: 30, ..LineNow::default() }, 1);
+        assert!(some.0 < none.0 && some.1 < none.1, "{some:?} {none:?}");
+        // Before anyone has left, the prior of none holds.
+        assert_eq!(LineNow { passed_over: 0, left: 0, ..LineNow::default() }.passed_over_share(), 0.0);
+        assert!(LineNow { passed_over: 30, left: 30, ..LineNow::default() }.passed_over_share() <= 0.5);
     }
 
     #[test]

@@ -9,9 +9,10 @@
 use crate::audit::{self, Entry};
 use crate::db;
 use crate::error::{refuse, refused, run, QResult, Reason};
+use crate::eta::LineNow;
 use crate::model::{token_sql, Business, Queue, Room, Session, Token};
 use crate::outbox::{self, Facts};
-use crate::queue::{check_staff, serving_count, PatientDay};
+use crate::queue::{check_staff, PatientDay};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -389,13 +390,14 @@ pub fn announce_delay(
                 const LINE: &str =
                     token_sql!("WHERE session_id = $1 AND status = 'WAITING' ORDER BY is_priority DESC, line_seq");
                 let line = Token::all(db::exec(client, LINE, &[session.id.into()])?)?;
-                let serving = serving_count(client, &session, &queue)?;
+                let waiting_line = LineNow::read(client, Some(session.id), now)?;
+                let serving = waiting_line.serving();
                 for (i, token) in line.iter().enumerate() {
                     if token.patient_phone.is_none() {
                         continue;
                     }
                     let ahead = i as i32 + serving;
-                    let (lo, hi) = session.eta(&business.settings, ahead, queue.rooms_serving, now);
+                    let (lo, hi) = session.eta(&business.settings, ahead, &waiting_line, queue.rooms_serving, now);
                     let extra = serde_json::json!({
                         "delay_minutes": minutes,
                         "note": session.delay_note,

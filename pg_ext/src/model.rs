@@ -3,7 +3,7 @@
 
 use crate::db::{self, col, nullable};
 use crate::error::{refuse, refused, QResult, Reason};
-use crate::eta::ServiceModel;
+use crate::eta::{LineNow, ServiceModel};
 use crate::validate::Settings;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -419,8 +419,15 @@ impl Session {
 
     /// The ETA range with `people_ahead` before the patient in this line (SPEC §12), plus
     /// what is still to run of a doctor's delay.
-    pub fn eta(&self, settings: &Settings, people_ahead: i32, rooms: i32, now: TimestampWithTimeZone) -> (i32, i32) {
-        let (lo, hi) = self.service_model(settings).interval(people_ahead, rooms);
+    pub fn eta(
+        &self,
+        settings: &Settings,
+        people_ahead: i32,
+        line: &LineNow,
+        rooms: i32,
+        now: TimestampWithTimeZone,
+    ) -> (i32, i32) {
+        let (lo, hi) = self.service_model(settings).wait(people_ahead, line, rooms);
         let d = self.delay_left(now).unwrap_or(0);
         (lo + d, hi + d)
     }

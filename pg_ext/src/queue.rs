@@ -7,6 +7,7 @@
 use crate::audit::{self, Entry, UndoEntry};
 use crate::db::{self, col, nullable};
 use crate::error::{refuse, refused, run, QResult, Reason};
+use crate::eta::LineNow;
 use crate::model::{Business, Queue, Room, Session, Token};
 use crate::outbox;
 use crate::ratelimit;
@@ -207,7 +208,8 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
         session.waiting_count
     };
     let position = waiting_ahead + 1;
-    let people_ahead = waiting_ahead + serving_count(client, &session, &queue)?;
+    let line = LineNow::read(client, Some(session.id), now)?;
+    let people_ahead = waiting_ahead + line.serving();
     // Close to the front already: the WELCOME says so, no REMINDER later.
     let reach = settings.reminder_at_position;
     let reminder_queued = reach <= 0 || i64::from(position) <= reach;
@@ -217,7 +219,7 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
     let label = queue.label(token_number);
     let (line_seq, line_at) = session.enter_line(now);
     // What the patient is shown now: the reports' ETA accuracy compares the wait with it.
-    let (lo, hi) = session.eta(settings, people_ahead, queue.rooms_serving, now);
+    let (lo, hi) = session.eta(settings, people_ahead, &line, queue.rooms_serving, now);
     let token_id: Uuid = db::value(
         client,
         "INSERT INTO qlink.tokens (session_id, business_id, token_number, is_priority, patient_name, \

@@ -4,7 +4,7 @@
 use crate::audit;
 use crate::db::{self, col, nullable};
 use crate::error::{refused, run, QResult, Reason};
-use crate::eta::{delay_left, ServiceModel};
+use crate::eta::{delay_left, LineNow, ServiceModel};
 use crate::model::{Business, Queue, Room};
 use crate::queue::qr_refusal;
 use crate::validate::Settings;
@@ -23,8 +23,9 @@ pub struct Line {
     pub now_serving_number: Option<i32>,
     pub last_token_number: i32,
     pub serving: i32,
-    /// One service's time, the ETA's model (SPEC §12).
+    /// One service's time, the ETA's model (SPEC §12), and the line now as it reads it.
     pub model: ServiceModel,
+    pub now: LineNow,
     pub last_action_at: Option<TimestampWithTimeZone>,
     pub opened_at: Option<TimestampWithTimeZone>,
     /// A doctor's delay: minutes still to run, note, when it ends.
@@ -61,6 +62,7 @@ impl Line {
                 last_token_number: 0,
                 serving: 0,
                 model: prior,
+                now: LineNow::default(),
                 last_action_at: None,
                 opened_at: None,
                 delay_left: None,
@@ -83,6 +85,7 @@ impl Line {
             line.delay_left = delay_left(row.get(13)?, row.get(16)?);
             line.delay_note = row.get(14)?;
             line.delay_until = row.get(15)?;
+            line.now = LineNow::read(client, line.session_id, now)?;
         }
         Ok(lines)
     }
@@ -100,7 +103,7 @@ impl Line {
 
     /// The ETA a patient joining this line now would be shown.
     pub fn eta_for_new_patient(&self) -> (i32, i32) {
-        let (lo, hi) = self.model.interval(self.waiting + self.serving, self.queue.rooms_serving);
+        let (lo, hi) = self.model.wait(self.waiting + self.serving, &self.now, self.queue.rooms_serving);
         let d = self.delay_left.unwrap_or(0);
         (lo + d, hi + d)
     }
@@ -253,7 +256,7 @@ pub fn token_status(
                                             AND k.created_at >= t.line_at AND k.id < r.id))))) \
                      ELSE 0 END, \
                      t.token_label, t.queue_id, q.name, CASE WHEN t.status <> 'WAITING' THEN r.name END, \
-                     (SELECT count(*)::int FROM qlink.tokens v WHERE v.session_id = t.session_id AND v.status = 'SERVING'), \
+                     t.session_id, \
                      (SELECT count(*)::int FROM qlink.room_queues rq JOIN qlink.rooms rr ON rr.id = rq.room_id \
                       WHERE rq.queue_id = t.queue_id AND rr.is_active), \
                      (SELECT v.token_label FROM qlink.tokens v WHERE v.session_id = t.session_id \
@@ -278,12 +281,12 @@ pub fn token_status(
                 nullable::<i32>(&row, 8)?.unwrap_or(defaults.eta_max_minutes as i32),
             );
             let model = ServiceModel::learned(prior, nullable(&row, 5)?, nullable(&row, 6)?, col(&row, 25)?);
-            let serving: i32 = col(&row, 22)?;
+            let line = LineNow::read(client, Some(col(&row, 22)?), now)?;
             let rooms: i32 = col(&row, 23)?;
             let delay = delay_left(nullable(&row, 30)?, nullable(&row, 33)?);
-            let people_ahead = position.map(|p| p - 1 + serving);
+            let people_ahead = position.map(|p| p - 1 + line.serving());
             let eta = people_ahead.map(|n| {
-                let (lo, hi) = model.interval(n, rooms);
+                let (lo, hi) = model.wait(n, &line, rooms);
                 (lo + delay.unwrap_or(0), hi + delay.unwrap_or(0))
             });
             let status: String = col(&row, 2)?;

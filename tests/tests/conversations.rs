@@ -126,6 +126,11 @@ async fn a_patient_joins_asks_and_cancels_on_whatsapp_and_a_second_clinic_answer
     fake.post_inbound(&webhook, APP_SECRET, &Inbound::text(PHONE_NUMBER_ID, patient, "मदद")).await;
     let replies = wait_for_texts(&fake, patient, 4, "the HELP reply").await;
     assert!(replies[3].text().unwrap().contains("STATUS"), "{:?}", replies[3].text());
+    // And in Tamil's own word: answered in Tamil.
+    fake.post_inbound(&webhook, APP_SECRET, &Inbound::text(PHONE_NUMBER_ID, patient, "உதவி")).await;
+    let replies = wait_for_texts(&fake, patient, 5, "the Tamil HELP reply").await;
+    let text = replies[4].text().unwrap();
+    assert!(text.contains("STATUS") && text.contains("வரிசையில்"), "{text}");
 
     // The second clinic answers from its own number with its own token.
     let other = "919812300000";
