@@ -128,7 +128,7 @@ impl ServiceModel {
     /// again rather than as the long tail the log-normal would give it.
     fn remainder(&self, elapsed: f64) -> (f64, f64) {
         let whole = (self.mean, self.var);
-        if !(elapsed > 0.0) {
+        if elapsed.is_nan() || elapsed <= 0.0 {
             return whole;
         }
         let s2 = (1.0 + self.var / (self.mean * self.mean)).ln();
