@@ -2,7 +2,7 @@
 //! way to make a running QLink server. `qlink serve`, the end-to-end tests (port 0) and the
 //! benchmarks all build it the same way, so what is tested is what runs.
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::webhook::WebhookState;
 use crate::{accounts, db, router};
 use anyhow::Context;
@@ -90,8 +90,8 @@ impl AppState {
         let state = AppState(Arc::new(App {
             webhook: WebhookState {
                 pool: pool.clone(),
-                verify_token: config.whatsapp.whatsapp_verify_token.clone(),
-                app_secret: config.whatsapp.whatsapp_app_secret.clone(),
+                verify_token: Secret::configured(&config.whatsapp.whatsapp_verify_token),
+                app_secret: Secret::configured(&config.whatsapp.whatsapp_app_secret),
             },
             db: pool,
             read_db,

@@ -17,6 +17,12 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The secret if one is set: an empty or blank value (`WHATSAPP_APP_SECRET=` in an env
+    /// file) is no secret, never a key everyone knows.
+    pub fn configured(secret: &Option<Secret>) -> Option<Secret> {
+        secret.as_ref().filter(|s| !s.0.trim().is_empty()).cloned()
+    }
 }
 
 impl std::fmt::Debug for Secret {

@@ -322,7 +322,7 @@ impl Provider {
     /// [`Provider::from_args`] over a shared HTTP client.
     pub fn installation(args: &WhatsAppArgs, http: reqwest::Client) -> anyhow::Result<Provider> {
         let phone_number_id = args.whatsapp_phone_number_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let token = args.whatsapp_access_token.as_ref().filter(|t| !t.expose().trim().is_empty());
+        let token = Secret::configured(&args.whatsapp_access_token);
         match (phone_number_id, token) {
             (None, None) => Ok(Provider::Log),
             (Some(id), Some(token)) => Ok(Provider::Cloud(CloudApi::with_client(
@@ -330,7 +330,7 @@ impl Provider {
                 &args.whatsapp_api_base,
                 &args.whatsapp_api_version,
                 id,
-                token.clone(),
+                token,
             ))),
             (Some(_), None) => anyhow::bail!("WHATSAPP_PHONE_NUMBER_ID is set but WHATSAPP_ACCESS_TOKEN is not"),
             (None, Some(_)) => anyhow::bail!("WHATSAPP_ACCESS_TOKEN is set but WHATSAPP_PHONE_NUMBER_ID is not"),

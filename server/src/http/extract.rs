@@ -76,12 +76,17 @@ impl FromRequestParts<AppState> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(client_ip(
-            peer,
-            parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
-            &state.trusted_proxies,
-        )))
+        Ok(ClientIp(client_ip(peer, forwarded_chain(&parts.headers).as_deref(), &state.trusted_proxies)))
     }
+}
+
+/// Every X-Forwarded-For line, in order, as one list. A proxy may append its own line rather
+/// than extend the client's, so the first line alone is whatever the client wrote. A line
+/// that is not text counts as one unreadable hop.
+pub fn forwarded_chain(headers: &axum::http::HeaderMap) -> Option<String> {
+    let lines: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or("unreadable")).collect();
+    (!lines.is_empty()).then(|| lines.join(","))
 }
 
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[ipnet::IpNet]) -> IpAddr {
@@ -254,8 +259,25 @@ impl FromRequestParts<AppState> for SuperAdmin {
 
 #[cfg(test)]
 mod tests {
-    use super::client_ip;
+    use super::{client_ip, forwarded_chain};
+    use axum::http::{HeaderMap, HeaderValue};
     use std::net::IpAddr;
+
+    #[test]
+    fn every_forwarded_for_line_is_read_so_a_proxy_appended_line_wins() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut headers = HeaderMap::new();
+        // The client's own (spoofed) line, then the line the proxy appended.
+        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        let chain = forwarded_chain(&headers);
+        assert_eq!(chain.as_deref(), Some("6.6.6.6,1.2.3.4"));
+        assert_eq!(client_ip(ip("10.0.0.2"), chain.as_deref(), &trusted), ip("1.2.3.4"));
+        headers.append("x-forwarded-for", HeaderValue::from_bytes(b"\xff").unwrap());
+        assert_eq!(client_ip(ip("10.0.0.2"), forwarded_chain(&headers).as_deref(), &trusted), ip("10.0.0.2"));
+        assert_eq!(forwarded_chain(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {

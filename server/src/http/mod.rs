@@ -48,7 +48,43 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(plain_request_id))
+        .layer(axum::middleware::from_fn(no_store_by_default))
         .with_state(state)
+}
+
+/// A client's X-Request-Id is kept (so a proxy's id follows the request through the logs)
+/// only when it is one plain id: 1–64 of `A–Z a–z 0–9 . _ -`. Anything else would go into
+/// the logs and back to the client as they wrote it; it is dropped, and SetRequestIdLayer
+/// gives the request a fresh UUID.
+async fn plain_request_id(mut req: Request) -> Request {
+    let ids = req.headers().get_all("x-request-id");
+    let mut values = ids.iter();
+    let plain = match (values.next(), values.next()) {
+        (Some(id), None) => is_plain_id(id.as_bytes()),
+        _ => false,
+    };
+    if !plain {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
+}
+
+pub fn is_plain_id(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len()) && id.iter().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+}
+
+/// API answers carry names and phone numbers: no shared or browser cache may keep one unless
+/// its route says otherwise (the patient's status poll revalidates with `no-cache` + ETag).
+async fn no_store_by_default(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut response = next.run(req).await;
+    if api && !response.headers().contains_key(axum::http::header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// Every error answer is `{"error":{"code","message"}}`, also those the framework writes on

@@ -1,0 +1,104 @@
+//! Hardening (SPEC §13): each finding of the 0.1 review, shown closed against the real
+//! server. Every test here failed before its fix.
+
+use qlink_server::config::{Secret, WhatsAppArgs};
+use qlink_tests::app::{assert_error, no_whatsapp, plain, TestApp};
+use qlink_tests::fake_whatsapp::sign;
+use serde_json::json;
+
+/// Behind a proxy that appends its own X-Forwarded-For line, the line the client wrote
+/// cannot give it a fresh address for every request: the per-address intake limit holds.
+#[tokio::test]
+async fn a_forwarded_for_line_the_client_wrote_does_not_escape_the_address_limit() {
+    let app = TestApp::builder().trusting_loopback_proxy().spawn().await;
+    app.clinic("proxied").await;
+    let url = app.url("/api/v1/clinics/proxied/tokens");
+    let mut statuses = Vec::new();
+    for n in 0..6u32 {
+        let r = plain()
+            .post(&url)
+            .header("x-forwarded-for", format!("198.51.100.{}", n + 1))
+            .header("x-forwarded-for", "203.0.113.7")
+            .json(&json!({"patient_name": format!("Patient {n}"), "patient_phone": format!("98765{:05}", n)}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    // ip_tokens_per_10min is 3 by default, counted for the proxy's address of the client.
+    assert_eq!(statuses, [201, 201, 201, 429, 429, 429]);
+    let tokens: i64 = app.db.query_one("SELECT count(*) FROM qlink.tokens", &[]).await.unwrap().get(0);
+    assert_eq!(tokens, 3);
+}
+
+/// A client's request id is echoed (and logged) only when it is one plain id; anything else
+/// is replaced by a fresh UUID.
+#[tokio::test]
+async fn request_ids_are_kept_only_when_plain() {
+    let app = TestApp::builder().spawn().await;
+    let id_for = |given: Vec<&'static str>| {
+        let url = app.url("/healthz");
+        async move {
+            let mut request = plain().get(url);
+            for g in given {
+                request = request.header("x-request-id", g);
+            }
+            let r = request.send().await.unwrap();
+            r.headers().get("x-request-id").unwrap().to_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(id_for(vec!["lb-7f3a.91_x"]).await, "lb-7f3a.91_x");
+    for hostile in [vec!["a b"], vec!["<script>alert(1)</script>"], vec![&*"x".repeat(65).leak()], vec!["one", "two"]] {
+        let echoed = id_for(hostile.clone()).await;
+        assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "{hostile:?} → {echoed}");
+    }
+}
+
+/// Answers with patients' names and phones are never kept by a cache; the patient's own
+/// status poll still revalidates with its ETag.
+#[tokio::test]
+async fn staff_and_operator_answers_are_never_cached() {
+    let app = TestApp::builder().spawn().await;
+    app.clinic("private").await;
+    let token = app.take_token("private", "Meena", "9876543210").await;
+    let staff = app.staff("private").await;
+    let operator = app.login(&app.admin_user().await).await;
+    for (client, path) in [
+        (&staff, "/api/v1/staff/queue"),
+        (&staff, "/api/v1/staff/rooms"),
+        (&staff, "/api/v1/auth/me"),
+        (&operator, "/api/v1/admin/clinics"),
+    ] {
+        let r = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers().get("cache-control").unwrap(), "no-store", "{path}");
+    }
+    let unauthorized = plain().get(app.url("/api/v1/staff/queue")).send().await.unwrap();
+    assert_eq!(unauthorized.headers().get("cache-control").unwrap(), "no-store");
+    assert_error(unauthorized, 401, "unauthorized").await;
+    let id = token["token_id"].as_str().unwrap();
+    let poll = plain().get(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap();
+    assert_eq!(poll.headers().get("cache-control").unwrap(), "no-cache");
+    assert!(poll.headers().contains_key("etag"));
+}
+
+/// `WHATSAPP_APP_SECRET=` (set, but empty) is no secret: a post signed with the empty key is
+/// refused like any unsigned one, and nothing is stored.
+#[tokio::test]
+async fn an_empty_app_secret_checks_no_signature() {
+    let whatsapp = WhatsAppArgs { whatsapp_app_secret: Some(Secret::new("")), ..no_whatsapp() };
+    let app = TestApp::builder().with_whatsapp(whatsapp).spawn().await;
+    app.clinic("unsigned").await;
+    let body = serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": []})).unwrap();
+    let r = plain()
+        .post(app.url("/api/v1/webhooks/whatsapp"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sign("", &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 401, "unauthorized").await;
+    let stored: i64 = app.db.query_one("SELECT count(*) FROM qlink.inbound_messages", &[]).await.unwrap().get(0);
+    assert_eq!(stored, 0);
+}
