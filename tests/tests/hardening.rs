@@ -4,7 +4,8 @@
 use qlink_server::config::{Secret, WhatsAppArgs};
 use qlink_tests::app::{assert_error, no_whatsapp, plain, TestApp};
 use qlink_tests::fake_whatsapp::sign;
-use serde_json::json;
+use qlink_tests::{fresh_database, url_as};
+use serde_json::{json, Value};
 
 /// Behind a proxy that appends its own X-Forwarded-For line, the line the client wrote
 /// cannot give it a fresh address for every request: the per-address intake limit holds.
@@ -101,4 +102,28 @@ async fn an_empty_app_secret_checks_no_signature() {
     assert_error(r, 401, "unauthorized").await;
     let stored: i64 = app.db.query_one("SELECT count(*) FROM qlink.inbound_messages", &[]).await.unwrap().get(0);
     assert_eq!(stored, 0);
+}
+
+/// Readiness runs one of the queue's functions as the server's own role: when that role may
+/// no longer run them (an upgrade recreated them before their grants were restored), every
+/// request fails, and /readyz says so instead of "ready".
+#[tokio::test]
+async fn readiness_fails_when_the_queue_functions_cannot_be_run() {
+    let owner = fresh_database().await;
+    let app = TestApp::builder().with_database(owner.clone(), Some(url_as(&owner, "qlink_app"))).spawn().await;
+    let ready = |app: &TestApp| {
+        let url = app.url("/readyz");
+        async move {
+            let r = plain().get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(ready(&app).await.0, 200);
+    app.db.batch_execute("REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA qlink FROM qlink_app").await.unwrap();
+    let (status, body) = ready(&app).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert!(body["reason"].as_str().unwrap().contains("cannot be run"), "{body}");
+    app.db.batch_execute("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA qlink TO qlink_app").await.unwrap();
+    assert_eq!(ready(&app).await.0, 200);
 }

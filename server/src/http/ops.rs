@@ -15,7 +15,8 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers and its `qlink` extension is the version we expect.
+/// Ready when the database answers, its `qlink` extension is the version we expect, and
+/// this server's role can run its functions.
 pub async fn check_ready(app: &AppState) -> Result<String, String> {
     let db = app.db.get().await.map_err(|_| "database unreachable".to_string())?;
     let row = db
@@ -26,6 +27,17 @@ pub async fn check_ready(app: &AppState) -> Result<String, String> {
     let installed: String = row.get("extversion");
     if installed != EXPECTED_EXTENSION_VERSION {
         return Err(format!("extension qlink {installed} installed, this server needs {EXPECTED_EXTENSION_VERSION}"));
+    }
+    // The catalogue answers even when the queue's functions cannot run for this role (an
+    // upgrade recreated them before their grants were restored) or the library fails to
+    // load: call one, as every request does.
+    let library: String = db
+        .query_one("SELECT qlink.qlink_version() AS v", &[])
+        .await
+        .map_err(|_| "the qlink functions cannot be run by this server's database role".to_string())?
+        .get("v");
+    if library != EXPECTED_EXTENSION_VERSION {
+        return Err(format!("the qlink library is {library}, this server needs {EXPECTED_EXTENSION_VERSION}"));
     }
     Ok(installed)
 }
