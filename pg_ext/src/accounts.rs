@@ -314,7 +314,8 @@ pub fn set_staff_password(email: Option<&str>, password_hash: Option<&str>) -> R
     })
 }
 
-/// What the server needs to check a password: no row for an unknown or inactive email.
+/// What the server needs to check a password: no row for an unknown or inactive email, or
+/// for the staff of a DISABLED clinic.
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn staff_for_login(
@@ -337,7 +338,9 @@ pub fn staff_for_login(
         Spi::connect_mut(|client| {
             let row = db::read_first(
                 client,
-                "SELECT id, password_hash, role, business_id, room_id FROM qlink.staff_users WHERE email = $1 AND is_active",
+                "SELECT u.id, u.password_hash, u.role, u.business_id, u.room_id FROM qlink.staff_users u \
+                 WHERE u.email = $1 AND u.is_active AND NOT EXISTS ( \
+                     SELECT 1 FROM qlink.businesses b WHERE b.id = u.business_id AND b.status = 'DISABLED')",
                 &[email.as_str().into()],
             )?;
             Ok(match row {
@@ -397,8 +400,9 @@ pub fn create_login_session(
     })
 }
 
-/// The user behind a login session, if it exists and has not expired. Expired sessions
-/// are deleted on sight.
+/// The user behind a login session, if it exists and has not expired, and the user's clinic
+/// is not DISABLED (disabling a clinic shuts its staff out at once; enabling it lets them log
+/// in again). Expired sessions are deleted on sight.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn login_session_user(
@@ -432,7 +436,8 @@ pub fn login_session_user(
                 client,
                 "SELECT u.id, u.email, u.role, u.business_id, s.expires_at, u.room_id \
                  FROM qlink.login_sessions s JOIN qlink.staff_users u ON u.id = s.staff_user_id \
-                 WHERE s.token_hash = $1 AND u.is_active",
+                 WHERE s.token_hash = $1 AND u.is_active AND NOT EXISTS ( \
+                     SELECT 1 FROM qlink.businesses b WHERE b.id = u.business_id AND b.status = 'DISABLED')",
                 &[hash.into()],
             )?;
             Ok(match row {

@@ -127,3 +127,32 @@ async fn readiness_fails_when_the_queue_functions_cannot_be_run() {
     app.db.batch_execute("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA qlink TO qlink_app").await.unwrap();
     assert_eq!(ready(&app).await.0, 200);
 }
+
+/// Disabling a clinic shuts its staff out at once: their open sessions read nothing more and
+/// they cannot log in again until the operator enables the clinic. Other clinics and the
+/// operator are untouched.
+#[tokio::test]
+async fn a_disabled_clinics_staff_read_nothing() {
+    let app = TestApp::builder().spawn().await;
+    let closed = app.clinic("closed").await;
+    app.clinic("open").await;
+    app.take_token("closed", "Meena", "9876543210").await;
+    let staff = app.staff("closed").await;
+    let other = app.staff("open").await;
+    let operator = app.login(&app.admin_user().await).await;
+    let queue = |client: &reqwest::Client| client.get(app.url("/api/v1/staff/queue")).send();
+    assert_eq!(queue(&staff).await.unwrap().status(), 200);
+    app.db.query_one("SELECT qlink.update_business($1, status => 'DISABLED')", &[&closed]).await.unwrap();
+    assert_error(queue(&staff).await.unwrap(), 401, "unauthorized").await;
+    let again = plain()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "staff@closed.test", "password": qlink_tests::app::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(again, 401, "unauthorized").await;
+    assert_eq!(queue(&other).await.unwrap().status(), 200);
+    assert_eq!(operator.get(app.url("/api/v1/admin/clinics")).send().await.unwrap().status(), 200);
+    app.db.query_one("SELECT qlink.update_business($1, status => 'ACTIVE')", &[&closed]).await.unwrap();
+    assert_eq!(queue(&app.staff("closed").await).await.unwrap().status(), 200);
+}
