@@ -156,3 +156,39 @@ async fn a_disabled_clinics_staff_read_nothing() {
     app.db.query_one("SELECT qlink.update_business($1, status => 'ACTIVE')", &[&closed]).await.unwrap();
     assert_eq!(queue(&app.staff("closed").await).await.unwrap().status(), 200);
 }
+
+/// Another site cannot post the intake form in its visitors' names (each post would take a
+/// token and send a WhatsApp message): a post naming another origin is refused and creates
+/// nothing; our own page's post, and a program's that names no origin, are taken.
+#[tokio::test]
+async fn the_intake_form_is_taken_only_from_our_own_page() {
+    let app = TestApp::builder().spawn().await;
+    app.clinic("forms").await;
+    let url = app.url("/c/forms");
+    let tokens =
+        || async { app.db.query_one("SELECT count(*) FROM qlink.tokens", &[]).await.unwrap().get::<_, i64>(0) };
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let post = |phone: &'static str, header: Option<(&'static str, String)>| {
+        let mut request = no_redirect.post(&url).form(&[("patient_name", "Meena"), ("patient_phone", phone)]);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    for forged in [
+        ("origin", "https://evil.example".to_string()),
+        ("referer", "https://evil.example/win".to_string()),
+        ("origin", "null".to_string()),
+    ] {
+        let r = post("9876500001", Some(forged.clone())).await.unwrap();
+        assert_eq!(r.status(), 403, "{forged:?}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("href=\"/c/forms\""), "the refusal links our own form: {page}");
+    }
+    assert_eq!(tokens().await, 0, "a forged post creates nothing");
+    let ours = post("9876500002", Some(("origin", app.base.clone()))).await.unwrap();
+    assert_eq!(ours.status(), 303);
+    let program = post("9876500003", None).await.unwrap();
+    assert_eq!(program.status(), 303);
+    assert_eq!(tokens().await, 2);
+}

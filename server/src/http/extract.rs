@@ -148,6 +148,14 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// A request a browser sent from another site: it names an origin (Origin, or failing that
+/// Referer) that is not ours. Browsers name one on every cross-site POST; a request naming
+/// none comes from a program, which no other site can make a patient's browser send.
+pub fn from_another_site(parts: &Parts, state: &AppState) -> bool {
+    let names_one = parts.headers.contains_key(header::ORIGIN) || parts.headers.contains_key(header::REFERER);
+    names_one && !same_origin(parts, state)
+}
+
 /// CSRF defence for cookie-authenticated writes: the request must come from our own pages
 /// (Origin, or failing that Referer, equal to the public origin or the request's Host).
 pub fn same_origin(parts: &Parts, state: &AppState) -> bool {

@@ -20,7 +20,7 @@ use super::i18n::{Lang, K};
 use super::{clinic_message_page, html_response, language_switch, layout, message_page, not_found, Cache, PageError};
 use crate::app::AppState;
 use crate::error::{ApiError, Refusal};
-use crate::http::extract::{cookie, ClientIp};
+use crate::http::extract::{cookie, from_another_site, ClientIp};
 use crate::http::public::{create_qr_token_in, load_status};
 use crate::sql::QueueLine;
 use axum::extract::rejection::FormRejection;
@@ -345,6 +345,19 @@ pub async fn submit(
     let mut form = form.map(|Form(f)| f).unwrap_or_default();
     let query = LangQuery { lang: Some(form.language.clone()).filter(|l| Lang::parse(l).is_some()), queue: None };
     let lang = early_lang(&query, &parts.headers);
+    // Another site's page must not take tokens (and send WhatsApp messages) in a visitor's
+    // name: the form is taken only from our own page, the way the API's writes are.
+    if from_another_site(&parts, &app) {
+        tracing::info!(%ip, "intake form posted from another site");
+        let back = format!("/c/{slug}");
+        return message_page(
+            lang,
+            StatusCode::FORBIDDEN,
+            lang.t(K::error_title),
+            lang.t(K::err_generic),
+            html! { p { a href=(back) { (lang.t(K::intake_title)) } } },
+        );
+    }
     // As in the JSON API: the patient's choice, else the browser's, else the clinic's default.
     let language = Lang::parse(&form.language)
         .map(|l| l.code().to_string())
