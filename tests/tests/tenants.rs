@@ -1232,7 +1232,7 @@ async fn login_brute_force_is_limited_per_email_and_per_ip() {
 // A suspended or disabled clinic.
 
 #[tokio::test]
-async fn a_suspended_or_disabled_clinic_refuses_queue_writes_and_still_reads() {
+async fn a_suspended_clinic_refuses_queue_writes_and_a_disabled_ones_staff_are_shut_out() {
     let mut w = World::new().await;
     let a = w.a.id;
     let slug = w.a.slug.clone();
@@ -1251,7 +1251,9 @@ async fn a_suspended_or_disabled_clinic_refuses_queue_writes_and_still_reads() {
         assert_eq!(x.status, 200, "{}", x.describe());
         let before = w.fingerprint().await;
         let staff = w.a.bearer.clone();
-        // Every queue write, by staff and by patients: 403, nothing changed.
+        // Every queue write, by staff and by patients: 403, nothing changed. A DISABLED
+        // clinic's staff are shut out altogether (SPEC §13): their logins answer 401.
+        let disabled = status == "DISABLED";
         let mut writes: Vec<RequestBuilder> = Vec::new();
         for (action, token) in [
             ("NEXT", None),
@@ -1286,24 +1288,27 @@ async fn a_suspended_or_disabled_clinic_refuses_queue_writes_and_still_reads() {
                 .json(&json!({"patient_name": "New patient", "patient_phone": "9123456789"})),
         );
         writes.push(client().post(w.url(&format!("/api/v1/tokens/{waiting}/cancel"))));
-        for rb in writes {
+        let by_staff = writes.len() - 2;
+        for (n, rb) in writes.into_iter().enumerate() {
             let x = w.send(rb).await;
-            assert_eq!(
-                (x.status, x.json().unwrap()["error"]["code"].clone()),
-                (403, json!("forbidden")),
-                "{status}: {}",
-                x.describe()
-            );
+            let expected =
+                if disabled && n < by_staff { (401, json!("unauthorized")) } else { (403, json!("forbidden")) };
+            assert_eq!((x.status, x.json().unwrap()["error"]["code"].clone()), expected, "{status}: {}", x.describe());
         }
         assert_eq!(
             diff(&before, &w.fingerprint().await),
             Vec::<String>::new(),
             "{status}: a refused write changed something"
         );
-        // Reads: the staff see their queue, patients see their token and the clinic's state.
+        // Reads: the staff of a suspended clinic see their queue (a DISABLED one's see
+        // nothing), patients see their token and the clinic's state.
         let x = w.send(client().get(w.url("/api/v1/staff/queue")).bearer_auth(&staff)).await;
-        assert_eq!(x.status, 200);
-        assert!(x.json().unwrap()["tokens"].as_array().unwrap().len() >= 6);
+        if disabled {
+            assert_eq!(x.status, 401, "a disabled clinic's staff read its queue: {}", x.describe());
+        } else {
+            assert_eq!(x.status, 200);
+            assert!(x.json().unwrap()["tokens"].as_array().unwrap().len() >= 6);
+        }
         let x = w.send(client().get(w.url(&format!("/api/v1/clinics/{slug}")))).await;
         assert_eq!(x.status, 200);
         let v = x.json().unwrap();
@@ -1311,10 +1316,23 @@ async fn a_suspended_or_disabled_clinic_refuses_queue_writes_and_still_reads() {
         let x = w.send(client().get(w.url(&format!("/api/v1/tokens/{waiting}")))).await;
         assert_eq!((x.status, x.json().unwrap()["status"].clone()), (200, json!("WAITING")));
         let x = w.send(client().get(w.url("/api/v1/auth/me")).bearer_auth(&staff)).await;
-        assert_eq!(x.status, 200);
-        // A staff member can still log in (to see the queue and the notice).
+        assert_eq!(x.status, if disabled { 401 } else { 200 });
+        // A suspended clinic's staff can still log in (to see the queue and the notice); a
+        // disabled one's cannot.
         let email = w.a.staff_email.clone();
-        let _ = w.login(&email, true).await;
+        if disabled {
+            let x = w
+                .send(
+                    client()
+                        .post(w.url("/api/v1/auth/login"))
+                        .header("x-forwarded-for", "10.61.0.1")
+                        .json(&json!({"email": email, "password": PASSWORD, "issue_token": true})),
+                )
+                .await;
+            assert_eq!(x.status, 401, "a disabled clinic's staff logged in: {}", x.describe());
+        } else {
+            let _ = w.login(&email, true).await;
+        }
         let _ = served;
         // The other clinic is unaffected.
         let x = w
