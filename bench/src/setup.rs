@@ -224,6 +224,8 @@ pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
             public_url: None,
             trusted_proxies: vec![],
             session_ttl_hours: 12,
+            header_timeout_secs: 10,
+            max_connections: 2048,
         },
         whatsapp: qlink_tests::app::no_whatsapp(),
         worker: WorkerArgs::default(),

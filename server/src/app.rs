@@ -118,6 +118,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    header_timeout: Duration,
+    max_connections: usize,
 }
 
 impl Application {
@@ -136,7 +138,13 @@ impl Application {
         };
         let state = AppState::build(config, &public_url).await?;
         let router = router::router(state.clone(), extra);
-        Ok(Application { listener, router, state })
+        Ok(Application {
+            listener,
+            router,
+            state,
+            header_timeout: Duration::from_secs(config.http.header_timeout_secs.max(1)),
+            max_connections: config.http.max_connections.max(1),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -147,10 +155,55 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown`, then finishes the requests in flight.
+    /// Serves until `shutdown`, then finishes the requests in flight (for at most 30 s).
+    /// Each connection has `header_timeout` to send a request's headers (and to begin the next
+    /// one when kept alive); at most `max_connections` are open, and one more is closed at once.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        use hyper_util::server::conn::auto;
+        use hyper_util::service::TowerToHyperService;
+        use tower::Service;
+
+        let mut make_service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_timeout);
+        builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(self.header_timeout));
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, say: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = shutdown.cancelled() => break,
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                metrics::counter!("qlink_http_connections_refused_total").increment(1);
+                drop(stream);
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let Ok(service) = make_service.call(peer).await;
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+                .into_owned();
+            let watched = graceful.watcher().watch(connection);
+            tokio::spawn(async move {
+                // A client that goes away mid-request or sends garbage ends its connection.
+                let _ = watched.await;
+                drop(slot);
+            });
+        }
+        drop(self.listener);
+        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
+            tracing::warn!("requests still in flight 30 s after shutdown began; closing them");
+        }
         Ok(())
     }
 }

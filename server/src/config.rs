@@ -240,4 +240,11 @@ pub struct HttpArgs {
     /// How long a staff login lasts.
     #[arg(long, env = "QLINK_SESSION_TTL_HOURS", default_value_t = 12)]
     pub session_ttl_hours: u32,
+    /// Seconds a client has to send a request's headers, and to start the next request on a
+    /// kept-alive connection; then the connection is closed (slow clients cannot hold it).
+    #[arg(long, env = "QLINK_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Open connections at most; one more is closed at once (and counted in /metrics).
+    #[arg(long, env = "QLINK_MAX_CONNECTIONS", default_value_t = 2048)]
+    pub max_connections: usize,
 }

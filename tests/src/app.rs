@@ -42,6 +42,8 @@ pub struct TestAppBuilder {
     read_database_url: Option<String>,
     trusted_proxies: Vec<ipnet::IpNet>,
     whatsapp: Option<WhatsAppArgs>,
+    /// Header timeout (seconds) and connection cap, if not production's 10 s and 2048.
+    connection_limits: Option<(u64, usize)>,
 }
 
 impl TestAppBuilder {
@@ -61,6 +63,12 @@ impl TestAppBuilder {
     /// The test client (on 127.0.0.1) is a trusted proxy: `X-Forwarded-For` names the client.
     pub fn trusting_loopback_proxy(mut self) -> Self {
         self.trusted_proxies = vec!["127.0.0.0/8".parse().expect("CIDR")];
+        self
+    }
+
+    /// A shorter header timeout and a smaller connection cap, for the slow-client tests.
+    pub fn with_connection_limits(mut self, header_timeout_secs: u64, max_connections: usize) -> Self {
+        self.connection_limits = Some((header_timeout_secs, max_connections));
         self
     }
 
@@ -87,6 +95,8 @@ impl TestAppBuilder {
                 public_url: None,
                 trusted_proxies: self.trusted_proxies,
                 session_ttl_hours: 12,
+                header_timeout_secs: self.connection_limits.map_or(10, |l| l.0),
+                max_connections: self.connection_limits.map_or(2048, |l| l.1),
             },
             whatsapp: self.whatsapp.unwrap_or_else(no_whatsapp),
             // No worker runs inside a test server: tests that send messages start their own.

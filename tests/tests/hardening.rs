@@ -192,3 +192,73 @@ async fn the_intake_form_is_taken_only_from_our_own_page() {
     assert_eq!(program.status(), 303);
     assert_eq!(tokens().await, 2);
 }
+
+/// Opens a TCP connection and sends half a request header, never the blank line that ends it.
+async fn half_a_header(app: &TestApp) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: qlink.test\r\nX-Slow: ").await.unwrap();
+    stream
+}
+
+/// Seconds until the server closes `stream` (reads EOF or a reset), at most `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: std::time::Duration) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            // The server may answer 408 before it closes.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Slowloris: 20 connections that send half a header are closed once the header timeout
+/// runs out (here 2 s; production's is 10 s), as is a kept-alive connection left idle, and
+/// the server answers everyone else meanwhile.
+#[tokio::test]
+async fn slow_clients_cannot_hold_connections_open() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::builder().with_connection_limits(2, 2048).spawn().await;
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        slow.push(half_a_header(&app).await);
+    }
+    let r = plain().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the server answers while slow clients wait");
+    let limit = std::time::Duration::from_secs(8);
+    for stream in &mut slow {
+        let closed = closed_within(stream, limit).await;
+        assert!(closed.is_some(), "a half-sent header held its connection for {limit:?}");
+    }
+    // A kept-alive connection that sends nothing more is closed too.
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: qlink.test\r\n\r\n").await.unwrap();
+    assert!(closed_within(&mut idle, limit).await.is_some(), "an idle kept-alive connection stayed open");
+}
+
+/// The connection cap: with every slot held by a slow client, one more connection is closed
+/// at once; when the slow ones time out, requests are served again.
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_at_once() {
+    let app = TestApp::builder().with_connection_limits(3, 5).spawn().await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(half_a_header(&app).await);
+    }
+    // Let the server accept all five before the sixth arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut extra = half_a_header(&app).await;
+    let closed = closed_within(&mut extra, std::time::Duration::from_secs(2)).await;
+    assert!(closed.is_some(), "a connection over the cap was kept");
+    for stream in &mut held {
+        assert!(closed_within(stream, std::time::Duration::from_secs(8)).await.is_some());
+    }
+    let r = plain().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let metrics = plain().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("qlink_http_connections_refused_total"), "the refusal is counted");
+}
