@@ -226,6 +226,7 @@ pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
             session_ttl_hours: 12,
             header_timeout_secs: 10,
             max_connections: 2048,
+            metrics_bind: None,
         },
         whatsapp: qlink_tests::app::no_whatsapp(),
         worker: WorkerArgs::default(),

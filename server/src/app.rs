@@ -29,6 +29,8 @@ pub struct App {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub session_ttl: Duration,
     pub metrics: PrometheusHandle,
+    /// `/metrics` is served on its own listener (`QLINK_METRICS_BIND`), not on the public one.
+    pub metrics_elsewhere: bool,
     pub webhook: WebhookState,
     /// Verified against when the email is unknown, so a login takes as long either way.
     pub dummy_password_hash: String,
@@ -101,6 +103,7 @@ impl AppState {
             trusted_proxies: config.http.trusted_proxies.clone(),
             session_ttl: Duration::from_secs(u64::from(config.http.session_ttl_hours) * 3600),
             metrics: prometheus(),
+            metrics_elsewhere: config.http.metrics_bind.is_some(),
             dummy_password_hash,
             secret_key,
             whatsapp_display_number: config.whatsapp.display_number().map(str::to_string),
@@ -118,6 +121,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// `/metrics` alone, when it has a listener of its own.
+    metrics: Option<(TcpListener, Router)>,
     header_timeout: Duration,
     max_connections: usize,
 }
@@ -138,10 +143,18 @@ impl Application {
         };
         let state = AppState::build(config, &public_url).await?;
         let router = router::router(state.clone(), extra);
+        let metrics = match config.http.metrics_bind {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr} (metrics)"))?;
+                Some((listener, router::metrics_router(state.clone())))
+            }
+            None => None,
+        };
         Ok(Application {
             listener,
             router,
             state,
+            metrics,
             header_timeout: Duration::from_secs(config.http.header_timeout_secs.max(1)),
             max_connections: config.http.max_connections.max(1),
         })
@@ -151,61 +164,84 @@ impl Application {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
+    /// The metrics listener's address, when `/metrics` has one of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(l, _)| l.local_addr().expect("a bound listener has an address"))
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
     /// Serves until `shutdown`, then finishes the requests in flight (for at most 30 s).
-    /// Each connection has `header_timeout` to send a request's headers (and to begin the next
-    /// one when kept alive); at most `max_connections` are open, and one more is closed at once.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-        use hyper_util::server::conn::auto;
-        use hyper_util::service::TowerToHyperService;
-        use tower::Service;
-
-        let mut make_service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_timeout);
-        builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(self.header_timeout));
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors, say: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = shutdown.cancelled() => break,
-            };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                metrics::counter!("qlink_http_connections_refused_total").increment(1);
-                drop(stream);
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let Ok(service) = make_service.call(peer).await;
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-                .into_owned();
-            let watched = graceful.watcher().watch(connection);
-            tokio::spawn(async move {
-                // A client that goes away mid-request or sends garbage ends its connection.
-                let _ = watched.await;
-                drop(slot);
-            });
-        }
-        drop(self.listener);
-        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
-            tracing::warn!("requests still in flight 30 s after shutdown began; closing them");
+        let limits = (self.header_timeout, self.max_connections);
+        let public = serve(self.listener, self.router, limits, shutdown.clone());
+        match self.metrics {
+            Some((listener, router)) => {
+                tokio::try_join!(public, serve(listener, router, limits, shutdown))?;
+            }
+            None => public.await?,
         }
         Ok(())
     }
+}
+
+/// One listener's accept loop. Each connection has `header_timeout` to send a request's
+/// headers (and to begin the next one when kept alive); at most `max_connections` are open,
+/// and one more is closed at once.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    (header_timeout, max_connections): (Duration, usize),
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+    use tower::Service;
+
+    let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(header_timeout));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics::counter!("qlink_http_connections_refused_total").increment(1);
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(service) = make_service.call(peer).await;
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let watched = graceful.watcher().watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away mid-request or sends garbage ends its connection.
+            let _ = watched.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight 30 s after shutdown began; closing them");
+    }
+    Ok(())
 }
 
 /// The process-wide Prometheus recorder (installed once, also when tests start many apps).

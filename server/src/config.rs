@@ -244,6 +244,10 @@ pub struct HttpArgs {
     /// kept-alive connection; then the connection is closed (slow clients cannot hold it).
     #[arg(long, env = "QLINK_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
+    /// Serve `/metrics` on this address only (an internal port for Prometheus), not on the
+    /// public listener.
+    #[arg(long, env = "QLINK_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
     /// Open connections at most; one more is closed at once (and counted in /metrics).
     #[arg(long, env = "QLINK_MAX_CONNECTIONS", default_value_t = 2048)]
     pub max_connections: usize,

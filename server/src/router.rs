@@ -24,6 +24,11 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
     http::with_middleware(routes, state)
 }
 
+/// `/metrics` alone, for its own listener (`QLINK_METRICS_BIND`).
+pub fn metrics_router(state: AppState) -> Router {
+    http::with_middleware(Router::new().route("/metrics", axum::routing::get(ops::serve_metrics)), state)
+}
+
 /// The OpenAPI document of the routes, as `/api/v1/openapi.json` serves it.
 pub fn openapi_document() -> serde_json::Value {
     openapi::served(&openapi::finish(api().split_for_parts().1))

@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// `/metrics`'s own listener, when the test asked for one.
+    pub metrics_addr: Option<SocketAddr>,
     pub base: String,
     pub db_url: String,
     /// An owner (superuser) connection for set-up and for checking the database.
@@ -44,6 +46,7 @@ pub struct TestAppBuilder {
     whatsapp: Option<WhatsAppArgs>,
     /// Header timeout (seconds) and connection cap, if not production's 10 s and 2048.
     connection_limits: Option<(u64, usize)>,
+    metrics_listener: bool,
 }
 
 impl TestAppBuilder {
@@ -72,6 +75,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// `/metrics` on a listener of its own (port 0), as `QLINK_METRICS_BIND` sets.
+    pub fn with_metrics_listener(mut self) -> Self {
+        self.metrics_listener = true;
+        self
+    }
+
     pub fn with_whatsapp(mut self, whatsapp: WhatsAppArgs) -> Self {
         self.whatsapp = Some(whatsapp);
         self
@@ -97,6 +106,7 @@ impl TestAppBuilder {
                 session_ttl_hours: 12,
                 header_timeout_secs: self.connection_limits.map_or(10, |l| l.0),
                 max_connections: self.connection_limits.map_or(2048, |l| l.1),
+                metrics_bind: self.metrics_listener.then(|| "127.0.0.1:0".parse().expect("address")),
             },
             whatsapp: self.whatsapp.unwrap_or_else(no_whatsapp),
             // No worker runs inside a test server: tests that send messages start their own.
@@ -104,10 +114,11 @@ impl TestAppBuilder {
         };
         let application = Application::build(&config).await.expect("the application builds");
         let addr = application.local_addr();
+        let metrics_addr = application.metrics_addr();
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         tokio::spawn(async move { application.run_until_stopped(stop).await.expect("server") });
-        TestApp { addr, base: format!("http://{addr}"), db: connect(&db_url).await, db_url, shutdown }
+        TestApp { addr, metrics_addr, base: format!("http://{addr}"), db: connect(&db_url).await, db_url, shutdown }
     }
 }
 

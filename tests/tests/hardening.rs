@@ -262,3 +262,21 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
     let metrics = plain().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("qlink_http_connections_refused_total"), "the refusal is counted");
 }
+
+/// With `QLINK_METRICS_BIND`, `/metrics` is served on that internal listener only: the
+/// public one answers 404 and shows nothing of the server's insides.
+#[tokio::test]
+async fn metrics_can_live_on_their_own_listener() {
+    let app = TestApp::builder().with_metrics_listener().spawn().await;
+    let internal = app.metrics_addr.expect("a metrics listener");
+    assert_ne!(internal, app.addr);
+    assert_eq!(plain().get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    let public = plain().get(app.url("/metrics")).send().await.unwrap();
+    let text = assert_error(public, 404, "not_found").await;
+    assert!(!text.contains("qlink_http_requests_total"), "{text}");
+    let r = plain().get(format!("http://{internal}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("qlink_http_requests_total"));
+    let elsewhere = plain().get(format!("http://{internal}/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(elsewhere.status(), 404, "the internal listener serves /metrics alone");
+}

@@ -55,8 +55,18 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format"),
+    (status = 404, body = crate::error::ErrorBody, description = "Served on `QLINK_METRICS_BIND` instead")))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
+    // With a listener of its own, the public one does not show the server's insides.
+    if app.metrics_elsewhere {
+        return crate::error::ApiError::not_found().into_response();
+    }
+    serve_metrics(State(app)).await
+}
+
+/// The Prometheus text, on whichever listener serves it.
+pub async fn serve_metrics(State(app): State<AppState>) -> Response {
     let status = app.db.status();
     metrics::gauge!("qlink_db_pool_connections", "pool" => "primary", "state" => "total").set(status.size as f64);
     metrics::gauge!("qlink_db_pool_connections", "pool" => "primary", "state" => "idle").set(status.available as f64);
