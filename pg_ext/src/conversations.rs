@@ -61,65 +61,65 @@ pub struct Parsed {
 }
 
 /// The commands' words in each patient language besides English. A word two languages share
-/// (रद्द is Hindi and Marathi) is listed once, for the first.
-const WORDS: &[(&str, Command, &str)] = &[
-    ("जुड़ें", Command::Join, "hi"),
-    ("जुडें", Command::Join, "hi"),
-    ("स्थिति", Command::Status, "hi"),
-    ("रद्द", Command::Cancel, "hi"),
-    ("देर", Command::Late, "hi"),
-    ("वापस", Command::Back, "hi"),
-    ("रोकें", Command::Stop, "hi"),
-    ("बंद", Command::Stop, "hi"),
-    ("शुरू", Command::Start, "hi"),
-    ("मदद", Command::Help, "hi"),
-    ("சேர்", Command::Join, "ta"),
-    ("நிலை", Command::Status, "ta"),
-    ("ரத்து", Command::Cancel, "ta"),
-    ("தாமதம்", Command::Late, "ta"),
-    ("திரும்ப", Command::Back, "ta"),
-    ("நிறுத்து", Command::Stop, "ta"),
-    ("தொடங்கு", Command::Start, "ta"),
-    ("உதவி", Command::Help, "ta"),
-    ("చేరు", Command::Join, "te"),
-    ("స్థితి", Command::Status, "te"),
-    ("రద్దు", Command::Cancel, "te"),
-    ("ఆలస్యం", Command::Late, "te"),
-    ("తిరిగి", Command::Back, "te"),
-    ("ఆపు", Command::Stop, "te"),
-    ("ప్రారంభం", Command::Start, "te"),
-    ("సహాయం", Command::Help, "te"),
-    ("सामील", Command::Join, "mr"),
-    ("स्थिती", Command::Status, "mr"),
-    ("उशीर", Command::Late, "mr"),
-    ("परत", Command::Back, "mr"),
-    ("थांबा", Command::Stop, "mr"),
-    ("सुरू", Command::Start, "mr"),
-    ("मदत", Command::Help, "mr"),
-    ("যোগ", Command::Join, "bn"),
-    ("অবস্থা", Command::Status, "bn"),
-    ("বাতিল", Command::Cancel, "bn"),
-    ("দেরি", Command::Late, "bn"),
-    ("ফিরেছি", Command::Back, "bn"),
-    ("বন্ধ", Command::Stop, "bn"),
-    ("শুরু", Command::Start, "bn"),
-    ("সাহায্য", Command::Help, "bn"),
-    ("ಸೇರು", Command::Join, "kn"),
-    ("ಸ್ಥಿತಿ", Command::Status, "kn"),
-    ("ರದ್ದು", Command::Cancel, "kn"),
-    ("ತಡ", Command::Late, "kn"),
-    ("ವಾಪಸ್", Command::Back, "kn"),
-    ("ನಿಲ್ಲಿಸು", Command::Stop, "kn"),
-    ("ಪ್ರಾರಂಭ", Command::Start, "kn"),
-    ("ಸಹಾಯ", Command::Help, "kn"),
-    ("જોડાઓ", Command::Join, "gu"),
-    ("સ્થિતિ", Command::Status, "gu"),
-    ("રદ", Command::Cancel, "gu"),
-    ("મોડું", Command::Late, "gu"),
-    ("પાછા", Command::Back, "gu"),
-    ("બંધ", Command::Stop, "gu"),
-    ("શરૂ", Command::Start, "gu"),
-    ("મદદ", Command::Help, "gu"),
+/// (रद्द is Hindi and Marathi) names no language: the reply keeps the token's.
+const WORDS: &[(&str, Command, Option<&str>)] = &[
+    ("जुड़ें", Command::Join, Some("hi")),
+    ("जुडें", Command::Join, Some("hi")),
+    ("स्थिति", Command::Status, Some("hi")),
+    ("रद्द", Command::Cancel, None),
+    ("देर", Command::Late, Some("hi")),
+    ("वापस", Command::Back, Some("hi")),
+    ("रोकें", Command::Stop, Some("hi")),
+    ("बंद", Command::Stop, Some("hi")),
+    ("शुरू", Command::Start, Some("hi")),
+    ("मदद", Command::Help, Some("hi")),
+    ("சேர்", Command::Join, Some("ta")),
+    ("நிலை", Command::Status, Some("ta")),
+    ("ரத்து", Command::Cancel, Some("ta")),
+    ("தாமதம்", Command::Late, Some("ta")),
+    ("திரும்ப", Command::Back, Some("ta")),
+    ("நிறுத்து", Command::Stop, Some("ta")),
+    ("தொடங்கு", Command::Start, Some("ta")),
+    ("உதவி", Command::Help, Some("ta")),
+    ("చేరు", Command::Join, Some("te")),
+    ("స్థితి", Command::Status, Some("te")),
+    ("రద్దు", Command::Cancel, Some("te")),
+    ("ఆలస్యం", Command::Late, Some("te")),
+    ("తిరిగి", Command::Back, Some("te")),
+    ("ఆపు", Command::Stop, Some("te")),
+    ("ప్రారంభం", Command::Start, Some("te")),
+    ("సహాయం", Command::Help, Some("te")),
+    ("सामील", Command::Join, Some("mr")),
+    ("स्थिती", Command::Status, Some("mr")),
+    ("उशीर", Command::Late, Some("mr")),
+    ("परत", Command::Back, Some("mr")),
+    ("थांबा", Command::Stop, Some("mr")),
+    ("सुरू", Command::Start, Some("mr")),
+    ("मदत", Command::Help, Some("mr")),
+    ("যোগ", Command::Join, Some("bn")),
+    ("অবস্থা", Command::Status, Some("bn")),
+    ("বাতিল", Command::Cancel, Some("bn")),
+    ("দেরি", Command::Late, Some("bn")),
+    ("ফিরেছি", Command::Back, Some("bn")),
+    ("বন্ধ", Command::Stop, Some("bn")),
+    ("শুরু", Command::Start, Some("bn")),
+    ("সাহায্য", Command::Help, Some("bn")),
+    ("ಸೇರು", Command::Join, Some("kn")),
+    ("ಸ್ಥಿತಿ", Command::Status, Some("kn")),
+    ("ರದ್ದು", Command::Cancel, Some("kn")),
+    ("ತಡ", Command::Late, Some("kn")),
+    ("ವಾಪಸ್", Command::Back, Some("kn")),
+    ("ನಿಲ್ಲಿಸು", Command::Stop, Some("kn")),
+    ("ಪ್ರಾರಂಭ", Command::Start, Some("kn")),
+    ("ಸಹಾಯ", Command::Help, Some("kn")),
+    ("જોડાઓ", Command::Join, Some("gu")),
+    ("સ્થિતિ", Command::Status, Some("gu")),
+    ("રદ", Command::Cancel, Some("gu")),
+    ("મોડું", Command::Late, Some("gu")),
+    ("પાછા", Command::Back, Some("gu")),
+    ("બંધ", Command::Stop, Some("gu")),
+    ("શરૂ", Command::Start, Some("gu")),
+    ("મદદ", Command::Help, Some("gu")),
 ];
 
 /// Reads the command from a quick-reply button's payload, else from the first word of the
@@ -140,7 +140,7 @@ pub fn parse(text: Option<&str>, button_payload: Option<&str>) -> Parsed {
         };
         english
             .map(|c| (c, None))
-            .or_else(|| WORDS.iter().find(|(native, ..)| *native == w).map(|(_, c, lang)| (*c, Some(*lang))))
+            .or_else(|| WORDS.iter().find(|(native, ..)| *native == w).map(|(_, c, lang)| (*c, *lang)))
     };
     if let Some((command, language)) = button_payload.and_then(|p| word(p.split_whitespace().next().unwrap_or(""))) {
         return Parsed { command, argument: None, language };
@@ -722,7 +722,10 @@ mod unit {
         let p = parse(Some("join sunrise-clinic"), None);
         assert_eq!((p.command, p.argument.as_deref(), p.language), (Command::Join, Some("sunrise-clinic"), None));
         assert_eq!(parse(Some("  Status?  "), None).command, Command::Status);
-        assert_eq!(parse(Some("रद्द"), None), Parsed { command: Command::Cancel, argument: None, language: Some("hi") });
+        assert_eq!(
+            parse(Some("स्थिति"), None),
+            Parsed { command: Command::Status, argument: None, language: Some("hi") }
+        );
         assert_eq!(parse(Some("रोकें"), None).command, Command::Stop);
         assert_eq!(parse(Some("जुड़ें dr-mehta/A"), None).argument.as_deref(), Some("dr-mehta/A"));
         assert_eq!(parse(Some("hello there"), None).command, Command::Other);
@@ -744,16 +747,17 @@ mod unit {
             Command::Start,
             Command::Help,
         ];
-        for lang in ["hi", "ta", "te", "bn", "kn", "gu"] {
+        for lang in ["hi", "ta", "te", "mr", "bn", "kn", "gu"] {
             for c in commands {
-                assert!(WORDS.iter().any(|(_, w, l)| *w == c && *l == lang), "{lang} has no word for {}", c.name());
+                // A shared word (None) serves each language that uses it.
+                let has = WORDS.iter().any(|(_, w, l)| *w == c && l.is_none_or(|l| l == lang));
+                assert!(has, "{lang} has no word for {}", c.name());
             }
         }
-        // Marathi shares रद्द with Hindi; each of its other words is its own.
-        assert_eq!(WORDS.iter().filter(|(_, _, l)| *l == "mr").count(), 7);
+        assert_eq!(parse(Some("रद्द"), None).language, None, "Hindi and Marathi share it: the token's language");
         for (native, command, lang) in WORDS {
             let p = parse(Some(&format!("{native}!")), None);
-            assert_eq!((p.command, p.language), (*command, Some(*lang)), "{native}");
+            assert_eq!((p.command, p.language), (*command, *lang), "{native}");
             assert_eq!(WORDS.iter().filter(|(w, ..)| w == native).count(), 1, "{native} listed twice");
         }
         let p = parse(Some("சேர் sunrise-clinic"), None);
