@@ -9,7 +9,7 @@ source scripts/lib.sh
 
 ensure_rust
 # Headless Chromium and its driver for the page tests, and fonts for the eight languages' scripts.
-ensure_system_packages chromium chromium-driver fonts-noto-core
+ensure_system_packages chromium chromium-driver fonts-noto-core openssl
 ensure_postgres_running
 ensure_cargo_pgrx
 

@@ -2,6 +2,7 @@
 //! one `Config` for the server. Secrets are wrapped in `Secret`, whose Debug/Display never
 //! print the value.
 
+use crate::db::Target;
 use clap::Args;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -86,30 +87,23 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
-    pub fn owner_config(&self) -> anyhow::Result<tokio_postgres::Config> {
-        parse_pg(&self.database_url, "DATABASE_URL")
+    /// The owner's connection (migrations, CLI commands): always the primary.
+    pub fn owner_config(&self) -> anyhow::Result<Target> {
+        Ok(Target::parse(&self.database_url, "DATABASE_URL")?.primary())
     }
 
-    /// The runtime role's connection settings.
-    pub fn app_config(&self) -> anyhow::Result<tokio_postgres::Config> {
+    /// The runtime role's connection settings: always the primary.
+    pub fn app_config(&self) -> anyhow::Result<Target> {
         match &self.app_database_url {
-            Some(url) => parse_pg(url, "QLINK_APP_DATABASE_URL"),
-            None => {
-                let mut cfg = self.owner_config()?;
-                cfg.user(crate::db::APP_ROLE);
-                Ok(cfg)
-            }
+            Some(url) => Ok(Target::parse(url, "QLINK_APP_DATABASE_URL")?.primary()),
+            None => Ok(self.owner_config()?.user(crate::db::APP_ROLE)),
         }
     }
 
-    pub fn read_config(&self) -> anyhow::Result<Option<tokio_postgres::Config>> {
-        self.read_database_url.as_deref().map(|u| parse_pg(u, "QLINK_DATABASE_READ_URL")).transpose()
+    /// The replica for polls (any host of the URL will do, a standby is the point).
+    pub fn read_config(&self) -> anyhow::Result<Option<Target>> {
+        self.read_database_url.as_deref().map(|u| Target::parse(u, "QLINK_DATABASE_READ_URL")).transpose()
     }
-}
-
-fn parse_pg(url: &str, name: &str) -> anyhow::Result<tokio_postgres::Config> {
-    // The URL may hold a password: never echo it back in the error.
-    tokio_postgres::Config::from_str(url).map_err(|_| anyhow::anyhow!("{name} is not a valid PostgreSQL URL"))
 }
 
 /// The WhatsApp Cloud API. With no access token and phone number id, messages go to the

@@ -41,9 +41,9 @@ pub async fn run_until(database_url: &str, version: u32) -> anyhow::Result<Migra
 }
 
 async fn migrate(database_url: &str, until: Option<u32>) -> anyhow::Result<MigrationReport> {
-    let (mut client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-        .await
-        .context("connecting to the database to migrate")?;
+    let target = crate::db::Target::parse(database_url, "DATABASE_URL")?.primary();
+    let (mut client, connection) =
+        target.config.connect(target.tls()?).await.context("connecting to the database to migrate")?;
     let conn = tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "migration connection closed");
@@ -88,8 +88,8 @@ async fn extension_version(client: &tokio_postgres::Client) -> anyhow::Result<Op
 
 /// For `qlink serve --no-migrate`: refuses to start when migrations are pending.
 pub async fn ensure_current(database_url: &str) -> anyhow::Result<()> {
-    let (mut client, connection) =
-        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await.context("connecting to the database")?;
+    let target = crate::db::Target::parse(database_url, "DATABASE_URL")?.primary();
+    let (mut client, connection) = target.config.connect(target.tls()?).await.context("connecting to the database")?;
     tokio::spawn(connection);
     let mut runner = embedded::migrations::runner();
     let runner = runner.set_migration_table_name("qlink_schema_history");

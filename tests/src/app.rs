@@ -1,7 +1,7 @@
 //! `spawn_app()`: the real router on a loopback port (port 0) over a fresh database, the
 //! way crates.io and zero2prod test their servers.
 
-use crate::{connect, fresh_database};
+use crate::fresh_database;
 use qlink_server::app::Application;
 use qlink_server::config::{Config, DbArgs, HttpArgs, WhatsAppArgs, WorkerArgs};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, ORIGIN};
@@ -118,7 +118,13 @@ impl TestAppBuilder {
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         tokio::spawn(async move { application.run_until_stopped(stop).await.expect("server") });
-        TestApp { addr, metrics_addr, base: format!("http://{addr}"), db: connect(&db_url).await, db_url, shutdown }
+        // The test's own handle reads the URL as the server does (TLS settings included).
+        let db = qlink_server::db::Target::parse(&db_url, "the test database URL")
+            .expect("database URL")
+            .connect()
+            .await
+            .expect("connect the test's database handle");
+        TestApp { addr, metrics_addr, base: format!("http://{addr}"), db, db_url, shutdown }
     }
 }
 

@@ -144,6 +144,48 @@ impl Cluster {
         ]);
     }
 
+    /// Stops the server the way a crash does (`-m immediate`: no checkpoint, every
+    /// connection cut).
+    pub fn crash(&self) {
+        as_postgres(&[
+            self.bin.join("pg_ctl").to_str().unwrap(),
+            "-D",
+            self.dir.to_str().unwrap(),
+            "-m",
+            "immediate",
+            "stop",
+        ]);
+    }
+
+    /// Promotes a standby to primary and waits until it takes writes.
+    pub fn promote(&self) {
+        as_postgres(&[self.bin.join("pg_ctl").to_str().unwrap(), "-D", self.dir.to_str().unwrap(), "-w", "promote"]);
+    }
+
+    /// A standby of this cluster, from a base backup over streaming replication (`-R`
+    /// writes its primary_conninfo), started. The primary needs `wal_level = replica`,
+    /// WAL senders, and a `replication` line in pg_hba.conf.
+    pub fn standby(&self, dir: &Path) -> Cluster {
+        as_postgres(&[
+            self.bin.join("pg_basebackup").to_str().unwrap(),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-D",
+            dir.to_str().unwrap(),
+            "-R",
+            "-X",
+            "stream",
+            "--checkpoint=fast",
+        ]);
+        let cluster = Cluster::at(dir, &self.bin);
+        cluster.start();
+        cluster
+    }
+
     pub fn url(&self, db: &str, user: &str) -> String {
         format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
     }

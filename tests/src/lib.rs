@@ -110,3 +110,23 @@ pub fn qlink_bin() -> std::path::PathBuf {
     assert!(bin.exists(), "{} not built: run cargo build -p qlink-server", bin.display());
     bin
 }
+
+/// Everything a clinic day consists of, as one string: clinics and settings, every token
+/// with its state and times, the outbox, the audit trail's length, the sessions. Two
+/// databases with the same picture hold the same day (backup and recovery tests).
+pub async fn clinic_picture(client: &tokio_postgres::Client) -> String {
+    client
+        .query_one(
+            "SELECT concat_ws('|', \
+               (SELECT string_agg(concat_ws(',', slug, name, status, settings::text), ';' ORDER BY slug) FROM qlink.businesses), \
+               (SELECT string_agg(concat_ws(',', token_number, status, previous_status, is_priority, patient_name, \
+                                            patient_phone, called_at, served_at), ';' ORDER BY created_at, token_number) FROM qlink.tokens), \
+               (SELECT string_agg(concat_ws(',', message_type, status, to_phone), ';' ORDER BY id) FROM qlink.message_logs), \
+               (SELECT count(*) FROM qlink.audit_logs), \
+               (SELECT string_agg(concat_ws(',', date, status, last_token_number, now_serving_number), ';' ORDER BY date) FROM qlink.sessions))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}

@@ -1,25 +1,8 @@
 //! Backups: a clinic's day survives a pg_dump / pg_restore round trip intact, and the
 //! restored database keeps working (the extension, the rules, the runtime role's grants).
 
-use qlink_tests::{admin_url, connect, create_clinic, fresh_database, url_as, url_for};
+use qlink_tests::{admin_url, clinic_picture as picture, connect, create_clinic, fresh_database, url_as, url_for};
 use std::process::Command;
-
-async fn picture(client: &tokio_postgres::Client) -> String {
-    client
-        .query_one(
-            "SELECT concat_ws('|', \
-               (SELECT string_agg(concat_ws(',', slug, name, status, settings::text), ';' ORDER BY slug) FROM qlink.businesses), \
-               (SELECT string_agg(concat_ws(',', token_number, status, previous_status, is_priority, patient_name, \
-                                            patient_phone, called_at, served_at), ';' ORDER BY created_at, token_number) FROM qlink.tokens), \
-               (SELECT string_agg(concat_ws(',', message_type, status, to_phone), ';' ORDER BY id) FROM qlink.message_logs), \
-               (SELECT count(*) FROM qlink.audit_logs), \
-               (SELECT string_agg(concat_ws(',', date, status, last_token_number, now_serving_number), ';' ORDER BY date) FROM qlink.sessions))",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
 
 #[tokio::test]
 async fn dump_and_restore_bring_a_clinic_back_intact() {

@@ -4,7 +4,7 @@
 //! standby lags behind.
 
 use qlink_tests::app::{plain, TestApp};
-use qlink_tests::cluster::{as_postgres, workdir, Cluster, SYSTEM_BIN};
+use qlink_tests::cluster::{workdir, Cluster, SYSTEM_BIN};
 use qlink_tests::connect;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -19,28 +19,6 @@ fn primary(base: &Path) -> Cluster {
     )
 }
 
-fn standby_of(primary: &Cluster, base: &Path) -> Cluster {
-    let dir = base.join("standby");
-    as_postgres(&[
-        &format!("{SYSTEM_BIN}/pg_basebackup"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &primary.port.to_string(),
-        "-U",
-        "postgres",
-        "-D",
-        dir.to_str().unwrap(),
-        "-R",
-        "-X",
-        "stream",
-        "--checkpoint=fast",
-    ]);
-    let cluster = Cluster::at(&dir, Path::new(SYSTEM_BIN));
-    cluster.start();
-    cluster
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_read_from_the_standby_and_writes_go_to_the_primary() {
     let started = Instant::now();
@@ -52,7 +30,7 @@ async fn polls_read_from_the_standby_and_writes_go_to_the_primary() {
     qlink_server::migrate::run(&primary.url("qlink", "postgres")).await.expect("migrate primary");
     let owner = connect(&primary.url("qlink", "postgres")).await;
     owner.query_one("SELECT qlink.create_business('replicated', 'Replicated Clinic')", &[]).await.unwrap();
-    let standby = standby_of(&primary, &base);
+    let standby = primary.standby(&base.join("standby"));
     eprintln!("[{:?}] standby up", started.elapsed());
 
     let primary_url = primary.url("qlink", "postgres");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 /// `application_name` of the LISTEN connection (operators and tests find it in
@@ -30,7 +30,7 @@ const HEALTHY_SESSION: Duration = Duration::from_secs(60);
 
 /// The LISTEN connection: wake-ups, and the housekeeping lock.
 pub(super) struct Listener {
-    config: tokio_postgres::Config,
+    target: crate::db::Target,
     wake: Arc<Notify>,
     housekeeping: Arc<Housekeeping>,
     shutdown: CancellationToken,
@@ -38,13 +38,13 @@ pub(super) struct Listener {
 
 impl Listener {
     pub(super) fn new(
-        mut config: tokio_postgres::Config,
+        mut target: crate::db::Target,
         wake: Arc<Notify>,
         housekeeping: Arc<Housekeeping>,
         shutdown: CancellationToken,
     ) -> Self {
-        config.application_name(LISTEN_APPLICATION_NAME);
-        Listener { config, wake, housekeeping, shutdown }
+        target.config.application_name(LISTEN_APPLICATION_NAME);
+        Listener { target, wake, housekeeping, shutdown }
     }
 
     /// Listens until shutdown, reconnecting with backoff whenever the connection is lost.
@@ -75,7 +75,8 @@ impl Listener {
 
     /// One connection's life. Returns Ok on shutdown, Err when the connection failed.
     async fn session(&self) -> anyhow::Result<()> {
-        let (client, mut connection) = self.config.connect(NoTls).await.context("connecting")?;
+        let tls = self.target.tls().context("TLS settings")?;
+        let (client, mut connection) = self.target.config.connect(tls).await.context("connecting")?;
         let (tx, mut notifications) = mpsc::channel::<()>(1);
         // The connection must be polled for notifications to arrive; forward them as
         // wake-ups (a full channel already holds one: nothing is lost).

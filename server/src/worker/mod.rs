@@ -60,7 +60,7 @@ pub const POOL_APPLICATION_NAME: &str = "qlink-worker";
 /// Returns an error only for invalid configuration; an unreachable database or WhatsApp
 /// API is logged and retried for as long as the worker runs.
 pub async fn run(
-    db: tokio_postgres::Config,
+    db: impl Into<crate::db::Target>,
     public_url: String,
     whatsapp: WhatsAppArgs,
     args: WorkerArgs,
@@ -75,14 +75,14 @@ pub async fn run(
     );
     describe_metrics();
 
-    let mut db = db;
-    if db.get_connect_timeout().is_none() {
-        db.connect_timeout(Duration::from_secs(10));
+    let mut db = db.into();
+    if db.config.get_connect_timeout().is_none() {
+        db.config.connect_timeout(Duration::from_secs(10));
     }
     // Keepalives notice a dead peer on the otherwise idle LISTEN connection.
-    db.keepalives(true).keepalives_idle(Duration::from_secs(60));
+    db.config.keepalives(true).keepalives_idle(Duration::from_secs(60));
     let mut pool_config = db.clone();
-    pool_config.application_name(POOL_APPLICATION_NAME);
+    pool_config.config.application_name(POOL_APPLICATION_NAME);
     // Every concurrent send finishes on its own connection; plus a claim, the lag sample
     // and the housekeeping.
     let pool = crate::db::pool(pool_config, settings.concurrency + 3)?;
