@@ -155,6 +155,18 @@ AS 'qlink-0.2.0', 'cancel_token_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::ratelimit::charge_refused_intake
+CREATE  FUNCTION "charge_refused_intake"(
+	"business_id" uuid, /* Option < Uuid > */
+	"client_ip" inet /* Option < Inet > */
+) RETURNS bool /* Result < bool, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'charge_refused_intake_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::ratelimit::check_rate_limit
 CREATE  FUNCTION "check_rate_limit"(
 	"key" TEXT, /* Option < & str > */
@@ -931,6 +943,18 @@ AS 'qlink-0.2.0', 'queue_summary_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::ratelimit::rate_limit_count
+CREATE  FUNCTION "rate_limit_count"(
+	"key" TEXT, /* Option < & str > */
+	"window_size" interval /* Option < Interval > */
+) RETURNS bigint /* Result < i64, ErrorReport > */
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'rate_limit_count_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::accounts::record_admin_action
 CREATE  FUNCTION "record_admin_action"(
 	"actor_email" TEXT, /* Option < & str > */
@@ -1057,6 +1081,19 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'set_clinic_sender_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::ratelimit::set_intake_limit_across_clinics
+CREATE  FUNCTION "set_intake_limit_across_clinics"(
+	"per_10min" INT, /* Option < i32 > */
+	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
+	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+) RETURNS INT /* Result < i32, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'set_intake_limit_across_clinics_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

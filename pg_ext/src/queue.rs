@@ -293,7 +293,8 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
     Ok(Created { token, position, people_ahead, eta: (lo, hi), queue_name: queue.name.clone() })
 }
 
-/// The intake limits, in the order of SPEC §3: per (clinic, IP), per phone, per clinic.
+/// The intake limits, in the order of SPEC §3: per (clinic, source) and per source across
+/// clinics, per phone, per clinic.
 /// The phone and daily limits count the clinic's whole day, over all its queues.
 fn check_intake_limits(
     client: &mut SpiClient<'_>,
@@ -305,8 +306,12 @@ fn check_intake_limits(
 ) -> QResult<()> {
     let settings = &business.settings;
     if let Some(ip) = client_ip {
-        let key = format!("create_token:{}:{}", business.id, ip.0);
-        if !ratelimit::hit_ten_minutes(client, &key, settings.ip_tokens_per_10min, now)? {
+        // Per source (an IPv4 address or an IPv6 /64): in this clinic, and in the others.
+        let (here, everywhere) = ratelimit::intake_keys(business.id, ip);
+        if !ratelimit::hit_ten_minutes(client, &here, settings.ip_tokens_per_10min, now)? {
+            return Err(refused(Reason::IpLimit));
+        }
+        if !ratelimit::hit_elsewhere(client, &everywhere, &here, now)? {
             return Err(refused(Reason::IpLimit));
         }
     }

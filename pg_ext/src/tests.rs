@@ -14,6 +14,7 @@ mod tests {
     const REPORTS: &str = include_str!("../../migrations/V5__reports.sql");
     const CONVERSATIONS: &str = include_str!("../../migrations/V6__conversations.sql");
     const SELF_SERVICE: &str = include_str!("../../migrations/V7__self_service.sql");
+    const INTAKE_LIMITS: &str = include_str!("../../migrations/V8__intake_limits.sql");
 
     /// Schema, a SQLSTATE-catching helper, and the clock at 10:00 IST on 10 March 2026.
     fn setup() {
@@ -22,6 +23,7 @@ mod tests {
         Spi::run(REPORTS).expect("reports");
         Spi::run(CONVERSATIONS).expect("conversations");
         Spi::run(SELF_SERVICE).expect("self service");
+        Spi::run(INTAKE_LIMITS).expect("intake limits");
         Spi::run(
             "CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $f$ \
              BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
@@ -821,6 +823,57 @@ mod tests {
             "Clinic ma,ACTIVE,OPEN,2"
         );
         refused("SELECT * FROM qlink.clinic_by_slug('nope')", "P0002");
+    }
+
+    #[pg_test]
+    fn intake_limits_count_an_ipv6_slash_64_and_every_clinic_and_refused_phones_pay() {
+        setup();
+        let a = clinic_with("net-a", r#"{"ip_tokens_per_10min": 2}"#);
+        let b = clinic_with("net-b", r#"{"ip_tokens_per_10min": 2}"#);
+        let ct = |b: &str, name: &str, phone: &str, ip: &str| {
+            format!("SELECT * FROM qlink.create_token('{b}', '{name}', '{phone}', 'QR', '{ip}')")
+        };
+        // Any two addresses of one IPv6 /64 are one source; the next /64 is another.
+        Spi::run(&ct(&a, "A", "9876500001", "2001:db8:1:2::1")).unwrap();
+        Spi::run(&ct(&a, "B", "9876500002", "2001:db8:1:2:ffff:ffff:ffff:9")).unwrap();
+        refused_for(&ct(&a, "C", "9876500003", "2001:db8:1:2::abcd"), "54000", "ip_limit");
+        Spi::run(&ct(&a, "C", "9876500003", "2001:db8:1:3::1")).unwrap();
+        // An IPv4-mapped address is its IPv4 address.
+        Spi::run(&ct(&a, "D", "9876500004", "10.1.1.1")).unwrap();
+        Spi::run(&ct(&a, "E", "9876500005", "::ffff:10.1.1.1")).unwrap();
+        refused_for(&ct(&a, "F", "9876500006", "10.1.1.1"), "54000", "ip_limit");
+
+        // Across clinics: the source's tokens at the other clinics stay under the
+        // installation's window, whatever each clinic allows.
+        let c = clinic_with("net-c", r#"{"ip_tokens_per_10min": 2}"#);
+        assert_eq!(q::<i32>("SELECT qlink.set_intake_limit_across_clinics(3)"), Some(3));
+        assert_eq!(
+            s("SELECT details::text FROM qlink.admin_audit_logs WHERE action = 'INTAKE_LIMIT_SET'"),
+            r#"{"to": 3, "from": 20}"#
+        );
+        Spi::run(&ct(&a, "G", "9876500007", "10.2.2.2")).unwrap();
+        Spi::run(&ct(&a, "H", "9876500008", "10.2.2.2")).unwrap();
+        Spi::run(&ct(&b, "I", "9876500009", "10.2.2.2")).unwrap();
+        refused_for(&ct(&c, "J", "9876500010", "10.2.2.2"), "54000", "ip_limit");
+        Spi::run(&ct(&b, "J", "9876500010", "10.2.2.2")).unwrap();
+        Spi::run(&ct(&c, "J2", "9876500020", "10.3.3.3")).unwrap();
+        // A clinic's own kiosk (every patient from its Wi-Fi) is the clinic's own limit.
+        let kiosk = clinic_with("net-kiosk", r#"{"ip_tokens_per_10min": 50}"#);
+        for n in 0..8 {
+            Spi::run(&ct(&kiosk, "K", &format!("98765011{n:02}"), "10.9.9.9")).unwrap();
+        }
+        for bad in ["0", "100001", "NULL"] {
+            refused_for(&format!("SELECT qlink.set_intake_limit_across_clinics({bad})"), "22023", "invalid_argument");
+        }
+
+        // A refused attempt charged by the server counts in both windows.
+        assert!(q::<bool>(&format!("SELECT qlink.charge_refused_intake('{b}', '10.4.4.4')")).unwrap());
+        assert!(q::<bool>(&format!("SELECT qlink.charge_refused_intake('{b}', '2001:db8:9:9::1')")).unwrap());
+        Spi::run(&ct(&b, "K", "9876500011", "10.4.4.4")).unwrap();
+        refused_for(&ct(&b, "L", "9876500012", "10.4.4.4"), "54000", "ip_limit");
+        Spi::run(&ct(&b, "L", "9876500012", "2001:db8:9:9::2")).unwrap();
+        refused_for(&ct(&b, "M", "9876500013", "2001:db8:9:9::3"), "54000", "ip_limit");
+        assert_eq!(i("SELECT qlink.rate_limit_count('create_token:any:2001:db8:9:9::/64', interval '10 minutes')"), 2);
     }
 
     #[pg_test]

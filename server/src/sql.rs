@@ -675,6 +675,16 @@ pub async fn create_token(
     Ok(CreatedTokenRow::from_row(&row))
 }
 
+/// `qlink.charge_refused_intake`: a patient's attempt refused after the intake windows were
+/// checked (the phone limit) still counts in them.
+pub async fn charge_refused_intake(db: &impl GenericClient, slug: &str, ip: std::net::IpAddr) -> ApiResult<()> {
+    let stmt = db
+        .prepare_cached("SELECT qlink.charge_refused_intake(c.business_id, $2) FROM qlink.clinic_by_slug($1) c")
+        .await?;
+    db.execute(&stmt, &[&slug, &ip]).await?;
+    Ok(())
+}
+
 /// `qlink.create_token` for the clinic with this slug (one round trip through
 /// `qlink.clinic_by_slug`); an unknown slug is `ApiError::NotFound`.
 pub async fn create_token_by_slug(
@@ -1115,6 +1125,12 @@ pub async fn check_rate_limit(
 ) -> ApiResult<bool> {
     let stmt = db.prepare_cached("SELECT qlink.check_rate_limit($1, $2, make_interval(secs => $3)) AS allowed").await?;
     Ok(db.query_one(&stmt, &[&key, &max_hits, &window.as_secs_f64()]).await?.get("allowed"))
+}
+
+/// `qlink.rate_limit_count(key, window)`: the hits within the window (none recorded).
+pub async fn rate_limit_count(db: &impl GenericClient, key: &str, window: std::time::Duration) -> ApiResult<i64> {
+    let stmt = db.prepare_cached("SELECT qlink.rate_limit_count($1, make_interval(secs => $2)) AS hits").await?;
+    Ok(db.query_one(&stmt, &[&key, &window.as_secs_f64()]).await?.get("hits"))
 }
 
 /// A row of `qlink.staff_for_login`: whom a login would be, and the hash to check.

@@ -252,6 +252,10 @@ pub async fn create_clinics(db_url: &str, prefix: &str, n: usize) -> Vec<(String
     // A load messages hundreds of new patients a day from the installation's number: an
     // account at Meta's top tier, not the 250 of a new number (which would hold most back).
     db.query_one("SELECT qlink.set_recipient_limit('installation', 1000000)", &[]).await.expect("set_recipient_limit");
+    // Every patient of a load comes from loopback, to every clinic: no per-address window.
+    db.query_one("SELECT qlink.set_intake_limit_across_clinics(100000)", &[])
+        .await
+        .expect("set_intake_limit_across_clinics");
     let mut clinics = Vec::new();
     for i in 0..n {
         let slug = format!("{prefix}-{i}");

@@ -243,9 +243,10 @@ async fn refusals_name_their_reason() {
     assert_refusal(r, 404, "not_found", "clinic_not_found").await;
     assert_eq!(create("A", "9876543210").await.status(), 201);
     assert_refusal(create("A again", "9876543210").await, 429, "rate_limited", "phone_limit").await;
+    // The refused attempt still counted in the address's window (3 in 10 minutes): asking
+    // whether a number already has a token is not free.
     assert_eq!(create("B", "9876543211").await.status(), 201);
-    assert_eq!(create("C", "9876543212").await.status(), 201);
-    assert_refusal(create("D", "9876543213").await, 429, "rate_limited", "ip_limit").await;
+    assert_refusal(create("C", "9876543212").await, 429, "rate_limited", "ip_limit").await;
     app.db.query_one("SELECT qlink.update_business($1, status => 'SUSPENDED')", &[&clinic]).await.unwrap();
     assert_refusal(create("E", "9876543214").await, 403, "forbidden", "clinic_suspended").await;
     let staff = app.staff("why").await;
@@ -445,12 +446,25 @@ async fn login_attempts_are_rate_limited() {
             plain().post(url).json(&json!({"email": "staff@brute.test", "password": password})).send().await.unwrap()
         }
     };
+    // Five failures are answered; then the email is paced (one attempt per 3 s, the rest
+    // 429 with Retry-After: 3).
+    let mut statuses = Vec::new();
+    let mut paced = None;
     for _ in 0..10 {
-        assert_eq!(attempt("guess").await.status(), 401);
+        let r = attempt("guess").await;
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            paced = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        }
     }
-    assert_error(attempt("guess").await, 429, "rate_limited").await;
-    // Even the right password waits out the window: the attacker learns nothing.
-    assert_error(attempt(PASSWORD).await, 429, "rate_limited").await;
+    assert_eq!(&statuses[..5], [401; 5], "{statuses:?}");
+    assert!(statuses[5..].contains(&429), "{statuses:?}");
+    assert_eq!(paced.as_deref(), Some("3"));
+    // Ten attempts from one address at one email: that address is done with it for 15
+    // minutes, even with the right password (the attacker learns nothing).
+    let r = attempt(PASSWORD).await;
+    assert_eq!(r.headers().get("retry-after").unwrap(), "900");
+    assert_error(r, 429, "rate_limited").await;
 }
 
 #[tokio::test]

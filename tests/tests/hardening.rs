@@ -32,6 +32,53 @@ async fn a_forwarded_for_line_the_client_wrote_does_not_escape_the_address_limit
     assert_eq!(tokens, 3);
 }
 
+/// Fake patients cannot fill a clinic's day, or clinic after clinic, from one network: an
+/// IPv6 address counts by its /64 (a phone picks any address in it), and a source's tokens
+/// at other clinics count against the installation's window; a refused number still costs
+/// the source its attempt, so probing numbers is not free.
+#[tokio::test]
+async fn ipv6_networks_and_other_clinics_count_against_one_source() {
+    let app = TestApp::builder().trusting_loopback_proxy().spawn().await;
+    for slug in ["six-a", "six-b", "six-c"] {
+        app.clinic(slug).await;
+    }
+    let join = |slug: &str, from: &str, phone: String| {
+        let request = plain()
+            .post(app.url(&format!("/api/v1/clinics/{slug}/tokens")))
+            .header("x-forwarded-for", from)
+            .json(&json!({"patient_name": "Patient", "patient_phone": phone}));
+        async move {
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (status, body["error"]["reason"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    let mut seen = Vec::new();
+    for (n, from) in
+        ["2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:6:aaaa::3", "2001:db8:5:6:ffff::4"].iter().enumerate()
+    {
+        seen.push(join("six-a", from, format!("98765000{n:02}")).await);
+    }
+    let ok = (201, String::new());
+    let limited = (429, "ip_limit".to_string());
+    assert_eq!(seen, [ok.clone(), ok.clone(), ok.clone(), limited.clone()], "one /64 is one source");
+    assert_eq!(join("six-a", "2001:db8:5:7::1", "9876500010".into()).await, ok, "the next /64 is another");
+
+    // Across clinics: at most 2 of a source's tokens at the other clinics in 10 minutes.
+    app.db.query_one("SELECT qlink.set_intake_limit_across_clinics(2)", &[]).await.unwrap();
+    assert_eq!(join("six-b", "2001:db8:9::1", "9876500020".into()).await, ok);
+    assert_eq!(join("six-b", "2001:db8:9::2", "9876500021".into()).await, ok);
+    assert_eq!(join("six-c", "2001:db8:9::3", "9876500022".into()).await, limited, "a third clinic's token");
+    // A probe of a number that has its token already costs the source an attempt.
+    assert_eq!(join("six-c", "198.51.100.9", "9876500010".into()).await.0, 201);
+    assert_eq!(join("six-c", "198.51.100.9", "9876500010".into()).await.1, "phone_limit");
+    assert_eq!(join("six-c", "198.51.100.9", "9876500010".into()).await.1, "phone_limit");
+    assert_eq!(join("six-c", "198.51.100.9", "9876500031".into()).await, limited, "the probes were free");
+    let tokens: i64 = app.db.query_one("SELECT count(*) FROM qlink.tokens", &[]).await.unwrap().get(0);
+    assert_eq!(tokens, 7);
+}
+
 /// A client's request id is echoed (and logged) only when it is one plain id; anything else
 /// is replaced by a fresh UUID.
 #[tokio::test]

@@ -1,6 +1,14 @@
 //! Staff and operator login. Passwords are checked with argon2id in the server (on a
 //! blocking thread); the session secret goes to the browser as an HttpOnly cookie, and
-//! the database keeps only its SHA-256. Attempts are rate-limited per email and per IP.
+//! the database keeps only its SHA-256.
+//!
+//! Guessing is limited without handing anyone a lockout: attempts are counted per address
+//! (30 in 15 minutes) and per (email, address) (10 in 15 minutes), so one address cannot
+//! guess at length, and a flood from elsewhere never refuses the right password from the
+//! user's own address. Per email, over all addresses, failures only slow: after 5 in 15
+//! minutes, one attempt per 3 seconds gets through for that email (the others are answered
+//! 429 with `Retry-After`), which bounds a distributed guesser to a few hundred guesses in
+//! 15 minutes while the user, at worst, waits 3 seconds.
 
 use crate::accounts;
 use crate::app::AppState;
@@ -16,11 +24,22 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Login attempts allowed per email and per IP in 15 minutes.
-const LOGIN_ATTEMPTS_PER_EMAIL: i32 = 10;
+/// Login attempts allowed per address, and per (email, address), in [`LOGIN_WINDOW`].
 const LOGIN_ATTEMPTS_PER_IP: i32 = 30;
-/// The window both login limits count over.
+const LOGIN_ATTEMPTS_PER_EMAIL_AND_IP: i32 = 10;
+/// Failed logins of one email (any address) in [`LOGIN_WINDOW`] before it is paced.
+const LOGIN_FAILURES_BEFORE_PACING: i64 = 5;
+/// A paced email gets one attempt through per this long.
+const LOGIN_PACE: std::time::Duration = std::time::Duration::from_secs(3);
+/// The window the login limits count over.
 const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// 429 with `Retry-After` (seconds).
+fn too_many(message: &str, retry_after: std::time::Duration) -> Response {
+    let mut response = ApiError::RateLimited(message.into()).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+    response
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,11 +84,28 @@ pub async fn login(
         return Err(ApiError::InvalidInput("Enter your email and password.".into()));
     }
     let db = app.db.get().await?;
-    let by_ip = sql::check_rate_limit(&db, &format!("login:ip:{ip}"), LOGIN_ATTEMPTS_PER_IP, LOGIN_WINDOW).await?;
-    let by_email =
-        sql::check_rate_limit(&db, &format!("login:email:{email}"), LOGIN_ATTEMPTS_PER_EMAIL, LOGIN_WINDOW).await?;
-    if !by_ip || !by_email {
-        return Err(ApiError::RateLimited("Too many login attempts. Please wait 15 minutes and try again.".into()));
+    let from_here = sql::check_rate_limit(&db, &format!("login:ip:{ip}"), LOGIN_ATTEMPTS_PER_IP, LOGIN_WINDOW).await?
+        && sql::check_rate_limit(
+            &db,
+            &format!("login:email-ip:{email}:{ip}"),
+            LOGIN_ATTEMPTS_PER_EMAIL_AND_IP,
+            LOGIN_WINDOW,
+        )
+        .await?;
+    if !from_here {
+        return Ok(too_many(
+            "Too many login attempts from this address. Please wait 15 minutes and try again.",
+            LOGIN_WINDOW,
+        ));
+    }
+    let failures_key = format!("login:failed:{email}");
+    if sql::rate_limit_count(&db, &failures_key, LOGIN_WINDOW).await? >= LOGIN_FAILURES_BEFORE_PACING
+        && !sql::check_rate_limit(&db, &format!("login:paced:{email}"), 1, LOGIN_PACE).await?
+    {
+        return Ok(too_many(
+            "Too many failed logins for this account. Please wait a few seconds and try again.",
+            LOGIN_PACE,
+        ));
     }
     let found = sql::staff_for_login(&db, &email).await?;
     let stored = found.as_ref().map(|c| c.password_hash.clone()).unwrap_or_else(|| app.dummy_password_hash.clone());
@@ -79,6 +115,7 @@ pub async fn login(
         .map_err(|e| ApiError::Internal(e.into()))?;
     let Some(found) = found.filter(|_| valid) else {
         tracing::info!(%ip, "failed login");
+        sql::check_rate_limit(&db, &failures_key, i32::MAX, LOGIN_WINDOW).await?;
         return Err(ApiError::Unauthorized("Wrong email or password.".into()));
     };
     let user =

@@ -194,7 +194,17 @@ pub async fn create_qr_token_in(
         staff_id: None,
         queue_id,
     };
-    let row = crate::sql::create_token_by_slug(&db, slug, &token).await?;
+    let row = match crate::sql::create_token_by_slug(&db, slug, &token).await {
+        // The refusal rolled the source's intake hits back with the rest; the extension
+        // charges them again, so that asking about phone after phone is not free.
+        Err(refusal) if refusal.reason() == Some("phone_limit") => {
+            if let Err(e) = crate::sql::charge_refused_intake(&db, slug, ip).await {
+                tracing::warn!(error = %e, "could not charge a refused intake");
+            }
+            return Err(refusal);
+        }
+        other => other?,
+    };
     app.wake_worker(&db).await;
     Ok(CreatedToken::from_created(row, &app.public_url))
 }
