@@ -3,5 +3,23 @@
 -- function created later would otherwise be callable by PUBLIC (default privileges set
 -- IN SCHEMA, as in V3, can add grants but cannot take PUBLIC's EXECUTE away). It is not a
 -- numbered migration: change a function's grants here, and every database gets them.
+--
+-- Roles by duty (neither has any table privilege; the owner keeps every function, for
+-- psql):
+-- - qlink_app, the web role (`qlink serve`): the patients', staff's, owners' and
+--   operator's functions and the webhook's;
+-- - qlink_worker (`qlink worker`, and the worker inside `qlink serve`): the outbox and the
+--   housekeeping, and nothing that reads or changes a clinic's queue.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA qlink FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA qlink TO qlink_app;
+REVOKE EXECUTE ON FUNCTION
+    qlink.claim_messages, qlink.finish_message, qlink.release_message, qlink.outbox_lag_seconds,
+    qlink.expire_holds, qlink.write_rollups, qlink.purge_tokens, qlink.prune_login_sessions,
+    qlink.prune_rate_limits
+    FROM qlink_app;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA qlink FROM qlink_worker;
+GRANT EXECUTE ON FUNCTION
+    qlink.claim_messages, qlink.finish_message, qlink.release_message, qlink.outbox_lag_seconds,
+    qlink.expire_holds, qlink.write_rollups, qlink.purge_tokens, qlink.prune_login_sessions,
+    qlink.prune_rate_limits, qlink.sender_backlog, qlink.qlink_version
+    TO qlink_worker;

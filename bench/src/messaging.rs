@@ -43,7 +43,7 @@ pub async fn bench(admin_url: &str, seconds: u64) -> anyhow::Result<()> {
             retention_days: 90,
         };
         let mut cfg: tokio_postgres::Config = db.parse()?;
-        cfg.user("qlink_app");
+        cfg.user("qlink_worker");
         let worker = tokio::spawn(qlink_server::worker::run(
             cfg,
             "http://127.0.0.1:8080".into(),

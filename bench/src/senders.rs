@@ -100,7 +100,7 @@ async fn run(admin_url: &str, numbers: &[Number]) -> anyhow::Result<Run> {
         retention_days: 90,
     };
     let mut cfg: tokio_postgres::Config = db.parse()?;
-    cfg.user("qlink_app");
+    cfg.user("qlink_worker");
     let whatsapp =
         qlink_server::config::WhatsAppArgs { secret_key: Some(Secret::new(KEY_HEX)), ..fake.whatsapp_args() };
     let started = Instant::now();

@@ -218,7 +218,13 @@ async fn baseline(State(pool): State<Pool>, Path(id): Path<String>) -> axum::res
 /// route, behind the same middleware, on a loopback port.
 pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
     let config = Config {
-        db: DbArgs { database_url: db.to_string(), app_database_url: None, read_database_url: None, pool_size: 16 },
+        db: DbArgs {
+            database_url: db.to_string(),
+            app_database_url: None,
+            worker_database_url: None,
+            read_database_url: None,
+            pool_size: 16,
+        },
         http: HttpArgs {
             bind: "127.0.0.1:0".parse()?,
             public_url: None,

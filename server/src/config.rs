@@ -77,6 +77,12 @@ pub struct DbArgs {
     #[arg(long, env = "QLINK_APP_DATABASE_URL", hide_env_values = true)]
     pub app_database_url: Option<String>,
 
+    /// PostgreSQL URL for the message worker's role. Default: DATABASE_URL with the user
+    /// replaced by `qlink_worker` (created by the migrations; give it a password in
+    /// production). It may claim and finish messages and run the housekeeping, nothing else.
+    #[arg(long, env = "QLINK_WORKER_DATABASE_URL", hide_env_values = true)]
+    pub worker_database_url: Option<String>,
+
     /// Optional streaming replica for patients' status polls.
     #[arg(long, env = "QLINK_DATABASE_READ_URL", hide_env_values = true)]
     pub read_database_url: Option<String>,
@@ -97,6 +103,14 @@ impl DbArgs {
         match &self.app_database_url {
             Some(url) => Ok(Target::parse(url, "QLINK_APP_DATABASE_URL")?.primary()),
             None => Ok(self.owner_config()?.user(crate::db::APP_ROLE)),
+        }
+    }
+
+    /// The worker role's connection settings: always the primary.
+    pub fn worker_config(&self) -> anyhow::Result<Target> {
+        match &self.worker_database_url {
+            Some(url) => Ok(Target::parse(url, "QLINK_WORKER_DATABASE_URL")?.primary()),
+            None => Ok(self.owner_config()?.user(crate::db::WORKER_ROLE)),
         }
     }
 

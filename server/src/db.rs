@@ -20,8 +20,11 @@ use std::sync::Arc;
 use tokio_postgres::config::{SslMode, TargetSessionAttrs};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// The runtime role created by the migrations.
+/// The web role created by the migrations (`qlink serve`).
 pub const APP_ROLE: &str = "qlink_app";
+
+/// The message worker's role created by the migrations (outbox and housekeeping only).
+pub const WORKER_ROLE: &str = "qlink_worker";
 
 /// The NOTIFY channel that wakes the message worker.
 pub const MESSAGES_CHANNEL: &str = "qlink_messages";

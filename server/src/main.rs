@@ -164,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Worker(c) => {
             let shutdown = tokio_util::sync::CancellationToken::new();
             tokio::spawn(serve::shutdown_signal(shutdown.clone()));
-            worker::run(c.db.app_config()?, c.public_url, c.whatsapp, c.worker, shutdown).await?;
+            worker::run(c.db.worker_config()?, c.public_url, c.whatsapp, c.worker, shutdown).await?;
         }
         Command::Migrate(c) => {
             let report = migrate::run(&c.db.database_url).await?;

@@ -56,7 +56,7 @@ pub async fn run(config: Config, no_migrate: bool, no_worker: bool) -> anyhow::R
     }
     let worker = {
         let shutdown = shutdown.clone();
-        let db = config.db.app_config()?;
+        let db = config.db.worker_config()?;
         async move {
             let result = worker::run(db, public_url, config.whatsapp, config.worker, shutdown.clone()).await;
             shutdown.cancel();

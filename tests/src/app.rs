@@ -96,6 +96,7 @@ impl TestAppBuilder {
             db: DbArgs {
                 database_url: db_url.clone(),
                 app_database_url: self.app_database_url,
+                worker_database_url: None,
                 read_database_url: self.read_database_url,
                 pool_size: 8,
             },
@@ -248,7 +249,7 @@ pub async fn json_body(response: reqwest::Response, status: u16) -> Value {
     serde_json::from_str(&body).unwrap_or(Value::Null)
 }
 
-/// The message worker in this process, as `qlink_app` against the app's database: a fast
+/// The message worker in this process, as `qlink_worker` against the app's database: a fast
 /// poll, a generous rate; `stop` waits for it to end.
 pub struct TestWorker {
     shutdown: CancellationToken,
@@ -258,7 +259,8 @@ pub struct TestWorker {
 impl TestWorker {
     pub fn start(app: &TestApp, whatsapp: WhatsAppArgs) -> TestWorker {
         use std::str::FromStr;
-        let config = tokio_postgres::Config::from_str(&crate::url_as(&app.db_url, "qlink_app")).expect("the app's URL");
+        let config =
+            tokio_postgres::Config::from_str(&crate::url_as(&app.db_url, "qlink_worker")).expect("the worker's URL");
         let args = WorkerArgs {
             whatsapp_rate_per_second: 50.0,
             worker_concurrency: 4,

@@ -1,5 +1,5 @@
 //! WhatsApp conversations end to end (SPEC §11), as a patient and an operator live them: the
-//! real server (webhook, operator API, pages), the worker as `qlink_app`, and the fake Cloud
+//! real server (webhook, operator API, pages), the worker as `qlink_worker`, and the fake Cloud
 //! API posting the patient's messages to the webhook signed like Meta and recording the
 //! replies. Also: the worker SIGKILLed while replies are in flight (the real binary).
 

@@ -79,6 +79,59 @@ async fn ipv6_networks_and_other_clinics_count_against_one_source() {
     assert_eq!(tokens, 7);
 }
 
+/// Roles by duty: the web role can no longer claim, finish or purge messages or run the
+/// housekeeping (the 0.1 runtime role could do all of it), and the worker's role can do
+/// exactly that and nothing that reads or changes a clinic.
+#[tokio::test]
+async fn the_web_role_cannot_claim_or_purge_and_the_worker_role_touches_no_clinic() {
+    let owner_url = fresh_database().await;
+    let owner = qlink_tests::connect(&owner_url).await;
+    let clinic = qlink_tests::create_clinic(&owner, "duties", json!({})).await;
+    owner.query_one("SELECT * FROM qlink.create_token($1, 'Asha', '9876543210')", &[&clinic]).await.unwrap();
+    let web = qlink_tests::connect(&url_as(&owner_url, "qlink_app")).await;
+    let worker = qlink_tests::connect(&url_as(&owner_url, "qlink_worker")).await;
+    let code = |e: tokio_postgres::Error| e.code().map(|c| c.code().to_string());
+    let worker_only = [
+        "SELECT * FROM qlink.claim_messages(10, interval '30 seconds')",
+        "SELECT * FROM qlink.finish_message(1, 'SENT')",
+        "SELECT qlink.release_message(1)",
+        "SELECT qlink.outbox_lag_seconds()",
+        "SELECT qlink.expire_holds()",
+        "SELECT qlink.write_rollups()",
+        "SELECT qlink.purge_tokens()",
+        "SELECT qlink.prune_login_sessions()",
+        "SELECT qlink.prune_rate_limits()",
+    ];
+    for sql in worker_only {
+        let refused = web.query(sql, &[]).await.expect_err(sql);
+        assert_eq!(code(refused), Some("42501".into()), "the web role ran {sql}");
+    }
+    let claimed = worker.query("SELECT id FROM qlink.claim_messages(10, interval '30 seconds')", &[]).await.unwrap();
+    assert_eq!(claimed.len(), 1, "the worker claims the WELCOME");
+    for sql in ["SELECT qlink.purge_tokens()", "SELECT qlink.write_rollups()", "SELECT * FROM qlink.sender_backlog()"] {
+        worker.query(sql, &[]).await.unwrap_or_else(|e| panic!("the worker cannot run {sql}: {e}"));
+    }
+    let clinic_text = clinic.to_string();
+    let clinic_work = [
+        format!("SELECT * FROM qlink.queue_action('{clinic_text}', 'NEXT')"),
+        format!("SELECT * FROM qlink.create_token('{clinic_text}', 'Fake', '9876543211')"),
+        format!("SELECT * FROM qlink.queue_snapshot('{clinic_text}')"),
+        format!("SELECT * FROM qlink.clinic_staff('{clinic_text}')"),
+        "SELECT * FROM qlink.staff_for_login('staff@duties.test')".to_string(),
+        "SELECT qlink.create_staff_user('evil@x.test', 'hash', 'SUPER_ADMIN')".to_string(),
+        "SELECT * FROM qlink.admin_clinics()".to_string(),
+        "SELECT * FROM qlink.token_status(gen_random_uuid())".to_string(),
+    ];
+    for sql in &clinic_work {
+        let refused = worker.query(sql.as_str(), &[]).await.expect_err(sql);
+        assert_eq!(code(refused), Some("42501".into()), "the worker role ran {sql}");
+    }
+    for table in ["tokens", "staff_users", "login_sessions", "message_logs"] {
+        let sql = format!("SELECT count(*) FROM qlink.{table}");
+        assert!(worker.query(sql.as_str(), &[]).await.is_err(), "the worker role read {table}");
+    }
+}
+
 /// A client's request id is echoed (and logged) only when it is one plain id; anything else
 /// is replaced by a fresh UUID.
 #[tokio::test]

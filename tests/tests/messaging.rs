@@ -1,5 +1,5 @@
 //! WhatsApp messaging end to end: the real extension's outbox in PostgreSQL, the worker
-//! (`qlink_server::worker::run` as the least-privilege role `qlink_app`, and the real
+//! (`qlink_server::worker::run` as the least-privilege role `qlink_worker`, and the real
 //! `qlink worker` binary for crash safety), a fake WhatsApp Cloud API on loopback, and the
 //! delivery-status webhook served on loopback.
 
@@ -26,6 +26,8 @@ const PUBLIC_URL: &str = "https://queue.example.in";
 struct Setup {
     db_url: String,
     app_url: String,
+    /// The worker role's URL (`qlink_worker`).
+    worker_url: String,
     db: Client,
     clinic: Uuid,
 }
@@ -37,7 +39,7 @@ async fn setup(settings: Value) -> Setup {
     // These tests send hundreds of patients a message; the daily recipient cap has its own
     // tests (tests/tests/senders.rs), so the installation's account is at Meta's top tier.
     db.query_one("SELECT qlink.set_recipient_limit('installation', 1000000)", &[]).await.expect("recipient limit");
-    Setup { app_url: url_as(&db_url, "qlink_app"), db_url, db, clinic }
+    Setup { app_url: url_as(&db_url, "qlink_app"), worker_url: url_as(&db_url, "qlink_worker"), db_url, db, clinic }
 }
 
 fn worker_args(poll_seconds: u64, lease_seconds: u64) -> WorkerArgs {
@@ -64,14 +66,14 @@ fn log_provider() -> WhatsAppArgs {
     }
 }
 
-/// `worker::run` in this process, connecting as `qlink_app`.
+/// `worker::run` in this process, connecting as `qlink_worker`.
 struct Worker {
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 fn start_worker(setup: &Setup, whatsapp: WhatsAppArgs, args: WorkerArgs) -> Worker {
-    let config = tokio_postgres::Config::from_str(&setup.app_url).expect("app URL");
+    let config = tokio_postgres::Config::from_str(&setup.worker_url).expect("worker URL");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(worker::run(config, PUBLIC_URL.to_string(), whatsapp, args, shutdown.clone()));
     Worker { shutdown, task }
@@ -585,7 +587,7 @@ fn spawn_qlink_worker(s: &Setup, fake: &FakeWhatsApp) -> std::process::Child {
     std::process::Command::new(qlink_bin())
         .arg("worker")
         .env("DATABASE_URL", &s.db_url)
-        .env("QLINK_APP_DATABASE_URL", &s.app_url)
+        .env("QLINK_WORKER_DATABASE_URL", &s.worker_url)
         .env("QLINK_PUBLIC_URL", PUBLIC_URL)
         .env("WHATSAPP_API_BASE", fake.base_url())
         .env("WHATSAPP_API_VERSION", API_VERSION)
@@ -730,7 +732,7 @@ async fn sent_messages(s: &Setup) -> Vec<(i64, String)> {
     for (i, phone) in ["9876500001", "9876500002", "9876500003"].iter().enumerate() {
         take_token(&s.db, s.clinic, &format!("Patient {i}"), phone, None).await;
     }
-    let app = connect(&s.app_url).await;
+    let app = connect(&s.worker_url).await;
     let claimed = app.query("SELECT id FROM qlink.claim_messages(10, interval '30 seconds')", &[]).await.unwrap();
     let mut sent = Vec::new();
     for row in claimed {

@@ -1,5 +1,5 @@
 //! Clinics' own WhatsApp numbers (SPEC §11) end to end: the real extension's outbox, the
-//! worker (`qlink_server::worker::run` as `qlink_app`) and the fake Cloud API, which records
+//! worker (`qlink_server::worker::run` as `qlink_worker`) and the fake Cloud API, which records
 //! each request's phone number id and bearer token and accepts a token only for its own
 //! number. A clinic's sender is set as the operator would, with `qlink.set_clinic_sender`
 //! and a token sealed by `crypto::SecretKey`.
@@ -26,14 +26,15 @@ const C_TOKEN: &str = "EAAG-clinic-c-token";
 const C_WABA: &str = "300000000000002";
 
 struct Setup {
-    app_url: String,
+    /// The worker role's URL (`qlink_worker`).
+    worker_url: String,
     db: Client,
 }
 
 async fn setup() -> Setup {
     let db_url = fresh_database().await;
     let db = connect(&db_url).await;
-    Setup { app_url: url_as(&db_url, "qlink_app"), db }
+    Setup { worker_url: url_as(&db_url, "qlink_worker"), db }
 }
 
 async fn clinic(s: &Setup, slug: &str) -> Uuid {
@@ -74,7 +75,7 @@ struct Worker {
 }
 
 fn start_worker(s: &Setup, whatsapp: WhatsAppArgs, args: WorkerArgs) -> Worker {
-    let config = tokio_postgres::Config::from_str(&s.app_url).expect("app URL");
+    let config = tokio_postgres::Config::from_str(&s.worker_url).expect("worker URL");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(worker::run(config, PUBLIC_URL.to_string(), whatsapp, args, shutdown.clone()));
     Worker { shutdown, task }

@@ -53,8 +53,8 @@ use tokio_util::sync::CancellationToken;
 /// `application_name` of the worker's pooled connections (claims and finishes).
 pub const POOL_APPLICATION_NAME: &str = "qlink-worker";
 
-/// Runs the worker until `shutdown` is cancelled. `db` is the runtime role's connection
-/// settings (`qlink_app` suffices: the worker only calls `qlink.*` functions);
+/// Runs the worker until `shutdown` is cancelled. `db` is the worker role's connection
+/// settings (`qlink_worker`: the outbox and housekeeping functions are all it may call);
 /// `public_url` is where patients reach the server (tracking links in messages).
 ///
 /// Returns an error only for invalid configuration; an unreachable database or WhatsApp
