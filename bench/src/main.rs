@@ -21,6 +21,7 @@ mod messaging;
 mod reports;
 mod senders;
 mod setup;
+mod slowloris;
 
 use clap::{Parser, Subcommand};
 use load::{closed_loop, open_loop, Stats};
@@ -93,6 +94,12 @@ enum Command {
         days: usize,
         #[arg(long, default_value_t = 20261203)]
         seed: u64,
+    },
+    /// Slow clients (SPEC §13): status polls while slowloris connections attack, beside
+    /// the same polls without them.
+    Slowloris {
+        #[arg(long, default_value_t = 1000)]
+        attackers: usize,
     },
     /// poll, next, create and worker, in one run.
     All,
@@ -365,6 +372,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Day { clinics, tokens, viewers } => day::bench(&cli.admin_url, clinics, tokens, viewers).await?,
         Command::Reports { clinics, iterations } => reports::bench(&cli.admin_url, clinics, iterations).await?,
         Command::Eta { days, seed } => eta::bench(&cli.admin_url, days, seed).await?,
+        Command::Slowloris { attackers } => slowloris::bench(&cli.admin_url, cli.seconds, attackers).await?,
         Command::All => {
             bench_poll(&cli.admin_url, cli.seconds, 32, 2000.0).await?;
             bench_next(&cli.admin_url, cli.seconds, 8).await?;

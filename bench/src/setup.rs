@@ -217,6 +217,11 @@ async fn baseline(State(pool): State<Pool>, Path(id): Path<String>) -> axum::res
 /// The product's router (as `qlink serve` runs it, without the worker) plus the baseline
 /// route, behind the same middleware, on a loopback port.
 pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
+    serve_with_limits(db, 10, 2048).await
+}
+
+/// [`serve_with_baseline`] with this header timeout (seconds) and connection cap.
+pub async fn serve_with_limits(db: &str, header_timeout_secs: u64, max_connections: usize) -> anyhow::Result<Server> {
     let config = Config {
         db: DbArgs {
             database_url: db.to_string(),
@@ -230,8 +235,8 @@ pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
             public_url: None,
             trusted_proxies: vec![],
             session_ttl_hours: 12,
-            header_timeout_secs: 10,
-            max_connections: 2048,
+            header_timeout_secs,
+            max_connections,
             metrics_bind: None,
         },
         whatsapp: qlink_tests::app::no_whatsapp(),

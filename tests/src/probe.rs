@@ -423,6 +423,10 @@ pub type Fingerprint = BTreeMap<String, String>;
 /// The part of `rate_limit_hits` that failed logins legitimately add to.
 pub const LOGIN_HITS: &str = "qlink.rate_limit_hits[login:*]";
 
+/// The part of `rate_limit_hits` that a patient's attempt refused for its number
+/// (`phone_limit`) legitimately adds to: the source's two intake windows.
+pub const INTAKE_HITS: &str = "qlink.rate_limit_hits[create_token:*]";
+
 impl Fingerprinter {
     /// Enumerates every ordinary table of every user schema (new tables are covered).
     pub async fn new(db: &Client) -> Fingerprinter {
@@ -449,8 +453,12 @@ impl Fingerprinter {
             let name = format!("{schema}.{table}");
             let from = format!("{}.{} x", quote_ident(&schema), quote_ident(&table));
             if name == "qlink.rate_limit_hits" {
-                parts.push(part(&name, &format!("{from} WHERE x.key NOT LIKE 'login:%'")));
+                parts.push(part(
+                    &name,
+                    &format!("{from} WHERE x.key NOT LIKE 'login:%' AND x.key NOT LIKE 'create\\_token:%'"),
+                ));
                 parts.push(part(LOGIN_HITS, &format!("{from} WHERE x.key LIKE 'login:%'")));
+                parts.push(part(INTAKE_HITS, &format!("{from} WHERE x.key LIKE 'create\\_token:%'")));
             } else {
                 parts.push(part(&name, &from));
             }
