@@ -217,11 +217,18 @@ async fn baseline(State(pool): State<Pool>, Path(id): Path<String>) -> axum::res
 /// The product's router (as `qlink serve` runs it, without the worker) plus the baseline
 /// route, behind the same middleware, on a loopback port.
 pub async fn serve_with_baseline(db: &str) -> anyhow::Result<Server> {
-    serve_with_limits(db, 10, 2048).await
+    // Every client of a benchmark comes from one load generator: no per-address cap.
+    serve_with_limits(db, 10, 2048, 2048).await
 }
 
-/// [`serve_with_baseline`] with this header timeout (seconds) and connection cap.
-pub async fn serve_with_limits(db: &str, header_timeout_secs: u64, max_connections: usize) -> anyhow::Result<Server> {
+/// [`serve_with_baseline`] with this header timeout (seconds), connection cap, and cap per
+/// address.
+pub async fn serve_with_limits(
+    db: &str,
+    header_timeout_secs: u64,
+    max_connections: usize,
+    max_connections_per_ip: usize,
+) -> anyhow::Result<Server> {
     let config = Config {
         db: DbArgs {
             database_url: db.to_string(),
@@ -237,6 +244,7 @@ pub async fn serve_with_limits(db: &str, header_timeout_secs: u64, max_connectio
             session_ttl_hours: 12,
             header_timeout_secs,
             max_connections,
+            max_connections_per_ip,
             metrics_bind: None,
         },
         whatsapp: qlink_tests::app::no_whatsapp(),

@@ -123,8 +123,63 @@ pub struct Application {
     state: AppState,
     /// `/metrics` alone, when it has a listener of its own.
     metrics: Option<(TcpListener, Router)>,
+    limits: ConnectionLimits,
+}
+
+/// What one listener allows its clients.
+#[derive(Clone, Debug)]
+struct ConnectionLimits {
+    /// To send a request's headers, and to begin the next request on a kept-alive connection.
     header_timeout: Duration,
+    /// Open connections at most.
     max_connections: usize,
+    /// Open connections at most from one source (an IPv4 address, an IPv6 /64).
+    per_source: usize,
+    /// Peers not limited per source (everyone comes through them).
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Open connections per source; a [`SourceSlot`] gives its place back when dropped.
+#[derive(Default)]
+struct Sources(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+struct SourceSlot(Arc<Sources>, std::net::IpAddr);
+
+impl Sources {
+    /// An IPv4 address, or an IPv6 address's /64 (a phone or router picks any address in
+    /// it), as the intake limits count them.
+    fn source(ip: std::net::IpAddr) -> std::net::IpAddr {
+        match ip {
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.into(),
+                None => std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1)).into(),
+            },
+            v4 => v4,
+        }
+    }
+
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<SourceSlot> {
+        let source = Self::source(ip);
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(source).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot(self.clone(), source))
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut open = self.0 .0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
 }
 
 impl Application {
@@ -155,8 +210,12 @@ impl Application {
             router,
             state,
             metrics,
-            header_timeout: Duration::from_secs(config.http.header_timeout_secs.max(1)),
-            max_connections: config.http.max_connections.max(1),
+            limits: ConnectionLimits {
+                header_timeout: Duration::from_secs(config.http.header_timeout_secs.max(1)),
+                max_connections: config.http.max_connections.max(1),
+                per_source: config.http.max_connections_per_ip.max(1),
+                trusted_proxies: config.http.trusted_proxies.clone(),
+            },
         })
     }
 
@@ -175,11 +234,10 @@ impl Application {
 
     /// Serves until `shutdown`, then finishes the requests in flight (for at most 30 s).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let limits = (self.header_timeout, self.max_connections);
-        let public = serve(self.listener, self.router, limits, shutdown.clone());
+        let public = serve(self.listener, self.router, self.limits.clone(), shutdown.clone());
         match self.metrics {
             Some((listener, router)) => {
-                tokio::try_join!(public, serve(listener, router, limits, shutdown))?;
+                tokio::try_join!(public, serve(listener, router, self.limits, shutdown))?;
             }
             None => public.await?,
         }
@@ -193,7 +251,7 @@ impl Application {
 async fn serve(
     listener: TcpListener,
     router: Router,
-    (header_timeout, max_connections): (Duration, usize),
+    limits: ConnectionLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -202,7 +260,9 @@ async fn serve(
     use tower::Service;
 
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let ConnectionLimits { header_timeout, max_connections, per_source, trusted_proxies } = limits;
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let sources = Arc::new(Sources::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
@@ -221,9 +281,21 @@ async fn serve(
             () = shutdown.cancelled() => break,
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            metrics::counter!("qlink_http_connections_refused_total").increment(1);
+            metrics::counter!("qlink_http_connections_refused_total", "limit" => "total").increment(1);
             drop(stream);
             continue;
+        };
+        let source_slot = if trusted_proxies.iter().any(|p| p.contains(&peer.ip())) {
+            None
+        } else {
+            match sources.take(peer.ip(), per_source) {
+                Some(s) => Some(s),
+                None => {
+                    metrics::counter!("qlink_http_connections_refused_total", "limit" => "per_ip").increment(1);
+                    drop(stream);
+                    continue;
+                }
+            }
         };
         let _ = stream.set_nodelay(true);
         let Ok(service) = make_service.call(peer).await;
@@ -234,6 +306,7 @@ async fn serve(
         tokio::spawn(async move {
             // A client that goes away mid-request or sends garbage ends its connection.
             let _ = watched.await;
+            drop(source_slot);
             drop(slot);
         });
     }

@@ -259,4 +259,8 @@ pub struct HttpArgs {
     /// Open connections at most; one more is closed at once (and counted in /metrics).
     #[arg(long, env = "QLINK_MAX_CONNECTIONS", default_value_t = 2048)]
     pub max_connections: usize,
+    /// Open connections at most from one address (an IPv6 address counts by its /64), so
+    /// that one slow client cannot fill the cap; trusted proxies are not limited.
+    #[arg(long, env = "QLINK_MAX_CONNECTIONS_PER_IP", default_value_t = 128)]
+    pub max_connections_per_ip: usize,
 }

@@ -46,6 +46,7 @@ pub struct TestAppBuilder {
     whatsapp: Option<WhatsAppArgs>,
     /// Header timeout (seconds) and connection cap, if not production's 10 s and 2048.
     connection_limits: Option<(u64, usize)>,
+    per_address_limit: Option<usize>,
     metrics_listener: bool,
 }
 
@@ -72,6 +73,12 @@ impl TestAppBuilder {
     /// A shorter header timeout and a smaller connection cap, for the slow-client tests.
     pub fn with_connection_limits(mut self, header_timeout_secs: u64, max_connections: usize) -> Self {
         self.connection_limits = Some((header_timeout_secs, max_connections));
+        self
+    }
+
+    /// A smaller per-address connection cap (`QLINK_MAX_CONNECTIONS_PER_IP`).
+    pub fn with_per_address_limit(mut self, max_connections_per_ip: usize) -> Self {
+        self.per_address_limit = Some(max_connections_per_ip);
         self
     }
 
@@ -107,6 +114,7 @@ impl TestAppBuilder {
                 session_ttl_hours: 12,
                 header_timeout_secs: self.connection_limits.map_or(10, |l| l.0),
                 max_connections: self.connection_limits.map_or(2048, |l| l.1),
+                max_connections_per_ip: self.per_address_limit.unwrap_or(128),
                 metrics_bind: self.metrics_listener.then(|| "127.0.0.1:0".parse().expect("address")),
             },
             whatsapp: self.whatsapp.unwrap_or_else(no_whatsapp),

@@ -363,6 +363,39 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
     assert!(metrics.contains("qlink_http_connections_refused_total"), "the refusal is counted");
 }
 
+/// One address cannot take every connection (`qlink-bench slowloris` found that slow
+/// clients over the total cap shut everyone out): beyond `QLINK_MAX_CONNECTIONS_PER_IP`
+/// its next connection is closed at once, while another address is served.
+#[tokio::test]
+async fn one_address_cannot_fill_the_connection_cap() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::builder().with_connection_limits(5, 100).with_per_address_limit(3).spawn().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(half_a_header(&app).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut fourth = half_a_header(&app).await;
+    let closed = closed_within(&mut fourth, std::time::Duration::from_secs(2)).await;
+    assert!(closed.is_some(), "a fourth connection from one address was kept");
+    // 127.0.0.2 is another address (Linux routes all of 127/8 to loopback).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = socket.connect(app.addr).await.unwrap();
+    other.write_all(b"GET /healthz HTTP/1.1\r\nHost: qlink.test\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), other.read_to_string(&mut answer))
+        .await
+        .expect("an answer to the other address")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for stream in &mut held {
+        assert!(closed_within(stream, std::time::Duration::from_secs(10)).await.is_some());
+    }
+    let metrics = plain().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("qlink_http_connections_refused_total{limit=\"per_ip\"}"), "{metrics}");
+}
+
 /// With `QLINK_METRICS_BIND`, `/metrics` is served on that internal listener only: the
 /// public one answers 404 and shows nothing of the server's insides.
 #[tokio::test]
