@@ -182,6 +182,55 @@ impl Drop for SourceSlot {
     }
 }
 
+/// The open connections of one listener, oldest first. When every place is taken, the
+/// oldest connection that has not yet sent a whole request (and has had a second to) makes
+/// room for the new one: slow clients holding places cannot shut everyone else out.
+#[derive(Default)]
+struct Open(std::sync::Mutex<std::collections::VecDeque<OpenConnection>>);
+
+struct OpenConnection {
+    id: u64,
+    opened: std::time::Instant,
+    /// Set when the connection's first request has arrived whole.
+    answered: Arc<std::sync::atomic::AtomicBool>,
+    evict: CancellationToken,
+}
+
+/// A connection younger than this is never evicted (its client may still be sending).
+const EVICT_AFTER: Duration = Duration::from_secs(1);
+
+impl Open {
+    /// A place for connection `id`: (its "answered" flag, its eviction signal), or None
+    /// when every place is held by connections that have sent a request or are too young.
+    fn admit(&self, id: u64, max: usize) -> Option<(Arc<std::sync::atomic::AtomicBool>, CancellationToken)> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if open.len() >= max {
+            let slow = open.iter().position(|c| {
+                !c.answered.load(std::sync::atomic::Ordering::Relaxed) && c.opened.elapsed() >= EVICT_AFTER
+            })?;
+            let evicted = open.remove(slow).expect("a found position");
+            evicted.evict.cancel();
+            metrics::counter!("qlink_http_connections_evicted_total").increment(1);
+        }
+        let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let evict = CancellationToken::new();
+        open.push_back(OpenConnection {
+            id,
+            opened: std::time::Instant::now(),
+            answered: answered.clone(),
+            evict: evict.clone(),
+        });
+        Some((answered, evict))
+    }
+
+    fn close(&self, id: u64) {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = open.iter().position(|c| c.id == id) {
+            open.remove(at);
+        }
+    }
+}
+
 impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
         Self::build_with(config, Router::new()).await
@@ -246,8 +295,9 @@ impl Application {
 }
 
 /// One listener's accept loop. Each connection has `header_timeout` to send a request's
-/// headers (and to begin the next one when kept alive); at most `max_connections` are open,
-/// and one more is closed at once.
+/// headers (and to begin the next one when kept alive); at most `max_connections` are open
+/// (a new one takes the place of the oldest that has sent nothing whole, else it is closed
+/// at once), and at most `per_source` from one address.
 async fn serve(
     listener: TcpListener,
     router: Router,
@@ -261,7 +311,8 @@ async fn serve(
 
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let ConnectionLimits { header_timeout, max_connections, per_source, trusted_proxies } = limits;
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let open = Arc::new(Open::default());
+    let mut next_id = 0u64;
     let sources = Arc::new(Sources::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -280,11 +331,6 @@ async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            metrics::counter!("qlink_http_connections_refused_total", "limit" => "total").increment(1);
-            drop(stream);
-            continue;
-        };
         let source_slot = if trusted_proxies.iter().any(|p| p.contains(&peer.ip())) {
             None
         } else {
@@ -297,17 +343,32 @@ async fn serve(
                 }
             }
         };
+        next_id += 1;
+        let id = next_id;
+        let Some((answered, evict)) = open.admit(id, max_connections) else {
+            metrics::counter!("qlink_http_connections_refused_total", "limit" => "total").increment(1);
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let Ok(service) = make_service.call(peer).await;
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
+        let service = TowerToHyperService::new(service);
+        let service = hyper::service::service_fn(move |request| {
+            answered.store(true, std::sync::atomic::Ordering::Relaxed);
+            hyper::service::Service::call(&service, request)
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let watched = graceful.watcher().watch(connection);
+        let open = open.clone();
         tokio::spawn(async move {
-            // A client that goes away mid-request or sends garbage ends its connection.
-            let _ = watched.await;
+            tokio::select! {
+                // A client that goes away mid-request or sends garbage ends its connection.
+                _ = watched => {}
+                // Evicted to make room: dropping the connection closes it.
+                () = evict.cancelled() => {}
+            }
+            open.close(id);
             drop(source_slot);
-            drop(slot);
         });
     }
     drop(listener);

@@ -363,6 +363,31 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
     assert!(metrics.contains("qlink_http_connections_refused_total"), "the refusal is counted");
 }
 
+/// With every place held by slow clients for over a second, a patient's connection takes
+/// the place of the oldest of them and is answered (`qlink-bench slowloris`: slow clients
+/// from 16 addresses filling the cap failed every poll before).
+#[tokio::test]
+async fn a_cap_full_of_slow_clients_makes_room_for_a_real_request() {
+    let app = TestApp::builder().with_connection_limits(10, 5).spawn().await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(half_a_header(&app).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let started = std::time::Instant::now();
+    let r = plain().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "answered after {:?}", started.elapsed());
+    let closed = closed_within(&mut held[0], std::time::Duration::from_secs(1)).await;
+    assert!(closed.is_some(), "the oldest slow client kept its place");
+    for stream in &mut held[1..] {
+        let kept = closed_within(stream, std::time::Duration::from_millis(200)).await;
+        assert!(kept.is_none(), "a younger slow client was closed too");
+    }
+    let metrics = plain().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("qlink_http_connections_evicted_total"), "{metrics}");
+}
+
 /// One address cannot take every connection (`qlink-bench slowloris` found that slow
 /// clients over the total cap shut everyone out): beyond `QLINK_MAX_CONNECTIONS_PER_IP`
 /// its next connection is closed at once, while another address is served.
