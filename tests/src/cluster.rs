@@ -162,25 +162,34 @@ impl Cluster {
         as_postgres(&[self.bin.join("pg_ctl").to_str().unwrap(), "-D", self.dir.to_str().unwrap(), "-w", "promote"]);
     }
 
-    /// A standby of this cluster, from a base backup over streaming replication (`-R`
-    /// writes its primary_conninfo), started. The primary needs `wal_level = replica`,
+    /// A base backup of this cluster into `dir` (`pg_basebackup -X stream`); `-R` too, for a
+    /// standby (it writes the primary_conninfo). The cluster needs `wal_level = replica`,
     /// WAL senders, and a `replication` line in pg_hba.conf.
+    pub fn base_backup(&self, dir: &Path, for_standby: bool) {
+        let port = self.port.to_string();
+        let mut args = vec![
+            self.bin.join("pg_basebackup").to_str().unwrap().to_string(),
+            "-h".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port,
+            "-U".into(),
+            "postgres".into(),
+            "-D".into(),
+            dir.to_str().unwrap().to_string(),
+            "-X".into(),
+            "stream".into(),
+            "--checkpoint=fast".into(),
+        ];
+        if for_standby {
+            args.push("-R".into());
+        }
+        as_postgres(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// A standby of this cluster, from a base backup over streaming replication, started.
     pub fn standby(&self, dir: &Path) -> Cluster {
-        as_postgres(&[
-            self.bin.join("pg_basebackup").to_str().unwrap(),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            "postgres",
-            "-D",
-            dir.to_str().unwrap(),
-            "-R",
-            "-X",
-            "stream",
-            "--checkpoint=fast",
-        ]);
+        self.base_backup(dir, true);
         let cluster = Cluster::at(dir, &self.bin);
         cluster.start();
         cluster

@@ -44,20 +44,7 @@ async fn a_database_restores_to_a_chosen_moment_between_two_actions() {
 
     // The nightly base backup, taken before the day starts.
     let backup = base.join("base-backup");
-    as_postgres(&[
-        &format!("{SYSTEM_BIN}/pg_basebackup"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &primary.port.to_string(),
-        "-U",
-        "postgres",
-        "-D",
-        backup.to_str().unwrap(),
-        "-X",
-        "stream",
-        "--checkpoint=fast",
-    ]);
+    primary.base_backup(&backup, false);
 
     // The morning until the chosen moment...
     for (name, phone) in [("Asha", "9876543210"), ("आशा", "9876543211"), ("Ravi", "9876543212")] {
