@@ -182,32 +182,54 @@ impl Drop for SourceSlot {
     }
 }
 
-/// The open connections of one listener, oldest first. When every place is taken, the
-/// oldest connection that has not yet sent a whole request (and has had a second to) makes
-/// room for the new one: slow clients holding places cannot shut everyone else out.
+/// The open connections of one listener, oldest first. When every place is taken, a new
+/// connection may take the place of one that has not yet sent a whole request: the oldest
+/// such connection of the address holding the most of them, when it holds more than the
+/// newcomer's address would; else the oldest such connection that has had a second to send
+/// its request. So slow clients, even from many addresses, cannot shut a patient out: they
+/// can only push each other out.
 #[derive(Default)]
 struct Open(std::sync::Mutex<std::collections::VecDeque<OpenConnection>>);
 
 struct OpenConnection {
     id: u64,
+    source: std::net::IpAddr,
     opened: std::time::Instant,
     /// Set when the connection's first request has arrived whole.
     answered: Arc<std::sync::atomic::AtomicBool>,
     evict: CancellationToken,
 }
 
-/// A connection younger than this is never evicted (its client may still be sending).
+/// A slow connection younger than this makes room only for an address holding fewer.
 const EVICT_AFTER: Duration = Duration::from_secs(1);
 
+impl OpenConnection {
+    fn waiting(&self) -> bool {
+        !self.answered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 impl Open {
-    /// A place for connection `id`: (its "answered" flag, its eviction signal), or None
-    /// when every place is held by connections that have sent a request or are too young.
-    fn admit(&self, id: u64, max: usize) -> Option<(Arc<std::sync::atomic::AtomicBool>, CancellationToken)> {
+    /// A place for connection `id` from `source`: (its "answered" flag, its eviction
+    /// signal), or None when no connection may make room.
+    fn admit(
+        &self,
+        id: u64,
+        source: std::net::IpAddr,
+        max: usize,
+    ) -> Option<(Arc<std::sync::atomic::AtomicBool>, CancellationToken)> {
         let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if open.len() >= max {
-            let slow = open.iter().position(|c| {
-                !c.answered.load(std::sync::atomic::Ordering::Relaxed) && c.opened.elapsed() >= EVICT_AFTER
-            })?;
+            let mut waiting: std::collections::HashMap<std::net::IpAddr, usize> = std::collections::HashMap::new();
+            for c in open.iter().filter(|c| c.waiting()) {
+                *waiting.entry(c.source).or_insert(0) += 1;
+            }
+            let mine = waiting.get(&source).copied().unwrap_or(0);
+            let heaviest = waiting.iter().max_by_key(|(_, n)| **n).filter(|(_, n)| **n > mine + 1).map(|(s, _)| *s);
+            let slow = match heaviest {
+                Some(top) => open.iter().position(|c| c.source == top && c.waiting()),
+                None => open.iter().position(|c| c.waiting() && c.opened.elapsed() >= EVICT_AFTER),
+            }?;
             let evicted = open.remove(slow).expect("a found position");
             evicted.evict.cancel();
             metrics::counter!("qlink_http_connections_evicted_total").increment(1);
@@ -216,6 +238,7 @@ impl Open {
         let evict = CancellationToken::new();
         open.push_back(OpenConnection {
             id,
+            source,
             opened: std::time::Instant::now(),
             answered: answered.clone(),
             evict: evict.clone(),
@@ -296,8 +319,8 @@ impl Application {
 
 /// One listener's accept loop. Each connection has `header_timeout` to send a request's
 /// headers (and to begin the next one when kept alive); at most `max_connections` are open
-/// (a new one takes the place of the oldest that has sent nothing whole, else it is closed
-/// at once), and at most `per_source` from one address.
+/// (a new one may take the place of a slow one, see [`Open`], else it is closed at once),
+/// and at most `per_source` from one address.
 async fn serve(
     listener: TcpListener,
     router: Router,
@@ -345,7 +368,7 @@ async fn serve(
         };
         next_id += 1;
         let id = next_id;
-        let Some((answered, evict)) = open.admit(id, max_connections) else {
+        let Some((answered, evict)) = open.admit(id, Sources::source(peer.ip()), max_connections) else {
             metrics::counter!("qlink_http_connections_refused_total", "limit" => "total").increment(1);
             drop(stream);
             continue;

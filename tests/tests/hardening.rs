@@ -388,6 +388,32 @@ async fn a_cap_full_of_slow_clients_makes_room_for_a_real_request() {
     assert!(metrics.contains("qlink_http_connections_evicted_total"), "{metrics}");
 }
 
+/// Slow clients from another address that fill every place, however fresh, make room for a
+/// patient at once: they can only push each other out.
+#[tokio::test]
+async fn slow_clients_of_another_address_make_room_at_once() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::builder().with_connection_limits(10, 5).spawn().await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut stream = socket.connect(app.addr).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: qlink.test\r\nX-Slow: ").await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = plain().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "a patient was shut out by young slow clients of another address");
+    let mut closed = 0;
+    for stream in &mut held {
+        if closed_within(stream, std::time::Duration::from_millis(300)).await.is_some() {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 1, "exactly one slow client made room");
+}
+
 /// One address cannot take every connection (`qlink-bench slowloris` found that slow
 /// clients over the total cap shut everyone out): beyond `QLINK_MAX_CONNECTIONS_PER_IP`
 /// its next connection is closed at once, while another address is served.
