@@ -301,6 +301,14 @@ async fn half_a_header(app: &TestApp) -> tokio::net::TcpStream {
     stream
 }
 
+/// A connection to the app from another loopback address (Linux routes all of 127/8 to
+/// loopback), which the server counts as another client.
+async fn connect_from(app: &TestApp, address: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{address}:0").parse().unwrap()).unwrap();
+    socket.connect(app.addr).await.unwrap()
+}
+
 /// Seconds until the server closes `stream` (reads EOF or a reset), at most `limit`.
 async fn closed_within(stream: &mut tokio::net::TcpStream, limit: std::time::Duration) -> Option<std::time::Duration> {
     use tokio::io::AsyncReadExt;
@@ -396,9 +404,7 @@ async fn slow_clients_of_another_address_make_room_at_once() {
     let app = TestApp::builder().with_connection_limits(10, 5).spawn().await;
     let mut held = Vec::new();
     for _ in 0..5 {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-        let mut stream = socket.connect(app.addr).await.unwrap();
+        let mut stream = connect_from(&app, "127.0.0.2").await;
         stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: qlink.test\r\nX-Slow: ").await.unwrap();
         held.push(stream);
     }
@@ -429,10 +435,7 @@ async fn one_address_cannot_fill_the_connection_cap() {
     let mut fourth = half_a_header(&app).await;
     let closed = closed_within(&mut fourth, std::time::Duration::from_secs(2)).await;
     assert!(closed.is_some(), "a fourth connection from one address was kept");
-    // 127.0.0.2 is another address (Linux routes all of 127/8 to loopback).
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-    let mut other = socket.connect(app.addr).await.unwrap();
+    let mut other = connect_from(&app, "127.0.0.2").await;
     other.write_all(b"GET /healthz HTTP/1.1\r\nHost: qlink.test\r\nConnection: close\r\n\r\n").await.unwrap();
     let mut answer = String::new();
     tokio::time::timeout(std::time::Duration::from_secs(5), other.read_to_string(&mut answer))
