@@ -304,11 +304,6 @@ pub fn pool(target: impl Into<Target>, size: usize) -> anyhow::Result<Pool> {
         .build()?)
 }
 
-/// Connects one client outside any pool.
-pub async fn connect(target: impl Into<Target>) -> anyhow::Result<tokio_postgres::Client> {
-    target.into().connect().await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
