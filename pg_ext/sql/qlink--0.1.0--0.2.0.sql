@@ -30,7 +30,8 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* <begin connected objects> */
 -- qlink::accounts::admin_audit_log
 CREATE  FUNCTION "admin_audit_log"(
-	"max_rows" INT DEFAULT 100 /* Option < i32 > */
+	"max_rows" INT DEFAULT 100, /* Option < i32 > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"id" bigint,  /* i64 */
 	"actor_email" TEXT,  /* String */
@@ -49,7 +50,9 @@ AS 'qlink-0.2.0', 'admin_audit_log_wrapper';
 
 /* <begin connected objects> */
 -- qlink::accounts::admin_clinics
-CREATE  FUNCTION "admin_clinics"() RETURNS TABLE (
+CREATE  FUNCTION "admin_clinics"(
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
+) RETURNS TABLE (
 	"business_id" uuid,  /* Uuid */
 	"slug" TEXT,  /* String */
 	"name" TEXT,  /* String */
@@ -63,7 +66,7 @@ CREATE  FUNCTION "admin_clinics"() RETURNS TABLE (
 	"serving_count" INT,  /* i32 */
 	"failed_messages_today" bigint  /* i64 */
 )
-STRICT STABLE SECURITY DEFINER
+STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'admin_clinics_wrapper';
@@ -73,7 +76,8 @@ AS 'qlink-0.2.0', 'admin_clinics_wrapper';
 -- qlink::accounts::admin_messages
 CREATE  FUNCTION "admin_messages"(
 	"status" TEXT DEFAULT NULL, /* Option < & str > */
-	"max_rows" INT DEFAULT 100 /* Option < i32 > */
+	"max_rows" INT DEFAULT 100, /* Option < i32 > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"id" bigint,  /* i64 */
 	"business_slug" TEXT,  /* String */
@@ -95,13 +99,15 @@ AS 'qlink-0.2.0', 'admin_messages_wrapper';
 
 /* <begin connected objects> */
 -- qlink::admin::admin_metrics
-CREATE  FUNCTION "admin_metrics"() RETURNS TABLE (
+CREATE  FUNCTION "admin_metrics"(
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
+) RETURNS TABLE (
 	"tokens_today" bigint,  /* i64 */
 	"active_sessions" bigint,  /* i64 */
 	"active_queues" bigint,  /* i64 */
 	"failed_messages_today" bigint  /* i64 */
 )
-STRICT STABLE SECURITY DEFINER
+STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'admin_metrics_wrapper';
@@ -114,7 +120,8 @@ CREATE  FUNCTION "announce_delay"(
 	"queue_id" uuid, /* Option < Uuid > */
 	"minutes" INT, /* Option < i32 > */
 	"note" TEXT DEFAULT NULL, /* Option < & str > */
-	"staff_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"queue_id" uuid,  /* Uuid */
 	"delay_minutes" INT,  /* Option < i32 > */
@@ -209,7 +216,8 @@ AS 'qlink-0.2.0', 'claim_messages_wrapper';
 CREATE  FUNCTION "clear_clinic_sender"(
 	"business_id" uuid, /* Option < Uuid > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS bool /* Result < bool, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -247,7 +255,8 @@ CREATE  FUNCTION "clinic_report"(
 	"business_id" uuid, /* Option < pgrx :: Uuid > */
 	"from_date" date, /* Option < Date > */
 	"to_date" date, /* Option < Date > */
-	"queue_id" uuid DEFAULT NULL /* Option < pgrx :: Uuid > */
+	"queue_id" uuid DEFAULT NULL, /* Option < pgrx :: Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"day" date,  /* Date */
 	"tokens" INT,  /* i32 */
@@ -297,7 +306,8 @@ AS 'qlink-0.2.0', 'clinic_sender_wrapper';
 /* <begin connected objects> */
 -- qlink::accounts::clinic_staff
 CREATE  FUNCTION "clinic_staff"(
-	"business_id" uuid /* Option < Uuid > */
+	"business_id" uuid, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"staff_id" uuid,  /* Uuid */
 	"email" TEXT,  /* String */
@@ -331,7 +341,8 @@ AS 'qlink-0.2.0', 'clinic_today_wrapper';
 CREATE  FUNCTION "close_session"(
 	"business_id" uuid, /* Option < Uuid > */
 	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
-	"queue_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"queue_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"session_id" uuid,  /* Uuid */
 	"status" TEXT,  /* String */
@@ -354,7 +365,8 @@ CREATE  FUNCTION "create_business"(
 	"address" TEXT DEFAULT NULL, /* Option < & str > */
 	"contact_phone" TEXT DEFAULT NULL, /* Option < & str > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS uuid /* Result < Uuid, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -388,7 +400,8 @@ CREATE  FUNCTION "create_plan"(
 	"extra_token_paise" bigint, /* Option < i64 > */
 	"extra_message_paise" bigint, /* Option < i64 > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TEXT /* Result < String, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -403,7 +416,8 @@ CREATE  FUNCTION "create_queue"(
 	"name" TEXT, /* Option < & str > */
 	"prefix" TEXT DEFAULT '', /* Option < & str > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS uuid /* Result < Uuid, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -418,7 +432,8 @@ CREATE  FUNCTION "create_room"(
 	"name" TEXT, /* Option < & str > */
 	"queue_ids" uuid[], /* :: std :: option :: Option < Vec < Option < Uuid > > > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS uuid /* Result < Uuid, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -433,7 +448,8 @@ CREATE  FUNCTION "create_staff_user"(
 	"password_hash" TEXT, /* Option < & str > */
 	"role" TEXT, /* Option < & str > */
 	"business_id" uuid DEFAULT NULL, /* Option < Uuid > */
-	"room_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"room_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS uuid /* Result < Uuid, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -452,7 +468,8 @@ CREATE  FUNCTION "create_token"(
 	"is_priority" bool DEFAULT false, /* Option < bool > */
 	"language" TEXT DEFAULT NULL, /* Option < & str > */
 	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
-	"queue_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"queue_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"token_id" uuid,  /* Uuid */
 	"token_number" INT,  /* i32 */
@@ -475,7 +492,8 @@ AS 'qlink-0.2.0', 'create_token_wrapper';
 CREATE  FUNCTION "delete_business"(
 	"business_id" uuid, /* Option < Uuid > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS bool /* Result < bool, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -525,7 +543,8 @@ CREATE  FUNCTION "end_staff_sessions"(
 	"business_id" uuid, /* Option < Uuid > */
 	"staff_id" uuid, /* Option < Uuid > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS bigint /* Result < i64, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -631,7 +650,8 @@ CREATE  FUNCTION "hourly_arrivals"(
 	"business_id" uuid, /* Option < pgrx :: Uuid > */
 	"from_date" date, /* Option < Date > */
 	"to_date" date, /* Option < Date > */
-	"queue_id" uuid DEFAULT NULL /* Option < pgrx :: Uuid > */
+	"queue_id" uuid DEFAULT NULL, /* Option < pgrx :: Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"weekday" INT,  /* i32 */
 	"hour" INT,  /* i32 */
@@ -645,7 +665,9 @@ AS 'qlink-0.2.0', 'hourly_arrivals_wrapper';
 
 /* <begin connected objects> */
 -- qlink::billing::list_plans
-CREATE  FUNCTION "list_plans"() RETURNS TABLE (
+CREATE  FUNCTION "list_plans"(
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
+) RETURNS TABLE (
 	"code" TEXT,  /* String */
 	"name" TEXT,  /* String */
 	"monthly_fee_paise" bigint,  /* i64 */
@@ -656,7 +678,7 @@ CREATE  FUNCTION "list_plans"() RETURNS TABLE (
 	"clinics" INT,  /* i32 */
 	"updated_at" timestamp with time zone  /* TimestampWithTimeZone */
 )
-STRICT STABLE SECURITY DEFINER
+STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'list_plans_wrapper';
@@ -713,6 +735,31 @@ AS 'qlink-0.2.0', 'list_rooms_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::login::login
+CREATE  FUNCTION "login"(
+	"email" TEXT, /* Option < & str > */
+	"password" TEXT, /* Option < & str > */
+	"session_digest" bytea, /* :: std :: option :: Option < Vec < u8 > > */
+	"ttl" interval, /* Option < Interval > */
+	"ip" inet DEFAULT NULL, /* Option < Inet > */
+	"user_agent" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"outcome" TEXT,  /* String */
+	"retry_after_seconds" INT,  /* Option < i32 > */
+	"staff_id" uuid,  /* Option < Uuid > */
+	"email" TEXT,  /* Option < String > */
+	"role" TEXT,  /* Option < String > */
+	"business_id" uuid,  /* Option < Uuid > */
+	"room_id" uuid,  /* Option < Uuid > */
+	"expires_at" timestamp with time zone  /* Option < TimestampWithTimeZone > */
+)
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'login_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::accounts::login_session_user
 CREATE  FUNCTION "login_session_user"(
 	"token_hash" bytea /* :: std :: option :: Option < Vec < u8 > > */
@@ -743,7 +790,8 @@ AS 'qlink-0.2.0', 'outbox_lag_seconds_wrapper';
 -- qlink::reports::platform_report
 CREATE  FUNCTION "platform_report"(
 	"from_date" date, /* Option < Date > */
-	"to_date" date /* Option < Date > */
+	"to_date" date, /* Option < Date > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"business_id" uuid,  /* pgrx :: Uuid */
 	"slug" TEXT,  /* String */
@@ -773,7 +821,8 @@ AS 'qlink-0.2.0', 'platform_report_wrapper';
 -- qlink::reports::platform_trend
 CREATE  FUNCTION "platform_trend"(
 	"from_date" date, /* Option < Date > */
-	"to_date" date /* Option < Date > */
+	"to_date" date, /* Option < Date > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"day" date,  /* Date */
 	"clinics" INT,  /* i32 */
@@ -791,7 +840,8 @@ AS 'qlink-0.2.0', 'platform_trend_wrapper';
 /* <begin connected objects> */
 -- qlink::billing::platform_usage
 CREATE  FUNCTION "platform_usage"(
-	"month" date /* Option < Date > */
+	"month" date, /* Option < Date > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"business_id" uuid,  /* pgrx :: Uuid */
 	"slug" TEXT,  /* String */
@@ -856,7 +906,8 @@ CREATE  FUNCTION "queue_action"(
 	"token_id" uuid DEFAULT NULL, /* Option < Uuid > */
 	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
 	"room_id" uuid DEFAULT NULL, /* Option < Uuid > */
-	"target_queue_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"target_queue_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"now_serving_number" INT,  /* Option < i32 > */
 	"serving_token_id" uuid,  /* Option < Uuid > */
@@ -878,7 +929,8 @@ AS 'qlink-0.2.0', 'queue_action_wrapper';
 -- qlink::views::queue_snapshot
 CREATE  FUNCTION "queue_snapshot"(
 	"business_id" uuid, /* Option < Uuid > */
-	"room_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"room_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"token_id" uuid,  /* Uuid */
 	"token_number" INT,  /* i32 */
@@ -910,7 +962,8 @@ AS 'qlink-0.2.0', 'queue_snapshot_wrapper';
 -- qlink::views::queue_summary
 CREATE  FUNCTION "queue_summary"(
 	"business_id" uuid, /* Option < Uuid > */
-	"room_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"room_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"session_id" uuid,  /* Option < Uuid > */
 	"session_status" TEXT,  /* String */
@@ -962,7 +1015,8 @@ CREATE  FUNCTION "record_admin_action"(
 	"action" TEXT, /* Option < & str > */
 	"target_type" TEXT DEFAULT NULL, /* Option < & str > */
 	"target_id" TEXT DEFAULT NULL, /* Option < & str > */
-	"details" jsonb DEFAULT '{}' /* Option < JsonB > */
+	"details" jsonb DEFAULT '{}', /* Option < JsonB > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS bigint /* Result < i64, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -988,7 +1042,8 @@ CREATE  FUNCTION "reset_session"(
 	"staff_id" uuid DEFAULT NULL, /* Option < Uuid > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
 	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
-	"queue_id" uuid DEFAULT NULL /* Option < Uuid > */
+	"queue_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"session_id" uuid,  /* Uuid */
 	"cancelled_count" INT,  /* i32 */
@@ -1007,7 +1062,8 @@ CREATE  FUNCTION "reset_staff_password"(
 	"staff_id" uuid, /* Option < Uuid > */
 	"password_hash" TEXT, /* Option < & str > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS bigint /* Result < i64, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1057,7 +1113,8 @@ CREATE  FUNCTION "set_clinic_plan"(
 	"business_id" uuid, /* Option < pgrx :: Uuid > */
 	"plan_code" TEXT, /* Option < & str > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TEXT /* Result < String, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1075,7 +1132,8 @@ CREATE  FUNCTION "set_clinic_sender"(
 	"access_token_enc" bytea DEFAULT NULL, /* :: std :: option :: Option < Vec < u8 > > */
 	"clear_access_token" bool DEFAULT false, /* Option < bool > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TEXT /* Result < String, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1088,7 +1146,8 @@ AS 'qlink-0.2.0', 'set_clinic_sender_wrapper';
 CREATE  FUNCTION "set_intake_limit_across_clinics"(
 	"per_10min" INT, /* Option < i32 > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS INT /* Result < i32, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1102,7 +1161,8 @@ CREATE  FUNCTION "set_recipient_limit"(
 	"waba_id" TEXT, /* Option < & str > */
 	"daily_recipient_limit" INT, /* Option < i32 > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS INT /* Result < i32, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1233,7 +1293,8 @@ CREATE  FUNCTION "update_business"(
 	"address" TEXT DEFAULT NULL, /* Option < & str > */
 	"contact_phone" TEXT DEFAULT NULL, /* Option < & str > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS jsonb /* Result < JsonB, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1247,7 +1308,8 @@ CREATE  FUNCTION "update_clinic_settings"(
 	"business_id" uuid, /* Option < Uuid > */
 	"settings" jsonb, /* Option < JsonB > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS jsonb /* Result < JsonB, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1266,7 +1328,8 @@ CREATE  FUNCTION "update_plan"(
 	"extra_token_paise" bigint DEFAULT NULL, /* Option < i64 > */
 	"extra_message_paise" bigint DEFAULT NULL, /* Option < i64 > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TEXT /* Result < String, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1284,7 +1347,8 @@ CREATE  FUNCTION "update_queue"(
 	"is_active" bool DEFAULT NULL, /* Option < bool > */
 	"sort_order" INT DEFAULT NULL, /* Option < i32 > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS uuid /* Result < Uuid, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1302,7 +1366,8 @@ CREATE  FUNCTION "update_room"(
 	"is_active" bool DEFAULT NULL, /* Option < bool > */
 	"sort_order" INT DEFAULT NULL, /* Option < i32 > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS uuid /* Result < Uuid, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1319,7 +1384,8 @@ CREATE  FUNCTION "update_staff_user"(
 	"room_id" uuid DEFAULT NULL, /* Option < Uuid > */
 	"unpin" bool DEFAULT false, /* Option < bool > */
 	"actor_email" TEXT DEFAULT NULL, /* Option < & str > */
-	"actor_ip" inet DEFAULT NULL /* Option < Inet > */
+	"actor_ip" inet DEFAULT NULL, /* Option < Inet > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS bigint /* Result < i64, ErrorReport > */
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -1331,7 +1397,8 @@ AS 'qlink-0.2.0', 'update_staff_user_wrapper';
 -- qlink::billing::usage_statement
 CREATE  FUNCTION "usage_statement"(
 	"business_id" uuid, /* Option < pgrx :: Uuid > */
-	"month" date /* Option < Date > */
+	"month" date, /* Option < Date > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
 ) RETURNS TABLE (
 	"line" TEXT,  /* String */
 	"quantity" bigint,  /* Option < i64 > */

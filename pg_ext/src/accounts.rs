@@ -1,7 +1,8 @@
 //! Staff accounts, login sessions and the admin audit trail. The server's runtime role has
 //! no table privileges, so even authentication goes through these functions. Passwords are
-//! hashed (argon2id) by the server; only hashes reach the database, and login sessions are
-//! stored as SHA-256 digests of the secret the browser holds.
+//! hashed (argon2id) by the server and checked by `qlink.login` (login.rs); only hashes
+//! reach the database, and login sessions are stored as SHA-256 digests of the secret the
+//! browser holds.
 
 use crate::db::{self, col, nullable};
 use crate::error::{refuse, refused, run, QResult, Reason};
@@ -56,8 +57,11 @@ pub fn create_staff_user(
     role: Option<&str>,
     business_id: default!(Option<Uuid>, "NULL"),
     room_id: default!(Option<Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
         let email = self::email(email)?;
         let hash = self::password_hash(password_hash)?;
         let role = role.unwrap_or("").trim().to_ascii_uppercase();
@@ -97,6 +101,7 @@ pub fn create_staff_user(
 #[search_path(pg_catalog, pg_temp)]
 pub fn clinic_staff(
     business_id: Option<Uuid>,
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -115,6 +120,8 @@ pub fn clinic_staff(
     ErrorReport,
 > {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = crate::model::Business::load(client, business_id)?;
@@ -175,8 +182,13 @@ pub fn update_staff_user(
     unpin: default!(Option<bool>, false),
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<i64, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let unpin = unpin.unwrap_or(false);
         if unpin && room_id.is_some() {
             return Err(refuse(Reason::InvalidArgument, "Give a room to pin the login to, or unpin it: not both."));
@@ -235,8 +247,13 @@ pub fn end_staff_sessions(
     staff_id: Option<Uuid>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<i64, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = crate::model::Business::load(client, business_id)?;
@@ -266,8 +283,13 @@ pub fn reset_staff_password(
     password_hash: Option<&str>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<i64, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let hash = self::password_hash(password_hash)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
@@ -358,7 +380,8 @@ fn token_hash(raw: Option<Vec<u8>>) -> QResult<Vec<u8>> {
         .ok_or_else(|| refuse(Reason::InvalidArgument, "token_hash must be 32 bytes (SHA-256)."))
 }
 
-/// Stores a login session after a successful login; returns when it expires.
+/// Stores a login session after a successful login; returns when it expires. For the
+/// owner (psql, `qlink demo`); the web role logs in with `qlink.login`.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn create_login_session(
@@ -372,32 +395,40 @@ pub fn create_login_session(
         let hash = self::token_hash(token_hash)?;
         let staff_id = staff_id.ok_or_else(|| refused(Reason::UserNotFound))?;
         let ttl = ttl.ok_or_else(|| refuse(Reason::InvalidArgument, "ttl is required."))?;
-        let user_agent: Option<String> = user_agent.map(|u| u.chars().take(300).collect());
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            db::exec(
-                client,
-                "UPDATE qlink.staff_users SET last_login_at = $2 WHERE id = $1",
-                &[staff_id.into(), now.into()],
-            )?;
-            let expires: TimestampWithTimeZone = db::value(
-                client,
-                "INSERT INTO qlink.login_sessions (token_hash, staff_user_id, created_at, last_seen_at, expires_at, ip, user_agent) \
-                 SELECT $1, id, $3, $3, $3 + $4, $5::text::inet, $6 FROM qlink.staff_users WHERE id = $2 AND is_active \
-                 RETURNING expires_at",
-                &[
-                    hash.into(),
-                    staff_id.into(),
-                    now.into(),
-                    ttl.into(),
-                    ip.map(|i| i.0).into(),
-                    user_agent.into(),
-                ],
-            )?
-            .ok_or_else(|| refused(Reason::UserNotFound))?;
-            Ok(expires)
+            store_session(client, &hash, staff_id, ttl, ip.as_ref(), user_agent, now)
         })
     })
+}
+
+/// A new login session of an active user; when it expires.
+pub fn store_session(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    hash: &[u8],
+    staff_id: Uuid,
+    ttl: Interval,
+    ip: Option<&Inet>,
+    user_agent: Option<&str>,
+    now: TimestampWithTimeZone,
+) -> QResult<TimestampWithTimeZone> {
+    let user_agent: Option<String> = user_agent.map(|u| u.chars().take(300).collect());
+    db::exec(client, "UPDATE qlink.staff_users SET last_login_at = $2 WHERE id = $1", &[staff_id.into(), now.into()])?;
+    db::value(
+        client,
+        "INSERT INTO qlink.login_sessions (token_hash, staff_user_id, created_at, last_seen_at, expires_at, ip, user_agent) \
+         SELECT $1, id, $3, $3, $3 + $4, $5::text::inet, $6 FROM qlink.staff_users WHERE id = $2 AND is_active \
+         RETURNING expires_at",
+        &[
+            hash.to_vec().into(),
+            staff_id.into(),
+            now.into(),
+            ttl.into(),
+            ip.map(|i| i.0.clone()).into(),
+            user_agent.into(),
+        ],
+    )?
+    .ok_or_else(|| refused(Reason::UserNotFound))
 }
 
 /// The user behind a login session, if it exists and has not expired, and the user's clinic
@@ -545,8 +576,12 @@ pub fn record_admin_action(
     target_type: default!(Option<&str>, "NULL"),
     target_id: default!(Option<&str>, "NULL"),
     details: default!(Option<JsonB>, "'{}'"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<i64, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let actor = actor_email
             .filter(|a| !a.is_empty())
             .ok_or_else(|| refuse(Reason::InvalidArgument, "actor_email is required."))?;
@@ -576,7 +611,9 @@ pub fn record_admin_action(
 /// The operator's list of clinics with today's usage (each by its local date).
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-pub fn admin_clinics() -> Result<
+pub fn admin_clinics(
+    login: default!(Option<Vec<u8>>, "NULL"),
+) -> Result<
     TableIterator<
         'static,
         (
@@ -597,6 +634,8 @@ pub fn admin_clinics() -> Result<
     ErrorReport,
 > {
     run(|| {
+        // The operator sees every clinic; an owner, its own (its settings page reads it).
+        let only = crate::login::caller(login, crate::login::May::OwnerOrOperator)?.clinic(None)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let table = db::read(
@@ -614,8 +653,9 @@ pub fn admin_clinics() -> Result<
                             coalesce(sum(s.last_token_number), 0)::int AS tokens, array_agg(s.id) AS ids \
                      FROM qlink.sessions s \
                      WHERE s.business_id = b.id AND s.date = ($1 AT TIME ZONE b.timezone)::date) d \
+                 WHERE $2::uuid IS NULL OR b.id = $2 \
                  ORDER BY b.name, b.slug",
-                &[now.into()],
+                &[now.into(), only.into()],
             )?;
             let mut rows = Vec::new();
             for r in table {
@@ -646,6 +686,7 @@ pub fn admin_clinics() -> Result<
 pub fn admin_messages(
     status: default!(Option<&str>, "NULL"),
     max_rows: default!(Option<i32>, 100),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -666,6 +707,7 @@ pub fn admin_messages(
     ErrorReport,
 > {
     run(|| {
+        crate::login::caller(login, crate::login::May::Operator)?;
         let status = match status.map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()) {
             None => None,
             Some(s)
@@ -714,6 +756,7 @@ pub fn admin_messages(
 #[search_path(pg_catalog, pg_temp)]
 pub fn admin_audit_log(
     max_rows: default!(Option<i32>, 100),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -731,6 +774,7 @@ pub fn admin_audit_log(
     ErrorReport,
 > {
     run(|| {
+        crate::login::caller(login, crate::login::May::Operator)?;
         let max_rows = max_rows.unwrap_or(100).clamp(1, 1000);
         Spi::connect_mut(|client| {
             let table = db::read(

@@ -76,8 +76,12 @@ pub fn create_business(
     contact_phone: default!(Option<&str>, "NULL"),
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let slug = slug.unwrap_or("").trim().to_string();
         if !valid_slug(&slug) {
             return Err(refuse(
@@ -155,8 +159,13 @@ pub fn update_business(
     contact_phone: default!(Option<&str>, "NULL"),
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<JsonB, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
@@ -231,8 +240,13 @@ pub fn update_clinic_settings(
     settings: Option<JsonB>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<JsonB, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Owner)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let patch = settings.map(|s| s.0).unwrap_or_else(|| serde_json::json!({}));
         if let serde_json::Value::Object(map) = &patch {
             if let Some(key) = map.keys().find(|k| !crate::validate::OWNER_KEYS.contains(&k.as_str())) {
@@ -274,8 +288,13 @@ pub fn delete_business(
     business_id: Option<Uuid>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<bool, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
@@ -414,7 +433,9 @@ pub fn clinic_by_slug(
 /// open, queues with someone waiting or being served, messages that failed for good.
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-pub fn admin_metrics() -> Result<
+pub fn admin_metrics(
+    login: default!(Option<Vec<u8>>, "NULL"),
+) -> Result<
     TableIterator<
         'static,
         (
@@ -427,6 +448,7 @@ pub fn admin_metrics() -> Result<
     ErrorReport,
 > {
     run(|| {
+        crate::login::caller(login, crate::login::May::Operator)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let row = db::read_first(

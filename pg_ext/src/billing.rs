@@ -146,7 +146,9 @@ fn store(client: &mut SpiClient<'_>, code: &str, name: &str, t: &Terms, now: Tim
 /// Every plan and how many clinics are on it.
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-pub fn list_plans() -> Result<
+pub fn list_plans(
+    login: default!(Option<Vec<u8>>, "NULL"),
+) -> Result<
     TableIterator<
         'static,
         (
@@ -164,6 +166,7 @@ pub fn list_plans() -> Result<
     ErrorReport,
 > {
     run(|| {
+        crate::login::caller(login, crate::login::May::Operator)?;
         Spi::connect_mut(|client| {
             let table = db::read(
                 client,
@@ -207,8 +210,12 @@ pub fn create_plan(
     extra_message_paise: Option<i64>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<String, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let code = plan_code(code)?;
         let name = text_of(name, 80, Reason::InvalidPlanName)?;
         let terms = Terms {
@@ -263,8 +270,12 @@ pub fn update_plan(
     extra_message_paise: default!(Option<i64>, "NULL"),
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<String, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let code = code.unwrap_or("").trim().to_string();
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
@@ -315,8 +326,13 @@ pub fn set_clinic_plan(
     plan_code: Option<&str>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<String, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let code = plan_code.unwrap_or("").trim().to_string();
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
@@ -482,6 +498,7 @@ fn future_month() -> crate::error::QError {
 pub fn usage_statement(
     business_id: Option<pgrx::Uuid>,
     month: Option<Date>,
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -497,6 +514,8 @@ pub fn usage_statement(
     ErrorReport,
 > {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
@@ -524,6 +543,7 @@ pub fn usage_statement(
 #[search_path(pg_catalog, pg_temp)]
 pub fn platform_usage(
     month: Option<Date>,
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -542,6 +562,7 @@ pub fn platform_usage(
     ErrorReport,
 > {
     run(|| {
+        crate::login::caller(login, crate::login::May::Operator)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let month = month_of(client, month)?;

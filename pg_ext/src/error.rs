@@ -72,6 +72,8 @@ pub enum Reason {
     StaffWrongClinic,
     StaffPinnedElsewhere,
     OwnerSettingForbidden,
+    LoginRequired,
+    LoginForbidden,
     // 55000: the state does not allow it.
     NothingToUndo,
     UndoTokensChanged,
@@ -114,7 +116,7 @@ pub enum Reason {
 impl Reason {
     /// Every reason, for the documentation test.
     #[cfg(test)]
-    pub const ALL: [Reason; 92] = [
+    pub const ALL: [Reason; 94] = [
         Reason::InvalidName,
         Reason::InvalidPhone,
         Reason::InvalidSource,
@@ -172,6 +174,8 @@ impl Reason {
         Reason::StaffWrongClinic,
         Reason::StaffPinnedElsewhere,
         Reason::OwnerSettingForbidden,
+        Reason::LoginRequired,
+        Reason::LoginForbidden,
         Reason::NothingToUndo,
         Reason::UndoTokensChanged,
         Reason::NobodyServing,
@@ -264,6 +268,8 @@ impl Reason {
             Reason::StaffWrongClinic => "staff_wrong_clinic",
             Reason::StaffPinnedElsewhere => "staff_pinned_elsewhere",
             Reason::OwnerSettingForbidden => "owner_setting_forbidden",
+            Reason::LoginRequired => "login_required",
+            Reason::LoginForbidden => "login_forbidden",
             Reason::NothingToUndo => "nothing_to_undo",
             Reason::UndoTokensChanged => "undo_tokens_changed",
             Reason::NobodyServing => "nobody_serving",
@@ -358,7 +364,9 @@ impl Reason {
             | SessionClosed
             | StaffWrongClinic
             | StaffPinnedElsewhere
-            | OwnerSettingForbidden => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            | OwnerSettingForbidden
+            | LoginRequired
+            | LoginForbidden => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             NothingToUndo | UndoTokensChanged | NobodyServing | NotTheServingPatient | NotSkippable | NotRecallable
             | NotCancellable | TokenDayOver | FeedbackTooEarly | FeedbackAlreadyGiven | ResetWhileServing
             | DeleteLiveQueue | SlugTaken | EmailTaken | PrefixTaken | RoomNameTaken | LastActiveQueue
@@ -406,6 +414,8 @@ impl Reason {
             QueueNotFound => "Queue not found.",
             RoomNotFound => "Room not found.",
             StaffPinnedElsewhere => "This login works in another room.",
+            LoginRequired => "Please log in.",
+            LoginForbidden => "This login may not do that.",
             InvalidPrefix => "A prefix is 0 to 3 capital letters (A, B, DR …).",
             InvalidQueueName => "A queue's name must be 1–80 characters.",
             InvalidRoomName => "A room's name must be 1–40 characters.",

@@ -333,6 +333,7 @@ pub fn announce_delay(
     minutes: Option<i32>,
     note: default!(Option<&str>, "NULL"),
     staff_id: default!(Option<Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -346,6 +347,9 @@ pub fn announce_delay(
     ErrorReport,
 > {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Desk)?;
+        let business_id = caller.clinic(business_id)?;
+        let staff_id = caller.staff(staff_id)?;
         let minutes = minutes.filter(|m| (0..=240).contains(m)).ok_or_else(|| refused(Reason::InvalidDelay))?;
         let note = delay_note(note)?;
         Spi::connect_mut(|client| {

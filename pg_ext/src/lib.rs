@@ -23,6 +23,7 @@ mod db;
 mod error;
 mod eta;
 mod holds;
+mod login;
 mod model;
 mod outbox;
 mod purge;

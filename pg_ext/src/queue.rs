@@ -65,6 +65,7 @@ pub fn create_token(
     language: default!(Option<&str>, "NULL"),
     staff_id: default!(Option<Uuid>, "NULL"),
     queue_id: default!(Option<Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -95,6 +96,15 @@ pub fn create_token(
                 ))
             }
         };
+        // A patient's own QR join is anyone's to make (the intake limits apply); a desk or
+        // API token, a priority token or one given by a staff user is the desk's.
+        let (business_id, staff_id) =
+            if source != "QR" || is_priority == Some(true) || staff_id.is_some() || login.is_some() {
+                let caller = crate::login::caller(login, crate::login::May::Desk)?;
+                (caller.clinic(business_id)?, caller.staff(staff_id)?)
+            } else {
+                (business_id, staff_id)
+            };
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let intake = Intake {
@@ -467,6 +477,7 @@ pub fn queue_action(
     staff_id: default!(Option<Uuid>, "NULL"),
     room_id: default!(Option<Uuid>, "NULL"),
     target_queue_id: default!(Option<Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -485,6 +496,9 @@ pub fn queue_action(
     ErrorReport,
 > {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Desk)?;
+        let business_id = caller.clinic(business_id)?;
+        let staff_id = caller.staff(staff_id)?;
         let action = Action::parse(action)?;
         match (action, token_id) {
             (Action::Next | Action::Undo, Some(_)) => {
@@ -868,9 +882,13 @@ pub fn close_session(
     business_id: Option<Uuid>,
     staff_id: default!(Option<Uuid>, "NULL"),
     queue_id: default!(Option<Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<TableIterator<'static, (name!(session_id, Uuid), name!(status, String), name!(queue_id, Uuid))>, ErrorReport>
 {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Desk)?;
+        let business_id = caller.clinic(business_id)?;
+        let staff_id = caller.staff(staff_id)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
@@ -927,11 +945,17 @@ pub fn reset_session(
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
     queue_id: default!(Option<Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<'static, (name!(session_id, Uuid), name!(cancelled_count, i32), name!(queue_id, Uuid))>,
     ErrorReport,
 > {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let business_id = caller.clinic(business_id)?;
+        let staff_id = caller.staff(staff_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;

@@ -81,8 +81,12 @@ pub fn set_intake_limit_across_clinics(
     per_10min: Option<i32>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<i32, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let limit = per_10min.filter(|n| (1..=100_000).contains(n)).ok_or_else(|| {
             invalid_argument("The intake limit across clinics must be from 1 to 100,000 per 10 minutes.")
         })?;
@@ -143,15 +147,28 @@ pub fn hit_ten_minutes(
     max_hits: i64,
     now: TimestampWithTimeZone,
 ) -> QResult<bool> {
+    hit_within(client, key, max_hits, 600, now)
+}
+
+/// Records a hit for `key` if fewer than `max_hits` were accepted in the last `seconds`.
+pub fn hit_within(
+    client: &mut SpiClient<'_>,
+    key: &str,
+    max_hits: i64,
+    seconds: i32,
+    now: TimestampWithTimeZone,
+) -> QResult<bool> {
     lock_key(client, key)?;
-    let hits: i64 = db::value(
-        client,
-        "SELECT count(*) FROM qlink.rate_limit_hits WHERE key = $1 AND hit_at > $2 - interval '10 minutes'",
-        &[key.into(), now.into()],
-    )?
-    .unwrap_or(0);
-    if hits >= max_hits {
-        return Ok(false);
+    if max_hits < i64::MAX {
+        let hits: i64 = db::value(
+            client,
+            "SELECT count(*) FROM qlink.rate_limit_hits WHERE key = $1 AND hit_at > $2 - make_interval(secs => $3)",
+            &[key.into(), now.into(), f64::from(seconds).into()],
+        )?
+        .unwrap_or(0);
+        if hits >= max_hits {
+            return Ok(false);
+        }
     }
     record_hit(client, key, now)?;
     Ok(true)

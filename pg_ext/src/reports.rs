@@ -358,6 +358,7 @@ pub fn clinic_report(
     from_date: Option<Date>,
     to_date: Option<Date>,
     queue_id: default!(Option<pgrx::Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -387,6 +388,8 @@ pub fn clinic_report(
     ErrorReport,
 > {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
         Spi::connect_mut(|client| {
             let (from, to) = range(client, from_date, to_date)?;
             let business = clinic_and_queue(client, business_id, queue_id)?;
@@ -430,8 +433,11 @@ pub fn hourly_arrivals(
     from_date: Option<Date>,
     to_date: Option<Date>,
     queue_id: default!(Option<pgrx::Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<TableIterator<'static, (name!(weekday, i32), name!(hour, i32), name!(tokens, i64))>, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
         Spi::connect_mut(|client| {
             let (from, to) = range(client, from_date, to_date)?;
             let business = clinic_and_queue(client, business_id, queue_id)?;
@@ -482,6 +488,7 @@ static PLATFORM_REPORT: LazyLock<String> = LazyLock::new(|| {
 pub fn platform_report(
     from_date: Option<Date>,
     to_date: Option<Date>,
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -508,6 +515,7 @@ pub fn platform_report(
     ErrorReport,
 > {
     run(|| {
+        crate::login::caller(login, crate::login::May::Operator)?;
         Spi::connect_mut(|client| {
             let (from, to) = range(client, from_date, to_date)?;
             let none: Option<pgrx::Uuid> = None;
@@ -557,6 +565,7 @@ static PLATFORM_TREND: LazyLock<String> = LazyLock::new(|| {
 pub fn platform_trend(
     from_date: Option<Date>,
     to_date: Option<Date>,
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -572,6 +581,7 @@ pub fn platform_trend(
     ErrorReport,
 > {
     run(|| {
+        crate::login::caller(login, crate::login::May::Operator)?;
         Spi::connect_mut(|client| {
             let (from, to) = range(client, from_date, to_date)?;
             let none: Option<pgrx::Uuid> = None;

@@ -72,8 +72,13 @@ pub fn create_queue(
     prefix: default!(Option<&str>, "''"),
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let name = text_of(name, 80, Reason::InvalidQueueName)?;
         let prefix = self::prefix(prefix.unwrap_or(""))?;
         Spi::connect_mut(|client| {
@@ -116,8 +121,13 @@ pub fn update_queue(
     sort_order: default!(Option<i32>, "NULL"),
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let name = name.map(|n| text_of(Some(n), 80, Reason::InvalidQueueName)).transpose()?;
         let prefix = prefix.map(self::prefix).transpose()?;
         let sort_order = self::sort_order(sort_order)?;
@@ -195,8 +205,13 @@ pub fn create_room(
     queue_ids: Option<Vec<Option<Uuid>>>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let name = text_of(name, 40, Reason::InvalidRoomName)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
@@ -261,8 +276,13 @@ pub fn update_room(
     sort_order: default!(Option<i32>, "NULL"),
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::OwnerOrOperator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let name = name.map(|n| text_of(Some(n), 40, Reason::InvalidRoomName)).transpose()?;
         let sort_order = self::sort_order(sort_order)?;
         Spi::connect_mut(|client| {

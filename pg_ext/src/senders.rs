@@ -35,8 +35,13 @@ pub fn set_clinic_sender(
     clear_access_token: default!(Option<bool>, false),
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<String, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let phone_number_id = meta_id(phone_number_id, Reason::InvalidPhoneNumberId)?;
         let display = validate::phone(display_number.unwrap_or(""))?;
         let waba = meta_id(waba_id, Reason::InvalidWabaId)?;
@@ -114,8 +119,13 @@ pub fn clear_clinic_sender(
     business_id: Option<Uuid>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<bool, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let business_id = caller.clinic(business_id)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
@@ -194,8 +204,12 @@ pub fn set_recipient_limit(
     daily_recipient_limit: Option<i32>,
     actor_email: default!(Option<&str>, "NULL"),
     actor_ip: default!(Option<Inet>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<i32, ErrorReport> {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Operator)?;
+        let actor_email = caller.email(actor_email);
+        let actor_email = actor_email.as_deref();
         let waba = match waba_id.map(str::trim) {
             Some(INSTALLATION_ACCOUNT) => INSTALLATION_ACCOUNT.to_string(),
             other => meta_id(other, Reason::InvalidWabaId)?,

@@ -347,6 +347,7 @@ pub fn token_status(
 pub fn queue_snapshot(
     business_id: Option<Uuid>,
     room_id: default!(Option<Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -375,6 +376,8 @@ pub fn queue_snapshot(
     ErrorReport,
 > {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Desk)?;
+        let business_id = caller.clinic(business_id)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;
@@ -456,6 +459,7 @@ fn room_serving(
 pub fn queue_summary(
     business_id: Option<Uuid>,
     room_id: default!(Option<Uuid>, "NULL"),
+    login: default!(Option<Vec<u8>>, "NULL"),
 ) -> Result<
     TableIterator<
         'static,
@@ -488,6 +492,8 @@ pub fn queue_summary(
     ErrorReport,
 > {
     run(|| {
+        let caller = crate::login::caller(login, crate::login::May::Desk)?;
+        let business_id = caller.clinic(business_id)?;
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             let business = Business::load(client, business_id)?;

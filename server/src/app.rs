@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Secret};
 use crate::webhook::WebhookState;
-use crate::{accounts, db, router};
+use crate::{db, router};
 use anyhow::Context;
 use axum::extract::FromRef;
 use axum::Router;
@@ -32,8 +32,6 @@ pub struct App {
     /// `/metrics` is served on its own listener (`QLINK_METRICS_BIND`), not on the public one.
     pub metrics_elsewhere: bool,
     pub webhook: WebhookState,
-    /// Verified against when the email is unknown, so a login takes as long either way.
-    pub dummy_password_hash: String,
     /// `QLINK_SECRET_KEY`: seals a clinic's own WhatsApp access token before it is stored.
     /// None: such tokens cannot be stored.
     pub secret_key: Option<crate::crypto::SecretKey>,
@@ -87,8 +85,6 @@ impl AppState {
         };
         let public_origin = origin_of(public_url)?;
         let secret_key = config.whatsapp.secret_key()?;
-        let dummy_password_hash =
-            tokio::task::spawn_blocking(|| accounts::hash_password(&accounts::random_password())).await??;
         let state = AppState(Arc::new(App {
             webhook: WebhookState {
                 pool: pool.clone(),
@@ -104,7 +100,6 @@ impl AppState {
             session_ttl: Duration::from_secs(u64::from(config.http.session_ttl_hours) * 3600),
             metrics: prometheus(),
             metrics_elsewhere: config.http.metrics_bind.is_some(),
-            dummy_password_hash,
             secret_key,
             whatsapp_display_number: config.whatsapp.display_number().map(str::to_string),
         }));

@@ -21,7 +21,7 @@ async fn ensure_login(
     if sql::staff_for_login(client, email).await?.is_some() {
         sql::set_staff_password(client, email, &hash).await?;
     } else {
-        sql::create_staff_user(client, email, &hash, role, business, None)
+        sql::create_staff_user(client, None, email, &hash, role, business, None)
             .await
             .with_context(|| format!("creating the demo login {email}"))?;
     }
@@ -35,6 +35,7 @@ pub async fn run(db: &DbArgs, public_url: &str) -> anyhow::Result<()> {
         Ok(clinic) => clinic.business_id,
         Err(_) => sql::create_business(
             &client,
+            None,
             &sql::NewBusiness {
                 slug: DEMO_SLUG,
                 name: "QLink Demo Clinic",

@@ -184,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
                 status: Some(&status),
                 ..Default::default()
             };
-            let id = sql::create_business(&client, &clinic, None).await.map_err(cli_error)?;
+            let id = sql::create_business(&client, None, &clinic, None).await.map_err(cli_error)?;
             println!("{id}");
         }
         Command::User(UserCmd::Create { db, email, role, clinic, room }) => {
@@ -217,8 +217,9 @@ async fn main() -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            let id =
-                sql::create_staff_user(&client, &email, &hash, &role, business, room_id).await.map_err(cli_error)?;
+            let id = sql::create_staff_user(&client, None, &email, &hash, &role, business, room_id)
+                .await
+                .map_err(cli_error)?;
             println!("{id}");
         }
         Command::Demo(c) => demo::run(&c.db, &c.public_url).await?,

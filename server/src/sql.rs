@@ -5,7 +5,7 @@
 //! shows) is never re-derived in the server. Functions are added here as the code that calls
 //! them moves.
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -381,10 +381,11 @@ pub struct QueueSummaryRow {
     pub stall_warning_minutes: i32,
 }
 
-/// `qlink.queue_summary(business_id, room_id)`: a room's header (None: the only room, or the
+/// `qlink.queue_summary(business_id, room_id, login)`: a room's header (None: the only room, or the
 /// whole clinic when it has several); another clinic's room is `ApiError::NotFound`.
 pub async fn queue_summary(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     room_id: Option<Uuid>,
 ) -> ApiResult<QueueSummaryRow> {
@@ -394,10 +395,10 @@ pub async fn queue_summary(
                     served_count, cancelled_count, last_token_number, last_action_at, stall_warning, undo_action, \
                     undo_token_number, business_name, stall_warning_minutes, room_id, room_name, serving_label, \
                     undo_token_label, held_count, delay_minutes, delay_note, delay_until \
-             FROM qlink.queue_summary($1, $2)",
+             FROM qlink.queue_summary($1, $2, login => $3)",
         )
         .await?;
-    let r = db.query_one(&stmt, &[&business_id, &room_id]).await?;
+    let r = db.query_one(&stmt, &[&business_id, &room_id, &login]).await?;
     let summary = QueueSummary {
         session_id: r.get("session_id"),
         session_status: r.get("session_status"),
@@ -457,10 +458,11 @@ pub struct QueueToken {
     pub held_until: Option<DateTime<Utc>>,
 }
 
-/// `qlink.queue_snapshot(business_id, room_id)`: SERVING, WAITING (priority first), SKIPPED,
+/// `qlink.queue_snapshot(business_id, room_id, login)`: SERVING, WAITING (priority first), SKIPPED,
 /// finished; with a room, the tokens of the queues it calls from, without, the whole clinic.
 pub async fn queue_snapshot(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     room_id: Option<Uuid>,
 ) -> ApiResult<Vec<QueueToken>> {
@@ -469,10 +471,10 @@ pub async fn queue_snapshot(
             "SELECT token_id, token_number, status, is_priority, patient_name, patient_phone, source, \
                     queue_position, language, created_at, called_at, served_at, cancelled_at, token_label, \
                     queue_id, queue_name, room_id, room_name, held_until \
-             FROM qlink.queue_snapshot($1, $2)",
+             FROM qlink.queue_snapshot($1, $2, login => $3)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&business_id, &room_id]).await?;
+    let rows = db.query(&stmt, &[&business_id, &room_id, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| QueueToken {
@@ -531,9 +533,10 @@ pub struct ActionResult {
     pub serving_label: Option<String>,
 }
 
-/// `qlink.queue_action(business_id, action, token_id, staff_id, room_id, target_queue_id)`.
+/// `qlink.queue_action(business_id, action, token_id, staff_id, room_id, target_queue_id, login)`.
 pub async fn queue_action(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     action: &QueueAction<'_>,
 ) -> ApiResult<ActionResult> {
@@ -541,7 +544,7 @@ pub async fn queue_action(
         .prepare_cached(
             "SELECT now_serving_number, serving_token_id, affected_token_id, waiting_count, token_label, queue_id, \
                     room_id, room_name, serving_label \
-             FROM qlink.queue_action($1, $2, $3, $4, $5, $6)",
+             FROM qlink.queue_action($1, $2, $3, $4, $5, $6, login => $7)",
         )
         .await?;
     let r = db
@@ -554,6 +557,7 @@ pub async fn queue_action(
                 &action.staff_id,
                 &action.room_id,
                 &action.target_queue_id,
+                &login,
             ],
         )
         .await?;
@@ -578,16 +582,19 @@ pub struct SessionState {
     pub queue_id: Uuid,
 }
 
-/// `qlink.close_session(business_id, staff_id, queue_id)`: one queue's day (Some), or every
+/// `qlink.close_session(business_id, staff_id, queue_id, login)`: one queue's day (Some), or every
 /// queue's (None); a row per queue.
 pub async fn close_session(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     staff_id: Option<Uuid>,
     queue_id: Option<Uuid>,
 ) -> ApiResult<Vec<SessionState>> {
-    let stmt = db.prepare_cached("SELECT session_id, status, queue_id FROM qlink.close_session($1, $2, $3)").await?;
-    let rows = db.query(&stmt, &[&business_id, &staff_id, &queue_id]).await?;
+    let stmt = db
+        .prepare_cached("SELECT session_id, status, queue_id FROM qlink.close_session($1, $2, $3, login => $4)")
+        .await?;
+    let rows = db.query(&stmt, &[&business_id, &staff_id, &queue_id, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| SessionState { session_id: r.get("session_id"), status: r.get("status"), queue_id: r.get("queue_id") })
@@ -645,15 +652,16 @@ impl CreatedTokenRow {
 const CREATED_TOKEN_COLUMNS: &str = "t.token_id, t.token_number, t.status, t.queue_position, t.eta_min_minutes, \
      t.eta_max_minutes, t.token_label, t.queue_id, t.queue_name";
 
-/// `qlink.create_token(business_id, …, queue_id)`.
+/// `qlink.create_token(business_id, …, queue_id, login)`.
 pub async fn create_token(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     token: &NewToken<'_>,
 ) -> ApiResult<CreatedTokenRow> {
     let stmt = db
         .prepare_cached(&format!(
-            "SELECT {CREATED_TOKEN_COLUMNS} FROM qlink.create_token($1, $2, $3, $4, $5, $6, $7, $8, $9) t"
+            "SELECT {CREATED_TOKEN_COLUMNS} FROM qlink.create_token($1, $2, $3, $4, $5, $6, $7, $8, $9, login => $10) t"
         ))
         .await?;
     let row = db
@@ -669,6 +677,7 @@ pub async fn create_token(
                 &token.language,
                 &token.staff_id,
                 &token.queue_id,
+                &login,
             ],
         )
         .await?;
@@ -790,10 +799,11 @@ pub struct Delay {
     pub messages_queued: i32,
 }
 
-/// `qlink.announce_delay(business_id, queue_id, minutes, note, staff_id)` (SPEC §12): 0
+/// `qlink.announce_delay(business_id, queue_id, minutes, note, staff_id, login)` (SPEC §12): 0
 /// minutes clears the line's delay.
 pub async fn announce_delay(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     queue_id: Option<Uuid>,
     minutes: i32,
@@ -803,10 +813,10 @@ pub async fn announce_delay(
     let stmt = db
         .prepare_cached(
             "SELECT queue_id, delay_minutes, delay_until, messages_queued \
-             FROM qlink.announce_delay($1, $2, $3, $4, $5)",
+             FROM qlink.announce_delay($1, $2, $3, $4, $5, login => $6)",
         )
         .await?;
-    let r = db.query_one(&stmt, &[&business_id, &queue_id, &minutes, &note, &staff_id]).await?;
+    let r = db.query_one(&stmt, &[&business_id, &queue_id, &minutes, &note, &staff_id, &login]).await?;
     Ok(Delay {
         queue_id: r.get("queue_id"),
         delay_minutes: r.get("delay_minutes"),
@@ -859,9 +869,10 @@ pub async fn list_rooms(db: &impl GenericClient, business_id: Uuid) -> ApiResult
         .collect())
 }
 
-/// `qlink.create_queue(business_id, name, prefix)`: the new queue's id.
+/// `qlink.create_queue(business_id, name, prefix, login)`: the new queue's id.
 pub async fn create_queue(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     name: &str,
     prefix: Option<&str>,
@@ -869,11 +880,11 @@ pub async fn create_queue(
 ) -> ApiResult<Uuid> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.create_queue($1, $2, coalesce($3, ''), actor_email => $4, actor_ip => $5) AS queue_id",
+            "SELECT qlink.create_queue($1, $2, coalesce($3, ''), actor_email => $4, actor_ip => $5, login => $6) AS queue_id",
         )
         .await?;
     let row = db
-        .query_one(&stmt, &[&business_id, &name, &prefix, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)])
+        .query_one(&stmt, &[&business_id, &name, &prefix, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &login])
         .await?;
     Ok(row.get("queue_id"))
 }
@@ -887,9 +898,10 @@ pub struct QueueChange<'a> {
     pub sort_order: Option<i32>,
 }
 
-/// `qlink.update_queue(business_id, queue_id, …)`: the queue's id.
+/// `qlink.update_queue(business_id, queue_id, …, login)`: the queue's id.
 pub async fn update_queue(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     queue_id: Uuid,
     change: &QueueChange<'_>,
@@ -897,7 +909,7 @@ pub async fn update_queue(
 ) -> ApiResult<Uuid> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.update_queue($1, $2, $3, $4, $5, $6, actor_email => $7, actor_ip => $8) AS queue_id",
+            "SELECT qlink.update_queue($1, $2, $3, $4, $5, $6, actor_email => $7, actor_ip => $8, login => $9) AS queue_id",
         )
         .await?;
     let row = db
@@ -912,24 +924,32 @@ pub async fn update_queue(
                 &change.sort_order,
                 &actor.map(|a| a.email),
                 &actor.and_then(|a| a.ip),
+                &login,
             ],
         )
         .await?;
     Ok(row.get("queue_id"))
 }
 
-/// `qlink.create_room(business_id, name, queue_ids)`: the new room's id.
+/// `qlink.create_room(business_id, name, queue_ids, login)`: the new room's id.
 pub async fn create_room(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     name: &str,
     queue_ids: &[Uuid],
     actor: Option<Actor<'_>>,
 ) -> ApiResult<Uuid> {
-    let stmt =
-        db.prepare_cached("SELECT qlink.create_room($1, $2, $3, actor_email => $4, actor_ip => $5) AS room_id").await?;
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.create_room($1, $2, $3, actor_email => $4, actor_ip => $5, login => $6) AS room_id",
+        )
+        .await?;
     let row = db
-        .query_one(&stmt, &[&business_id, &name, &queue_ids, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)])
+        .query_one(
+            &stmt,
+            &[&business_id, &name, &queue_ids, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &login],
+        )
         .await?;
     Ok(row.get("room_id"))
 }
@@ -943,9 +963,10 @@ pub struct RoomChange<'a> {
     pub sort_order: Option<i32>,
 }
 
-/// `qlink.update_room(business_id, room_id, …)`: the room's id.
+/// `qlink.update_room(business_id, room_id, …, login)`: the room's id.
 pub async fn update_room(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     room_id: Uuid,
     change: &RoomChange<'_>,
@@ -953,7 +974,7 @@ pub async fn update_room(
 ) -> ApiResult<Uuid> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.update_room($1, $2, $3, $4, $5, $6, actor_email => $7, actor_ip => $8) AS room_id",
+            "SELECT qlink.update_room($1, $2, $3, $4, $5, $6, actor_email => $7, actor_ip => $8, login => $9) AS room_id",
         )
         .await?;
     let row = db
@@ -968,6 +989,7 @@ pub async fn update_room(
                 &change.sort_order,
                 &actor.map(|a| a.email),
                 &actor.and_then(|a| a.ip),
+                &login,
             ],
         )
         .await?;
@@ -993,15 +1015,19 @@ pub struct ClinicLogin {
     pub login_sessions: i32,
 }
 
-/// `qlink.clinic_staff(business_id)`: the clinic's logins.
-pub async fn clinic_staff(db: &impl GenericClient, business_id: Uuid) -> ApiResult<Vec<ClinicLogin>> {
+/// `qlink.clinic_staff(business_id, login)`: the clinic's logins.
+pub async fn clinic_staff(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    business_id: Uuid,
+) -> ApiResult<Vec<ClinicLogin>> {
     let stmt = db
         .prepare_cached(
             "SELECT staff_id, email, role, is_active, room_id, room_name, created_at, last_login_at, login_sessions \
-             FROM qlink.clinic_staff($1)",
+             FROM qlink.clinic_staff($1, login => $2)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&business_id]).await?;
+    let rows = db.query(&stmt, &[&business_id, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| ClinicLogin {
@@ -1029,9 +1055,10 @@ pub struct StaffChange {
     pub unpin: bool,
 }
 
-/// `qlink.update_staff_user(business_id, staff_id, …)`: the login sessions ended.
+/// `qlink.update_staff_user(business_id, staff_id, …, login)`: the login sessions ended.
 pub async fn update_staff_user(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     staff_id: Uuid,
     change: &StaffChange,
@@ -1039,7 +1066,7 @@ pub async fn update_staff_user(
 ) -> ApiResult<i64> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.update_staff_user($1, $2, $3, $4, $5, actor_email => $6, actor_ip => $7) AS ended",
+            "SELECT qlink.update_staff_user($1, $2, $3, $4, $5, actor_email => $6, actor_ip => $7, login => $8) AS ended",
         )
         .await?;
     let row = db
@@ -1053,85 +1080,78 @@ pub async fn update_staff_user(
                 &change.unpin,
                 &actor.map(|a| a.email),
                 &actor.and_then(|a| a.ip),
+                &login,
             ],
         )
         .await?;
     Ok(row.get("ended"))
 }
 
-/// `qlink.end_staff_sessions(business_id, staff_id)`: logs a clinic login out everywhere;
+/// `qlink.end_staff_sessions(business_id, staff_id, login)`: logs a clinic login out everywhere;
 /// the login sessions ended.
 pub async fn end_staff_sessions(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     staff_id: Uuid,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<i64> {
     let stmt = db
-        .prepare_cached("SELECT qlink.end_staff_sessions($1, $2, actor_email => $3, actor_ip => $4) AS ended")
+        .prepare_cached(
+            "SELECT qlink.end_staff_sessions($1, $2, actor_email => $3, actor_ip => $4, login => $5) AS ended",
+        )
         .await?;
-    let row =
-        db.query_one(&stmt, &[&business_id, &staff_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    let row = db
+        .query_one(&stmt, &[&business_id, &staff_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &login])
+        .await?;
     Ok(row.get("ended"))
 }
 
-/// `qlink.reset_staff_password(business_id, staff_id, password_hash)`: a new argon2id hash
+/// `qlink.reset_staff_password(business_id, staff_id, password_hash, login)`: a new argon2id hash
 /// for a clinic login, which is logged out everywhere; the login sessions ended.
 pub async fn reset_staff_password(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     staff_id: Uuid,
     password_hash: &str,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<i64> {
     let stmt = db
-        .prepare_cached("SELECT qlink.reset_staff_password($1, $2, $3, actor_email => $4, actor_ip => $5) AS ended")
+        .prepare_cached(
+            "SELECT qlink.reset_staff_password($1, $2, $3, actor_email => $4, actor_ip => $5, login => $6) AS ended",
+        )
         .await?;
     let row = db
         .query_one(
             &stmt,
-            &[&business_id, &staff_id, &password_hash, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)],
+            &[&business_id, &staff_id, &password_hash, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &login],
         )
         .await?;
     Ok(row.get("ended"))
 }
 
-/// `qlink.update_clinic_settings(business_id, settings)`: the owner's patch of the settings
+/// `qlink.update_clinic_settings(business_id, settings, login)`: the owner's patch of the settings
 /// they may change (any other key is `ApiError::Forbidden`); the clinic's settings after.
 pub async fn update_clinic_settings(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     settings: &serde_json::Value,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<serde_json::Value> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.update_clinic_settings($1, $2::jsonb, actor_email => $3, actor_ip => $4) AS settings",
+            "SELECT qlink.update_clinic_settings($1, $2::jsonb, actor_email => $3, actor_ip => $4, login => $5) AS settings",
         )
         .await?;
-    let row =
-        db.query_one(&stmt, &[&business_id, settings, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    let row = db
+        .query_one(&stmt, &[&business_id, settings, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &login])
+        .await?;
     Ok(row.get("settings"))
 }
 
 // Logins.
-
-/// `qlink.check_rate_limit(key, max_hits, window)`: records a hit; false once over.
-pub async fn check_rate_limit(
-    db: &impl GenericClient,
-    key: &str,
-    max_hits: i32,
-    window: std::time::Duration,
-) -> ApiResult<bool> {
-    let stmt = db.prepare_cached("SELECT qlink.check_rate_limit($1, $2, make_interval(secs => $3)) AS allowed").await?;
-    Ok(db.query_one(&stmt, &[&key, &max_hits, &window.as_secs_f64()]).await?.get("allowed"))
-}
-
-/// `qlink.rate_limit_count(key, window)`: the hits within the window (none recorded).
-pub async fn rate_limit_count(db: &impl GenericClient, key: &str, window: std::time::Duration) -> ApiResult<i64> {
-    let stmt = db.prepare_cached("SELECT qlink.rate_limit_count($1, make_interval(secs => $2)) AS hits").await?;
-    Ok(db.query_one(&stmt, &[&key, &window.as_secs_f64()]).await?.get("hits"))
-}
 
 /// A row of `qlink.staff_for_login`: whom a login would be, and the hash to check.
 #[derive(Debug)]
@@ -1158,21 +1178,58 @@ pub async fn staff_for_login(db: &impl GenericClient, email: &str) -> ApiResult<
     }))
 }
 
-/// `qlink.create_login_session(...)`: stores the digest of a new session secret; returns
-/// when it expires.
-pub async fn create_login_session(
+/// What `qlink.login` answered.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// The password was right; the session is stored.
+    Ok { user: SessionUser, expires_at: DateTime<Utc> },
+    /// Wrong email or password (one answer for both).
+    Wrong,
+    /// Too many attempts from this address, or (paced) for this email lately: try again
+    /// after this long.
+    Limited { paced: bool, retry_after: Duration },
+}
+
+/// `qlink.login(email, password, session_digest, ttl, ip, user_agent)`: checks the password
+/// (throttled) and, if right, stores the digest of a new session secret for `ttl`.
+pub async fn login(
     db: &impl GenericClient,
+    email: &str,
+    password: &str,
     digest: &[u8],
-    staff_id: Uuid,
-    ttl: std::time::Duration,
+    ttl: Duration,
     ip: std::net::IpAddr,
     user_agent: Option<&str>,
-) -> ApiResult<DateTime<Utc>> {
+) -> ApiResult<LoginOutcome> {
     let stmt = db
-        .prepare_cached("SELECT qlink.create_login_session($1, $2, make_interval(secs => $3), $4, $5) AS expires_at")
+        .prepare_cached(
+            "SELECT outcome, retry_after_seconds, staff_id, email, role, business_id, room_id, expires_at \
+             FROM qlink.login($1, $2, $3, make_interval(secs => $4), $5, $6)",
+        )
         .await?;
-    let row = db.query_one(&stmt, &[&digest, &staff_id, &ttl.as_secs_f64(), &ip, &user_agent]).await?;
-    Ok(row.get("expires_at"))
+    let r = db.query_one(&stmt, &[&email, &password, &digest, &ttl.as_secs_f64(), &ip, &user_agent]).await?;
+    let outcome: String = r.get("outcome");
+    let retry_after = || {
+        let seconds: Option<i32> = r.get("retry_after_seconds");
+        Duration::from_secs(seconds.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+    };
+    let missing = |column: &str| ApiError::Internal(anyhow::anyhow!("qlink.login answered ok without {column}"));
+    match outcome.as_str() {
+        "ok" => Ok(LoginOutcome::Ok {
+            user: SessionUser {
+                staff_id: r.get::<_, Option<Uuid>>("staff_id").ok_or_else(|| missing("staff_id"))?,
+                email: r.get::<_, Option<String>>("email").ok_or_else(|| missing("email"))?,
+                role: r.get::<_, Option<String>>("role").ok_or_else(|| missing("role"))?,
+                business_id: r.get("business_id"),
+                room_id: r.get("room_id"),
+            },
+            expires_at: r.get::<_, Option<DateTime<Utc>>>("expires_at").ok_or_else(|| missing("expires_at"))?,
+        }),
+        "wrong" => Ok(LoginOutcome::Wrong),
+        "address_limited" => Ok(LoginOutcome::Limited { paced: false, retry_after: retry_after() }),
+        "paced" => Ok(LoginOutcome::Limited { paced: true, retry_after: retry_after() }),
+        other => Err(ApiError::Internal(anyhow::anyhow!("qlink.login answered an unknown outcome {other:?}"))),
+    }
 }
 
 /// `qlink.end_login_session(digest)`: true when a session ended.
@@ -1214,19 +1271,20 @@ pub async fn set_staff_password(db: &impl GenericClient, email: &str, password_h
     Ok(db.query_one(&stmt, &[&email, &password_hash]).await?.get("id"))
 }
 
-/// `qlink.create_staff_user(email, password_hash, role, business_id, room_id)`: the new
+/// `qlink.create_staff_user(email, password_hash, role, business_id, room_id, login)`: the new
 /// login's id. STAFF and OWNER belong to one clinic (a login may be pinned to one of its
 /// rooms); SUPER_ADMIN to none.
 pub async fn create_staff_user(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     email: &str,
     password_hash: &str,
     role: &str,
     business_id: Option<Uuid>,
     room_id: Option<Uuid>,
 ) -> ApiResult<Uuid> {
-    let stmt = db.prepare_cached("SELECT qlink.create_staff_user($1, $2, $3, $4, $5) AS id").await?;
-    Ok(db.query_one(&stmt, &[&email, &password_hash, &role, &business_id, &room_id]).await?.get("id"))
+    let stmt = db.prepare_cached("SELECT qlink.create_staff_user($1, $2, $3, $4, $5, login => $6) AS id").await?;
+    Ok(db.query_one(&stmt, &[&email, &password_hash, &role, &business_id, &room_id, &login]).await?.get("id"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1441,18 +1499,21 @@ pub struct Actor<'a> {
     pub ip: Option<std::net::IpAddr>,
 }
 
-/// `qlink.record_admin_action(actor, action, target_type, target_id, details)`: one line of
+/// `qlink.record_admin_action(actor, action, target_type, target_id, details, login)`: one line of
 /// the operator's audit trail, for a change whose function audits none itself (a new login).
 pub async fn record_admin_action(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     actor: Actor<'_>,
     action: &str,
     target_type: Option<&str>,
     target_id: Option<&str>,
     details: &serde_json::Value,
 ) -> ApiResult<i64> {
-    let stmt = db.prepare_cached("SELECT qlink.record_admin_action($1, $2, $3, $4, $5, $6::jsonb) AS id").await?;
-    let row = db.query_one(&stmt, &[&actor.email, &actor.ip, &action, &target_type, &target_id, details]).await?;
+    let stmt =
+        db.prepare_cached("SELECT qlink.record_admin_action($1, $2, $3, $4, $5, $6::jsonb, login => $7) AS id").await?;
+    let row =
+        db.query_one(&stmt, &[&actor.email, &actor.ip, &action, &target_type, &target_id, details, &login]).await?;
     Ok(row.get("id"))
 }
 
@@ -1495,18 +1556,21 @@ impl AdminClinic {
 const ADMIN_CLINIC_COLUMNS: &str = "business_id, slug, name, status, timezone, settings, created_at, session_status, \
      tokens_today, waiting_count, serving_count, failed_messages_today";
 
-/// `qlink.admin_clinics()`: every clinic.
-pub async fn admin_clinics(db: &impl GenericClient) -> ApiResult<Vec<AdminClinic>> {
-    let stmt = db.prepare_cached(&format!("SELECT {ADMIN_CLINIC_COLUMNS} FROM qlink.admin_clinics()")).await?;
-    Ok(db.query(&stmt, &[]).await?.iter().map(AdminClinic::from_row).collect())
+/// `qlink.admin_clinics(login)`: every clinic.
+pub async fn admin_clinics(db: &impl GenericClient, login: Option<&[u8]>) -> ApiResult<Vec<AdminClinic>> {
+    let stmt =
+        db.prepare_cached(&format!("SELECT {ADMIN_CLINIC_COLUMNS} FROM qlink.admin_clinics(login => $1)")).await?;
+    Ok(db.query(&stmt, &[&login]).await?.iter().map(AdminClinic::from_row).collect())
 }
 
-/// One clinic of `qlink.admin_clinics()`; an unknown id is `ApiError::NotFound`.
-pub async fn admin_clinic(db: &impl GenericClient, business_id: Uuid) -> ApiResult<AdminClinic> {
+/// One clinic of `qlink.admin_clinics(login)`; an unknown id is `ApiError::NotFound`.
+pub async fn admin_clinic(db: &impl GenericClient, login: Option<&[u8]>, business_id: Uuid) -> ApiResult<AdminClinic> {
     let stmt = db
-        .prepare_cached(&format!("SELECT {ADMIN_CLINIC_COLUMNS} FROM qlink.admin_clinics() WHERE business_id = $1"))
+        .prepare_cached(&format!(
+            "SELECT {ADMIN_CLINIC_COLUMNS} FROM qlink.admin_clinics(login => $2) WHERE business_id = $1"
+        ))
         .await?;
-    let row = db.query_opt(&stmt, &[&business_id]).await?;
+    let row = db.query_opt(&stmt, &[&business_id, &login]).await?;
     row.map(|r| AdminClinic::from_row(&r)).ok_or_else(|| crate::error::ApiError::NotFound("Clinic not found.".into()))
 }
 
@@ -1525,13 +1589,14 @@ pub struct NewBusiness<'a> {
 /// `qlink.create_business(...)`: the new clinic's id.
 pub async fn create_business(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     clinic: &NewBusiness<'_>,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<Uuid> {
     let stmt = db
         .prepare_cached(
             "SELECT qlink.create_business($1, $2, coalesce($3, 'Asia/Kolkata'), coalesce($4, 'ACTIVE'), \
-                 coalesce($5, '{}'::jsonb), $6, $7, actor_email => $8, actor_ip => $9) AS business_id",
+                 coalesce($5, '{}'::jsonb), $6, $7, actor_email => $8, actor_ip => $9, login => $10) AS business_id",
         )
         .await?;
     let row = db
@@ -1547,6 +1612,7 @@ pub async fn create_business(
                 &clinic.contact_phone,
                 &actor.map(|a| a.email),
                 &actor.and_then(|a| a.ip),
+                &login,
             ],
         )
         .await?;
@@ -1567,13 +1633,14 @@ pub struct BusinessChange<'a> {
 /// `qlink.update_business(...)`: the clinic's settings after the change.
 pub async fn update_business(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     change: &BusinessChange<'_>,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<serde_json::Value> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.update_business($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9) AS settings",
+            "SELECT qlink.update_business($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9, login => $10) AS settings",
         )
         .await?;
     let row = db
@@ -1589,17 +1656,24 @@ pub async fn update_business(
                 &change.contact_phone,
                 &actor.map(|a| a.email),
                 &actor.and_then(|a| a.ip),
+                &login,
             ],
         )
         .await?;
     Ok(row.get("settings"))
 }
 
-/// `qlink.delete_business(business_id)`: refused while the clinic's queue is live.
-pub async fn delete_business(db: &impl GenericClient, business_id: Uuid, actor: Option<Actor<'_>>) -> ApiResult<bool> {
-    let stmt =
-        db.prepare_cached("SELECT qlink.delete_business($1, actor_email => $2, actor_ip => $3) AS deleted").await?;
-    let row = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+/// `qlink.delete_business(business_id, login)`: refused while the clinic's queue is live.
+pub async fn delete_business(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    business_id: Uuid,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<bool> {
+    let stmt = db
+        .prepare_cached("SELECT qlink.delete_business($1, actor_email => $2, actor_ip => $3, login => $4) AS deleted")
+        .await?;
+    let row = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &login]).await?;
     Ok(row.get("deleted"))
 }
 
@@ -1611,10 +1685,11 @@ pub struct ResetResult {
     pub queue_id: Uuid,
 }
 
-/// `qlink.reset_session(business_id, NULL, actor, queue_id)`: one queue's day (Some) or
+/// `qlink.reset_session(business_id, NULL, actor, queue_id, login)`: one queue's day (Some) or
 /// every queue's (None) emptied; refused while someone is served. A row per queue.
 pub async fn reset_session(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     queue_id: Option<Uuid>,
     actor: Option<Actor<'_>>,
@@ -1622,10 +1697,11 @@ pub async fn reset_session(
     let stmt = db
         .prepare_cached(
             "SELECT session_id, cancelled_count, queue_id \
-             FROM qlink.reset_session($1, actor_email => $2, actor_ip => $3, queue_id => $4)",
+             FROM qlink.reset_session($1, actor_email => $2, actor_ip => $3, queue_id => $4, login => $5)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &queue_id]).await?;
+    let rows =
+        db.query(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &queue_id, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| ResetResult {
@@ -1645,14 +1721,14 @@ pub struct Metrics {
     pub failed_messages_today: i64,
 }
 
-/// `qlink.admin_metrics()`.
-pub async fn admin_metrics(db: &impl GenericClient) -> ApiResult<Metrics> {
+/// `qlink.admin_metrics(login)`.
+pub async fn admin_metrics(db: &impl GenericClient, login: Option<&[u8]>) -> ApiResult<Metrics> {
     let stmt = db
         .prepare_cached(
-            "SELECT tokens_today, active_sessions, active_queues, failed_messages_today FROM qlink.admin_metrics()",
+            "SELECT tokens_today, active_sessions, active_queues, failed_messages_today FROM qlink.admin_metrics(login => $1)",
         )
         .await?;
-    let r = db.query_one(&stmt, &[]).await?;
+    let r = db.query_one(&stmt, &[&login]).await?;
     Ok(Metrics {
         tokens_today: r.get("tokens_today"),
         active_sessions: r.get("active_sessions"),
@@ -1677,16 +1753,21 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
 }
 
-/// `qlink.admin_messages(status, max_rows)`.
-pub async fn admin_messages(db: &impl GenericClient, status: Option<&str>, max_rows: i32) -> ApiResult<Vec<Message>> {
+/// `qlink.admin_messages(status, max_rows, login)`.
+pub async fn admin_messages(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    status: Option<&str>,
+    max_rows: i32,
+) -> ApiResult<Vec<Message>> {
     let stmt = db
         .prepare_cached(
             "SELECT id, business_slug, token_number, message_type, to_phone, status, reason, attempts, \
                     provider_response, created_at, updated_at \
-             FROM qlink.admin_messages($1, $2)",
+             FROM qlink.admin_messages($1, $2, login => $3)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&status, &max_rows]).await?;
+    let rows = db.query(&stmt, &[&status, &max_rows, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| Message {
@@ -1718,15 +1799,19 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
-/// `qlink.admin_audit_log(max_rows)`.
-pub async fn admin_audit_log(db: &impl GenericClient, max_rows: i32) -> ApiResult<Vec<AuditEntry>> {
+/// `qlink.admin_audit_log(max_rows, login)`.
+pub async fn admin_audit_log(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    max_rows: i32,
+) -> ApiResult<Vec<AuditEntry>> {
     let stmt = db
         .prepare_cached(
             "SELECT id, actor_email, actor_ip, action, target_type, target_id, details, created_at \
-             FROM qlink.admin_audit_log($1)",
+             FROM qlink.admin_audit_log($1, login => $2)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&max_rows]).await?;
+    let rows = db.query(&stmt, &[&max_rows, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| AuditEntry {
@@ -1794,10 +1879,11 @@ pub struct ReportDay {
     pub live: bool,
 }
 
-/// `qlink.clinic_report(business_id, from_date, to_date, queue_id)`: a row per day, all
+/// `qlink.clinic_report(business_id, from_date, to_date, queue_id, login)`: a row per day, all
 /// queues together with no `queue_id`.
 pub async fn clinic_report(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     from: NaiveDate,
     to: NaiveDate,
@@ -1808,10 +1894,10 @@ pub async fn clinic_report(
             "SELECT day, tokens, tokens_qr, tokens_staff, tokens_api, served, skipped, cancelled, unserved, called, \
                     wait_p50_seconds, wait_p90_seconds, service_p50_seconds, service_p90_seconds, eta_hit_rate, \
                     messages_sent, messages_failed, max_waiting, live, tokens_whatsapp \
-             FROM qlink.clinic_report($1, $2, $3, $4) ORDER BY day",
+             FROM qlink.clinic_report($1, $2, $3, $4, login => $5) ORDER BY day",
         )
         .await?;
-    let rows = db.query(&stmt, &[&business_id, &from, &to, &queue_id]).await?;
+    let rows = db.query(&stmt, &[&business_id, &from, &to, &queue_id, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| ReportDay {
@@ -1850,9 +1936,10 @@ pub struct HourlyArrivals {
     pub tokens: i64,
 }
 
-/// `qlink.hourly_arrivals(business_id, from_date, to_date, queue_id)`: 168 rows.
+/// `qlink.hourly_arrivals(business_id, from_date, to_date, queue_id, login)`: 168 rows.
 pub async fn hourly_arrivals(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     from: NaiveDate,
     to: NaiveDate,
@@ -1860,10 +1947,10 @@ pub async fn hourly_arrivals(
 ) -> ApiResult<Vec<HourlyArrivals>> {
     let stmt = db
         .prepare_cached(
-            "SELECT weekday, hour, tokens FROM qlink.hourly_arrivals($1, $2, $3, $4) ORDER BY weekday, hour",
+            "SELECT weekday, hour, tokens FROM qlink.hourly_arrivals($1, $2, $3, $4, login => $5) ORDER BY weekday, hour",
         )
         .await?;
-    let rows = db.query(&stmt, &[&business_id, &from, &to, &queue_id]).await?;
+    let rows = db.query(&stmt, &[&business_id, &from, &to, &queue_id, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| HourlyArrivals { weekday: r.get("weekday"), hour: r.get("hour"), tokens: r.get("tokens") })
@@ -1894,9 +1981,10 @@ pub struct PlatformClinic {
     pub max_waiting: i32,
 }
 
-/// `qlink.platform_report(from_date, to_date)`: every clinic, by slug.
+/// `qlink.platform_report(from_date, to_date, login)`: every clinic, by slug.
 pub async fn platform_report(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> ApiResult<Vec<PlatformClinic>> {
@@ -1905,10 +1993,10 @@ pub async fn platform_report(
             "SELECT business_id, slug, name, status, plan_code, active_days, tokens, served, skipped, cancelled, \
                     unserved, wait_mean_seconds, service_mean_seconds, eta_hit_rate, messages_sent, \
                     messages_failed, max_waiting \
-             FROM qlink.platform_report($1, $2)",
+             FROM qlink.platform_report($1, $2, login => $3)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&from, &to]).await?;
+    let rows = db.query(&stmt, &[&from, &to, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| PlatformClinic {
@@ -1945,15 +2033,20 @@ pub struct TrendDay {
     pub messages_failed: i64,
 }
 
-/// `qlink.platform_trend(from_date, to_date)`: a row per day.
-pub async fn platform_trend(db: &impl GenericClient, from: NaiveDate, to: NaiveDate) -> ApiResult<Vec<TrendDay>> {
+/// `qlink.platform_trend(from_date, to_date, login)`: a row per day.
+pub async fn platform_trend(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ApiResult<Vec<TrendDay>> {
     let stmt = db
         .prepare_cached(
             "SELECT day, clinics, tokens, served, messages_sent, messages_failed \
-             FROM qlink.platform_trend($1, $2) ORDER BY day",
+             FROM qlink.platform_trend($1, $2, login => $3) ORDER BY day",
         )
         .await?;
-    let rows = db.query(&stmt, &[&from, &to]).await?;
+    let rows = db.query(&stmt, &[&from, &to, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| TrendDay {
@@ -1983,16 +2076,16 @@ pub struct Plan {
     pub updated_at: DateTime<Utc>,
 }
 
-/// `qlink.list_plans()`.
-pub async fn list_plans(db: &impl GenericClient) -> ApiResult<Vec<Plan>> {
+/// `qlink.list_plans(login)`.
+pub async fn list_plans(db: &impl GenericClient, login: Option<&[u8]>) -> ApiResult<Vec<Plan>> {
     let stmt = db
         .prepare_cached(
             "SELECT code, name, monthly_fee_paise, included_tokens, included_messages, extra_token_paise, \
                     extra_message_paise, clinics, updated_at \
-             FROM qlink.list_plans() ORDER BY code",
+             FROM qlink.list_plans(login => $1) ORDER BY code",
         )
         .await?;
-    let rows = db.query(&stmt, &[]).await?;
+    let rows = db.query(&stmt, &[&login]).await?;
     Ok(rows
         .iter()
         .map(|r| Plan {
@@ -2022,10 +2115,15 @@ pub struct PlanTerms<'a> {
 }
 
 /// `qlink.create_plan(...)`: the new plan's code.
-pub async fn create_plan(db: &impl GenericClient, plan: &PlanTerms<'_>, actor: Option<Actor<'_>>) -> ApiResult<String> {
+pub async fn create_plan(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    plan: &PlanTerms<'_>,
+    actor: Option<Actor<'_>>,
+) -> ApiResult<String> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.create_plan($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9) AS code",
+            "SELECT qlink.create_plan($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9, login => $10) AS code",
         )
         .await?;
     let row = db
@@ -2041,6 +2139,7 @@ pub async fn create_plan(db: &impl GenericClient, plan: &PlanTerms<'_>, actor: O
                 &plan.extra_message_paise,
                 &actor.map(|a| a.email),
                 &actor.and_then(|a| a.ip),
+                &login,
             ],
         )
         .await?;
@@ -2061,13 +2160,14 @@ pub struct PlanChange<'a> {
 /// `qlink.update_plan(code, ...)`: the plan's code. An unknown code is 22023 `unknown_plan`.
 pub async fn update_plan(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     code: &str,
     change: &PlanChange<'_>,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<String> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.update_plan($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9) AS code",
+            "SELECT qlink.update_plan($1, $2, $3, $4, $5, $6, $7, actor_email => $8, actor_ip => $9, login => $10) AS code",
         )
         .await?;
     let row = db
@@ -2083,25 +2183,30 @@ pub async fn update_plan(
                 &change.extra_message_paise,
                 &actor.map(|a| a.email),
                 &actor.and_then(|a| a.ip),
+                &login,
             ],
         )
         .await?;
     Ok(row.get("code"))
 }
 
-/// `qlink.set_clinic_plan(business_id, plan_code)`: moves the clinic to the plan from now
+/// `qlink.set_clinic_plan(business_id, plan_code, login)`: moves the clinic to the plan from now
 /// on; the plan's code.
 pub async fn set_clinic_plan(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     plan_code: &str,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<String> {
     let stmt = db
-        .prepare_cached("SELECT qlink.set_clinic_plan($1, $2, actor_email => $3, actor_ip => $4) AS plan_code")
+        .prepare_cached(
+            "SELECT qlink.set_clinic_plan($1, $2, actor_email => $3, actor_ip => $4, login => $5) AS plan_code",
+        )
         .await?;
-    let row =
-        db.query_one(&stmt, &[&business_id, &plan_code, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    let row = db
+        .query_one(&stmt, &[&business_id, &plan_code, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &login])
+        .await?;
     Ok(row.get("plan_code"))
 }
 
@@ -2120,19 +2225,20 @@ pub struct StatementLine {
     pub amount_paise: i64,
 }
 
-/// `qlink.usage_statement(business_id, month)`: four lines in order. `month` is any day of
+/// `qlink.usage_statement(business_id, month, login)`: four lines in order. `month` is any day of
 /// the month.
 pub async fn usage_statement(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     month: NaiveDate,
 ) -> ApiResult<Vec<StatementLine>> {
     let stmt = db
         .prepare_cached(
-            "SELECT line, quantity, included, extra, unit_paise, amount_paise FROM qlink.usage_statement($1, $2)",
+            "SELECT line, quantity, included, extra, unit_paise, amount_paise FROM qlink.usage_statement($1, $2, login => $3)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&business_id, &month]).await?;
+    let rows = db.query(&stmt, &[&business_id, &month, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| StatementLine {
@@ -2161,16 +2267,20 @@ pub struct ClinicUsage {
     pub amount_paise: i64,
 }
 
-/// `qlink.platform_usage(month)`: every clinic that existed that month, by slug.
-pub async fn platform_usage(db: &impl GenericClient, month: NaiveDate) -> ApiResult<Vec<ClinicUsage>> {
+/// `qlink.platform_usage(month, login)`: every clinic that existed that month, by slug.
+pub async fn platform_usage(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    month: NaiveDate,
+) -> ApiResult<Vec<ClinicUsage>> {
     let stmt = db
         .prepare_cached(
             "SELECT business_id, slug, name, plan_code, tokens, included_tokens, messages, included_messages, \
                     amount_paise \
-             FROM qlink.platform_usage($1)",
+             FROM qlink.platform_usage($1, login => $2)",
         )
         .await?;
-    let rows = db.query(&stmt, &[&month]).await?;
+    let rows = db.query(&stmt, &[&month, &login]).await?;
     Ok(rows
         .iter()
         .map(|r| ClinicUsage {
@@ -2303,13 +2413,14 @@ pub struct SenderChange<'a> {
 /// `qlink.set_clinic_sender(...)`: the clinic's sender from now on; its phone number id.
 pub async fn set_clinic_sender(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     change: &SenderChange<'_>,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<String> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.set_clinic_sender($1, $2, $3, $4, $5, $6, actor_email => $7, actor_ip => $8) \
+            "SELECT qlink.set_clinic_sender($1, $2, $3, $4, $5, $6, actor_email => $7, actor_ip => $8, login => $9) \
                  AS phone_number_id",
         )
         .await?;
@@ -2325,40 +2436,49 @@ pub async fn set_clinic_sender(
                 &change.clear_access_token,
                 &actor.map(|a| a.email),
                 &actor.and_then(|a| a.ip),
+                &login,
             ],
         )
         .await?;
     Ok(row.get("phone_number_id"))
 }
 
-/// `qlink.clear_clinic_sender(business_id)`: back to the installation's number; false if
+/// `qlink.clear_clinic_sender(business_id, login)`: back to the installation's number; false if
 /// the clinic had no number of its own.
 pub async fn clear_clinic_sender(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<bool> {
-    let stmt =
-        db.prepare_cached("SELECT qlink.clear_clinic_sender($1, actor_email => $2, actor_ip => $3) AS cleared").await?;
-    let row = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)]).await?;
+    let stmt = db
+        .prepare_cached(
+            "SELECT qlink.clear_clinic_sender($1, actor_email => $2, actor_ip => $3, login => $4) AS cleared",
+        )
+        .await?;
+    let row = db.query_one(&stmt, &[&business_id, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &login]).await?;
     Ok(row.get("cleared"))
 }
 
-/// `qlink.set_recipient_limit(waba_id, limit)`: the account's new daily recipient cap
+/// `qlink.set_recipient_limit(waba_id, limit, login)`: the account's new daily recipient cap
 /// (`installation` for the installation's account).
 pub async fn set_recipient_limit(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     waba_id: &str,
     daily_recipient_limit: i32,
     actor: Option<Actor<'_>>,
 ) -> ApiResult<i32> {
     let stmt = db
         .prepare_cached(
-            "SELECT qlink.set_recipient_limit($1, $2, actor_email => $3, actor_ip => $4) AS daily_recipient_limit",
+            "SELECT qlink.set_recipient_limit($1, $2, actor_email => $3, actor_ip => $4, login => $5) AS daily_recipient_limit",
         )
         .await?;
     let row = db
-        .query_one(&stmt, &[&waba_id, &daily_recipient_limit, &actor.map(|a| a.email), &actor.and_then(|a| a.ip)])
+        .query_one(
+            &stmt,
+            &[&waba_id, &daily_recipient_limit, &actor.map(|a| a.email), &actor.and_then(|a| a.ip), &login],
+        )
         .await?;
     Ok(row.get("daily_recipient_limit"))
 }

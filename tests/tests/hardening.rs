@@ -132,6 +132,170 @@ async fn the_web_role_cannot_claim_or_purge_and_the_worker_role_touches_no_clini
     }
 }
 
+/// The functions the web role may run without a login: the patients', the public pages',
+/// the webhook's and the login's own. Every other function it may run takes a `login`.
+const PUBLIC_FUNCTIONS: [&str; 23] = [
+    "apply_delivery_status",
+    "cancel_token",
+    "charge_refused_intake",
+    "clinic_by_slug",
+    "clinic_sender",
+    "clinic_today",
+    "create_token",
+    "display_state",
+    "end_login_session",
+    "eta_interval",
+    "handle_inbound",
+    "hold_token",
+    "list_queues",
+    "list_rooms",
+    "login",
+    "login_session_user",
+    "qlink_version",
+    "return_token",
+    "sender_backlog",
+    "set_reminder_position",
+    "settings_schema",
+    "submit_feedback",
+    "token_status",
+];
+
+/// With the web role's password alone nobody can read or change a clinic: every function
+/// it may run either is a patient's (on the list above, so a new function must be sorted)
+/// or refuses without a live login session, whatever clinic it is given; a login acts on
+/// its own clinic only and within its role; and the web role can neither read a password
+/// hash nor start a session without the password (0.1's runtime role could do all of it).
+#[tokio::test]
+async fn the_web_role_alone_reads_and_changes_no_clinic() {
+    let owner_url = fresh_database().await;
+    let owner = qlink_tests::connect(&owner_url).await;
+    let clinic = qlink_tests::create_clinic(&owner, "tenant-a", json!({})).await;
+    let other = qlink_tests::create_clinic(&owner, "tenant-b", json!({})).await;
+    owner.query_one("SELECT * FROM qlink.create_token($1, 'Asha', '9876543210')", &[&clinic]).await.unwrap();
+    let hash = qlink_server::accounts::hash_password("right horse battery").unwrap();
+    let staff_of = |business: uuid::Uuid, email: &'static str, role: &'static str| {
+        let owner = &owner;
+        let hash = hash.clone();
+        async move {
+            let id: uuid::Uuid = owner
+                .query_one("SELECT qlink.create_staff_user($1, $2, $3, $4)", &[&email, &hash, &role, &business])
+                .await
+                .unwrap()
+                .get(0);
+            let digest: Vec<u8> = owner
+                .query_one(
+                    "SELECT d FROM sha256(convert_to($1, 'UTF8')) d, qlink.create_login_session(d, $2, interval '1 hour')",
+                    &[&email, &id],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            digest
+        }
+    };
+    let desk_a = staff_of(clinic, "desk@a.test", "STAFF").await;
+    let desk_b = staff_of(other, "desk@b.test", "STAFF").await;
+    let web = qlink_tests::connect(&url_as(&owner_url, "qlink_app")).await;
+    let refusal = |e: tokio_postgres::Error| {
+        let db = e.as_db_error().map(|d| (d.code().code().to_string(), d.detail().unwrap_or_default().to_string()));
+        db.unwrap_or_else(|| panic!("not a database error: {e}"))
+    };
+
+    // Every function the web role may run, with its arguments all NULL but the clinic's.
+    let functions = web
+        .query(
+            "SELECT p.proname::text, \
+                    coalesce((SELECT string_agg(CASE WHEN a.n = 'business_id' THEN quote_literal($1::text) || '::uuid' \
+                                                     ELSE 'NULL::' || format_type(a.t, NULL) END, ', ' ORDER BY a.i) \
+                              FROM unnest(p.proargtypes::oid[], p.proargnames[1:p.pronargs]) WITH ORDINALITY a(t, n, i)), '') \
+             FROM pg_proc p JOIN pg_namespace ns ON ns.oid = p.pronamespace \
+             WHERE ns.nspname = 'qlink' AND has_function_privilege('qlink_app', p.oid, 'EXECUTE') ORDER BY 1",
+            &[&clinic.to_string()],
+        )
+        .await
+        .unwrap();
+    let mut guarded = Vec::new();
+    for row in &functions {
+        let (name, args): (String, String) = (row.get(0), row.get(1));
+        if PUBLIC_FUNCTIONS.contains(&name.as_str()) {
+            continue;
+        }
+        assert!(args.ends_with("NULL::bytea"), "{name}({args}) is neither a patient's function nor takes a login");
+        let sql = format!("SELECT * FROM qlink.{name}({args})");
+        let refused = web.query(sql.as_str(), &[]).await.expect_err(&sql);
+        assert_eq!(refusal(refused), ("42501".into(), "qlink:login_required".into()), "{sql}");
+        let forged = sql.replace("NULL::bytea)", "sha256('forged')::bytea)");
+        let refused = web.query(forged.as_str(), &[]).await.expect_err(&forged);
+        assert_eq!(refusal(refused).1, "qlink:login_required", "{forged}");
+        guarded.push(name);
+    }
+    for name in
+        ["queue_action", "queue_snapshot", "clinic_staff", "create_staff_user", "admin_clinics", "clinic_report"]
+    {
+        assert!(guarded.iter().any(|g| g == name), "{name} is not guarded: {guarded:?}");
+    }
+    // A desk token, or a priority one, is the desk's too.
+    let desk_token = "SELECT * FROM qlink.create_token($1, 'Fake', '9876543211', 'STAFF')";
+    assert_eq!(refusal(web.query(desk_token, &[&clinic]).await.unwrap_err()).1, "qlink:login_required");
+
+    // The web role reads no hash, starts no session, sets no password, resets no counter.
+    for sql in [
+        "SELECT * FROM qlink.staff_for_login('desk@a.test')",
+        "SELECT qlink.create_login_session(sha256('x'), gen_random_uuid(), interval '1 hour')",
+        "SELECT qlink.set_staff_password('desk@a.test', '$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA')",
+        "SELECT qlink.check_rate_limit('login:ip:203.0.113.1', 1000, interval '1 minute')",
+    ] {
+        assert_eq!(refusal(web.query(sql, &[]).await.expect_err(sql)).0, "42501", "{sql}");
+    }
+
+    // A login acts on its own clinic, as itself, within its role.
+    let snapshot = "SELECT count(*) FROM qlink.queue_snapshot($1, login => $2)";
+    let mine: i64 = web.query_one(snapshot, &[&clinic, &desk_a]).await.unwrap().get(0);
+    assert_eq!(mine, 1, "clinic A's desk sees its patient");
+    assert_eq!(refusal(web.query(snapshot, &[&clinic, &desk_b]).await.unwrap_err()).1, "qlink:clinic_not_found");
+    let next = "SELECT * FROM qlink.queue_action($1, 'NEXT', login => $2)";
+    assert_eq!(refusal(web.query(next, &[&clinic, &desk_b]).await.unwrap_err()).1, "qlink:clinic_not_found");
+    let as_another = "SELECT * FROM qlink.queue_action($1, 'NEXT', staff_id => gen_random_uuid(), login => $2)";
+    assert_eq!(refusal(web.query(as_another, &[&clinic, &desk_a]).await.unwrap_err()).1, "qlink:login_forbidden");
+    for sql in ["SELECT * FROM qlink.admin_clinics(login => $1)", "SELECT * FROM qlink.clinic_staff(NULL, login => $1)"]
+    {
+        assert_eq!(refusal(web.query(sql, &[&desk_a]).await.unwrap_err()).1, "qlink:login_forbidden", "{sql}");
+    }
+    let called = web.query_one(next, &[&clinic, &desk_a]).await.unwrap();
+    assert_eq!(called.get::<_, Option<i32>>("now_serving_number"), Some(1));
+    let by: Option<uuid::Uuid> = owner
+        .query_one("SELECT staff_id FROM qlink.audit_logs WHERE action = 'NEXT'", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(None);
+    let desk_a_id: uuid::Uuid =
+        owner.query_one("SELECT id FROM qlink.staff_users WHERE email = 'desk@a.test'", &[]).await.unwrap().get(0);
+    assert_eq!(by, Some(desk_a_id), "the NEXT is the login's, though no staff_id was given");
+    let b_tokens: i64 =
+        owner.query_one("SELECT count(*) FROM qlink.tokens WHERE business_id = $1", &[&other]).await.unwrap().get(0);
+    assert_eq!(b_tokens, 0);
+
+    // The login itself: the right password starts the session asked for, a wrong one not.
+    let login = "SELECT outcome, role, business_id FROM qlink.login($1, $2, sha256(convert_to($3, 'UTF8')), interval '1 hour', '203.0.113.5')";
+    let wrong = web.query_one(login, &[&"desk@a.test", &"wrong horse", &"s1"]).await.unwrap();
+    assert_eq!(wrong.get::<_, String>(0), "wrong");
+    let nobody = web.query_one(login, &[&"nobody@a.test", &"right horse battery", &"s2"]).await.unwrap();
+    assert_eq!(nobody.get::<_, String>(0), "wrong", "an unknown email answers as a wrong password");
+    let right = web.query_one(login, &[&"desk@a.test", &"right horse battery", &"s3"]).await.unwrap();
+    assert_eq!((right.get::<_, String>(0), right.get::<_, Option<uuid::Uuid>>(2)), ("ok".into(), Some(clinic)));
+    let sessions: Vec<String> = web
+        .query(
+            "SELECT s FROM unnest(ARRAY['s1', 's2', 's3']) s WHERE EXISTS (SELECT 1 FROM qlink.login_session_user(sha256(convert_to(s, 'UTF8'))))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(sessions, ["s3"]);
+}
+
 /// A client's request id is echoed (and logged) only when it is one plain id; anything else
 /// is replaced by a fresh UUID.
 #[tokio::test]

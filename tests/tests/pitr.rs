@@ -15,7 +15,8 @@ async fn act(db: &tokio_postgres::Client, clinic: uuid::Uuid, action: &str) -> O
 }
 
 async fn waiting(db: &tokio_postgres::Client, clinic: uuid::Uuid) -> i32 {
-    db.query_one("SELECT waiting_count FROM qlink.queue_summary($1)", &[&clinic]).await.unwrap().get(0)
+    // list_queues: a public function, so the web role may run it too.
+    db.query_one("SELECT sum(waiting_count)::int FROM qlink.list_queues($1)", &[&clinic]).await.unwrap().get(0)
 }
 
 async fn join(db: &tokio_postgres::Client, clinic: uuid::Uuid, name: &str, phone: &str) {

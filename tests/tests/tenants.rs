@@ -1480,7 +1480,11 @@ async fn the_runtime_role_cannot_touch_any_table_or_the_clock() {
     }] {
         let _ = early.batch_execute("SET qlink.clock_override = '2020-01-01 10:00:00+00'").await;
         let row = early
-            .query_one("SELECT token_id FROM qlink.create_token($1, 'Clock probe', NULL, 'STAFF')", &[&w.a.id])
+            .query_one(
+                "SELECT token_id FROM qlink.create_token($1, 'Clock probe', NULL, 'STAFF', \
+                                                         login => sha256(convert_to($2, 'UTF8')))",
+                &[&w.a.id, &w.a.bearer],
+            )
             .await
             .unwrap();
         let id: Uuid = row.get(0);

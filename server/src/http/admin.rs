@@ -23,9 +23,9 @@ pub struct ClinicList {
 #[utoipa::path(get, path = "/api/v1/admin/clinics", tag = "admin",
     responses((status = 200, body = ClinicList), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody)))]
-pub async fn list_clinics(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<ClinicList>> {
+pub async fn list_clinics(State(app): State<AppState>, admin: SuperAdmin) -> ApiResult<Json<ClinicList>> {
     let db = app.db.get().await?;
-    Ok(Json(ClinicList { clinics: sql::admin_clinics(&db).await? }))
+    Ok(Json(ClinicList { clinics: sql::admin_clinics(&db, admin.0.login()).await? }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -89,10 +89,12 @@ pub async fn create_clinic(
         address: body.address.as_deref(),
         contact_phone: body.contact_phone.as_deref(),
     };
-    let id = sql::create_business(&tx, &clinic, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
-    let staff_id = sql::create_staff_user(&tx, &body.staff_email, &hash, "STAFF", Some(id), None).await?;
+    let id = sql::create_business(&tx, admin.0.login(), &clinic, Some(Actor { email: &admin.0.email, ip: Some(ip) }))
+        .await?;
+    let staff_id =
+        sql::create_staff_user(&tx, admin.0.login(), &body.staff_email, &hash, "STAFF", Some(id), None).await?;
     let email = body.staff_email.trim().to_lowercase();
-    let clinic = sql::admin_clinic(&tx, id).await?;
+    let clinic = sql::admin_clinic(&tx, admin.0.login(), id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedClinic { clinic, staff_user: StaffLogin { id: staff_id, email } })))
 }
@@ -137,8 +139,9 @@ pub async fn update_clinic(
         address: body.address.as_deref(),
         contact_phone: body.contact_phone.as_deref(),
     };
-    sql::update_business(&tx, id, &change, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
-    let clinic = sql::admin_clinic(&tx, id).await?;
+    sql::update_business(&tx, admin.0.login(), id, &change, Some(Actor { email: &admin.0.email, ip: Some(ip) }))
+        .await?;
+    let clinic = sql::admin_clinic(&tx, admin.0.login(), id).await?;
     tx.commit().await?;
     Ok(Json(clinic))
 }
@@ -155,7 +158,7 @@ pub async fn delete_clinic(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    sql::delete_business(&tx, id, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
+    sql::delete_business(&tx, admin.0.login(), id, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -172,15 +175,16 @@ pub async fn reset_session(
     let id = path_uuid(&id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let result = sql::reset_session(&tx, id, None, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
+    let result =
+        sql::reset_session(&tx, admin.0.login(), id, None, Some(Actor { email: &admin.0.email, ip: Some(ip) })).await?;
     tx.commit().await?;
     result.into_iter().next().map(Json).ok_or_else(ApiError::not_found)
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/metrics", tag = "admin", responses((status = 200, body = Metrics)))]
-pub async fn metrics(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Metrics>> {
+pub async fn metrics(State(app): State<AppState>, admin: SuperAdmin) -> ApiResult<Json<Metrics>> {
     let db = app.db.get().await?;
-    Ok(Json(sql::admin_metrics(&db).await?))
+    Ok(Json(sql::admin_metrics(&db, admin.0.login()).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -198,11 +202,11 @@ pub struct MessageList {
     responses((status = 200, body = MessageList), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn messages(
     State(app): State<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     Query(filter): Query<MessageFilter>,
 ) -> ApiResult<Json<MessageList>> {
     let db = app.db.get().await?;
-    let messages = sql::admin_messages(&db, filter.status.as_deref(), 200).await?;
+    let messages = sql::admin_messages(&db, admin.0.login(), filter.status.as_deref(), 200).await?;
     Ok(Json(MessageList { messages }))
 }
 
@@ -212,8 +216,8 @@ pub struct AuditList {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", responses((status = 200, body = AuditList)))]
-pub async fn audit_log(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<AuditList>> {
+pub async fn audit_log(State(app): State<AppState>, admin: SuperAdmin) -> ApiResult<Json<AuditList>> {
     let db = app.db.get().await?;
-    let entries = sql::admin_audit_log(&db, 200).await?;
+    let entries = sql::admin_audit_log(&db, admin.0.login(), 200).await?;
     Ok(Json(AuditList { entries }))
 }

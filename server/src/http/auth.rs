@@ -1,14 +1,13 @@
-//! Staff and operator login. Passwords are checked with argon2id in the server (on a
-//! blocking thread); the session secret goes to the browser as an HttpOnly cookie, and
-//! the database keeps only its SHA-256.
+//! Staff and operator login. The password is checked inside the extension
+//! (`qlink.login`: argon2id, and the throttle), so the web role never reads a password
+//! hash and cannot start a session without the password; the session secret goes to the
+//! browser as an HttpOnly cookie, and the database keeps only its SHA-256.
 //!
-//! Guessing is limited without handing anyone a lockout: attempts are counted per address
-//! (30 in 15 minutes) and per (email, address) (10 in 15 minutes), so one address cannot
-//! guess at length, and a flood from elsewhere never refuses the right password from the
-//! user's own address. Per email, over all addresses, failures only slow: after 5 in 15
-//! minutes, one attempt per 3 seconds gets through for that email (the others are answered
-//! 429 with `Retry-After`), which bounds a distributed guesser to a few hundred guesses in
-//! 15 minutes while the user, at worst, waits 3 seconds.
+//! Guessing is limited without handing anyone a lockout (the rule is `qlink.login`'s):
+//! attempts are counted per address and per (email, address), so one address cannot guess
+//! at length and a flood from elsewhere never refuses the right password from the user's
+//! own address; an email's failures from everywhere only pace it (one attempt per few
+//! seconds, answered 429 with `Retry-After`).
 
 use crate::accounts;
 use crate::app::AppState;
@@ -23,16 +22,6 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-/// Login attempts allowed per address, and per (email, address), in [`LOGIN_WINDOW`].
-const LOGIN_ATTEMPTS_PER_IP: i32 = 30;
-const LOGIN_ATTEMPTS_PER_EMAIL_AND_IP: i32 = 10;
-/// Failed logins of one email (any address) in [`LOGIN_WINDOW`] before it is paced.
-const LOGIN_FAILURES_BEFORE_PACING: i64 = 5;
-/// A paced email gets one attempt through per this long.
-const LOGIN_PACE: std::time::Duration = std::time::Duration::from_secs(3);
-/// The window the login limits count over.
-const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// 429 with `Retry-After` (seconds).
 fn too_many(message: &str, retry_after: std::time::Duration) -> Response {
@@ -84,42 +73,37 @@ pub async fn login(
         return Err(ApiError::InvalidInput("Enter your email and password.".into()));
     }
     let db = app.db.get().await?;
-    let from_here = sql::check_rate_limit(&db, &format!("login:ip:{ip}"), LOGIN_ATTEMPTS_PER_IP, LOGIN_WINDOW).await?
-        && sql::check_rate_limit(
-            &db,
-            &format!("login:email-ip:{email}:{ip}"),
-            LOGIN_ATTEMPTS_PER_EMAIL_AND_IP,
-            LOGIN_WINDOW,
-        )
-        .await?;
-    if !from_here {
-        return Ok(too_many(
-            "Too many login attempts from this address. Please wait 15 minutes and try again.",
-            LOGIN_WINDOW,
-        ));
-    }
-    let failures_key = format!("login:failed:{email}");
-    if sql::rate_limit_count(&db, &failures_key, LOGIN_WINDOW).await? >= LOGIN_FAILURES_BEFORE_PACING
-        && !sql::check_rate_limit(&db, &format!("login:paced:{email}"), 1, LOGIN_PACE).await?
-    {
-        return Ok(too_many(
-            "Too many failed logins for this account. Please wait a few seconds and try again.",
-            LOGIN_PACE,
-        ));
-    }
-    let found = sql::staff_for_login(&db, &email).await?;
-    let stored = found.as_ref().map(|c| c.password_hash.clone()).unwrap_or_else(|| app.dummy_password_hash.clone());
-    let password = body.password.clone();
-    let valid = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &stored))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let Some(found) = found.filter(|_| valid) else {
-        tracing::info!(%ip, "failed login");
-        sql::check_rate_limit(&db, &failures_key, i32::MAX, LOGIN_WINDOW).await?;
-        return Err(ApiError::Unauthorized("Wrong email or password.".into()));
+    let secret = accounts::new_session_secret();
+    let digest = accounts::session_digest(&secret);
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let (found, expires_at) =
+        match sql::login(&db, &email, &body.password, &digest, app.session_ttl, ip, user_agent).await? {
+            sql::LoginOutcome::Ok { user, expires_at } => (user, expires_at),
+            sql::LoginOutcome::Wrong => {
+                tracing::info!(%ip, "failed login");
+                return Err(ApiError::Unauthorized("Wrong email or password.".into()));
+            }
+            sql::LoginOutcome::Limited { paced: false, retry_after } => {
+                return Ok(too_many(
+                    "Too many login attempts from this address. Please wait 15 minutes and try again.",
+                    retry_after,
+                ))
+            }
+            sql::LoginOutcome::Limited { paced: true, retry_after } => {
+                return Ok(too_many(
+                    "Too many failed logins for this account. Please wait a few seconds and try again.",
+                    retry_after,
+                ))
+            }
+        };
+    let user = User {
+        id: found.staff_id,
+        email: found.email,
+        role: found.role,
+        business_id: found.business_id,
+        room_id: found.room_id,
+        digest,
     };
-    let user =
-        User { id: found.staff_id, email, role: found.role, business_id: found.business_id, room_id: found.room_id };
 
     // A fresh secret on every login (no session fixation); any session the browser
     // presented is ended.
@@ -128,12 +112,7 @@ pub async fn login(
     if let Some(Credential::Cookie(old)) = credential(&parts) {
         let _ = sql::end_login_session(&db, &accounts::session_digest(&old)).await;
     }
-    let secret = accounts::new_session_secret();
     let ttl_seconds = app.session_ttl.as_secs();
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-    let expires_at =
-        sql::create_login_session(&db, &accounts::session_digest(&secret), user.id, app.session_ttl, ip, user_agent)
-            .await?;
     tracing::info!(user_id = %user.id, role = %user.role, "login");
     let mut response =
         Json(LoggedIn { user, expires_at, token: body.issue_token.then(|| secret.clone()) }).into_response();

@@ -116,6 +116,17 @@ pub struct User {
     pub business_id: Option<Uuid>,
     /// The room a clinic login is pinned to: it acts in that room only.
     pub room_id: Option<Uuid>,
+    /// The SHA-256 digest of the login's session secret: every clinic, owner and operator
+    /// function of the extension takes it (`login => …`) and acts for this login only.
+    #[serde(skip)]
+    pub digest: Vec<u8>,
+}
+
+impl User {
+    /// Whom the extension's functions act for (`login => …`).
+    pub fn login(&self) -> Option<&[u8]> {
+        Some(&self.digest)
+    }
 }
 
 /// How the request proved who it is.
@@ -198,7 +209,8 @@ impl FromRequestParts<AppState> for User {
             return Err(ApiError::Forbidden("This request did not come from a QLink page.".into()));
         }
         let db = state.db.get().await?;
-        let found = crate::sql::login_session_user(&db, &accounts::session_digest(&secret)).await?;
+        let digest = accounts::session_digest(&secret);
+        let found = crate::sql::login_session_user(&db, &digest).await?;
         let found = found.ok_or_else(unauthorized)?;
         Ok(User {
             id: found.staff_id,
@@ -206,6 +218,7 @@ impl FromRequestParts<AppState> for User {
             role: found.role,
             business_id: found.business_id,
             room_id: found.room_id,
+            digest,
         })
     }
 }

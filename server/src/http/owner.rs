@@ -156,8 +156,13 @@ async fn room_line(db: &impl GenericClient, business_id: Uuid, room_id: Uuid) ->
         .ok_or_else(|| ApiError::NotFound("Room not found.".into()))
 }
 
-async fn login_line(db: &impl GenericClient, business_id: Uuid, staff_id: Uuid) -> ApiResult<ClinicLogin> {
-    sql::clinic_staff(db, business_id)
+async fn login_line(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    business_id: Uuid,
+    staff_id: Uuid,
+) -> ApiResult<ClinicLogin> {
+    sql::clinic_staff(db, login, business_id)
         .await?
         .into_iter()
         .find(|l| l.staff_id == staff_id)
@@ -171,13 +176,14 @@ async fn do_list_queues(app: &AppState, business_id: Uuid) -> ApiResult<Json<Que
 
 async fn do_create_queue(
     app: &AppState,
+    login: Option<&[u8]>,
     business_id: Uuid,
     actor: Actor<'_>,
     body: NewQueue,
 ) -> ApiResult<(StatusCode, Json<QueueLine>)> {
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let id = sql::create_queue(&tx, business_id, &body.name, body.prefix.as_deref(), Some(actor)).await?;
+    let id = sql::create_queue(&tx, login, business_id, &body.name, body.prefix.as_deref(), Some(actor)).await?;
     let line = queue_line(&tx, business_id, id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(line)))
@@ -185,6 +191,7 @@ async fn do_create_queue(
 
 async fn do_update_queue(
     app: &AppState,
+    login: Option<&[u8]>,
     business_id: Uuid,
     queue_id: &str,
     actor: Actor<'_>,
@@ -199,7 +206,7 @@ async fn do_update_queue(
         is_active: body.is_active,
         sort_order: body.sort_order,
     };
-    sql::update_queue(&tx, business_id, queue_id, &change, Some(actor)).await?;
+    sql::update_queue(&tx, login, business_id, queue_id, &change, Some(actor)).await?;
     let line = queue_line(&tx, business_id, queue_id).await?;
     tx.commit().await?;
     Ok(Json(line))
@@ -221,6 +228,7 @@ fn check_room_queues(ids: &[Uuid]) -> ApiResult<()> {
 
 async fn do_create_room(
     app: &AppState,
+    login: Option<&[u8]>,
     business_id: Uuid,
     actor: Actor<'_>,
     body: NewRoom,
@@ -228,7 +236,7 @@ async fn do_create_room(
     check_room_queues(&body.queue_ids)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let id = sql::create_room(&tx, business_id, &body.name, &body.queue_ids, Some(actor)).await?;
+    let id = sql::create_room(&tx, login, business_id, &body.name, &body.queue_ids, Some(actor)).await?;
     let line = room_line(&tx, business_id, id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(line)))
@@ -236,6 +244,7 @@ async fn do_create_room(
 
 async fn do_update_room(
     app: &AppState,
+    login: Option<&[u8]>,
     business_id: Uuid,
     room_id: &str,
     actor: Actor<'_>,
@@ -253,15 +262,15 @@ async fn do_update_room(
         is_active: body.is_active,
         sort_order: body.sort_order,
     };
-    sql::update_room(&tx, business_id, room_id, &change, Some(actor)).await?;
+    sql::update_room(&tx, login, business_id, room_id, &change, Some(actor)).await?;
     let line = room_line(&tx, business_id, room_id).await?;
     tx.commit().await?;
     Ok(Json(line))
 }
 
-async fn do_list_staff(app: &AppState, business_id: Uuid) -> ApiResult<Json<StaffList>> {
+async fn do_list_staff(app: &AppState, login: Option<&[u8]>, business_id: Uuid) -> ApiResult<Json<StaffList>> {
     let db = app.db.get().await?;
-    Ok(Json(StaffList { staff: sql::clinic_staff(&db, business_id).await? }))
+    Ok(Json(StaffList { staff: sql::clinic_staff(&db, login, business_id).await? }))
 }
 
 async fn hash(password: &str) -> ApiResult<String> {
@@ -275,6 +284,7 @@ async fn hash(password: &str) -> ApiResult<String> {
 
 async fn do_create_staff(
     app: &AppState,
+    login: Option<&[u8]>,
     business_id: Uuid,
     actor: Actor<'_>,
     body: NewLogin,
@@ -287,22 +297,31 @@ async fn do_create_staff(
     let hash = hash(&body.password).await?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let id = sql::create_staff_user(&tx, &body.email, &hash, &role, Some(business_id), body.room_id).await?;
-    let login = login_line(&tx, business_id, id).await?;
+    let id = sql::create_staff_user(&tx, login, &body.email, &hash, &role, Some(business_id), body.room_id).await?;
+    let line = login_line(&tx, login, business_id, id).await?;
     let details = serde_json::json!({
         "staff_id": id.to_string(),
-        "email": login.email,
+        "email": line.email,
         "role": role,
         "room_id": body.room_id.map(|r| r.to_string()),
     });
-    sql::record_admin_action(&tx, actor, "CREATE_STAFF", Some("clinic"), Some(&business_id.to_string()), &details)
-        .await?;
+    sql::record_admin_action(
+        &tx,
+        login,
+        actor,
+        "CREATE_STAFF",
+        Some("clinic"),
+        Some(&business_id.to_string()),
+        &details,
+    )
+    .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(login)))
+    Ok((StatusCode::CREATED, Json(line)))
 }
 
 async fn do_update_staff(
     app: &AppState,
+    login: Option<&[u8]>,
     business_id: Uuid,
     staff_id: &str,
     actor: Actor<'_>,
@@ -312,14 +331,15 @@ async fn do_update_staff(
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
     let change = sql::StaffChange { is_active: body.is_active, room_id: body.room_id, unpin: body.unpin };
-    let sessions_ended = sql::update_staff_user(&tx, business_id, staff_id, &change, Some(actor)).await?;
-    let login = login_line(&tx, business_id, staff_id).await?;
+    let sessions_ended = sql::update_staff_user(&tx, login, business_id, staff_id, &change, Some(actor)).await?;
+    let line = login_line(&tx, login, business_id, staff_id).await?;
     tx.commit().await?;
-    Ok(Json(LoginChanged { login, sessions_ended }))
+    Ok(Json(LoginChanged { login: line, sessions_ended }))
 }
 
 async fn do_reset_password(
     app: &AppState,
+    login: Option<&[u8]>,
     business_id: Uuid,
     staff_id: &str,
     actor: Actor<'_>,
@@ -329,13 +349,14 @@ async fn do_reset_password(
     let hash = hash(&body.password).await?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let sessions_ended = sql::reset_staff_password(&tx, business_id, staff_id, &hash, Some(actor)).await?;
+    let sessions_ended = sql::reset_staff_password(&tx, login, business_id, staff_id, &hash, Some(actor)).await?;
     tx.commit().await?;
     Ok(Json(SessionsEnded { sessions_ended }))
 }
 
 async fn do_end_sessions(
     app: &AppState,
+    login: Option<&[u8]>,
     business_id: Uuid,
     staff_id: &str,
     actor: Actor<'_>,
@@ -343,13 +364,13 @@ async fn do_end_sessions(
     let staff_id = path_uuid(staff_id)?;
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    let sessions_ended = sql::end_staff_sessions(&tx, business_id, staff_id, Some(actor)).await?;
+    let sessions_ended = sql::end_staff_sessions(&tx, login, business_id, staff_id, Some(actor)).await?;
     tx.commit().await?;
     Ok(Json(SessionsEnded { sessions_ended }))
 }
 
-async fn owner_settings(db: &impl GenericClient, business_id: Uuid) -> ApiResult<OwnerSettings> {
-    let clinic = sql::admin_clinic(db, business_id).await?;
+async fn owner_settings(db: &impl GenericClient, login: Option<&[u8]>, business_id: Uuid) -> ApiResult<OwnerSettings> {
+    let clinic = sql::admin_clinic(db, login, business_id).await?;
     let owner_editable =
         sql::settings_schema(db).await?.into_iter().filter(|s| s.owner_editable).map(|s| s.name).collect();
     Ok(OwnerSettings { settings: clinic.settings, owner_editable })
@@ -371,7 +392,7 @@ pub async fn create_queue(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<NewQueue>,
 ) -> ApiResult<(StatusCode, Json<QueueLine>)> {
-    do_create_queue(&app, owner.business_id, actor(&owner.user, ip), body).await
+    do_create_queue(&app, owner.user.login(), owner.business_id, actor(&owner.user, ip), body).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/owner/queues/{id}", tag = "owner", request_body = QueueUpdate,
@@ -385,7 +406,7 @@ pub async fn update_queue(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<QueueUpdate>,
 ) -> ApiResult<Json<QueueLine>> {
-    do_update_queue(&app, owner.business_id, &id, actor(&owner.user, ip), body).await
+    do_update_queue(&app, owner.user.login(), owner.business_id, &id, actor(&owner.user, ip), body).await
 }
 
 #[utoipa::path(get, path = "/api/v1/owner/rooms", tag = "owner", responses((status = 200, body = RoomList)))]
@@ -402,7 +423,7 @@ pub async fn create_room(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<NewRoom>,
 ) -> ApiResult<(StatusCode, Json<RoomLine>)> {
-    do_create_room(&app, owner.business_id, actor(&owner.user, ip), body).await
+    do_create_room(&app, owner.user.login(), owner.business_id, actor(&owner.user, ip), body).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/owner/rooms/{id}", tag = "owner", request_body = RoomUpdate,
@@ -416,12 +437,12 @@ pub async fn update_room(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RoomUpdate>,
 ) -> ApiResult<Json<RoomLine>> {
-    do_update_room(&app, owner.business_id, &id, actor(&owner.user, ip), body).await
+    do_update_room(&app, owner.user.login(), owner.business_id, &id, actor(&owner.user, ip), body).await
 }
 
 #[utoipa::path(get, path = "/api/v1/owner/staff", tag = "owner", responses((status = 200, body = StaffList)))]
 pub async fn list_staff(State(app): State<AppState>, owner: ClinicOwner) -> ApiResult<Json<StaffList>> {
-    do_list_staff(&app, owner.business_id).await
+    do_list_staff(&app, owner.user.login(), owner.business_id).await
 }
 
 #[utoipa::path(post, path = "/api/v1/owner/staff", tag = "owner", request_body = NewLogin,
@@ -433,7 +454,7 @@ pub async fn create_staff(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<NewLogin>,
 ) -> ApiResult<(StatusCode, Json<ClinicLogin>)> {
-    do_create_staff(&app, owner.business_id, actor(&owner.user, ip), body).await
+    do_create_staff(&app, owner.user.login(), owner.business_id, actor(&owner.user, ip), body).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/owner/staff/{id}", tag = "owner", request_body = LoginUpdate,
@@ -447,7 +468,7 @@ pub async fn update_staff(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<LoginUpdate>,
 ) -> ApiResult<Json<LoginChanged>> {
-    do_update_staff(&app, owner.business_id, &id, actor(&owner.user, ip), body).await
+    do_update_staff(&app, owner.user.login(), owner.business_id, &id, actor(&owner.user, ip), body).await
 }
 
 #[utoipa::path(post, path = "/api/v1/owner/staff/{id}/password", tag = "owner", request_body = NewPassword,
@@ -461,7 +482,7 @@ pub async fn reset_password(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewPassword>,
 ) -> ApiResult<Json<SessionsEnded>> {
-    do_reset_password(&app, owner.business_id, &id, actor(&owner.user, ip), body).await
+    do_reset_password(&app, owner.user.login(), owner.business_id, &id, actor(&owner.user, ip), body).await
 }
 
 #[utoipa::path(post, path = "/api/v1/owner/staff/{id}/end-sessions", tag = "owner",
@@ -473,13 +494,13 @@ pub async fn end_sessions(
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionsEnded>> {
-    do_end_sessions(&app, owner.business_id, &id, actor(&owner.user, ip)).await
+    do_end_sessions(&app, owner.user.login(), owner.business_id, &id, actor(&owner.user, ip)).await
 }
 
 #[utoipa::path(get, path = "/api/v1/owner/settings", tag = "owner", responses((status = 200, body = OwnerSettings)))]
 pub async fn settings(State(app): State<AppState>, owner: ClinicOwner) -> ApiResult<Json<OwnerSettings>> {
     let db = app.db.get().await?;
-    Ok(Json(owner_settings(&db, owner.business_id).await?))
+    Ok(Json(owner_settings(&db, owner.user.login(), owner.business_id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/owner/settings", tag = "owner", request_body = SettingsChange,
@@ -494,8 +515,9 @@ pub async fn update_settings(
     let patch = rules::whole_settings(Some(body.settings)).unwrap_or_default();
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    sql::update_clinic_settings(&tx, owner.business_id, &patch, Some(actor(&owner.user, ip))).await?;
-    let answer = owner_settings(&tx, owner.business_id).await?;
+    sql::update_clinic_settings(&tx, owner.user.login(), owner.business_id, &patch, Some(actor(&owner.user, ip)))
+        .await?;
+    let answer = owner_settings(&tx, owner.user.login(), owner.business_id).await?;
     tx.commit().await?;
     Ok(Json(answer))
 }
@@ -524,7 +546,7 @@ pub async fn admin_create_queue(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewQueue>,
 ) -> ApiResult<(StatusCode, Json<QueueLine>)> {
-    do_create_queue(&app, path_uuid(&id)?, actor(&admin.0, ip), body).await
+    do_create_queue(&app, admin.0.login(), path_uuid(&id)?, actor(&admin.0, ip), body).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/admin/clinics/{id}/queues/{queue_id}", tag = "admin", request_body = QueueUpdate,
@@ -538,7 +560,7 @@ pub async fn admin_update_queue(
     Path((id, queue_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<QueueUpdate>,
 ) -> ApiResult<Json<QueueLine>> {
-    do_update_queue(&app, path_uuid(&id)?, &queue_id, actor(&admin.0, ip), body).await
+    do_update_queue(&app, admin.0.login(), path_uuid(&id)?, &queue_id, actor(&admin.0, ip), body).await
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/clinics/{id}/rooms", tag = "admin",
@@ -563,7 +585,7 @@ pub async fn admin_create_room(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewRoom>,
 ) -> ApiResult<(StatusCode, Json<RoomLine>)> {
-    do_create_room(&app, path_uuid(&id)?, actor(&admin.0, ip), body).await
+    do_create_room(&app, admin.0.login(), path_uuid(&id)?, actor(&admin.0, ip), body).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/admin/clinics/{id}/rooms/{room_id}", tag = "admin", request_body = RoomUpdate,
@@ -577,7 +599,7 @@ pub async fn admin_update_room(
     Path((id, room_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<RoomUpdate>,
 ) -> ApiResult<Json<RoomLine>> {
-    do_update_room(&app, path_uuid(&id)?, &room_id, actor(&admin.0, ip), body).await
+    do_update_room(&app, admin.0.login(), path_uuid(&id)?, &room_id, actor(&admin.0, ip), body).await
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/clinics/{id}/staff", tag = "admin",
@@ -585,10 +607,10 @@ pub async fn admin_update_room(
     responses((status = 200, body = StaffList), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn admin_list_staff(
     State(app): State<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<StaffList>> {
-    do_list_staff(&app, path_uuid(&id)?).await
+    do_list_staff(&app, admin.0.login(), path_uuid(&id)?).await
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/clinics/{id}/staff", tag = "admin", request_body = NewLogin,
@@ -602,7 +624,7 @@ pub async fn admin_create_staff(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewLogin>,
 ) -> ApiResult<(StatusCode, Json<ClinicLogin>)> {
-    do_create_staff(&app, path_uuid(&id)?, actor(&admin.0, ip), body).await
+    do_create_staff(&app, admin.0.login(), path_uuid(&id)?, actor(&admin.0, ip), body).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/admin/clinics/{id}/staff/{staff_id}", tag = "admin", request_body = LoginUpdate,
@@ -616,7 +638,7 @@ pub async fn admin_update_staff(
     Path((id, staff_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<LoginUpdate>,
 ) -> ApiResult<Json<LoginChanged>> {
-    do_update_staff(&app, path_uuid(&id)?, &staff_id, actor(&admin.0, ip), body).await
+    do_update_staff(&app, admin.0.login(), path_uuid(&id)?, &staff_id, actor(&admin.0, ip), body).await
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/clinics/{id}/staff/{staff_id}/password", tag = "admin", request_body = NewPassword,
@@ -630,7 +652,7 @@ pub async fn admin_reset_password(
     Path((id, staff_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<NewPassword>,
 ) -> ApiResult<Json<SessionsEnded>> {
-    do_reset_password(&app, path_uuid(&id)?, &staff_id, actor(&admin.0, ip), body).await
+    do_reset_password(&app, admin.0.login(), path_uuid(&id)?, &staff_id, actor(&admin.0, ip), body).await
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/clinics/{id}/staff/{staff_id}/end-sessions", tag = "admin",
@@ -642,5 +664,5 @@ pub async fn admin_end_sessions(
     ClientIp(ip): ClientIp,
     Path((id, staff_id)): Path<(String, String)>,
 ) -> ApiResult<Json<SessionsEnded>> {
-    do_end_sessions(&app, path_uuid(&id)?, &staff_id, actor(&admin.0, ip)).await
+    do_end_sessions(&app, admin.0.login(), path_uuid(&id)?, &staff_id, actor(&admin.0, ip)).await
 }

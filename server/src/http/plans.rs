@@ -81,8 +81,8 @@ pub struct ClinicPlan {
     pub plan_code: String,
 }
 
-async fn plan_line(db: &impl GenericClient, code: &str) -> ApiResult<Plan> {
-    sql::list_plans(db)
+async fn plan_line(db: &impl GenericClient, login: Option<&[u8]>, code: &str) -> ApiResult<Plan> {
+    sql::list_plans(db, login)
         .await?
         .into_iter()
         .find(|p| p.code == code)
@@ -94,9 +94,9 @@ fn actor(admin: &SuperAdmin, ip: std::net::IpAddr) -> Actor<'_> {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/plans", tag = "admin", responses((status = 200, body = PlanList)))]
-pub async fn list_plans(State(app): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<PlanList>> {
+pub async fn list_plans(State(app): State<AppState>, admin: SuperAdmin) -> ApiResult<Json<PlanList>> {
     let db = app.db.get().await?;
-    Ok(Json(PlanList { plans: sql::list_plans(&db).await? }))
+    Ok(Json(PlanList { plans: sql::list_plans(&db, admin.0.login()).await? }))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/plans", tag = "admin", request_body = NewPlan,
@@ -119,8 +119,8 @@ pub async fn create_plan(
         extra_token_paise: body.extra_token_paise,
         extra_message_paise: body.extra_message_paise,
     };
-    let code = sql::create_plan(&tx, &terms, Some(actor(&admin, ip))).await?;
-    let plan = plan_line(&tx, &code).await?;
+    let code = sql::create_plan(&tx, admin.0.login(), &terms, Some(actor(&admin, ip))).await?;
+    let plan = plan_line(&tx, admin.0.login(), &code).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(plan)))
 }
@@ -140,7 +140,7 @@ pub async fn update_plan(
     let tx = db.transaction().await?;
     // The plan in the address: an unknown one is "not found", as any address is (the
     // extension says `unknown_plan`, 22023, which is what a body naming one gets).
-    plan_line(&tx, &code).await?;
+    plan_line(&tx, admin.0.login(), &code).await?;
     let change = sql::PlanChange {
         name: body.name.as_deref(),
         monthly_fee_paise: body.monthly_fee_paise,
@@ -149,8 +149,8 @@ pub async fn update_plan(
         extra_token_paise: body.extra_token_paise,
         extra_message_paise: body.extra_message_paise,
     };
-    sql::update_plan(&tx, &code, &change, Some(actor(&admin, ip))).await?;
-    let plan = plan_line(&tx, &code).await?;
+    sql::update_plan(&tx, admin.0.login(), &code, &change, Some(actor(&admin, ip))).await?;
+    let plan = plan_line(&tx, admin.0.login(), &code).await?;
     tx.commit().await?;
     Ok(Json(plan))
 }
@@ -171,8 +171,9 @@ pub async fn set_clinic_plan(
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
     // An unknown clinic is "not found" before its plan is looked at.
-    sql::admin_clinic(&tx, business_id).await?;
-    let plan_code = sql::set_clinic_plan(&tx, business_id, &body.plan_code, Some(actor(&admin, ip))).await?;
+    sql::admin_clinic(&tx, admin.0.login(), business_id).await?;
+    let plan_code =
+        sql::set_clinic_plan(&tx, admin.0.login(), business_id, &body.plan_code, Some(actor(&admin, ip))).await?;
     tx.commit().await?;
     Ok(Json(ClinicPlan { business_id, plan_code }))
 }

@@ -260,6 +260,7 @@ pub struct ClinicReport {
 /// A clinic's report over a range (the clinic's today decides the defaults).
 pub async fn load_clinic_report(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
@@ -267,17 +268,18 @@ pub async fn load_clinic_report(
 ) -> ApiResult<ClinicReport> {
     let today = sql::clinic_today(db, business_id).await?;
     let range = Range::resolve(from, to, today);
-    clinic_report_over(db, business_id, range, queue_id).await
+    clinic_report_over(db, login, business_id, range, queue_id).await
 }
 
 async fn clinic_report_over(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     range: Range,
     queue_id: Option<Uuid>,
 ) -> ApiResult<ClinicReport> {
-    let days = sql::clinic_report(db, business_id, range.from, range.to, queue_id).await?;
-    let hourly = sql::hourly_arrivals(db, business_id, range.from, range.to, queue_id).await?;
+    let days = sql::clinic_report(db, login, business_id, range.from, range.to, queue_id).await?;
+    let hourly = sql::hourly_arrivals(db, login, business_id, range.from, range.to, queue_id).await?;
     let queues = sql::list_queues(db, business_id)
         .await?
         .into_iter()
@@ -286,19 +288,24 @@ async fn clinic_report_over(
     Ok(ClinicReport { from: range.from, to: range.to, queue_id, days, hourly, queues })
 }
 
-async fn clinic_report(app: &AppState, business_id: Uuid, query: ClinicReportQuery) -> ApiResult<Response> {
+async fn clinic_report(
+    app: &AppState,
+    login: Option<&[u8]>,
+    business_id: Uuid,
+    query: ClinicReportQuery,
+) -> ApiResult<Response> {
     let csv = wants_csv(query.format.as_deref())?;
     let table = table(query.table.as_deref(), &rules::CLINIC_REPORT_TABLES)?;
     let db = app.db.get().await?;
     // clinic_today also refuses an unknown clinic (404).
     let today = sql::clinic_today(&db, business_id).await?;
     let range = Range::parse(query.from.as_deref(), query.to.as_deref(), today)?;
-    let report = clinic_report_over(&db, business_id, range, query.queue_id).await?;
+    let report = clinic_report_over(&db, login, business_id, range, query.queue_id).await?;
     if !csv {
         return Ok(Json(report).into_response());
     }
     // Only the file's name needs the slug; admin_clinics() computes every clinic's state.
-    let clinic = sql::admin_clinic(&db, business_id).await?;
+    let clinic = sql::admin_clinic(&db, login, business_id).await?;
     let name = format!("qlink-{}-{table}-{}-{}.csv", clinic.slug, report.from, report.to);
     Ok(match table {
         "hourly" => csv_response(&name, csv_table(&HOURLY_COLUMNS, &report.hourly)),
@@ -318,7 +325,7 @@ pub async fn staff_reports(
     owner: ClinicOwner,
     Query(query): Query<ClinicReportQuery>,
 ) -> ApiResult<Response> {
-    clinic_report(&app, owner.business_id, query).await
+    clinic_report(&app, owner.user.login(), owner.business_id, query).await
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/clinics/{id}/reports", tag = "admin", params(("id" = Uuid, Path, description = "The clinic's business_id"), ClinicReportQuery),
@@ -328,11 +335,11 @@ pub async fn staff_reports(
               (status = 404, body = crate::error::ErrorBody, description = "No such clinic, or not a queue of it")))]
 pub async fn admin_clinic_reports(
     State(app): State<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     Path(id): Path<String>,
     Query(query): Query<ClinicReportQuery>,
 ) -> ApiResult<Response> {
-    clinic_report(&app, path_uuid(&id)?, query).await
+    clinic_report(&app, admin.0.login(), path_uuid(&id)?, query).await
 }
 
 // The platform's report.
@@ -362,16 +369,21 @@ pub struct PlatformReport {
 
 pub async fn load_platform_report(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> ApiResult<PlatformReport> {
     let range = Range::resolve(from, to, sql::platform_today(db).await?);
-    platform_report_over(db, range).await
+    platform_report_over(db, login, range).await
 }
 
-async fn platform_report_over(db: &impl GenericClient, range: Range) -> ApiResult<PlatformReport> {
-    let clinics = sql::platform_report(db, range.from, range.to).await?;
-    let trend = sql::platform_trend(db, range.from, range.to).await?;
+async fn platform_report_over(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    range: Range,
+) -> ApiResult<PlatformReport> {
+    let clinics = sql::platform_report(db, login, range.from, range.to).await?;
+    let trend = sql::platform_trend(db, login, range.from, range.to).await?;
     Ok(PlatformReport { from: range.from, to: range.to, clinics, trend })
 }
 
@@ -382,14 +394,14 @@ async fn platform_report_over(db: &impl GenericClient, range: Range) -> ApiResul
               (status = 400, body = crate::error::ErrorBody, description = "A malformed date, or a range the extension refuses (invalid_range)")))]
 pub async fn platform_reports(
     State(app): State<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     Query(query): Query<PlatformReportQuery>,
 ) -> ApiResult<Response> {
     let csv = wants_csv(query.format.as_deref())?;
     let table = table(query.table.as_deref(), &rules::PLATFORM_REPORT_TABLES)?;
     let db = app.db.get().await?;
     let range = Range::parse(query.from.as_deref(), query.to.as_deref(), sql::platform_today(&db).await?)?;
-    let report = platform_report_over(&db, range).await?;
+    let report = platform_report_over(&db, admin.0.login(), range).await?;
     if !csv {
         return Ok(Json(report).into_response());
     }
@@ -420,12 +432,12 @@ pub struct Usage {
     pub clinics: Vec<ClinicUsage>,
 }
 
-pub async fn load_usage(db: &impl GenericClient, month: Option<NaiveDate>) -> ApiResult<Usage> {
+pub async fn load_usage(db: &impl GenericClient, login: Option<&[u8]>, month: Option<NaiveDate>) -> ApiResult<Usage> {
     let month = match month {
         Some(m) => m,
         None => month_start(sql::platform_today(db).await?),
     };
-    Ok(Usage { month: month_text(month), clinics: sql::platform_usage(db, month).await? })
+    Ok(Usage { month: month_text(month), clinics: sql::platform_usage(db, login, month).await? })
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/usage", tag = "admin", params(MonthQuery),
@@ -435,13 +447,13 @@ pub async fn load_usage(db: &impl GenericClient, month: Option<NaiveDate>) -> Ap
               (status = 400, body = crate::error::ErrorBody, description = "A malformed month, or one after the current one (invalid_month)")))]
 pub async fn usage(
     State(app): State<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     Query(query): Query<MonthQuery>,
 ) -> ApiResult<Response> {
     let csv = wants_csv(query.format.as_deref())?;
     let month = query.month.as_deref().map(parse_month).transpose()?;
     let db = app.db.get().await?;
-    let usage = load_usage(&db, month).await?;
+    let usage = load_usage(&db, admin.0.login(), month).await?;
     if !csv {
         return Ok(Json(usage).into_response());
     }
@@ -461,15 +473,16 @@ pub struct Statement {
 
 pub async fn load_statement(
     db: &impl GenericClient,
+    login: Option<&[u8]>,
     business_id: Uuid,
     month: Option<NaiveDate>,
 ) -> ApiResult<Statement> {
-    let clinic = sql::admin_clinic(db, business_id).await?;
+    let clinic = sql::admin_clinic(db, login, business_id).await?;
     let month = match month {
         Some(m) => m,
         None => month_start(sql::clinic_today(db, business_id).await?),
     };
-    let lines = sql::usage_statement(db, business_id, month).await?;
+    let lines = sql::usage_statement(db, login, business_id, month).await?;
     Ok(Statement { business_id, slug: clinic.slug, name: clinic.name, month: month_text(month), lines })
 }
 
@@ -482,7 +495,7 @@ pub async fn load_statement(
               (status = 404, body = crate::error::ErrorBody, description = "No such clinic")))]
 pub async fn statement(
     State(app): State<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     Path(id): Path<String>,
     Query(query): Query<MonthQuery>,
 ) -> ApiResult<Response> {
@@ -490,7 +503,7 @@ pub async fn statement(
     let csv = wants_csv(query.format.as_deref())?;
     let month = query.month.as_deref().map(parse_month).transpose()?;
     let db = app.db.get().await?;
-    let statement = load_statement(&db, business_id, month).await?;
+    let statement = load_statement(&db, admin.0.login(), business_id, month).await?;
     if !csv {
         return Ok(Json(statement).into_response());
     }

@@ -144,7 +144,7 @@ pub async fn set_clinic_sender(
     };
     let mut db = app.db.get().await?;
     let tx = db.transaction().await?;
-    sql::set_clinic_sender(&tx, business_id, &change, Some(actor(&admin, ip))).await?;
+    sql::set_clinic_sender(&tx, admin.0.login(), business_id, &change, Some(actor(&admin, ip))).await?;
     let sender = sql::clinic_sender(&tx, business_id).await?;
     tx.commit().await?;
     Ok(Json(sender))
@@ -163,7 +163,7 @@ pub async fn clear_clinic_sender(
 ) -> ApiResult<StatusCode> {
     let business_id = path_uuid(&id)?;
     let db = app.db.get().await?;
-    sql::clear_clinic_sender(&db, business_id, Some(actor(&admin, ip))).await?;
+    sql::clear_clinic_sender(&db, admin.0.login(), business_id, Some(actor(&admin, ip))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -190,7 +190,9 @@ pub async fn set_recipient_limit(
         return Err(ApiError::NotFound("No such WhatsApp business account.".into()));
     }
     let db = app.db.get().await?;
-    let limit = sql::set_recipient_limit(&db, &waba_id, body.daily_recipient_limit, Some(actor(&admin, ip))).await?;
+    let limit =
+        sql::set_recipient_limit(&db, admin.0.login(), &waba_id, body.daily_recipient_limit, Some(actor(&admin, ip)))
+            .await?;
     Ok(Json(RecipientLimit { waba_id, daily_recipient_limit: limit }))
 }
 

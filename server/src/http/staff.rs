@@ -50,8 +50,8 @@ pub async fn queue(
 ) -> ApiResult<Json<Queue>> {
     let db = app.db.get().await?;
     let room = room_of(&staff, filter.room_id);
-    let header = sql::queue_summary(&db, staff.business_id, room).await?;
-    let tokens = sql::queue_snapshot(&db, staff.business_id, room).await?;
+    let header = sql::queue_summary(&db, staff.user.login(), staff.business_id, room).await?;
+    let tokens = sql::queue_snapshot(&db, staff.user.login(), staff.business_id, room).await?;
     Ok(Json(Queue {
         business_id: staff.business_id,
         business_name: header.business_name,
@@ -123,7 +123,7 @@ pub async fn action(
         room_id: body.room_id,
         target_queue_id: body.target_queue_id,
     };
-    let result = sql::queue_action(&db, staff.business_id, &action).await?;
+    let result = sql::queue_action(&db, staff.user.login(), staff.business_id, &action).await?;
     app.wake_worker(&db).await;
     metrics::counter!("qlink_queue_actions_total", "action" => body.action.trim().to_ascii_uppercase()).increment(1);
     Ok(Json(result))
@@ -160,6 +160,7 @@ pub async fn delay(
     let db = app.db.get().await?;
     let delay = sql::announce_delay(
         &db,
+        staff.user.login(),
         staff.business_id,
         body.queue_id,
         body.minutes,
@@ -207,7 +208,7 @@ pub async fn add_token(
         staff_id: Some(staff.user.id),
         queue_id: body.queue_id,
     };
-    let row = sql::create_token(&db, staff.business_id, &token).await?;
+    let row = sql::create_token(&db, staff.user.login(), staff.business_id, &token).await?;
     app.wake_worker(&db).await;
     Ok((StatusCode::CREATED, Json(CreatedToken::from_created(row, &app.public_url))))
 }
@@ -238,7 +239,8 @@ pub async fn close_session(
     Query(filter): Query<QueueFilter>,
 ) -> ApiResult<Json<ClosedSessions>> {
     let db = app.db.get().await?;
-    let sessions = sql::close_session(&db, staff.business_id, Some(staff.user.id), filter.queue_id).await?;
+    let sessions =
+        sql::close_session(&db, staff.user.login(), staff.business_id, Some(staff.user.id), filter.queue_id).await?;
     let first = sessions.first().ok_or_else(ApiError::not_found)?;
     Ok(Json(ClosedSessions {
         session_id: first.session_id,

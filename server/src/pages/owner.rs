@@ -45,7 +45,7 @@ async fn scope(app: &AppState, user: User, clinic: Option<&str>) -> Result<Scope
     let db = app.db.get().await?;
     let row = match (user.role.as_str(), user.business_id, clinic.map(str::trim).filter(|c| !c.is_empty())) {
         ("OWNER", Some(id), _) => {
-            let slug = sql::admin_clinic(&db, id).await?.slug;
+            let slug = sql::admin_clinic(&db, user.login(), id).await?.slug;
             sql::clinic_by_slug(&db, &slug).await?
         }
         ("SUPER_ADMIN", _, Some(slug)) => sql::clinic_by_slug(&db, slug).await?,
@@ -135,20 +135,20 @@ struct Data {
     installation_number: Option<String>,
 }
 
-async fn load(app: &AppState, business_id: Uuid) -> Result<Data, ApiError> {
+async fn load(app: &AppState, login: Option<&[u8]>, business_id: Uuid) -> Result<Data, ApiError> {
     let db = app.db.get().await?;
     Ok(Data {
         sender: sql::clinic_sender(&db, business_id).await?,
         installation_number: app.whatsapp_display_number.clone(),
         queues: sql::list_queues(&db, business_id).await?,
         rooms: sql::list_rooms(&db, business_id).await?,
-        staff: sql::clinic_staff(&db, business_id).await?,
+        staff: sql::clinic_staff(&db, login, business_id).await?,
         schema: sql::settings_schema(&db).await?.into_iter().filter(|s| s.owner_editable).collect(),
     })
 }
 
 async fn render(app: &AppState, scope: &Scope, done: Option<&str>) -> Response {
-    let data = match load(app, scope.business_id).await {
+    let data = match load(app, scope.user.login(), scope.business_id).await {
         Ok(d) => d,
         Err(e) => return PageError::new(Lang::En, e).into_response(),
     };

@@ -148,7 +148,7 @@ pub async fn owner_reports(
         Some(u) => u,
     };
     let business_id = user.business_id.unwrap_or_default();
-    match owner_data(&app, business_id, &query).await {
+    match owner_data(&app, user.login(), business_id, &query).await {
         Ok((name, report)) => page(&format!("Reports · {name}"), Asset::OwnerJs, owner_body(&user, &name, &report)),
         Err(ApiError::InvalidInput(why)) => {
             // A range the form or the extension refuses: the form again, with the reason.
@@ -183,6 +183,7 @@ fn query_form_values(query: &ReportQuery) -> FormValues {
 
 async fn owner_data(
     app: &AppState,
+    login: Option<&[u8]>,
     business_id: Uuid,
     query: &ReportQuery,
 ) -> Result<(String, ClinicReport), ApiError> {
@@ -193,8 +194,8 @@ async fn owner_data(
         None => None,
     };
     let db = app.db.get().await?;
-    let clinic = sql::admin_clinic(&db, business_id).await?;
-    let report = api::load_clinic_report(&db, business_id, from, to, queue).await?;
+    let clinic = sql::admin_clinic(&db, login, business_id).await?;
+    let report = api::load_clinic_report(&db, login, business_id, from, to, queue).await?;
     Ok((clinic.name, report))
 }
 
@@ -406,7 +407,7 @@ pub async fn admin_reports(
         }
         Some(u) => u,
     };
-    match admin_data(&app, &query).await {
+    match admin_data(&app, user.login(), &query).await {
         Ok(data) => page(title, Asset::ReportsJs, admin_body(&user, &data, query.done.as_deref().and_then(done_text))),
         Err(ApiError::InvalidInput(why)) => {
             let body = html! {
@@ -438,7 +439,7 @@ struct AdminData {
     plans: Vec<Plan>,
 }
 
-async fn admin_data(app: &AppState, query: &ReportQuery) -> Result<AdminData, ApiError> {
+async fn admin_data(app: &AppState, login: Option<&[u8]>, query: &ReportQuery) -> Result<AdminData, ApiError> {
     let from = date_of("from", &query.from)?;
     let to = date_of("to", &query.to)?;
     let month = given(&query.month).map(api::parse_month).transpose()?;
@@ -447,14 +448,14 @@ async fn admin_data(app: &AppState, query: &ReportQuery) -> Result<AdminData, Ap
         None => None,
     };
     let db = app.db.get().await?;
-    let report = api::load_platform_report(&db, from, to).await?;
-    let usage = api::load_usage(&db, month).await?;
+    let report = api::load_platform_report(&db, login, from, to).await?;
+    let usage = api::load_usage(&db, login, month).await?;
     let statement = match statement {
         // The statement of the month shown (the clinic's own current month by default).
-        Some(id) => Some(api::load_statement(&db, id, month).await?),
+        Some(id) => Some(api::load_statement(&db, login, id, month).await?),
         None => None,
     };
-    let plans = sql::list_plans(&db).await?;
+    let plans = sql::list_plans(&db, login).await?;
     Ok(AdminData { report, usage, statement, plans })
 }
 
