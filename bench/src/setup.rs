@@ -234,6 +234,7 @@ pub async fn serve_with_limits(
             database_url: db.to_string(),
             app_database_url: None,
             worker_database_url: None,
+            webhook_database_url: None,
             read_database_url: None,
             pool_size: 16,
         },

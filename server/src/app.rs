@@ -87,7 +87,8 @@ impl AppState {
         let secret_key = config.whatsapp.secret_key()?;
         let state = AppState(Arc::new(App {
             webhook: WebhookState {
-                pool: pool.clone(),
+                // Its own role: the web role cannot store what Meta delivers.
+                pool: db::pool(db_args.webhook_config()?, db_args.pool_size.min(4))?,
                 verify_token: Secret::configured(&config.whatsapp.whatsapp_verify_token),
                 app_secret: Secret::configured(&config.whatsapp.whatsapp_app_secret),
             },

@@ -83,6 +83,13 @@ pub struct DbArgs {
     #[arg(long, env = "QLINK_WORKER_DATABASE_URL", hide_env_values = true)]
     pub worker_database_url: Option<String>,
 
+    /// The webhook role's connection (WhatsApp's webhook in `qlink serve`; same forms).
+    /// Default: `DATABASE_URL` with the user replaced by `qlink_webhook` (created by the
+    /// migrations; give it a password in production). It may store what Meta delivers,
+    /// nothing else.
+    #[arg(long, env = "QLINK_WEBHOOK_DATABASE_URL", hide_env_values = true)]
+    pub webhook_database_url: Option<String>,
+
     /// Optional streaming replica for patients' status polls.
     #[arg(long, env = "QLINK_DATABASE_READ_URL", hide_env_values = true)]
     pub read_database_url: Option<String>,
@@ -111,6 +118,14 @@ impl DbArgs {
         match &self.worker_database_url {
             Some(url) => Ok(Target::parse(url, "QLINK_WORKER_DATABASE_URL")?.primary()),
             None => Ok(self.owner_config()?.user(crate::db::WORKER_ROLE)),
+        }
+    }
+
+    /// The webhook role's connection settings: always the primary.
+    pub fn webhook_config(&self) -> anyhow::Result<Target> {
+        match &self.webhook_database_url {
+            Some(url) => Ok(Target::parse(url, "QLINK_WEBHOOK_DATABASE_URL")?.primary()),
+            None => Ok(self.owner_config()?.user(crate::db::WEBHOOK_ROLE)),
         }
     }
 

@@ -25,6 +25,8 @@ pub const APP_ROLE: &str = "qlink_app";
 
 /// The message worker's role created by the migrations (outbox and housekeeping only).
 pub const WORKER_ROLE: &str = "qlink_worker";
+/// The role of WhatsApp's webhook (migration V10): what Meta delivers, nothing else.
+pub const WEBHOOK_ROLE: &str = "qlink_webhook";
 
 /// The NOTIFY channel that wakes the message worker.
 pub const MESSAGES_CHANNEL: &str = "qlink_messages";

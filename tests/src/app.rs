@@ -104,6 +104,7 @@ impl TestAppBuilder {
                 database_url: db_url.clone(),
                 app_database_url: self.app_database_url,
                 worker_database_url: None,
+                webhook_database_url: None,
                 read_database_url: self.read_database_url,
                 pool_size: 8,
             },

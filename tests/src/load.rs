@@ -936,7 +936,7 @@ pub fn delivery_report(rows: &[OutboxRow], received: &[Received]) -> DeliveryRep
 // ---------------------------------------------------------------------------------------
 // PostgreSQL faults.
 
-/// `pg_terminate_backend` on the `qlink_app` and `qlink_worker` sessions of one database whose
+/// `pg_terminate_backend` on the `qlink_app`, `qlink_worker` and `qlink_webhook` sessions of one database whose
 /// `application_name` matches the SQL LIKE pattern `like` and not `not_like`; returns the
 /// pids terminated.
 pub async fn terminate_backends(db_url: &str, like: &str, not_like: &str) -> Vec<i32> {
@@ -947,7 +947,7 @@ pub async fn terminate_backends(db_url: &str, like: &str, not_like: &str) -> Vec
     let pids: Vec<i32> = admin
         .query(
             "SELECT pid FROM pg_stat_activity \
-             WHERE datname = $1 AND usename IN ('qlink_app', 'qlink_worker') AND application_name LIKE $2 \
+             WHERE datname = $1 AND usename IN ('qlink_app', 'qlink_worker', 'qlink_webhook') AND application_name LIKE $2 \
                AND application_name NOT LIKE $3 AND pid <> pg_backend_pid()",
             &[&database_name(db_url), &like, &not_like],
         )

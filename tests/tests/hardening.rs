@@ -132,10 +132,9 @@ async fn the_web_role_cannot_claim_or_purge_and_the_worker_role_touches_no_clini
     }
 }
 
-/// The functions the web role may run without a login: the patients', the public pages',
-/// the webhook's and the login's own. Every other function it may run takes a `login`.
-const PUBLIC_FUNCTIONS: [&str; 23] = [
-    "apply_delivery_status",
+/// The functions the web role may run without a login: the patients', the public pages'
+/// and the login's own. Every other function it may run takes a `login`.
+const PUBLIC_FUNCTIONS: [&str; 21] = [
     "cancel_token",
     "charge_refused_intake",
     "clinic_by_slug",
@@ -145,7 +144,6 @@ const PUBLIC_FUNCTIONS: [&str; 23] = [
     "display_state",
     "end_login_session",
     "eta_interval",
-    "handle_inbound",
     "hold_token",
     "list_queues",
     "list_rooms",
@@ -163,8 +161,10 @@ const PUBLIC_FUNCTIONS: [&str; 23] = [
 /// With the web role's password alone nobody can read or change a clinic: every function
 /// it may run either is a patient's (on the list above, so a new function must be sorted)
 /// or refuses without a live login session, whatever clinic it is given; a login acts on
-/// its own clinic only and within its role; and the web role can neither read a password
-/// hash nor start a session without the password (0.1's runtime role could do all of it).
+/// its own clinic only and within its role; the web role can neither read a password hash
+/// nor start a session without the password, nor pass for a patient's WhatsApp number; and
+/// the webhook's role may store what Meta delivers and nothing else (0.1's runtime role
+/// could do all of it).
 #[tokio::test]
 async fn the_web_role_alone_reads_and_changes_no_clinic() {
     let owner_url = fresh_database().await;
@@ -244,8 +244,32 @@ async fn the_web_role_alone_reads_and_changes_no_clinic() {
         "SELECT qlink.create_login_session(sha256('x'), gen_random_uuid(), interval '1 hour')",
         "SELECT qlink.set_staff_password('desk@a.test', '$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA')",
         "SELECT qlink.check_rate_limit('login:ip:203.0.113.1', 1000, interval '1 minute')",
+        // Nor pass for a patient's WhatsApp number (that is the webhook role's, below).
+        "SELECT * FROM qlink.handle_inbound('1', '919876543210', 'CANCEL', NULL, 'wamid.forged', now())",
+        "SELECT qlink.apply_delivery_status('wamid.forged', 'delivered')",
     ] {
         assert_eq!(refusal(web.query(sql, &[]).await.expect_err(sql)).0, "42501", "{sql}");
+    }
+
+    // The webhook's role stores what Meta delivers, and reads or changes nothing else.
+    let webhook = qlink_tests::connect(&url_as(&owner_url, "qlink_webhook")).await;
+    let help = webhook
+        .query_one(
+            "SELECT handled FROM qlink.handle_inbound('1', '919876543210', 'HELP', NULL, 'wamid.h1', now())",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(help.get::<_, bool>(0), "the webhook role stores an inbound message");
+    webhook.query_one("SELECT qlink.apply_delivery_status('wamid.none', 'delivered')", &[]).await.unwrap();
+    for sql in [
+        format!("SELECT * FROM qlink.queue_snapshot('{clinic}', login => sha256('x'))"),
+        format!("SELECT * FROM qlink.create_token('{clinic}', 'Fake', '9876543212')"),
+        "SELECT * FROM qlink.token_status(gen_random_uuid())".to_string(),
+        "SELECT * FROM qlink.claim_messages(10, interval '30 seconds')".to_string(),
+        "SELECT count(*) FROM qlink.tokens".to_string(),
+    ] {
+        assert_eq!(refusal(webhook.query(sql.as_str(), &[]).await.expect_err(&sql)).0, "42501", "{sql}");
     }
 
     // A login acts on its own clinic, as itself, within its role.

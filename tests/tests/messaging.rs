@@ -25,7 +25,8 @@ const PUBLIC_URL: &str = "https://queue.example.in";
 /// runtime role's URL for the worker.
 struct Setup {
     db_url: String,
-    app_url: String,
+    /// The webhook role's URL (`qlink_webhook`).
+    webhook_url: String,
     /// The worker role's URL (`qlink_worker`).
     worker_url: String,
     db: Client,
@@ -39,7 +40,13 @@ async fn setup(settings: Value) -> Setup {
     // These tests send hundreds of patients a message; the daily recipient cap has its own
     // tests (tests/tests/senders.rs), so the installation's account is at Meta's top tier.
     db.query_one("SELECT qlink.set_recipient_limit('installation', 1000000)", &[]).await.expect("recipient limit");
-    Setup { app_url: url_as(&db_url, "qlink_app"), worker_url: url_as(&db_url, "qlink_worker"), db_url, db, clinic }
+    Setup {
+        webhook_url: url_as(&db_url, "qlink_webhook"),
+        worker_url: url_as(&db_url, "qlink_worker"),
+        db_url,
+        db,
+        clinic,
+    }
 }
 
 fn worker_args(poll_seconds: u64, lease_seconds: u64) -> WorkerArgs {
@@ -672,9 +679,9 @@ async fn sigkilled_workers_lose_no_message_and_resend_at_most_once_per_kill() {
 const APP_SECRET: &str = "meta-app-secret";
 const VERIFY_TOKEN: &str = "verify-me-please";
 
-/// Serves `webhook::routes()` on loopback with a pool connecting as `qlink_app`.
+/// Serves `webhook::routes()` on loopback with a pool connecting as `qlink_webhook`.
 async fn serve_webhook(s: &Setup, verify_token: Option<&str>, app_secret: Option<&str>) -> (String, CancellationToken) {
-    let config = tokio_postgres::Config::from_str(&s.app_url).unwrap();
+    let config = tokio_postgres::Config::from_str(&s.webhook_url).unwrap();
     let state = WebhookState {
         pool: qlink_server::db::pool(config, 2).unwrap(),
         verify_token: verify_token.map(Secret::new),
