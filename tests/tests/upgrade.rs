@@ -436,6 +436,24 @@ async fn upgrade_from(release: &Release) {
     assert_eq!(day_state(&db).await, at_upgrade, "the upgrade changed no token");
     assert_backfilled(&db, earlier).await;
 
+    // For an hour after the migration, a 0.1 server (the web role, no login) still works the
+    // desk while the servers are restarted one by one; once the owner ends the window, a
+    // call without a login is refused.
+    let web = connect(&cluster.url("day", "qlink_app")).await;
+    let clinic: Uuid =
+        db.query_one("SELECT business_id FROM qlink.clinic_by_slug('sunrise')", &[]).await.unwrap().get(0);
+    let summary = "SELECT waiting_count FROM qlink.queue_summary($1)";
+    web.query_one(summary, &[&clinic]).await.expect("a 0.1 server's call in the upgrade window");
+    let fresh_window: Option<bool> = fresh
+        .query_one("SELECT calls_without_login_until IS NOT NULL FROM qlink.installation_limits", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fresh_window, Some(false), "a fresh installation has no window");
+    db.batch_execute("UPDATE qlink.installation_limits SET calls_without_login_until = NULL").await.unwrap();
+    let refused = web.query_one(summary, &[&clinic]).await.expect_err("a call without a login after the window");
+    assert_eq!(refused.as_db_error().and_then(|e| e.detail()), Some("qlink:login_required"));
+
     // The connection that ran the old library now runs the new one beside it.
     let version: String = db.query_one("SELECT qlink.qlink_version() AS v", &[]).await.unwrap().get("v");
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
