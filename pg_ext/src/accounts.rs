@@ -4,7 +4,7 @@
 //! reach the database, and login sessions are stored as SHA-256 digests of the secret the
 //! browser holds.
 
-use crate::db::{self, col, nullable};
+use crate::db::{self, col};
 use crate::error::{refuse, refused, run, QResult, Reason};
 use pgrx::datum::Interval;
 use pgrx::pg_sys::panic::ErrorReport;
@@ -357,21 +357,8 @@ pub fn staff_for_login(
 > {
     run(|| {
         let email = email.unwrap_or("").trim().to_lowercase();
-        Spi::connect_mut(|client| {
-            let row = db::read_first(
-                client,
-                "SELECT u.id, u.password_hash, u.role, u.business_id, u.room_id FROM qlink.staff_users u \
-                 WHERE u.email = $1 AND u.is_active AND NOT EXISTS ( \
-                     SELECT 1 FROM qlink.businesses b WHERE b.id = u.business_id AND b.status = 'DISABLED')",
-                &[email.as_str().into()],
-            )?;
-            Ok(match row {
-                Some(r) => {
-                    TableIterator::once((col(&r, 1)?, col(&r, 2)?, col(&r, 3)?, nullable(&r, 4)?, nullable(&r, 5)?))
-                }
-                None => TableIterator::new(Vec::new()),
-            })
-        })
+        let found = Spi::connect(|client| crate::login::candidate(client, &email))?;
+        Ok(TableIterator::new(found.map(|c| (c.staff_id, c.password_hash, c.role, c.business_id, c.room_id))))
     })
 }
 
@@ -463,25 +450,8 @@ pub fn login_session_user(
                 "DELETE FROM qlink.login_sessions WHERE token_hash = $1 AND expires_at <= $2",
                 &[hash.clone().into(), now.into()],
             )?;
-            let row = db::first(
-                client,
-                "SELECT u.id, u.email, u.role, u.business_id, s.expires_at, u.room_id \
-                 FROM qlink.login_sessions s JOIN qlink.staff_users u ON u.id = s.staff_user_id \
-                 WHERE s.token_hash = $1 AND u.is_active AND NOT EXISTS ( \
-                     SELECT 1 FROM qlink.businesses b WHERE b.id = u.business_id AND b.status = 'DISABLED')",
-                &[hash.into()],
-            )?;
-            Ok(match row {
-                Some(r) => TableIterator::once((
-                    col(&r, 1)?,
-                    col(&r, 2)?,
-                    col(&r, 3)?,
-                    nullable(&r, 4)?,
-                    col(&r, 5)?,
-                    nullable(&r, 6)?,
-                )),
-                None => TableIterator::new(Vec::new()),
-            })
+            let found = crate::login::session_login(client, &hash)?;
+            Ok(TableIterator::new(found.map(|l| (l.staff_id, l.email, l.role, l.business_id, l.expires_at, l.room_id))))
         })
     })
 }

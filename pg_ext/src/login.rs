@@ -51,6 +51,38 @@ pub struct Login {
     pub email: String,
     pub role: String,
     pub business_id: Option<Uuid>,
+    pub room_id: Option<Uuid>,
+    pub expires_at: TimestampWithTimeZone,
+}
+
+/// A user who may log in: active, and not of a DISABLED clinic.
+pub struct Candidate {
+    pub staff_id: Uuid,
+    pub password_hash: String,
+    pub role: String,
+    pub business_id: Option<Uuid>,
+    pub room_id: Option<Uuid>,
+}
+
+/// The user an email may log in as, if any.
+pub fn candidate(client: &SpiClient<'_>, email: &str) -> QResult<Option<Candidate>> {
+    let row = db::read_first(
+        client,
+        "SELECT u.id, u.password_hash, u.role, u.business_id, u.room_id FROM qlink.staff_users u \
+         WHERE u.email = $1 AND u.is_active AND NOT EXISTS ( \
+             SELECT 1 FROM qlink.businesses b WHERE b.id = u.business_id AND b.status = 'DISABLED')",
+        &[email.into()],
+    )?;
+    row.map(|r| {
+        Ok(Candidate {
+            staff_id: col(&r, 1)?,
+            password_hash: col(&r, 2)?,
+            role: col(&r, 3)?,
+            business_id: nullable(&r, 4)?,
+            room_id: nullable(&r, 5)?,
+        })
+    })
+    .transpose()
 }
 
 /// Who a call acts for.
@@ -113,7 +145,7 @@ fn called_by_owner() -> bool {
 /// owner can try a login's rights too); without one, only the owner may call.
 pub fn caller(login: Option<Vec<u8>>, may: May) -> QResult<Caller> {
     let Some(digest) = login else {
-        return if called_by_owner() || Spi::connect(|client| upgrade_window_open(client))? {
+        return if called_by_owner() || Spi::connect(upgrade_window_open)? {
             Ok(Caller::Owner)
         } else {
             Err(refused(Reason::LoginRequired))
@@ -139,22 +171,30 @@ fn upgrade_window_open(client: &SpiClient<'_>) -> QResult<bool> {
     Ok(open.unwrap_or(false))
 }
 
-/// The user of a live session: not expired, active, of a clinic that is not DISABLED.
-fn session_login(client: &SpiClient<'_>, digest: &[u8]) -> QResult<Option<Login>> {
+/// The user of a live session: not expired, active, of a clinic that is not DISABLED
+/// (disabling a clinic shuts its staff out at once; enabling it lets them back).
+pub fn session_login(client: &SpiClient<'_>, digest: &[u8]) -> QResult<Option<Login>> {
     if digest.len() != 32 {
         return Ok(None);
     }
     let now = crate::clock::now(client)?;
     let row = db::read_first(
         client,
-        "SELECT u.id, u.email, u.role, u.business_id \
+        "SELECT u.id, u.email, u.role, u.business_id, u.room_id, s.expires_at \
          FROM qlink.login_sessions s JOIN qlink.staff_users u ON u.id = s.staff_user_id \
          WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.is_active AND NOT EXISTS ( \
              SELECT 1 FROM qlink.businesses b WHERE b.id = u.business_id AND b.status = 'DISABLED')",
         &[digest.to_vec().into(), now.into()],
     )?;
     row.map(|r| {
-        Ok(Login { staff_id: col(&r, 1)?, email: col(&r, 2)?, role: col(&r, 3)?, business_id: nullable(&r, 4)? })
+        Ok(Login {
+            staff_id: col(&r, 1)?,
+            email: col(&r, 2)?,
+            role: col(&r, 3)?,
+            business_id: nullable(&r, 4)?,
+            room_id: nullable(&r, 5)?,
+            expires_at: col(&r, 6)?,
+        })
     })
     .transpose()
 }
@@ -258,32 +298,23 @@ pub fn login(
             {
                 return Ok(TableIterator::once(refusal("paced", PACE_SECONDS)));
             }
-            let found = db::first(
-                client,
-                "SELECT u.id, u.password_hash, u.role, u.business_id, u.room_id FROM qlink.staff_users u \
-                 WHERE u.email = $1 AND u.is_active AND NOT EXISTS ( \
-                     SELECT 1 FROM qlink.businesses b WHERE b.id = u.business_id AND b.status = 'DISABLED')",
-                &[email.as_str().into()],
-            )?;
-            let stored: String = match &found {
-                Some(r) => col(r, 2)?,
-                None => DUMMY_HASH.to_string(),
-            };
-            let found = found.filter(|_| password_matches(password, &stored));
-            let Some(user) = found else {
+            let found = candidate(client, &email)?;
+            let stored = found.as_ref().map_or(DUMMY_HASH, |c| c.password_hash.as_str());
+            let right = password_matches(password, stored);
+            let Some(user) = found.filter(|_| right) else {
                 ratelimit::hit_within(client, &failures_key, i64::MAX, WINDOW_SECONDS, now)?;
                 return Ok(TableIterator::once(("wrong".to_string(), None, None, None, None, None, None, None)));
             };
-            let staff_id: Uuid = col(&user, 1)?;
-            let expires = crate::accounts::store_session(client, &digest, staff_id, ttl, ip.as_ref(), user_agent, now)?;
+            let expires =
+                crate::accounts::store_session(client, &digest, user.staff_id, ttl, ip.as_ref(), user_agent, now)?;
             Ok(TableIterator::once((
                 "ok".to_string(),
                 None,
-                Some(staff_id),
+                Some(user.staff_id),
                 Some(email),
-                Some(col(&user, 3)?),
-                nullable(&user, 4)?,
-                nullable(&user, 5)?,
+                Some(user.role),
+                user.business_id,
+                user.room_id,
                 Some(expires),
             )))
         })

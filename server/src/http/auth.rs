@@ -96,14 +96,7 @@ pub async fn login(
                 ))
             }
         };
-    let user = User {
-        id: found.staff_id,
-        email: found.email,
-        role: found.role,
-        business_id: found.business_id,
-        room_id: found.room_id,
-        digest,
-    };
+    let user = User::of_session(found, digest);
 
     // A fresh secret on every login (no session fixation); any session the browser
     // presented is ended.

@@ -123,6 +123,18 @@ pub struct User {
 }
 
 impl User {
+    /// The user of a session whose secret has this digest.
+    pub fn of_session(found: crate::sql::SessionUser, digest: Vec<u8>) -> User {
+        User {
+            id: found.staff_id,
+            email: found.email,
+            role: found.role,
+            business_id: found.business_id,
+            room_id: found.room_id,
+            digest,
+        }
+    }
+
     /// Whom the extension's functions act for (`login => …`).
     pub fn login(&self) -> Option<&[u8]> {
         Some(&self.digest)
@@ -211,15 +223,7 @@ impl FromRequestParts<AppState> for User {
         let db = state.db.get().await?;
         let digest = accounts::session_digest(&secret);
         let found = crate::sql::login_session_user(&db, &digest).await?;
-        let found = found.ok_or_else(unauthorized)?;
-        Ok(User {
-            id: found.staff_id,
-            email: found.email,
-            role: found.role,
-            business_id: found.business_id,
-            room_id: found.room_id,
-            digest,
-        })
+        Ok(User::of_session(found.ok_or_else(unauthorized)?, digest))
     }
 }
 
