@@ -1274,7 +1274,8 @@ CREATE  FUNCTION "token_status"(
 	"delay_minutes" INT,  /* Option < i32 > */
 	"delay_note" TEXT,  /* Option < String > */
 	"delay_until" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
-	"hold_minutes" INT  /* i32 */
+	"hold_minutes" INT,  /* i32 */
+	"created_at" timestamp with time zone  /* TimestampWithTimeZone */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp

@@ -218,6 +218,7 @@ pub fn token_status(
             name!(delay_note, Option<String>),
             name!(delay_until, Option<TimestampWithTimeZone>),
             name!(hold_minutes, i32),
+            name!(created_at, TimestampWithTimeZone),
         ),
     >,
     ErrorReport,
@@ -264,7 +265,7 @@ pub fn token_status(
                      cardinality(s.service_ms), t.held_until, t.reminder_position, \
                      (b.settings ->> 'reminder_at_position')::int, (b.settings ->> 'hold_minutes')::int, \
                      s.delay_minutes, s.delay_note, s.delay_announced_at + make_interval(mins => s.delay_minutes), \
-                     extract(epoch FROM $2 - s.delay_announced_at)::float8, t.held_until <= $2 \
+                     extract(epoch FROM $2 - s.delay_announced_at)::float8, t.held_until <= $2, t.created_at \
                  FROM qlink.tokens t \
                  JOIN qlink.sessions s ON s.id = t.session_id \
                  JOIN qlink.businesses b ON b.id = t.business_id \
@@ -333,6 +334,7 @@ pub fn token_status(
                 nullable(&row, 31)?,
                 nullable(&row, 32)?,
                 nullable::<i32>(&row, 29)?.unwrap_or(defaults.hold_minutes as i32),
+                col(&row, 35)?,
             )))
         })
     })

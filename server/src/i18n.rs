@@ -384,6 +384,8 @@ keys! {
     hold_button, hold_explain, held_title, held_until, return_button, returned_place,
     returned_front, hold_expired, err_hold, err_holds_off, reminder_label, reminder_save,
     reminder_saved, reminder_off, delay_notice, clock, clock_am, clock_pm,
+    // Printed slip
+    slip_joined, slip_scan, slip_print, slip_room,
     // Lobby display
     display_next, display_none_waiting, display_away, display_sound_on, display_scan, callout,
     callout_room, display_rooms, display_room_idle,
@@ -407,7 +409,7 @@ keys! {
 // The reception dashboard (locales/staff/*.ftl: English and Hindi).
 keys! {
     D:
-    page_title, title, login_heading, login_hint, email, password, log_in, log_out, switch_language, owner_page_link, reports_link, room, room_pinned, choose_room, open, working_in, pick_room, overview, lines, serving, closed_banner, now_serving, send_to_line, action_next, action_served, action_skip, action_undo, count_waiting, count_skipped, count_served, count_cancelled, count_total, count_away, call_order, nobody_waiting, nobody_skipped, add_heading, name, mobile_optional, line, add_walkin, add_emergency, emergency_hint, delay_heading, delay_minutes, delay_note, delay_announce, delay_clear, delay_hint, close_day, close_day_hint, keyboard, refreshes, network, network_action, send_token_to_line, send_to, no_name, badge_priority, badge_away, badge_away_expired, source_desk, source_qr, undo_what, undo_what_token, undo_nothing, undo_add_walk_in, undo_add_emergency, undo_close_day, undo_reset_day, day_closed, reception_of, nobody_seen, stall, delay_banner, delay_banner_note, row_skip, row_cancel, row_recall, sent_to, the_other_line, enter_name, walkin_added, walkin_added_line, emergency_added, emergency_added_line, delay_set, delay_set_queued, delay_cleared, minutes_invalid, close_day_confirm, day_closed_notice,
+    page_title, title, login_heading, login_hint, email, password, log_in, log_out, switch_language, owner_page_link, reports_link, room, room_pinned, choose_room, open, working_in, pick_room, overview, lines, serving, closed_banner, now_serving, send_to_line, action_next, action_served, action_skip, action_undo, count_waiting, count_skipped, count_served, count_cancelled, count_total, count_away, call_order, nobody_waiting, nobody_skipped, add_heading, name, mobile_optional, line, add_walkin, add_emergency, emergency_hint, delay_heading, delay_minutes, delay_note, delay_announce, delay_clear, delay_hint, close_day, close_day_hint, keyboard, refreshes, network, network_action, send_token_to_line, send_to, no_name, badge_priority, badge_away, badge_away_expired, source_desk, source_qr, undo_what, undo_what_token, undo_nothing, undo_add_walk_in, undo_add_emergency, undo_close_day, undo_reset_day, day_closed, reception_of, nobody_seen, stall, delay_banner, delay_banner_note, row_skip, row_cancel, row_recall, row_slip, print_slip, print_slip_key, slip_paper, sent_to, the_other_line, enter_name, walkin_added, walkin_added_line, emergency_added, emergency_added_line, delay_set, delay_set_queued, delay_cleared, minutes_invalid, close_day_confirm, day_closed_notice,
 }
 
 #[cfg(test)]

@@ -199,6 +199,8 @@ pub struct TokenStatusRow {
     pub delay_note: Option<String>,
     pub delay_until: Option<DateTime<Utc>>,
     pub hold_minutes: i32,
+    /// When the patient joined.
+    pub created_at: DateTime<Utc>,
 }
 
 impl TokenStatusRow {
@@ -233,6 +235,7 @@ impl TokenStatusRow {
             delay_note: row.get("delay_note"),
             delay_until: row.get("delay_until"),
             hold_minutes: row.get("hold_minutes"),
+            created_at: row.get("created_at"),
         }
     }
 }
@@ -245,7 +248,7 @@ pub async fn token_status(db: &impl GenericClient, token_id: Uuid) -> ApiResult<
                     eta_max_minutes, business_name, updated_at, business_slug, language, is_priority, \
                     joined_people_ahead, feedback_given, session_status, progress_percent, overtaken_by, \
                     token_label, queue_id, queue_name, room_name, now_serving_label, held_until, hold_state, \
-                    reminder_position, delay_minutes, delay_note, delay_until, hold_minutes \
+                    reminder_position, delay_minutes, delay_note, delay_until, hold_minutes, created_at \
              FROM qlink.token_status($1)",
         )
         .await?;

@@ -87,6 +87,27 @@
     return b;
   }
 
+  // Slips: printed by the browser on this desk's paper (kept on this computer).
+  var paper = $('slip-paper');
+  if (paper) {
+    try { paper.value = window.localStorage.getItem('qlink.slip-paper') || '80'; } catch (e) { /* private mode */ }
+    paper.addEventListener('change', function () {
+      try { window.localStorage.setItem('qlink.slip-paper', paper.value); } catch (e) { /* private mode */ }
+      if (lastAdded) $('print-slip').href = slipUrl(lastAdded);
+    });
+  }
+  var lastAdded = null;
+  function slipUrl(id) {
+    return '/t/' + encodeURIComponent(id) + '/slip?print=1&paper=' + encodeURIComponent(paper ? paper.value : '80');
+  }
+  function slipLink(id) {
+    var a = el('a', 'small button secondary slip-link', T.row_slip);
+    a.href = slipUrl(id);
+    a.target = '_blank';
+    a.rel = 'noopener';
+    return a;
+  }
+
   function tokenRow(t, buttons) {
     var li = el('li');
     li.setAttribute('data-token-id', t.token_id);
@@ -193,10 +214,11 @@
     fill('waiting-list', 'waiting-empty', q.tokens.filter(function (t) { return t.status === 'WAITING'; }), function (t) {
       var buttons = [rowButton(T.row_skip, 'SKIP', t), rowButton(T.row_cancel, 'CANCEL', t)];
       if (lines) buttons.push(transferSelect(t));
+      buttons.push(slipLink(t.token_id));
       return buttons;
     });
     fill('skipped-list', 'skipped-empty', q.tokens.filter(function (t) { return t.status === 'SKIPPED'; }), function (t) {
-      return [rowButton(T.row_recall, 'RECALL', t, 'primary')];
+      return [rowButton(T.row_recall, 'RECALL', t, 'primary'), slipLink(t.token_id)];
     });
     updateButtons();
   }
@@ -291,7 +313,9 @@
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
     var tag = (event.target.tagName || '').toLowerCase();
     if (tag === 'input' || tag === 'textarea' || tag === 'select' || event.target.isContentEditable) return;
-    var target = { n: 'next', s: 'served', k: 'skip' }[(event.key || '').toLowerCase()];
+    var key = (event.key || '').toLowerCase();
+    if (key === 'p' && lastAdded) { event.preventDefault(); window.open(slipUrl(lastAdded), '_blank', 'noopener'); return; }
+    var target = { n: 'next', s: 'served', k: 'skip' }[key];
     if (target && !$(target).disabled) { event.preventDefault(); $(target).click(); }
   });
 
@@ -314,6 +338,10 @@
       var args = { label: res.data.token_label || res.data.token_number, name: name, line: res.data.queue_name };
       var withLine = !!(line && res.data.queue_name);
       notice(fmt(emergency ? (withLine ? T.emergency_added_line : T.emergency_added) : (withLine ? T.walkin_added_line : T.walkin_added), args));
+      lastAdded = res.data.token_id;
+      var print = $('print-slip');
+      print.href = slipUrl(lastAdded);
+      print.hidden = false;
     });
   });
 

@@ -292,6 +292,35 @@ impl Browser {
         self.client.get_alert_text().await.ok()
     }
 
+    /// Lays the page out as it prints (CSS print media, through Chromium's DevTools
+    /// protocol: WebDriver has no command for it). It stays so across navigations.
+    pub async fn emulate_print(&self) {
+        let cmd = Cdp { cmd: "Emulation.setEmulatedMedia", params: json!({ "media": "print" }) };
+        self.client.issue_cmd(cmd).await.unwrap_or_else(|e| panic!("[{}] print media: {e}", self.name));
+    }
+
+    /// The viewport as greyscale pixels (width, height, one byte each): for reading a QR code.
+    pub async fn grey_screenshot(&self) -> (usize, usize, Vec<u8>) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().expect("a PNG");
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("a frame");
+        let channels = info.color_type.samples();
+        let (w, h) = (info.width as usize, info.height as usize);
+        let grey = (0..w * h)
+            .map(|i| {
+                let (y, x) = (i / w, i % w);
+                let p = &buf[y * info.line_size + x * channels..];
+                if channels >= 3 {
+                    ((u32::from(p[0]) * 30 + u32::from(p[1]) * 59 + u32::from(p[2]) * 11) / 100) as u8
+                } else {
+                    p[0]
+                }
+            })
+            .collect();
+        (w, h, grey)
+    }
+
     /// Saves a PNG screenshot under [`shots_dir`] and returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let path = shots_dir().join(format!("{}-{}.png", sanitize(&self.name), sanitize(name)));
@@ -311,4 +340,25 @@ impl Browser {
 
 fn sanitize(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(60).collect()
+}
+
+/// A Chrome DevTools Protocol command, sent through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &reqwest::Url,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _request_url: &reqwest::Url) -> (axum::http::Method, Option<String>) {
+        (axum::http::Method::POST, Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()))
+    }
 }

@@ -1028,6 +1028,100 @@ async fn the_desk_and_the_panel_share_one_helper_script() {
 
 /// The reception dashboard in Hindi (SPEC §12): the login, the dashboard and what its
 /// script writes, chosen on the page and kept through the login; English stays the default.
+/// The QR code in a screenshot, read.
+fn read_qr(shot: (usize, usize, Vec<u8>)) -> String {
+    let (w, h, grey) = shot;
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| grey[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the slip");
+    grids[0].decode().expect("a readable QR code").1
+}
+
+/// A patient without a smartphone leaves with a slip: printed (print media) on a 58 mm and
+/// an 80 mm receipt roll, every part of it is on the paper, the Print button is not, and its
+/// QR code reads as the token's tracking link; in the patient's language.
+#[tokio::test]
+async fn the_slip_prints_on_58_and_80_mm_rolls_and_its_qr_is_the_tracking_link() {
+    let app = spawn_app().await;
+    app.clinic("slips").await;
+    app.take_token("slips", "Asha", "9876543210").await;
+    let token = app.take_token("slips", "Bala", "9876543211").await;
+    let id = token["token_id"].as_str().unwrap();
+    // 58 mm and 80 mm at 96 CSS pixels per inch.
+    for (paper, width) in [("58", 219), ("80", 302)] {
+        let b = Browser::start(&format!("slip-{paper}"), Size { width, height: 900 }).await;
+        b.emulate_print().await;
+        b.goto(&app.url(&format!("/t/{id}/slip?paper={paper}"))).await;
+        b.wait_visible("#slip-qr").await;
+        assert_eq!(b.js("return matchMedia('print').matches;", vec![]).await, json!(true));
+        for part in
+            ["#slip-clinic", "#slip-label", "#slip-joined", "#slip-ahead", "#slip-eta", "#slip-qr", "#slip-scan"]
+        {
+            assert!(b.visible(part).await, "{paper} mm: {part} is not on the slip");
+        }
+        assert!(!b.visible("#slip-print").await, "{paper} mm: the Print button is printed");
+        assert_eq!(b.text("#slip-label").await, "2");
+        assert_eq!(b.text("#slip-ahead").await, "1 person ahead of you");
+        assert!(b.text("#slip-joined").await.starts_with("Joined at "), "{}", b.text("#slip-joined").await);
+        let outside = b
+            .js(
+                "var w = document.documentElement.clientWidth; \
+                 return Array.from(document.querySelectorAll('#slip *')).filter(function (e) { \
+                     var r = e.getBoundingClientRect(); \
+                     return r.width > 0 && (r.left < -0.5 || r.right > w + 0.5); }).map(function (e) { return e.id || e.tagName; });",
+                vec![],
+            )
+            .await;
+        assert_eq!(outside, json!([]), "{paper} mm: wider than the paper");
+        assert_eq!(read_qr(b.grey_screenshot().await), format!("{}/t/{id}", app.base), "{paper} mm");
+        b.screenshot(&format!("slip-{paper}")).await;
+        b.close().await;
+    }
+    // In the patient's language (or the one asked for), and a clear error for bad input.
+    let hindi = plain().get(app.url(&format!("/t/{id}/slip?lang=hi&paper=a6"))).send().await.unwrap();
+    assert_eq!(hindi.status(), 200);
+    let page = hindi.text().await.unwrap();
+    assert!(page.contains("जुड़ने का समय") && page.contains("फ़ोन पर अपनी बारी"), "the slip in Hindi: {page}");
+    assert!(page.contains("<svg"), "the A6 slip has its QR code");
+    let bad = plain().get(app.url(&format!("/t/{id}/slip?paper=a4"))).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let unknown = plain().get(app.url(&format!("/t/{}/slip", uuid::Uuid::new_v4()))).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+/// The desk prints a slip for the walk-in it just added, with one key (P), on the paper it
+/// chose, and can reprint any waiting or skipped patient's slip.
+#[tokio::test]
+async fn the_desk_prints_a_slip_for_each_walk_in_with_one_key() {
+    let app = spawn_app().await;
+    app.clinic("slip-desk").await;
+    let qr = app.take_token("slip-desk", "Chitra", "9876543212").await;
+    let desk = staff_desk(&app, "slip-desk", DESK).await;
+    desk.wait_visible(&format!("#waiting-list a.slip-link[href^='/t/{}/slip']", qr["token_id"].as_str().unwrap()))
+        .await;
+    assert!(!desk.visible("#print-slip").await, "nothing to print before a walk-in");
+    desk.js(
+        "var p = document.getElementById('slip-paper'); p.value = '58'; p.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await;
+    desk.fill("#add-name", "Gita").await;
+    desk.click("#add-walkin").await;
+    desk.wait_visible("#print-slip").await;
+    let walk_in: String =
+        app.db.query_one("SELECT id::text FROM qlink.tokens WHERE patient_name = 'Gita'", &[]).await.unwrap().get(0);
+    let href = desk.js("return document.getElementById('print-slip').getAttribute('href');", vec![]).await;
+    assert_eq!(href, json!(format!("/t/{walk_in}/slip?print=1&paper=58")));
+    let before = desk.client.windows().await.unwrap().len();
+    desk.press("p").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while desk.client.windows().await.unwrap().len() == before {
+        assert!(std::time::Instant::now() < deadline, "P opened no slip");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    desk.close().await;
+}
+
 #[tokio::test]
 async fn the_reception_dashboard_speaks_hindi() {
     let app = spawn_app().await;

@@ -202,3 +202,9 @@ button_status = আমার অবস্থা
 button_cancel = টোকেন বাতিল করুন
 button_stop = মেসেজ বন্ধ করুন
 button_late = আমার দেরি হবে
+
+## Printed slip
+slip_joined = যোগ দেওয়ার সময়: { $time }
+slip_scan = ফোনে আপনার পালা দেখতে স্ক্যান করুন
+slip_print = প্রিন্ট করুন
+slip_room = ঘর: { $room }

@@ -203,3 +203,9 @@ button_status = My status
 button_cancel = Cancel my token
 button_stop = Stop messages
 button_late = I will be late
+
+## Printed slip
+slip_joined = Joined at { $time }
+slip_scan = Scan to follow your turn on a phone
+slip_print = Print
+slip_room = Room: { $room }

@@ -202,3 +202,9 @@ button_status = મારી સ્થિતિ
 button_cancel = મારો ટોકન રદ કરો
 button_stop = મેસેજ બંધ કરો
 button_late = મને મોડું થશે
+
+## Printed slip
+slip_joined = જોડાવાનો સમય: { $time }
+slip_scan = ફોન પર તમારો વારો જોવા માટે સ્કેન કરો
+slip_print = પ્રિન્ટ કરો
+slip_room = રૂમ: { $room }

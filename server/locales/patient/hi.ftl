@@ -202,3 +202,9 @@ button_status = मेरी स्थिति
 button_cancel = टोकन रद्द करें
 button_stop = संदेश बंद करें
 button_late = मुझे देर होगी
+
+## Printed slip
+slip_joined = जुड़ने का समय: { $time }
+slip_scan = फ़ोन पर अपनी बारी देखने के लिए स्कैन करें
+slip_print = प्रिंट करें
+slip_room = कमरा: { $room }

@@ -202,3 +202,9 @@ button_status = ನನ್ನ ಸ್ಥಿತಿ
 button_cancel = ಟೋಕನ್ ರದ್ದು ಮಾಡಿ
 button_stop = ಸಂದೇಶ ನಿಲ್ಲಿಸಿ
 button_late = ನನಗೆ ತಡವಾಗುತ್ತದೆ
+
+## Printed slip
+slip_joined = ಸೇರಿದ ಸಮಯ: { $time }
+slip_scan = ನಿಮ್ಮ ಸರದಿಯನ್ನು ಫೋನಿನಲ್ಲಿ ನೋಡಲು ಸ್ಕ್ಯಾನ್ ಮಾಡಿ
+slip_print = ಮುದ್ರಿಸಿ
+slip_room = ಕೊಠಡಿ: { $room }

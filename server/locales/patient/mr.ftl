@@ -202,3 +202,9 @@ button_status = माझी स्थिती
 button_cancel = माझे टोकन रद्द करा
 button_stop = मेसेज बंद करा
 button_late = मला उशीर होईल
+
+## Printed slip
+slip_joined = सामील झाल्याची वेळ: { $time }
+slip_scan = फोनवर तुमची पाळी पाहण्यासाठी स्कॅन करा
+slip_print = प्रिंट करा
+slip_room = खोली: { $room }

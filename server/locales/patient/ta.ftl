@@ -202,3 +202,9 @@ button_status = என் நிலை
 button_cancel = டோக்கனை ரத்து செய்
 button_stop = செய்திகளை நிறுத்து
 button_late = நான் தாமதமாக வருவேன்
+
+## Printed slip
+slip_joined = சேர்ந்த நேரம்: { $time }
+slip_scan = உங்கள் முறையை போனில் பார்க்க ஸ்கேன் செய்யுங்கள்
+slip_print = அச்சிடு
+slip_room = அறை: { $room }

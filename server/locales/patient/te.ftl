@@ -202,3 +202,9 @@ button_status = నా స్థితి
 button_cancel = టోకెన్ రద్దు చేయండి
 button_stop = మెసేజ్‌లు ఆపండి
 button_late = నేను ఆలస్యంగా వస్తాను
+
+## Printed slip
+slip_joined = చేరిన సమయం: { $time }
+slip_scan = మీ వంతును ఫోన్‌లో చూడటానికి స్కాన్ చేయండి
+slip_print = ప్రింట్ చేయండి
+slip_room = గది: { $room }

@@ -276,6 +276,8 @@ pub struct TokenStatus {
     pub delay_until: Option<DateTime<Utc>>,
     /// How long the clinic keeps a place for a patient who steps out (0: it does not).
     pub hold_minutes: i32,
+    /// When the patient joined (the printed slip shows it).
+    pub joined_at: DateTime<Utc>,
 }
 
 async fn read_status(pool: &deadpool_postgres::Pool, id: Uuid) -> ApiResult<TokenStatus> {
@@ -319,6 +321,7 @@ async fn read_status(pool: &deadpool_postgres::Pool, id: Uuid) -> ApiResult<Toke
         delay_note: row.delay_note,
         delay_until: row.delay_until,
         hold_minutes: row.hold_minutes,
+        joined_at: row.created_at,
     })
 }
 

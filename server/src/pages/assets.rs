@@ -22,6 +22,8 @@ pub enum Asset {
     /// reports.js: the operator's reports page (plans).
     ReportsJs,
     DisplayJs,
+    /// slip.js: prints the token slip when asked to.
+    SlipJs,
     Icon,
 }
 
@@ -86,6 +88,12 @@ const FILES: &[File] = &[
         name: "display.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../static/display.js"),
+    },
+    File {
+        asset: Asset::SlipJs,
+        name: "slip.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/slip.js"),
     },
     File {
         asset: Asset::Icon,

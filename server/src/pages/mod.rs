@@ -12,6 +12,7 @@ pub mod intake;
 pub mod owner;
 pub mod qr;
 pub mod reports;
+pub mod slip;
 pub mod staff;
 pub mod track;
 
@@ -47,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/t/{id}/return", axum::routing::post(track::return_back))
         .route("/t/{id}/reminder", axum::routing::post(track::reminder))
         .route("/t/{id}/feedback", axum::routing::post(track::feedback))
+        .route("/t/{id}/slip", get(slip::page))
         .route("/staff", get(staff::staff_page))
         .route("/admin", get(staff::admin_page))
         .route("/owner", get(owner::owner_page))

@@ -80,7 +80,7 @@ pub fn svg_markup(code: &QrCode, size: u32) -> String {
 }
 
 /// The SVG for embedding in a page: without the XML declaration, labelled for screen readers.
-fn inline_svg(code: &QrCode, size: u32) -> String {
+pub fn inline_svg(code: &QrCode, size: u32) -> String {
     let svg = svg_markup(code, size);
     let svg = svg.split_once("?>").map(|(_, rest)| rest.to_string()).unwrap_or(svg);
     svg.replacen("<svg ", "<svg role=\"img\" aria-label=\"QR code\" ", 1)

@@ -129,6 +129,7 @@ const SCRIPT_KEYS: &[D] = &[
     D::row_skip,
     D::row_cancel,
     D::row_recall,
+    D::row_slip,
     D::sent_to,
     D::the_other_line,
     D::enter_name,
@@ -499,6 +500,14 @@ fn desk_body(lang: Lang, desk: &Desk, room_queues: &[Uuid]) -> Markup {
                     }
                     p.small-print { (t(D::emergency_hint)) }
                 }
+                // A slip for the patient just added (P), on this desk's printer's paper.
+                div.row.slip-row {
+                    a #print-slip .button.secondary target="_blank" rel="noopener" hidden { (t(D::print_slip)) }
+                    div { label for="slip-paper" { (t(D::slip_paper)) }
+                          select #slip-paper {
+                              option value="80" { "80 mm" } option value="58" { "58 mm" } option value="a6" { "A6" }
+                          } }
+                }
             }
             section.delay {
                 h2 { (t(D::delay_heading)) }
@@ -528,7 +537,7 @@ fn desk_body(lang: Lang, desk: &Desk, room_queues: &[Uuid]) -> Markup {
             }
             p.shortcuts.small-print {
                 (t(D::keyboard)) " " kbd { "N" } " = " (t(D::action_next)) ", " kbd { "S" } " = " (t(D::action_served))
-                ", " kbd { "K" } " = " (t(D::action_skip)) ". " (t(D::refreshes))
+                ", " kbd { "K" } " = " (t(D::action_skip)) ", " kbd { "P" } " = " (t(D::print_slip_key)) ". " (t(D::refreshes))
             }
     }
 }

@@ -122,7 +122,7 @@ pub async fn page(
     html_response(StatusCode::OK, Cache::NoCache, render(&raw_id, &status, lang, &naming))
 }
 
-fn status_title(lang: Lang, status: &str) -> &'static str {
+pub fn status_title(lang: Lang, status: &str) -> &'static str {
     match status {
         "SERVING" => lang.t(K::st_serving),
         "SERVED" => lang.t(K::st_served),
