@@ -129,16 +129,9 @@ pub async fn page(
 
 fn render(s: &TokenStatus, facts: &Facts, code: &QrCode, paper: Paper, print: bool, lang: Lang) -> Markup {
     let waiting = s.status == "WAITING";
-    let ahead = match s.people_ahead {
-        Some(0) | None => lang.t(K::you_are_next).to_string(),
-        Some(1) => lang.t(K::one_ahead).to_string(),
-        Some(n) => lang.tf(K::people_ahead, &[("n", &n.to_string())]),
-    };
-    let eta = match (s.people_ahead, s.eta_min_minutes, s.eta_max_minutes) {
-        (Some(0), _, _) => Some(lang.t(K::eta_soon).to_string()),
-        (_, Some(lo), Some(hi)) => Some(lang.tf(K::eta, &[("lo", &lo.to_string()), ("hi", &hi.to_string())])),
-        _ => None,
-    };
+    // The same words as the tracking page at this moment.
+    let ahead = super::track::ahead_text(lang, s.people_ahead);
+    let eta = super::track::eta_text(lang, s);
     let (hour, minute) = facts.joined;
     let body = html! {
         main #slip .slip data-print=(if print { "1" } else { "0" }) {
@@ -150,7 +143,7 @@ fn render(s: &TokenStatus, facts: &Facts, code: &QrCode, paper: Paper, print: bo
             p #slip-joined .slip-joined { (lang.tf(K::slip_joined, &[("time", &lang.clock(hour, minute))])) }
             @if waiting {
                 p #slip-ahead .slip-ahead { (ahead) }
-                @if let Some(eta) = &eta { p #slip-eta .slip-eta { (lang.t(K::eta_label)) ": " (eta) } }
+                p #slip-eta .slip-eta { (lang.t(K::eta_label)) ": " (eta) }
             } @else {
                 p #slip-status .slip-ahead { (super::track::status_title(lang, &s.status)) }
             }

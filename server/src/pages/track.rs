@@ -141,7 +141,7 @@ fn done_body(lang: Lang, status: &str) -> &'static str {
     }
 }
 
-fn ahead_text(lang: Lang, people_ahead: Option<i32>) -> String {
+pub fn ahead_text(lang: Lang, people_ahead: Option<i32>) -> String {
     match people_ahead {
         Some(0) | None => lang.t(K::you_are_next).to_string(),
         Some(1) => lang.t(K::one_ahead).to_string(),
@@ -149,7 +149,7 @@ fn ahead_text(lang: Lang, people_ahead: Option<i32>) -> String {
     }
 }
 
-fn eta_text(lang: Lang, s: &TokenStatus) -> String {
+pub fn eta_text(lang: Lang, s: &TokenStatus) -> String {
     match (s.people_ahead, s.eta_min_minutes, s.eta_max_minutes) {
         (Some(0), _, _) => lang.t(K::eta_soon).to_string(),
         (_, Some(lo), Some(hi)) => lang.tf(K::eta, &[("lo", &lo.to_string()), ("hi", &hi.to_string())]),
