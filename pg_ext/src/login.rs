@@ -222,11 +222,6 @@ fn password_matches(password: &str, stored: &str) -> bool {
         .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-/// One hit in a window of `seconds`, if fewer than `max` were accepted in it.
-fn hit(client: &mut SpiClient<'_>, key: &str, max: i64, seconds: i32, now: TimestampWithTimeZone) -> QResult<bool> {
-    ratelimit::hit_within(client, key, max, seconds, now)
-}
-
 /// A login: the password is checked and, if right, a session is stored under
 /// `session_digest` (the SHA-256 of the secret the browser will hold) for `ttl`. The
 /// outcome is a row, not an error, so that the attempt counts even when refused:
@@ -274,27 +269,22 @@ pub fn login(
             let now = crate::clock::now(client)?;
             if let Some(ip) = ip.as_ref() {
                 let source = ratelimit::source_of(ip);
-                let from_here = hit(client, &format!("login:ip:{source}"), PER_ADDRESS, WINDOW_SECONDS, now)?
-                    && hit(
-                        client,
-                        &format!("login:email-ip:{email}:{source}"),
-                        PER_EMAIL_AND_ADDRESS,
-                        WINDOW_SECONDS,
-                        now,
-                    )?;
+                let from_here =
+                    ratelimit::hit_within(client, &format!("login:ip:{source}"), PER_ADDRESS, WINDOW_SECONDS, now)?
+                        && ratelimit::hit_within(
+                            client,
+                            &format!("login:email-ip:{email}:{source}"),
+                            PER_EMAIL_AND_ADDRESS,
+                            WINDOW_SECONDS,
+                            now,
+                        )?;
                 if !from_here {
                     return Ok(TableIterator::once(refusal("address_limited", WINDOW_SECONDS)));
                 }
             }
             let failures_key = format!("login:failed:{email}");
-            let failures: i64 = db::value(
-                client,
-                "SELECT count(*) FROM qlink.rate_limit_hits WHERE key = $1 AND hit_at > $2 - make_interval(secs => $3)",
-                &[failures_key.as_str().into(), now.into(), f64::from(WINDOW_SECONDS).into()],
-            )?
-            .unwrap_or(0);
-            if failures >= FAILURES_BEFORE_PACING
-                && !hit(client, &format!("login:paced:{email}"), 1, PACE_SECONDS, now)?
+            if ratelimit::count_within(client, &failures_key, WINDOW_SECONDS, now)? >= FAILURES_BEFORE_PACING
+                && !ratelimit::hit_within(client, &format!("login:paced:{email}"), 1, PACE_SECONDS, now)?
             {
                 return Ok(TableIterator::once(refusal("paced", PACE_SECONDS)));
             }
@@ -302,7 +292,7 @@ pub fn login(
             let stored = found.as_ref().map_or(DUMMY_HASH, |c| c.password_hash.as_str());
             let right = password_matches(password, stored);
             let Some(user) = found.filter(|_| right) else {
-                ratelimit::hit_within(client, &failures_key, i64::MAX, WINDOW_SECONDS, now)?;
+                ratelimit::record(client, &failures_key, now)?;
                 return Ok(TableIterator::once(("wrong".to_string(), None, None, None, None, None, None, None)));
             };
             let expires =

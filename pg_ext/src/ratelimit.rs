@@ -65,8 +65,7 @@ pub fn charge_refused_intake(business_id: Option<Uuid>, client_ip: Option<Inet>)
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
             for key in [&here, &everywhere] {
-                lock_key(client, key)?;
-                record_hit(client, key, now)?;
+                record(client, key, now)?;
             }
             Ok(true)
         })
@@ -159,19 +158,27 @@ pub fn hit_within(
     now: TimestampWithTimeZone,
 ) -> QResult<bool> {
     lock_key(client, key)?;
-    if max_hits < i64::MAX {
-        let hits: i64 = db::value(
-            client,
-            "SELECT count(*) FROM qlink.rate_limit_hits WHERE key = $1 AND hit_at > $2 - make_interval(secs => $3)",
-            &[key.into(), now.into(), f64::from(seconds).into()],
-        )?
-        .unwrap_or(0);
-        if hits >= max_hits {
-            return Ok(false);
-        }
+    if count_within(client, key, seconds, now)? >= max_hits {
+        return Ok(false);
     }
     record_hit(client, key, now)?;
     Ok(true)
+}
+
+/// Records a hit for `key` whatever its count (under the key's lock, as every hit).
+pub fn record(client: &mut SpiClient<'_>, key: &str, now: TimestampWithTimeZone) -> QResult<()> {
+    lock_key(client, key)?;
+    record_hit(client, key, now)
+}
+
+/// How many hits `key` had in the last `seconds`.
+pub fn count_within(client: &SpiClient<'_>, key: &str, seconds: i32, now: TimestampWithTimeZone) -> QResult<i64> {
+    let hits: Option<i64> = db::read_value(
+        client,
+        "SELECT count(*) FROM qlink.rate_limit_hits WHERE key = $1 AND hit_at > $2 - make_interval(secs => $3)",
+        &[key.into(), now.into(), f64::from(seconds).into()],
+    )?;
+    Ok(hits.unwrap_or(0))
 }
 
 /// How many hits `key` has had within the last `window_size` (recording nothing): the
