@@ -68,16 +68,13 @@ pub async fn login(
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<Login>,
 ) -> ApiResult<Response> {
-    let email = body.email.trim().to_lowercase();
-    if email.is_empty() || email.len() > 254 || body.password.is_empty() || body.password.len() > 1024 {
-        return Err(ApiError::InvalidInput("Enter your email and password.".into()));
-    }
+    // The extension trims and lowercases the email and refuses an empty or overlong one.
     let db = app.db.get().await?;
     let secret = accounts::new_session_secret();
     let digest = accounts::session_digest(&secret);
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     let (found, expires_at) =
-        match sql::login(&db, &email, &body.password, &digest, app.session_ttl, ip, user_agent).await? {
+        match sql::login(&db, &body.email, &body.password, &digest, app.session_ttl, ip, user_agent).await? {
             sql::LoginOutcome::Ok { user, expires_at } => (user, expires_at),
             sql::LoginOutcome::Wrong => {
                 tracing::info!(%ip, "failed login");
