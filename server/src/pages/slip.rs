@@ -77,20 +77,18 @@ struct Facts {
 }
 
 async fn facts(app: &AppState, id: uuid::Uuid, status: &TokenStatus) -> Result<Facts, ApiError> {
-    let db = app.db.get().await?;
-    let clinic = crate::sql::clinic_by_slug(&db, &status.business_slug).await?;
-    let rooms = crate::sql::list_rooms(&db, clinic.business_id).await?;
-    let active: Vec<_> = rooms.iter().filter(|r| r.is_active).collect();
-    let calling: Vec<_> = active.iter().filter(|r| r.queue_ids.contains(&status.queue_id)).collect();
-    let room = match (&status.room_name, calling.as_slice()) {
-        _ if active.len() < 2 => None,
+    // What the tracking page names, by the same rule.
+    let naming = super::track::naming(app, status).await?;
+    let room = match (&status.room_name, naming.calling_rooms.as_slice()) {
+        _ if !naming.room => None,
         (Some(called), _) => Some(called.clone()),
-        (None, [only]) => Some(only.name.clone()),
+        (None, [only]) => Some(only.clone()),
         _ => None,
     };
+    let db = app.db.get().await?;
     Ok(Facts {
-        joined: crate::sql::clock_in(&db, status.joined_at, &clinic.timezone).await?,
-        line: (clinic.queue_count > 1).then(|| status.queue_name.clone()),
+        joined: crate::sql::clock_in(&db, status.joined_at, &naming.timezone).await?,
+        line: naming.line.then(|| status.queue_name.clone()),
         room,
         url: format!("{}/t/{id}", app.public_url),
     })

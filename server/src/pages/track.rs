@@ -64,15 +64,17 @@ const SCRIPT_KEYS: &[K] = &[
 /// when it has several active rooms; and the clinic's time zone, for the time a patient
 /// who stepped out is expected back.
 #[derive(Clone, Default)]
-struct Naming {
-    line: bool,
-    room: bool,
-    timezone: String,
+pub(super) struct Naming {
+    pub(super) line: bool,
+    pub(super) room: bool,
+    pub(super) timezone: String,
     /// The hold's end as the clinic's clock shows it (hour, minute).
-    held_until: Option<(u32, u32)>,
+    pub(super) held_until: Option<(u32, u32)>,
+    /// The active rooms that call from the token's line (the slip names the only one).
+    pub(super) calling_rooms: Vec<String>,
 }
 
-async fn naming(app: &AppState, status: &TokenStatus) -> Result<Naming, ApiError> {
+pub(super) async fn naming(app: &AppState, status: &TokenStatus) -> Result<Naming, ApiError> {
     let db = app.db.get().await?;
     let clinic = crate::sql::clinic_by_slug(&db, &status.business_slug).await?;
     let rooms = crate::sql::list_rooms(&db, clinic.business_id).await?;
@@ -85,6 +87,11 @@ async fn naming(app: &AppState, status: &TokenStatus) -> Result<Naming, ApiError
         room: rooms.iter().filter(|r| r.is_active).count() > 1,
         timezone: clinic.timezone,
         held_until,
+        calling_rooms: rooms
+            .into_iter()
+            .filter(|r| r.is_active && r.queue_ids.contains(&status.queue_id))
+            .map(|r| r.name)
+            .collect(),
     })
 }
 
