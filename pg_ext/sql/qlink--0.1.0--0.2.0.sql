@@ -277,7 +277,8 @@ CREATE  FUNCTION "clinic_report"(
 	"messages_failed" INT,  /* i32 */
 	"max_waiting" INT,  /* i32 */
 	"live" bool,  /* bool */
-	"tokens_whatsapp" INT  /* i32 */
+	"tokens_whatsapp" INT,  /* i32 */
+	"tokens_kiosk" INT  /* i32 */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -301,6 +302,17 @@ STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'clinic_sender_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::admin::clinic_slug
+CREATE  FUNCTION "clinic_slug"(
+	"business_id" uuid /* Option < Uuid > */
+) RETURNS TEXT /* Result < String, ErrorReport > */
+STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'clinic_slug_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -334,6 +346,19 @@ STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'clinic_today_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::kiosk::close_kiosk
+CREATE  FUNCTION "close_kiosk"(
+	"kiosk_id" uuid, /* Option < Uuid > */
+	"business_id" uuid DEFAULT NULL, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
+) RETURNS bool /* Result < bool, ErrorReport > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'close_kiosk_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -518,7 +543,8 @@ CREATE  FUNCTION "display_state"(
 	"next_labels" TEXT[],  /* Vec < String > */
 	"rooms" jsonb,  /* JsonB */
 	"away_labels" TEXT[],  /* Vec < String > */
-	"display_languages" TEXT[]  /* Vec < String > */
+	"display_languages" TEXT[],  /* Vec < String > */
+	"lines" jsonb  /* JsonB */
 )
 STABLE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -664,6 +690,69 @@ AS 'qlink-0.2.0', 'hourly_arrivals_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- qlink::kiosk::kiosk_create_token
+CREATE  FUNCTION "kiosk_create_token"(
+	"secret_hash" bytea, /* :: std :: option :: Option < Vec < u8 > > */
+	"patient_name" TEXT, /* Option < & str > */
+	"patient_phone" TEXT DEFAULT NULL, /* Option < & str > */
+	"language" TEXT DEFAULT NULL, /* Option < & str > */
+	"queue_id" uuid DEFAULT NULL /* Option < Uuid > */
+) RETURNS TABLE (
+	"token_id" uuid,  /* Uuid */
+	"token_number" INT,  /* i32 */
+	"status" TEXT,  /* String */
+	"queue_position" INT,  /* Option < i32 > */
+	"eta_min_minutes" INT,  /* Option < i32 > */
+	"eta_max_minutes" INT,  /* Option < i32 > */
+	"token_label" TEXT,  /* String */
+	"queue_id" uuid,  /* Uuid */
+	"queue_name" TEXT  /* String */
+)
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'kiosk_create_token_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::kiosk::kiosk_session
+CREATE  FUNCTION "kiosk_session"(
+	"secret_hash" bytea /* :: std :: option :: Option < Vec < u8 > > */
+) RETURNS TABLE (
+	"kiosk_id" uuid,  /* Uuid */
+	"business_id" uuid,  /* Uuid */
+	"slug" TEXT,  /* String */
+	"clinic_name" TEXT,  /* String */
+	"paper" TEXT,  /* String */
+	"expires_at" timestamp with time zone  /* TimestampWithTimeZone */
+)
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'kiosk_session_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::kiosk::list_kiosks
+CREATE  FUNCTION "list_kiosks"(
+	"business_id" uuid, /* Option < Uuid > */
+	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
+) RETURNS TABLE (
+	"kiosk_id" uuid,  /* Uuid */
+	"opened_by_email" TEXT,  /* String */
+	"paper" TEXT,  /* String */
+	"created_at" timestamp with time zone,  /* TimestampWithTimeZone */
+	"expires_at" timestamp with time zone,  /* TimestampWithTimeZone */
+	"last_join_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"user_agent" TEXT  /* Option < String > */
+)
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'list_kiosks_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- qlink::billing::list_plans
 CREATE  FUNCTION "list_plans"(
 	"login" bytea DEFAULT NULL /* :: std :: option :: Option < Vec < u8 > > */
@@ -775,6 +864,32 @@ SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'qlink-0.2.0', 'login_session_user_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- qlink::kiosk::open_kiosk
+CREATE  FUNCTION "open_kiosk"(
+	"email" TEXT, /* Option < & str > */
+	"password" TEXT, /* Option < & str > */
+	"secret_hash" bytea, /* :: std :: option :: Option < Vec < u8 > > */
+	"business_id" uuid, /* Option < Uuid > */
+	"ttl" interval, /* Option < Interval > */
+	"paper" TEXT DEFAULT '80', /* Option < & str > */
+	"ip" inet DEFAULT NULL, /* Option < Inet > */
+	"user_agent" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"outcome" TEXT,  /* String */
+	"retry_after_seconds" INT,  /* Option < i32 > */
+	"kiosk_id" uuid,  /* Option < Uuid > */
+	"business_id" uuid,  /* Option < Uuid > */
+	"slug" TEXT,  /* Option < String > */
+	"paper" TEXT,  /* Option < String > */
+	"expires_at" timestamp with time zone  /* Option < TimestampWithTimeZone > */
+)
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'qlink-0.2.0', 'open_kiosk_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

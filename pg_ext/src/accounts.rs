@@ -473,7 +473,7 @@ pub fn end_login_session(token_hash: Option<Vec<u8>>) -> Result<bool, ErrorRepor
     })
 }
 
-/// Housekeeping: deletes expired login sessions.
+/// Housekeeping: deletes expired login sessions and kiosk sign-ins; how many.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn prune_login_sessions() -> Result<i64, ErrorReport> {
@@ -482,7 +482,9 @@ pub fn prune_login_sessions() -> Result<i64, ErrorReport> {
             let now = crate::clock::now(client)?;
             Ok(db::value(
                 client,
-                "WITH gone AS (DELETE FROM qlink.login_sessions WHERE expires_at <= $1 RETURNING 1) SELECT count(*) FROM gone",
+                "WITH sessions AS (DELETE FROM qlink.login_sessions WHERE expires_at <= $1 RETURNING 1), \
+                      kiosks AS (DELETE FROM qlink.kiosks WHERE expires_at <= $1 RETURNING 1) \
+                 SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM kiosks)",
                 &[now.into()],
             )?
             .unwrap_or(0))

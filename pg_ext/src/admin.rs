@@ -354,6 +354,20 @@ pub fn settings_schema() -> TableIterator<
     }))
 }
 
+/// A clinic's slug (public: its QR code carries it), for the links a desk shows (the
+/// kiosk's address). Unknown: P0002 `clinic_not_found`.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+pub fn clinic_slug(business_id: Option<Uuid>) -> Result<String, ErrorReport> {
+    run(|| {
+        let id = business_id.ok_or_else(|| refused(Reason::ClinicNotFound))?;
+        Spi::connect(|client| {
+            db::read_value(client, "SELECT slug FROM qlink.businesses WHERE id = $1", &[id.into()])?
+                .ok_or_else(|| refused(Reason::ClinicNotFound))
+        })
+    })
+}
+
 /// The public face of a clinic, by its slug: what the intake page needs. Over all its
 /// lines: `queue_count` > 1 means the patient picks one (`list_queues`).
 #[pg_extern(stable, security_definer)]

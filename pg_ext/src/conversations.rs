@@ -575,6 +575,7 @@ fn join(
         language,
         staff_id: None,
         queue_id: queue_id.flatten(),
+        kiosk_id: None,
     };
     match queue::create_in(client, &intake, now) {
         Ok(created) => {

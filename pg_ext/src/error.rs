@@ -74,6 +74,7 @@ pub enum Reason {
     OwnerSettingForbidden,
     LoginRequired,
     LoginForbidden,
+    KioskSignedOut,
     // 55000: the state does not allow it.
     NothingToUndo,
     UndoTokensChanged,
@@ -111,12 +112,13 @@ pub enum Reason {
     IpLimit,
     PhoneLimit,
     DailyTokenLimit,
+    KioskLimit,
 }
 
 impl Reason {
     /// Every reason, for the documentation test.
     #[cfg(test)]
-    pub const ALL: [Reason; 94] = [
+    pub const ALL: [Reason; 96] = [
         Reason::InvalidName,
         Reason::InvalidPhone,
         Reason::InvalidSource,
@@ -176,6 +178,7 @@ impl Reason {
         Reason::OwnerSettingForbidden,
         Reason::LoginRequired,
         Reason::LoginForbidden,
+        Reason::KioskSignedOut,
         Reason::NothingToUndo,
         Reason::UndoTokensChanged,
         Reason::NobodyServing,
@@ -211,6 +214,7 @@ impl Reason {
         Reason::IpLimit,
         Reason::PhoneLimit,
         Reason::DailyTokenLimit,
+        Reason::KioskLimit,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -270,6 +274,7 @@ impl Reason {
             Reason::OwnerSettingForbidden => "owner_setting_forbidden",
             Reason::LoginRequired => "login_required",
             Reason::LoginForbidden => "login_forbidden",
+            Reason::KioskSignedOut => "kiosk_signed_out",
             Reason::NothingToUndo => "nothing_to_undo",
             Reason::UndoTokensChanged => "undo_tokens_changed",
             Reason::NobodyServing => "nobody_serving",
@@ -309,6 +314,7 @@ impl Reason {
             Reason::IpLimit => "ip_limit",
             Reason::PhoneLimit => "phone_limit",
             Reason::DailyTokenLimit => "daily_token_limit",
+            Reason::KioskLimit => "kiosk_limit",
         }
     }
 
@@ -366,14 +372,15 @@ impl Reason {
             | StaffPinnedElsewhere
             | OwnerSettingForbidden
             | LoginRequired
-            | LoginForbidden => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            | LoginForbidden
+            | KioskSignedOut => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             NothingToUndo | UndoTokensChanged | NobodyServing | NotTheServingPatient | NotSkippable | NotRecallable
             | NotCancellable | TokenDayOver | FeedbackTooEarly | FeedbackAlreadyGiven | ResetWhileServing
             | DeleteLiveQueue | SlugTaken | EmailTaken | PrefixTaken | RoomNameTaken | LastActiveQueue
             | RoomServing | RoomInactive | QueueInactive | NotTransferable | TransferSameQueue | QueueWithoutRoom
             | LastActiveRoom | PlanCodeTaken | NotHoldable | AlreadyHeld | HoldExpired | HoldsDisabled | NotHeld
             | NotWaiting | RemindersOff => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            IpLimit | PhoneLimit | DailyTokenLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            IpLimit | PhoneLimit | DailyTokenLimit | KioskLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         }
     }
 
@@ -416,6 +423,8 @@ impl Reason {
             StaffPinnedElsewhere => "This login works in another room.",
             LoginRequired => "Please log in.",
             LoginForbidden => "This login may not do that.",
+            KioskSignedOut => "This kiosk is signed out. A staff member signs in on it to open it again.",
+            KioskLimit => "This kiosk has taken many tokens in the last few minutes. Please wait a moment or ask at the reception.",
             InvalidPrefix => "A prefix is 0 to 3 capital letters (A, B, DR …).",
             InvalidQueueName => "A queue's name must be 1–80 characters.",
             InvalidRoomName => "A room's name must be 1–40 characters.",

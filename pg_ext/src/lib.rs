@@ -23,6 +23,7 @@ mod db;
 mod error;
 mod eta;
 mod holds;
+mod kiosk;
 mod login;
 mod model;
 mod outbox;

@@ -254,46 +254,19 @@ pub fn login(
     ErrorReport,
 > {
     run(|| {
-        let email = email.unwrap_or("").trim().to_lowercase();
-        let password = password.unwrap_or("");
-        if email.is_empty() || email.len() > 254 || password.is_empty() || password.len() > 1024 {
-            return Err(refuse(Reason::InvalidArgument, "Enter your email and password."));
-        }
+        let (email, password) = credentials(email, password)?;
         let digest = session_digest
             .filter(|d| d.len() == 32)
             .ok_or_else(|| refuse(Reason::InvalidArgument, "session_digest must be 32 bytes (SHA-256)."))?;
         let ttl = ttl.ok_or_else(|| refuse(Reason::InvalidArgument, "ttl is required."))?;
-        let refusal =
-            |outcome: &str, seconds: i32| (outcome.to_string(), Some(seconds), None, None, None, None, None, None);
         Spi::connect_mut(|client| {
             let now = crate::clock::now(client)?;
-            if let Some(ip) = ip.as_ref() {
-                let source = ratelimit::source_of(ip);
-                let from_here =
-                    ratelimit::hit_within(client, &format!("login:ip:{source}"), PER_ADDRESS, WINDOW_SECONDS, now)?
-                        && ratelimit::hit_within(
-                            client,
-                            &format!("login:email-ip:{email}:{source}"),
-                            PER_EMAIL_AND_ADDRESS,
-                            WINDOW_SECONDS,
-                            now,
-                        )?;
-                if !from_here {
-                    return Ok(TableIterator::once(refusal("address_limited", WINDOW_SECONDS)));
+            let user = match authenticate(client, &email, password, ip.as_ref(), now)? {
+                Attempt::Right(user) => user,
+                other => {
+                    let (outcome, seconds) = other.outcome();
+                    return Ok(TableIterator::once((outcome, seconds, None, None, None, None, None, None)));
                 }
-            }
-            let failures_key = format!("login:failed:{email}");
-            if ratelimit::count_within(client, &failures_key, WINDOW_SECONDS, now)? >= FAILURES_BEFORE_PACING
-                && !ratelimit::hit_within(client, &format!("login:paced:{email}"), 1, PACE_SECONDS, now)?
-            {
-                return Ok(TableIterator::once(refusal("paced", PACE_SECONDS)));
-            }
-            let found = candidate(client, &email)?;
-            let stored = found.as_ref().map_or(DUMMY_HASH, |c| c.password_hash.as_str());
-            let right = password_matches(password, stored);
-            let Some(user) = found.filter(|_| right) else {
-                ratelimit::record(client, &failures_key, now)?;
-                return Ok(TableIterator::once(("wrong".to_string(), None, None, None, None, None, None, None)));
             };
             let expires =
                 crate::accounts::store_session(client, &digest, user.staff_id, ttl, ip.as_ref(), user_agent, now)?;
@@ -309,6 +282,80 @@ pub fn login(
             )))
         })
     })
+}
+
+/// The email (trimmed, lowercased) and password of a login form, or a clear refusal.
+pub fn credentials<'a>(email: Option<&str>, password: Option<&'a str>) -> QResult<(String, &'a str)> {
+    let email = email.unwrap_or("").trim().to_lowercase();
+    let password = password.unwrap_or("");
+    if email.is_empty() || email.len() > 254 || password.is_empty() || password.len() > 1024 {
+        return Err(refuse(Reason::InvalidArgument, "Enter your email and password."));
+    }
+    Ok((email, password))
+}
+
+/// How a password check ended.
+pub enum Attempt {
+    Right(Candidate),
+    /// Wrong email or password: one answer for both.
+    Wrong,
+    /// Too many attempts from this address.
+    AddressLimited,
+    /// This email failed often lately.
+    Paced,
+}
+
+impl Attempt {
+    /// The outcome a refused attempt answers, and when to try again.
+    pub fn outcome(&self) -> (String, Option<i32>) {
+        match self {
+            Attempt::Right(_) => ("ok".into(), None),
+            Attempt::Wrong => ("wrong".into(), None),
+            Attempt::AddressLimited => ("address_limited".into(), Some(WINDOW_SECONDS)),
+            Attempt::Paced => ("paced".into(), Some(PACE_SECONDS)),
+        }
+    }
+}
+
+/// Checks a password under the login throttle (the one rule for the staff login and a
+/// kiosk's sign-in): the attempt counts whatever the answer.
+pub fn authenticate(
+    client: &mut SpiClient<'_>,
+    email: &str,
+    password: &str,
+    ip: Option<&Inet>,
+    now: TimestampWithTimeZone,
+) -> QResult<Attempt> {
+    if let Some(ip) = ip {
+        let source = ratelimit::source_of(ip);
+        let from_here = ratelimit::hit_within(client, &format!("login:ip:{source}"), PER_ADDRESS, WINDOW_SECONDS, now)?
+            && ratelimit::hit_within(
+                client,
+                &format!("login:email-ip:{email}:{source}"),
+                PER_EMAIL_AND_ADDRESS,
+                WINDOW_SECONDS,
+                now,
+            )?;
+        if !from_here {
+            return Ok(Attempt::AddressLimited);
+        }
+    }
+    let failures_key = format!("login:failed:{email}");
+    if ratelimit::count_within(client, &failures_key, WINDOW_SECONDS, now)? >= FAILURES_BEFORE_PACING
+        && !ratelimit::hit_within(client, &format!("login:paced:{email}"), 1, PACE_SECONDS, now)?
+    {
+        return Ok(Attempt::Paced);
+    }
+    let found = candidate(client, email)?;
+    let stored = found.as_ref().map_or(DUMMY_HASH, |c| c.password_hash.as_str());
+    let right = password_matches(password, stored);
+    match found.filter(|_| right) {
+        Some(user) => Ok(Attempt::Right(user)),
+        None => {
+            ratelimit::record(client, &failures_key, now)?;
+            Ok(Attempt::Wrong)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -117,19 +117,9 @@ pub fn create_token(
                 language,
                 staff_id,
                 queue_id,
+                kiosk_id: None,
             };
-            let t = create_in(client, &intake, now)?;
-            Ok(TableIterator::once((
-                t.token.id,
-                t.token.token_number,
-                "WAITING".to_string(),
-                Some(t.position),
-                Some(t.eta.0),
-                Some(t.eta.1),
-                t.token.label,
-                t.token.queue_id,
-                t.queue_name,
-            )))
+            Ok(TableIterator::once(create_in(client, &intake, now)?.row()))
         })
     })
 }
@@ -139,13 +129,15 @@ pub struct Intake<'a> {
     pub business_id: Option<Uuid>,
     pub patient_name: Option<&'a str>,
     pub patient_phone: Option<&'a str>,
-    /// QR, STAFF, API or WHATSAPP (already checked).
+    /// QR, STAFF, API, WHATSAPP or KIOSK (already checked).
     pub source: &'static str,
     pub client_ip: Option<&'a Inet>,
     pub is_priority: bool,
     pub language: Option<&'a str>,
     pub staff_id: Option<Uuid>,
     pub queue_id: Option<Uuid>,
+    /// The kiosk a KIOSK token was taken at: its own window replaces the address's.
+    pub kiosk_id: Option<Uuid>,
 }
 
 /// A token just created, with what the patient is told.
@@ -157,9 +149,31 @@ pub struct Created {
     pub queue_name: String,
 }
 
-/// create_token's rules, for the SQL function and for a JOIN by WhatsApp. A WHATSAPP token
-/// follows the QR rules without the IP limit (the number is Meta-verified), and gets no
-/// WELCOME: the reply to the JOIN says the same inside the window the patient opened.
+/// A created token as create_token answers it (and the kiosk's, the same columns).
+pub type CreatedRow = (Uuid, i32, String, Option<i32>, Option<i32>, Option<i32>, String, Uuid, String);
+
+impl Created {
+    pub fn row(self) -> CreatedRow {
+        (
+            self.token.id,
+            self.token.token_number,
+            "WAITING".to_string(),
+            Some(self.position),
+            Some(self.eta.0),
+            Some(self.eta.1),
+            self.token.label,
+            self.token.queue_id,
+            self.queue_name,
+        )
+    }
+}
+
+/// create_token's rules, for the SQL function, a JOIN by WhatsApp and a kiosk. A WHATSAPP
+/// token follows the QR rules without the IP limit (the number is Meta-verified), and gets no
+/// WELCOME: the reply to the JOIN says the same inside the window the patient opened. A
+/// KIOSK token follows the QR rules with the kiosk's own window instead of the address's
+/// (every patient at the door shares the kiosk's address), and the number is optional (a
+/// patient without a phone gets the slip only).
 pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: TimestampWithTimeZone) -> QResult<Created> {
     let Intake {
         business_id,
@@ -171,6 +185,7 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
         language,
         staff_id,
         queue_id,
+        kiosk_id,
     } = *intake;
     let business = Business::load(client, business_id)?;
     business.require_operational()?;
@@ -186,13 +201,13 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
     let mut session = Session::lock_today(client, &business, queue.id, now, queues.len() > 1)?;
     crate::holds::expire_in(client, &business, std::slice::from_mut(&mut session), now)?;
     let settings = &business.settings;
-    if source == "QR" || source == "WHATSAPP" {
+    if matches!(source, "QR" | "WHATSAPP" | "KIOSK") {
         check_qr_open(&business, &session.status)?;
     }
     let name = validate::patient_name(patient_name)?;
     let phone = match non_empty(patient_phone) {
         Some(raw) => Some(validate::phone(raw)?),
-        None if source == "STAFF" => None,
+        None if source == "STAFF" || source == "KIOSK" => None,
         None => return Err(refused(Reason::InvalidPhone)),
     };
     let language = match non_empty(language) {
@@ -201,7 +216,11 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
     };
     // The receptionist is trusted to add whoever is standing at the desk.
     if source != "STAFF" {
-        check_intake_limits(client, &business, &session, client_ip, phone.as_deref(), now)?;
+        let from = match kiosk_id {
+            Some(kiosk) => Some(Origin::Kiosk(kiosk)),
+            None => client_ip.map(Origin::Address),
+        };
+        check_intake_limits(client, &business, &session, from, phone.as_deref(), now)?;
     }
 
     // Everyone waiting is ahead of a new patient; only the other emergencies are
@@ -303,6 +322,15 @@ pub fn create_in(client: &mut SpiClient<'_>, intake: &Intake<'_>, now: Timestamp
     Ok(Created { token, position, people_ahead, eta: (lo, hi), queue_name: queue.name.clone() })
 }
 
+/// Where a patient's join came from, for its 10-minute window.
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    /// An IPv4 address or an IPv6 /64.
+    Address(&'a Inet),
+    /// One of the clinic's kiosks.
+    Kiosk(Uuid),
+}
+
 /// The intake limits, in the order of SPEC §3: per (clinic, source) and per source across
 /// clinics, per phone, per clinic.
 /// The phone and daily limits count the clinic's whole day, over all its queues.
@@ -310,20 +338,30 @@ fn check_intake_limits(
     client: &mut SpiClient<'_>,
     business: &Business,
     session: &Session,
-    client_ip: Option<&Inet>,
+    from: Option<Origin<'_>>,
     phone: Option<&str>,
     now: TimestampWithTimeZone,
 ) -> QResult<()> {
     let settings = &business.settings;
-    if let Some(ip) = client_ip {
-        // Per source (an IPv4 address or an IPv6 /64): in this clinic, and in the others.
-        let (here, everywhere) = ratelimit::intake_keys(business.id, ip);
-        if !ratelimit::hit_ten_minutes(client, &here, settings.ip_tokens_per_10min, now)? {
-            return Err(refused(Reason::IpLimit));
+    match from {
+        Some(Origin::Address(ip)) => {
+            // Per source (an IPv4 address or an IPv6 /64): in this clinic, and in the others.
+            let (here, everywhere) = ratelimit::intake_keys(business.id, ip);
+            if !ratelimit::hit_ten_minutes(client, &here, settings.ip_tokens_per_10min, now)? {
+                return Err(refused(Reason::IpLimit));
+            }
+            if !ratelimit::hit_elsewhere(client, &everywhere, &here, now)? {
+                return Err(refused(Reason::IpLimit));
+            }
         }
-        if !ratelimit::hit_elsewhere(client, &everywhere, &here, now)? {
-            return Err(refused(Reason::IpLimit));
+        Some(Origin::Kiosk(kiosk)) => {
+            // A kiosk belongs to one clinic: it has no window across clinics.
+            let key = format!("kiosk:{kiosk}");
+            if !ratelimit::hit_ten_minutes(client, &key, settings.kiosk_tokens_per_10min, now)? {
+                return Err(refused(Reason::KioskLimit));
+            }
         }
+        None => {}
     }
     if let Some(phone) = phone {
         let taken: i64 = db::value(

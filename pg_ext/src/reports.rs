@@ -23,7 +23,7 @@ pub const MAX_RANGE_DAYS: i32 = 1096;
 const FIGURES: &str = "tokens, tokens_qr, tokens_staff, tokens_api, served, skipped, cancelled, unserved, called, \
      wait_p50_seconds, wait_p90_seconds, wait_sum_seconds, service_p50_seconds, service_p90_seconds, \
      service_count, service_sum_seconds, eta_shown, eta_hits, messages_sent, messages_failed, messages, \
-     max_waiting, arrivals, tokens_whatsapp";
+     max_waiting, arrivals, tokens_whatsapp, tokens_kiosk";
 
 /// Every figure of the days of the sessions `sessions` selects (a FROM clause over
 /// `qlink.sessions s JOIN qlink.businesses b`), one row per (clinic, day, queue) and one
@@ -61,6 +61,7 @@ fn compute_sql(sessions: &str, clinic_rows_only: bool) -> String {
                     count(*) FILTER (WHERE source = 'STAFF')::int AS tokens_staff, \
                     count(*) FILTER (WHERE source = 'API')::int AS tokens_api, \
                     count(*) FILTER (WHERE source = 'WHATSAPP')::int AS tokens_whatsapp, \
+                    count(*) FILTER (WHERE source = 'KIOSK')::int AS tokens_kiosk, \
                     count(*) FILTER (WHERE status = 'SERVED')::int AS served, \
                     count(*) FILTER (WHERE status = 'SKIPPED')::int AS skipped, \
                     count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled, \
@@ -100,7 +101,7 @@ fn compute_sql(sessions: &str, clinic_rows_only: bool) -> String {
                 coalesce(magg.sent, 0) AS messages_sent, coalesce(magg.failed, 0) AS messages_failed, \
                 coalesce(magg.messages, '{{}}'::jsonb) AS messages, max_waiting, \
                 ARRAY(SELECT (SELECT count(*) FROM unnest(tagg.hours) h WHERE h = g)::int \
-                      FROM generate_series(0, 23) g ORDER BY g) AS arrivals, tokens_whatsapp \
+                      FROM generate_series(0, 23) g ORDER BY g) AS arrivals, tokens_whatsapp, tokens_kiosk \
          FROM tagg LEFT JOIN magg ON magg.business_id = tagg.business_id AND magg.day = tagg.day \
                                  AND magg.queue_id IS NOT DISTINCT FROM tagg.queue_id"
     )
@@ -308,7 +309,7 @@ static CLINIC_REPORT: LazyLock<[String; 2]> = LazyLock::new(|| {
                     coalesce(messages_sent, 0), coalesce(messages_failed, 0), coalesce(max_waiting, 0), \
                     coalesce(live, d::date >= coalesce((SELECT complete_before FROM qlink.rollup_marks \
                                                         WHERE business_id = $1), '-infinity'::date)), \
-                    coalesce(tokens_whatsapp, 0) \
+                    coalesce(tokens_whatsapp, 0), coalesce(tokens_kiosk, 0) \
              FROM generate_series($2::date, $3::date, interval '1 day') d LEFT JOIN figures f ON f.day = d::date \
              ORDER BY d",
             figures_sql(true, one_queue)
@@ -383,6 +384,7 @@ pub fn clinic_report(
             name!(max_waiting, i32),
             name!(live, bool),
             name!(tokens_whatsapp, i32),
+            name!(tokens_kiosk, i32),
         ),
     >,
     ErrorReport,
@@ -418,6 +420,7 @@ pub fn clinic_report(
                     row.get::<i32>(18)?.unwrap_or(0),
                     row.get::<bool>(19)?.unwrap_or(false),
                     row.get::<i32>(20)?.unwrap_or(0),
+                    row.get::<i32>(21)?.unwrap_or(0),
                 ));
             }
             Ok(TableIterator::new(rows))

@@ -15,6 +15,7 @@ mod tests {
     const CONVERSATIONS: &str = include_str!("../../migrations/V6__conversations.sql");
     const SELF_SERVICE: &str = include_str!("../../migrations/V7__self_service.sql");
     const INTAKE_LIMITS: &str = include_str!("../../migrations/V8__intake_limits.sql");
+    const KIOSKS: &str = include_str!("../../migrations/V12__kiosks.sql");
 
     /// Schema, a SQLSTATE-catching helper, and the clock at 10:00 IST on 10 March 2026.
     fn setup() {
@@ -24,6 +25,7 @@ mod tests {
         Spi::run(CONVERSATIONS).expect("conversations");
         Spi::run(SELF_SERVICE).expect("self service");
         Spi::run(INTAKE_LIMITS).expect("intake limits");
+        Spi::run(KIOSKS).expect("kiosks");
         Spi::run(
             "CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $f$ \
              BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
@@ -73,7 +75,8 @@ mod tests {
              (SELECT string_agg(t::text, ',' ORDER BY id) FROM qlink.tokens t), \
              (SELECT string_agg(t::text, ',' ORDER BY id) FROM qlink.message_logs t), \
              (SELECT string_agg(t::text, ',' ORDER BY id) FROM qlink.audit_logs t), \
-             (SELECT string_agg(t::text, ',' ORDER BY key, hit_at) FROM qlink.rate_limit_hits t)))")
+             (SELECT string_agg(t::text, ',' ORDER BY key, hit_at) FROM qlink.rate_limit_hits t), \
+             (SELECT string_agg(t::text, ',' ORDER BY id) FROM qlink.kiosks t)))")
     }
 
     /// The SQL fails with `code` and leaves every table as it was.
@@ -1017,7 +1020,7 @@ mod tests {
             s("SELECT string_agg(a, ',' ORDER BY o) FROM unnest((SELECT proargnames FROM pg_proc \
                WHERE proname = 'display_state')) WITH ORDINALITY u(a, o)"),
             "business_id,max_next,room_id,clinic_name,now_serving_number,next_numbers,waiting_count,accepting_tokens,\
-             refusal_reason,serving_label,next_labels,rooms,away_labels,display_languages"
+             refusal_reason,serving_label,next_labels,rooms,away_labels,display_languages,lines"
         );
         let shown = s(&format!(
             "SELECT concat_ws('|', serving_label, next_labels::text, rooms::text) FROM qlink.display_state('{b}', 2)"
@@ -1145,7 +1148,7 @@ mod tests {
             "whatsapp_enabled:boolean:true qr_intake_enabled:boolean:true \
              daily_token_limit:integer:1:10000:200 daily_message_limit:integer:0:100000:300 \
              max_tokens_per_phone_per_day:integer:1:50:1 ip_tokens_per_10min:integer:1:10000:3 \
-             eta_min_minutes:integer:1:240:6 eta_max_minutes:integer:1:240:15 \
+             kiosk_tokens_per_10min:integer:1:10000:30 eta_min_minutes:integer:1:240:6 eta_max_minutes:integer:1:240:15 \
              stall_warning_minutes:integer:1:240:5 reminder_at_position:integer:0:50:2 \
              default_language:language:\"en\":{en,hi,ta,te,mr,bn,kn,gu} hold_minutes:integer:0:120:20 \
              notify_delays:boolean:false display_languages:languages:[\"en\", \"hi\"]:{en,hi,ta,te,mr,bn,kn,gu}"
@@ -1164,7 +1167,7 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         });
-        assert_eq!(table.len(), 9);
+        assert_eq!(table.len(), 10);
         for (key, lo, hi) in table {
             // eta_min ≤ eta_max holds at the bounds when both move together.
             let pair = |v: i64| match key.as_str() {
@@ -1191,7 +1194,7 @@ mod tests {
         assert_eq!(
             s("SELECT count(*)::text FROM qlink.settings_schema() s \
                WHERE s.default_value = (SELECT settings -> s.name FROM qlink.businesses WHERE slug = 'schema-new')"),
-            "14"
+            "15"
         );
     }
 
@@ -2445,5 +2448,142 @@ mod tests {
         assert_eq!(outcome(HOUSE, "919876500030", "BACK", "h5"), "return_refused");
         assert_eq!(last_reply("+919876500030"), ("return_refused".to_string(), Some("not_held".to_string())));
         assert_eq!(outcome(HOUSE, "919876500031", "LATE", "h6"), "no_token");
+    }
+
+    /// A staff user whose password is "dummy" (the login's own dummy hash).
+    fn desk_user(b: &str, email: &str, role: &str) -> String {
+        s(&format!(
+            "INSERT INTO qlink.staff_users (business_id, email, password_hash, role) \
+             VALUES ({b}, '{email}', '$argon2id$v=19$m=19456,t=2,p=1$OmChZ+XpZkqIoOyeuAxWfw$s94PCUouTQdP4CuHFxZtVwycPnZ4uEcPDquwWXjIiHs', \
+                     '{role}') RETURNING id::text"
+        ))
+    }
+
+    /// Opens a kiosk of `b` with the secret digest `sha256(secret)`; the outcome.
+    fn open_kiosk(b: &str, email: &str, password: &str, secret: &str) -> String {
+        s(&format!(
+            "SELECT outcome FROM qlink.open_kiosk('{email}', '{password}', sha256('{secret}'), '{b}', \
+                                                  interval '12 hours', '58', '10.7.7.7', 'Tablet')"
+        ))
+    }
+
+    fn kiosk_join(secret: &str, name: &str, phone: &str) -> String {
+        format!("SELECT token_label FROM qlink.kiosk_create_token(sha256('{secret}'), '{name}', {phone})")
+    }
+
+    #[pg_test]
+    fn a_kiosk_takes_tokens_for_its_own_clinic_with_its_own_window() {
+        setup();
+        let b = clinic_with("door", r#"{"kiosk_tokens_per_10min": 3, "ip_tokens_per_10min": 1}"#);
+        let other = clinic("door-other");
+        desk_user(&format!("'{b}'"), "desk@door.in", "STAFF");
+        desk_user(&format!("'{other}'"), "desk@other.in", "STAFF");
+        desk_user("NULL", "op@qlink.in", "SUPER_ADMIN");
+        // Only the clinic's own desk opens its kiosk; the answer is a row, like a login's.
+        assert_eq!(open_kiosk(&b, "desk@door.in", "wrong", "k1"), "wrong");
+        assert_eq!(open_kiosk(&b, "desk@other.in", "dummy", "k1"), "not_this_clinic");
+        assert_eq!(open_kiosk(&b, "op@qlink.in", "dummy", "k1"), "not_this_clinic");
+        assert_eq!(i("SELECT count(*) FROM qlink.kiosks"), 0);
+        assert_eq!(open_kiosk(&b, " Desk@Door.in ", "dummy", "k1"), "ok");
+        assert_eq!(s("SELECT slug || ' ' || paper FROM qlink.kiosk_session(sha256('k1'))"), "door 58");
+        assert_eq!(i("SELECT count(*) FROM qlink.kiosk_session(sha256('nope'))"), 0);
+        for bad in [
+            "qlink.open_kiosk('desk@door.in', 'dummy', 'short', '{b}', interval '1 hour')",
+            "qlink.open_kiosk('desk@door.in', 'dummy', sha256('k9'), '{b}', interval '8 days')",
+            "qlink.open_kiosk('desk@door.in', 'dummy', sha256('k9'), '{b}', interval '1 hour', 'A4')",
+            "qlink.open_kiosk('', 'dummy', sha256('k9'), '{b}', interval '1 hour')",
+        ] {
+            refused_for(&format!("SELECT * FROM {}", bad.replace("{b}", &b)), "22023", "invalid_argument");
+        }
+        refused_for(
+            "SELECT * FROM qlink.open_kiosk('desk@door.in', 'dummy', sha256('k9'), gen_random_uuid(), interval '1 hour')",
+            "P0002",
+            "clinic_not_found",
+        );
+
+        // Joins without a phone; the number, when given, is checked and limited as ever.
+        assert_eq!(s(&kiosk_join("k1", "Amma", "NULL")), "1");
+        assert_eq!(s(&kiosk_join("k1", "Appa", "'98765 00001'")), "2");
+        assert_eq!(
+            s("SELECT string_agg(source || ':' || coalesce(patient_phone, '-'), ',' ORDER BY token_number) FROM qlink.tokens"),
+            "KIOSK:-,KIOSK:+919876500001"
+        );
+        // Only the token with a number gets a WhatsApp welcome.
+        assert_eq!(i("SELECT count(*) FROM qlink.message_logs WHERE message_type = 'WELCOME'"), 1);
+        refused_for(&kiosk_join("k1", "Again", "'9876500001'"), "54000", "phone_limit");
+        refused_for(&kiosk_join("k1", "Bad", "'12345'"), "22023", "invalid_phone");
+        refused_for(&kiosk_join("k1", "", "NULL"), "22023", "invalid_name");
+        // The kiosk's window (3 in 10 minutes), not the address's (1): a second kiosk of the
+        // clinic, and a phone on the clinic's Wi-Fi, have their own.
+        assert_eq!(s(&kiosk_join("k1", "Three", "NULL")), "3");
+        refused_for(&kiosk_join("k1", "Four", "NULL"), "54000", "kiosk_limit");
+        assert_eq!(open_kiosk(&b, "desk@door.in", "dummy", "k2"), "ok");
+        assert_eq!(s(&kiosk_join("k2", "Four", "NULL")), "4");
+        Spi::run(&format!("SELECT * FROM qlink.create_token('{b}', 'Phone', '9876500005', 'QR', '10.7.7.7')")).unwrap();
+        at("2026-03-10 04:41:00+00");
+        assert_eq!(s(&kiosk_join("k1", "Later", "NULL")), "6");
+
+        // A kiosk is signed out by its desk, at its time, or with its opener.
+        assert!(q::<bool>(&format!(
+            "SELECT qlink.close_kiosk((SELECT kiosk_id FROM qlink.kiosk_session(sha256('k2'))), '{b}')"
+        ))
+        .unwrap());
+        refused_for(&kiosk_join("k2", "Gone", "NULL"), "42501", "kiosk_signed_out");
+        refused_for(&kiosk_join("never", "Gone", "NULL"), "42501", "kiosk_signed_out");
+        refused_for("SELECT * FROM qlink.kiosk_create_token(NULL, 'Gone')", "42501", "kiosk_signed_out");
+        assert_eq!(i(&format!("SELECT count(*) FROM qlink.list_kiosks('{b}')")), 1);
+        assert_eq!(i(&format!("SELECT count(*) FROM qlink.list_kiosks('{other}')")), 0);
+        // A suspended clinic, a closed day: the clear reason, nothing taken.
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'SUSPENDED')")).unwrap();
+        refused_for(&kiosk_join("k1", "Suspended", "NULL"), "42501", "clinic_suspended");
+        Spi::run(&format!("SELECT qlink.update_business('{b}', status => 'ACTIVE')")).unwrap();
+        Spi::run(&format!("SELECT * FROM qlink.close_session('{b}')")).unwrap();
+        refused_for(&kiosk_join("k1", "Closed", "NULL"), "42501", "session_closed");
+        Spi::run("UPDATE qlink.staff_users SET is_active = false WHERE email = 'desk@door.in'").unwrap();
+        assert_eq!(i("SELECT count(*) FROM qlink.kiosk_session(sha256('k1'))"), 0);
+        Spi::run("UPDATE qlink.staff_users SET is_active = true WHERE email = 'desk@door.in'").unwrap();
+        at("2026-03-10 16:41:00+00");
+        refused_for(&kiosk_join("k1", "Expired", "NULL"), "42501", "kiosk_signed_out");
+        assert_eq!(i("SELECT qlink.prune_login_sessions()"), 1);
+        assert_eq!(i("SELECT count(*) FROM qlink.kiosks"), 0);
+        assert_eq!(
+            s(&format!(
+                "SELECT tokens_kiosk || ',' || tokens_qr FROM qlink.clinic_report('{b}', '2026-03-10', '2026-03-10')"
+            )),
+            "5,1"
+        );
+    }
+
+    #[pg_test]
+    fn the_lobby_lists_each_lines_waiting_labels_with_its_rooms() {
+        setup();
+        let b = clinic("two-rooms");
+        let general = s(&format!("SELECT id::text FROM qlink.queues WHERE business_id = '{b}'"));
+        let rao = s(&format!("SELECT qlink.create_queue('{b}', 'Dr. Rao', 'B')::text"));
+        Spi::run(&format!("SELECT qlink.create_room('{b}', 'Room 2', ARRAY['{rao}'::uuid])")).unwrap();
+        for (n, q) in [(1, &general), (2, &rao), (3, &rao), (4, &general)] {
+            Spi::run(&format!("SELECT * FROM qlink.create_token('{b}', 'P{n}', '98765000{n:02}', queue_id => '{q}')"))
+                .unwrap();
+        }
+        let lines = || {
+            s(&format!(
+                "SELECT string_agg(concat_ws(':', l ->> 'queue_name', l -> 'rooms', l -> 'waiting_labels'), ' | ' ORDER BY n) \
+                 FROM qlink.display_state('{b}'), jsonb_array_elements(lines) WITH ORDINALITY e(l, n)"
+            ))
+        };
+        assert_eq!(lines(), r#"General:["Room 1"]:["1", "2"] | Dr. Rao:["Room 2"]:["B-1", "B-2"]"#);
+        // Called and stepped-out patients leave the list; no names anywhere.
+        let room2 = s(&format!("SELECT id::text FROM qlink.rooms WHERE business_id = '{b}' AND name = 'Room 2'"));
+        Spi::run(&format!("SELECT * FROM qlink.queue_action('{b}', 'NEXT', room_id => '{room2}')")).unwrap();
+        assert_eq!(lines(), r#"General:["Room 1"]:["1", "2"] | Dr. Rao:["Room 2"]:["B-2"]"#);
+        assert_eq!(i(&format!("SELECT count(*) FROM qlink.display_state('{b}') WHERE lines::text LIKE '%P1%'")), 0);
+        // A room's own screen lists its own lines only.
+        assert_eq!(
+            s(&format!(
+                "SELECT string_agg(l ->> 'queue_name', ',') FROM qlink.display_state('{b}', room_id => '{room2}'), \
+                 jsonb_array_elements(lines) l"
+            )),
+            "Dr. Rao"
+        );
     }
 }

@@ -104,6 +104,8 @@ pub struct Settings {
     pub daily_message_limit: i64,
     pub max_tokens_per_phone_per_day: i64,
     pub ip_tokens_per_10min: i64,
+    /// Tokens one kiosk may take in 10 minutes (it stands in for every patient at the door).
+    pub kiosk_tokens_per_10min: i64,
     pub eta_min_minutes: i64,
     pub eta_max_minutes: i64,
     pub stall_warning_minutes: i64,
@@ -127,13 +129,14 @@ pub enum Kind {
 
 /// Every known key with its type and allowed range: the one table that validation,
 /// `qlink.settings_schema()` and through it the operator's settings form read.
-pub const KEYS: [(&str, Kind); 14] = [
+pub const KEYS: [(&str, Kind); 15] = [
     ("whatsapp_enabled", Kind::Bool),
     ("qr_intake_enabled", Kind::Bool),
     ("daily_token_limit", Kind::Int(1, 10_000)),
     ("daily_message_limit", Kind::Int(0, 100_000)),
     ("max_tokens_per_phone_per_day", Kind::Int(1, 50)),
     ("ip_tokens_per_10min", Kind::Int(1, 10_000)),
+    ("kiosk_tokens_per_10min", Kind::Int(1, 10_000)),
     ("eta_min_minutes", Kind::Int(1, 240)),
     ("eta_max_minutes", Kind::Int(1, 240)),
     ("stall_warning_minutes", Kind::Int(1, 240)),
@@ -168,6 +171,7 @@ impl Default for Settings {
             daily_message_limit: 300,
             max_tokens_per_phone_per_day: 1,
             ip_tokens_per_10min: 3,
+            kiosk_tokens_per_10min: 30,
             eta_min_minutes: 6,
             eta_max_minutes: 15,
             stall_warning_minutes: 5,
@@ -189,6 +193,7 @@ impl Settings {
             "daily_message_limit": self.daily_message_limit,
             "max_tokens_per_phone_per_day": self.max_tokens_per_phone_per_day,
             "ip_tokens_per_10min": self.ip_tokens_per_10min,
+            "kiosk_tokens_per_10min": self.kiosk_tokens_per_10min,
             "eta_min_minutes": self.eta_min_minutes,
             "eta_max_minutes": self.eta_max_minutes,
             "stall_warning_minutes": self.stall_warning_minutes,
@@ -258,6 +263,7 @@ impl Settings {
                         "daily_message_limit" => self.daily_message_limit = n,
                         "max_tokens_per_phone_per_day" => self.max_tokens_per_phone_per_day = n,
                         "ip_tokens_per_10min" => self.ip_tokens_per_10min = n,
+                        "kiosk_tokens_per_10min" => self.kiosk_tokens_per_10min = n,
                         "eta_min_minutes" => self.eta_min_minutes = n,
                         "eta_max_minutes" => self.eta_max_minutes = n,
                         "stall_warning_minutes" => self.stall_warning_minutes = n,

@@ -565,10 +565,16 @@ pub fn queue_summary(
     })
 }
 
+/// How many waiting labels of each line the lobby screen lists.
+const WAITING_SHOWN_PER_LINE: i32 = 40;
+
 /// What the lobby screen shows: numbers and labels only, never a name or a phone (the
 /// screen faces the waiting room, and its data is public). `rooms`: every active room (or
-/// the one asked for) with the label it is serving, for "Token A-12, Room 2". Whether the
-/// clinic takes QR tokens is `clinic_refusal`, the rule create_token applies. Reads only.
+/// the one asked for) with the label it is serving, for "Token A-12, Room 2". `lines`: each
+/// line shown with the active rooms calling from it and its waiting labels in call order
+/// (the first 40; those who stepped out are `away_labels`), so a patient holding only a
+/// printed slip finds their number and where they will go. Whether the clinic takes QR
+/// tokens is `clinic_refusal`, the rule create_token applies. Reads only.
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn display_state(
@@ -590,6 +596,7 @@ pub fn display_state(
             name!(rooms, JsonB),
             name!(away_labels, Vec<String>),
             name!(display_languages, Vec<String>),
+            name!(lines, JsonB),
         ),
     >,
     ErrorReport,
@@ -629,10 +636,41 @@ pub fn display_state(
                 "SELECT token_label FROM qlink.tokens \
                  WHERE session_id = ANY($1) AND status = 'WAITING' AND held_until IS NOT NULL \
                  ORDER BY is_priority DESC, line_at, line_seq",
-                &[sessions.into()],
+                &[sessions.clone().into()],
             )?
             .map(|row| row.get::<String>(1).map(|l| l.expect("token_label")))
             .collect::<Result<_, _>>()?;
+            let waiting = db::read(
+                client,
+                "SELECT l.session_id, w.token_label FROM unnest($1::uuid[]) WITH ORDINALITY AS l(session_id, n) \
+                 CROSS JOIN LATERAL ( \
+                     SELECT token_label, is_priority, line_seq FROM qlink.tokens \
+                     WHERE session_id = l.session_id AND status = 'WAITING' AND held_until IS NULL \
+                     ORDER BY is_priority DESC, line_seq LIMIT $2) w \
+                 ORDER BY l.n, w.is_priority DESC, w.line_seq",
+                &[sessions.into(), WAITING_SHOWN_PER_LINE.into()],
+            )?;
+            let mut waiting_of: std::collections::HashMap<Uuid, Vec<String>> = std::collections::HashMap::new();
+            for row in waiting {
+                let session = row.get::<Uuid>(1)?.expect("session_id");
+                waiting_of.entry(session).or_default().push(row.get::<String>(2)?.expect("token_label"));
+            }
+            let line_rows: Vec<serde_json::Value> = lines
+                .iter()
+                .map(|l| {
+                    let calling: Vec<&str> = rooms
+                        .iter()
+                        .filter(|r| r.is_active && r.queue_ids.contains(&l.queue.id))
+                        .map(|r| r.name.as_str())
+                        .collect();
+                    serde_json::json!({
+                        "queue_id": l.queue.id.to_string(),
+                        "queue_name": l.queue.name,
+                        "rooms": calling,
+                        "waiting_labels": l.session_id.and_then(|s| waiting_of.remove(&s)).unwrap_or_default(),
+                    })
+                })
+                .collect();
             let shown: Vec<&Room> = rooms
                 .iter()
                 .filter(|r| match room.as_ref() {
@@ -677,6 +715,7 @@ pub fn display_state(
                 JsonB(serde_json::Value::Array(called)),
                 away,
                 business.settings.display_languages.clone(),
+                JsonB(serde_json::Value::Array(line_rows)),
             )))
         })
     })

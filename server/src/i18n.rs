@@ -386,9 +386,12 @@ keys! {
     reminder_saved, reminder_off, delay_notice, clock, clock_am, clock_pm,
     // Printed slip
     slip_joined, slip_scan, slip_print, slip_room,
+    // Kiosk at the door
+    kiosk_title, kiosk_lead, kiosk_phone_label, kiosk_take_slip, kiosk_next, kiosk_busy,
+    kiosk_phone_taken, kiosk_closed,
     // Lobby display
     display_next, display_none_waiting, display_away, display_sound_on, display_scan, callout,
-    callout_room, display_rooms, display_room_idle,
+    callout_room, display_rooms, display_room_idle, display_waiting,
     // Poster
     poster_title, poster_step1, poster_step2, poster_step3, poster_no_phone, poster_line,
     poster_whatsapp,
@@ -409,7 +412,7 @@ keys! {
 // The reception dashboard (locales/staff/*.ftl: English and Hindi).
 keys! {
     D:
-    page_title, title, login_heading, login_hint, email, password, log_in, log_out, switch_language, owner_page_link, reports_link, room, room_pinned, choose_room, open, working_in, pick_room, overview, lines, serving, closed_banner, now_serving, send_to_line, action_next, action_served, action_skip, action_undo, count_waiting, count_skipped, count_served, count_cancelled, count_total, count_away, call_order, nobody_waiting, nobody_skipped, add_heading, name, mobile_optional, line, add_walkin, add_emergency, emergency_hint, delay_heading, delay_minutes, delay_note, delay_announce, delay_clear, delay_hint, close_day, close_day_hint, keyboard, refreshes, network, network_action, send_token_to_line, send_to, no_name, badge_priority, badge_away, badge_away_expired, source_desk, source_qr, undo_what, undo_what_token, undo_nothing, undo_add_walk_in, undo_add_emergency, undo_close_day, undo_reset_day, day_closed, reception_of, nobody_seen, stall, delay_banner, delay_banner_note, row_skip, row_cancel, row_recall, row_slip, print_slip, print_slip_key, slip_paper, sent_to, the_other_line, enter_name, walkin_added, walkin_added_line, emergency_added, emergency_added_line, delay_set, delay_set_queued, delay_cleared, minutes_invalid, close_day_confirm, day_closed_notice,
+    page_title, title, login_heading, login_hint, email, password, log_in, log_out, switch_language, owner_page_link, reports_link, room, room_pinned, choose_room, open, working_in, pick_room, overview, lines, serving, closed_banner, now_serving, send_to_line, action_next, action_served, action_skip, action_undo, count_waiting, count_skipped, count_served, count_cancelled, count_total, count_away, call_order, nobody_waiting, nobody_skipped, add_heading, name, mobile_optional, line, add_walkin, add_emergency, emergency_hint, delay_heading, delay_minutes, delay_note, delay_announce, delay_clear, delay_hint, close_day, close_day_hint, keyboard, refreshes, network, network_action, send_token_to_line, send_to, no_name, badge_priority, badge_away, badge_away_expired, source_desk, source_qr, undo_what, undo_what_token, undo_nothing, undo_add_walk_in, undo_add_emergency, undo_close_day, undo_reset_day, day_closed, reception_of, nobody_seen, stall, delay_banner, delay_banner_note, row_skip, row_cancel, row_recall, row_slip, print_slip, print_slip_key, slip_paper, sent_to, the_other_line, enter_name, walkin_added, walkin_added_line, emergency_added, emergency_added_line, delay_set, delay_set_queued, delay_cleared, minutes_invalid, close_day_confirm, day_closed_notice, kiosk_heading, kiosk_hint, kiosk_open, kiosk_wrong, kiosk_limited, kiosk_not_this_clinic, kiosk_signed_out, kiosks_heading, kiosks_hint, kiosks_none, kiosk_close, kiosk_row, source_kiosk,
 }
 
 #[cfg(test)]

@@ -54,6 +54,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::delay))
         .routes(routes!(staff::rooms))
         .routes(routes!(staff::queues))
+        .routes(routes!(staff::kiosks))
+        .routes(routes!(staff::close_kiosk))
         .routes(routes!(owner::list_queues, owner::create_queue))
         .routes(routes!(owner::update_queue))
         .routes(routes!(owner::list_rooms, owner::create_room))

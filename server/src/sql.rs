@@ -83,6 +83,16 @@ pub struct DisplayRoom {
     pub serving_label: Option<String>,
 }
 
+/// A line as the lobby screen lists it (`qlink.display_state`'s `lines`): the rooms that call
+/// from it and its waiting labels in call order.
+#[derive(Debug, Clone, serde::Deserialize, Serialize, PartialEq)]
+pub struct DisplayLine {
+    pub queue_id: Uuid,
+    pub queue_name: String,
+    pub rooms: Vec<String>,
+    pub waiting_labels: Vec<String>,
+}
+
 /// A row of `qlink.display_state`: what the lobby screen shows, numbers and labels only.
 #[derive(Debug, Clone)]
 pub struct DisplayRow {
@@ -104,11 +114,14 @@ pub struct DisplayRow {
     pub away_labels: Vec<String>,
     /// The languages the screen rotates through, in order.
     pub display_languages: Vec<String>,
+    /// Each line shown, with its rooms and waiting labels.
+    pub lines: Vec<DisplayLine>,
 }
 
 impl DisplayRow {
     fn from_row(row: &Row) -> Self {
         let rooms: serde_json::Value = row.get("rooms");
+        let lines: serde_json::Value = row.get("lines");
         DisplayRow {
             clinic_name: row.get("clinic_name"),
             now_serving_number: row.get("now_serving_number"),
@@ -121,13 +134,14 @@ impl DisplayRow {
             rooms: serde_json::from_value(rooms).unwrap_or_default(),
             away_labels: row.get("away_labels"),
             display_languages: row.get("display_languages"),
+            lines: serde_json::from_value(lines).unwrap_or_default(),
         }
     }
 }
 
 const DISPLAY_COLUMNS: &str = "d.clinic_name, d.now_serving_number, d.next_numbers, d.waiting_count, \
      d.accepting_tokens, d.refusal_reason, d.serving_label, d.next_labels, d.rooms, d.away_labels, \
-     d.display_languages";
+     d.display_languages, d.lines";
 
 /// `qlink.display_state(business_id, max_next)` of the clinic with this slug (one round
 /// trip through `qlink.clinic_by_slug`), every room; an unknown slug is `ApiError::NotFound`.
@@ -727,6 +741,161 @@ pub async fn create_token_by_slug(
         )
         .await?;
     Ok(CreatedTokenRow::from_row(&row))
+}
+
+// Kiosks at the door (issue 17): a tablet signed in by a staff member takes tokens for its
+// clinic only.
+
+/// A kiosk as `qlink.open_kiosk` and `qlink.kiosk_session` describe it.
+#[derive(Debug, Clone)]
+pub struct KioskSession {
+    pub kiosk_id: Uuid,
+    pub business_id: Uuid,
+    pub slug: String,
+    pub paper: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What `qlink.open_kiosk` answered.
+#[derive(Debug)]
+pub enum KioskOpened {
+    Ok(KioskSession),
+    /// Wrong email or password.
+    Wrong,
+    /// The throttle (as for a login): try again after this long.
+    Limited {
+        retry_after: Duration,
+    },
+    /// The password is right, but the user works at no desk of this clinic.
+    NotThisClinic,
+}
+
+/// `qlink.open_kiosk(email, password, secret_hash, business_id, ttl, paper, ip, user_agent)`.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_kiosk(
+    db: &impl GenericClient,
+    email: &str,
+    password: &str,
+    digest: &[u8],
+    slug: &str,
+    ttl: Duration,
+    paper: &str,
+    ip: std::net::IpAddr,
+    user_agent: Option<&str>,
+) -> ApiResult<KioskOpened> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT k.outcome, k.retry_after_seconds, k.kiosk_id, k.business_id, k.slug, k.paper, k.expires_at \
+             FROM qlink.clinic_by_slug($4) c, \
+                  LATERAL qlink.open_kiosk($1, $2, $3, c.business_id, make_interval(secs => $5), $6, $7, $8) k",
+        )
+        .await?;
+    let r =
+        db.query_one(&stmt, &[&email, &password, &digest, &slug, &ttl.as_secs_f64(), &paper, &ip, &user_agent]).await?;
+    let outcome: String = r.get("outcome");
+    let missing = |column: &str| ApiError::Internal(anyhow::anyhow!("qlink.open_kiosk answered ok without {column}"));
+    match outcome.as_str() {
+        "ok" => Ok(KioskOpened::Ok(KioskSession {
+            kiosk_id: r.get::<_, Option<Uuid>>("kiosk_id").ok_or_else(|| missing("kiosk_id"))?,
+            business_id: r.get::<_, Option<Uuid>>("business_id").ok_or_else(|| missing("business_id"))?,
+            slug: r.get::<_, Option<String>>("slug").ok_or_else(|| missing("slug"))?,
+            paper: r.get::<_, Option<String>>("paper").ok_or_else(|| missing("paper"))?,
+            expires_at: r.get::<_, Option<DateTime<Utc>>>("expires_at").ok_or_else(|| missing("expires_at"))?,
+        })),
+        "wrong" => Ok(KioskOpened::Wrong),
+        "address_limited" | "paced" => {
+            let seconds: Option<i32> = r.get("retry_after_seconds");
+            Ok(KioskOpened::Limited {
+                retry_after: Duration::from_secs(seconds.and_then(|s| u64::try_from(s).ok()).unwrap_or(0)),
+            })
+        }
+        "not_this_clinic" => Ok(KioskOpened::NotThisClinic),
+        other => Err(ApiError::Internal(anyhow::anyhow!("qlink.open_kiosk answered an unknown outcome {other:?}"))),
+    }
+}
+
+/// `qlink.kiosk_session(secret_hash)`: the open kiosk of a secret, None once signed out.
+pub async fn kiosk_session(db: &impl GenericClient, digest: &[u8]) -> ApiResult<Option<KioskSession>> {
+    let stmt =
+        db.prepare_cached("SELECT kiosk_id, business_id, slug, paper, expires_at FROM qlink.kiosk_session($1)").await?;
+    Ok(db.query_opt(&stmt, &[&digest]).await?.map(|r| KioskSession {
+        kiosk_id: r.get("kiosk_id"),
+        business_id: r.get("business_id"),
+        slug: r.get("slug"),
+        paper: r.get("paper"),
+        expires_at: r.get("expires_at"),
+    }))
+}
+
+/// `qlink.kiosk_create_token(secret_hash, patient_name, patient_phone, language, queue_id)`.
+pub async fn kiosk_create_token(
+    db: &impl GenericClient,
+    digest: &[u8],
+    patient_name: &str,
+    patient_phone: Option<&str>,
+    language: Option<&str>,
+    queue_id: Option<Uuid>,
+) -> ApiResult<CreatedTokenRow> {
+    let stmt = db
+        .prepare_cached(&format!("SELECT {CREATED_TOKEN_COLUMNS} FROM qlink.kiosk_create_token($1, $2, $3, $4, $5) t"))
+        .await?;
+    let row = db.query_one(&stmt, &[&digest, &patient_name, &patient_phone, &language, &queue_id]).await?;
+    Ok(CreatedTokenRow::from_row(&row))
+}
+
+/// `qlink.clinic_slug(business_id)`.
+pub async fn clinic_slug(db: &impl GenericClient, business_id: Uuid) -> ApiResult<String> {
+    let stmt = db.prepare_cached("SELECT qlink.clinic_slug($1) AS slug").await?;
+    Ok(db.query_one(&stmt, &[&business_id]).await?.get("slug"))
+}
+
+/// A row of `qlink.list_kiosks`: one of the clinic's open kiosks.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KioskRow {
+    pub kiosk_id: Uuid,
+    /// Who signed it in.
+    pub opened_by_email: String,
+    /// The slip paper it prints on: 58, 80 or a6.
+    pub paper: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_join_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+}
+
+/// `qlink.list_kiosks(business_id, login)`.
+pub async fn list_kiosks(db: &impl GenericClient, login: Option<&[u8]>, business_id: Uuid) -> ApiResult<Vec<KioskRow>> {
+    let stmt = db
+        .prepare_cached(
+            "SELECT kiosk_id, opened_by_email, paper, created_at, expires_at, last_join_at, user_agent \
+             FROM qlink.list_kiosks($1, login => $2)",
+        )
+        .await?;
+    Ok(db
+        .query(&stmt, &[&business_id, &login])
+        .await?
+        .iter()
+        .map(|r| KioskRow {
+            kiosk_id: r.get("kiosk_id"),
+            opened_by_email: r.get("opened_by_email"),
+            paper: r.get("paper"),
+            created_at: r.get("created_at"),
+            expires_at: r.get("expires_at"),
+            last_join_at: r.get("last_join_at"),
+            user_agent: r.get("user_agent"),
+        })
+        .collect())
+}
+
+/// `qlink.close_kiosk(kiosk_id, business_id, login)`: true when an open kiosk was signed out.
+pub async fn close_kiosk(
+    db: &impl GenericClient,
+    login: Option<&[u8]>,
+    business_id: Uuid,
+    kiosk_id: Uuid,
+) -> ApiResult<bool> {
+    let stmt = db.prepare_cached("SELECT qlink.close_kiosk($1, $2, login => $3) AS closed").await?;
+    Ok(db.query_one(&stmt, &[&kiosk_id, &business_id, &login]).await?.get("closed"))
 }
 
 // Queues and rooms (SPEC §9): the clinic's lines and where patients are called to.
@@ -1857,6 +2026,8 @@ pub struct ReportDay {
     pub tokens_api: i32,
     /// Joined by WhatsApp (`JOIN <code>`).
     pub tokens_whatsapp: i32,
+    /// Taken at the clinic's kiosk.
+    pub tokens_kiosk: i32,
     /// Tokens whose final status is SERVED, SKIPPED (no-shows), CANCELLED.
     pub served: i32,
     pub skipped: i32,
@@ -1896,7 +2067,7 @@ pub async fn clinic_report(
         .prepare_cached(
             "SELECT day, tokens, tokens_qr, tokens_staff, tokens_api, served, skipped, cancelled, unserved, called, \
                     wait_p50_seconds, wait_p90_seconds, service_p50_seconds, service_p90_seconds, eta_hit_rate, \
-                    messages_sent, messages_failed, max_waiting, live, tokens_whatsapp \
+                    messages_sent, messages_failed, max_waiting, live, tokens_whatsapp, tokens_kiosk \
              FROM qlink.clinic_report($1, $2, $3, $4, login => $5) ORDER BY day",
         )
         .await?;
@@ -1910,6 +2081,7 @@ pub async fn clinic_report(
             tokens_staff: r.get("tokens_staff"),
             tokens_api: r.get("tokens_api"),
             tokens_whatsapp: r.get("tokens_whatsapp"),
+            tokens_kiosk: r.get("tokens_kiosk"),
             served: r.get("served"),
             skipped: r.get("skipped"),
             cancelled: r.get("cancelled"),

@@ -146,8 +146,52 @@
     });
   }
 
+  // Each line's waiting labels under the rooms that call from it: a patient holding only a
+  // printed slip finds their number and where they will go.
+  function renderLines(lines) {
+    var board = $('line-board');
+    if (!board || !lines) return;
+    var none = board.getAttribute('data-none') || '\u2014';
+    board.textContent = '';
+    lines.forEach(function (l) {
+      var li = document.createElement('li');
+      li.className = 'line-column';
+      li.setAttribute('data-queue-id', l.queue_id);
+      var head = document.createElement('p');
+      head.className = 'line-head';
+      var name = document.createElement('span');
+      name.className = 'line-name';
+      name.textContent = l.queue_name;
+      head.appendChild(name);
+      if (l.rooms.length) {
+        var rooms = document.createElement('span');
+        rooms.className = 'line-rooms';
+        rooms.textContent = '\u2192 ' + l.rooms.join(' / ');
+        head.appendChild(rooms);
+      }
+      li.appendChild(head);
+      if (l.waiting_labels.length) {
+        var ol = document.createElement('ol');
+        ol.className = 'line-waiting';
+        l.waiting_labels.forEach(function (w) {
+          var item = document.createElement('li');
+          item.textContent = String(w);
+          ol.appendChild(item);
+        });
+        li.appendChild(ol);
+      } else {
+        var empty = document.createElement('p');
+        empty.className = 'line-empty';
+        empty.textContent = none;
+        li.appendChild(empty);
+      }
+      board.appendChild(li);
+    });
+  }
+
   function render(d) {
     $('clinic-name').textContent = d.clinic_name;
+    renderLines(d.lines);
     var list = $('next-list');
     list.textContent = '';
     (d.next_labels || d.next_numbers).forEach(function (n) {

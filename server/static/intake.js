@@ -1,11 +1,33 @@
-// Intake page: the form posts to the server as plain HTML. This script only checks the
-// mobile number (and, with several doctors, that one is picked) before sending, in the
-// patient's language, and stops a second tap from taking a second token while the first
-// request is on its way.
+// Intake page (and the kiosk's): the form posts to the server as plain HTML. This script
+// only checks the mobile number (and, with several doctors, that one is picked) before
+// sending, in the patient's language, and stops a second tap from taking a second token
+// while the first request is on its way. At a kiosk the number is optional, a message
+// goes back to the form by itself, and an untouched form reloads now and then.
 (function () {
   'use strict';
+  var message = document.getElementById('kiosk-message');
+  if (message) {
+    var seconds = parseInt(message.getAttribute('data-return-seconds'), 10) || 12;
+    window.setTimeout(function () {
+      window.location.replace(message.getAttribute('data-return'));
+    }, seconds * 1000);
+  }
   var form = document.getElementById('intake');
   if (!form) return;
+  var optionalPhone = form.getAttribute('data-phone-optional') === '1';
+  var kiosk = document.getElementById('kiosk');
+  if (kiosk) {
+    var every = (parseInt(kiosk.getAttribute('data-refresh'), 10) || 60) * 1000;
+    var touched = Date.now();
+    form.addEventListener('input', function () { touched = Date.now(); });
+    window.setInterval(function () {
+      var typed = form.elements.patient_name.value || form.elements.patient_phone.value;
+      // A form left half-filled for long is the last patient's: it is cleared too. (A GET
+      // of the same address: never the form's POST again.)
+      var idle = Date.now() - touched;
+      if (idle >= (typed ? 3 * every : every)) window.location.replace(window.location.pathname + window.location.search);
+    }, every);
+  }
   var T = JSON.parse(form.getAttribute('data-i18n') || '{}');
   var button = document.getElementById('join');
   var errorBox = document.getElementById('form-error');
@@ -39,7 +61,8 @@
     var name = form.elements.patient_name;
     var phone = form.elements.patient_phone;
     if (!name.value.trim()) { event.preventDefault(); showError(T.err_name, name); return; }
-    if (!plausiblePhone(phone.value)) { event.preventDefault(); showError(T.err_phone, phone); return; }
+    var skipPhone = optionalPhone && !phone.value.trim();
+    if (!skipPhone && !plausiblePhone(phone.value)) { event.preventDefault(); showError(T.err_phone, phone); return; }
     sent = true;
     button.disabled = true;
     button.textContent = T.joining;

@@ -118,7 +118,7 @@
     if (t.held_until && t.status === 'SKIPPED') li.appendChild(el('span', 'badge away', T.badge_away_expired));
     var meta = [];
     if (t.patient_phone) meta.push(t.patient_phone);
-    meta.push(t.source === 'STAFF' ? T.source_desk : T.source_qr);
+    meta.push(t.source === 'STAFF' ? T.source_desk : t.source === 'KIOSK' ? T.source_kiosk : T.source_qr);
     if (lines && t.queue_name) meta.push(t.queue_name);
     li.appendChild(el('span', 'meta', meta.join(' · ')));
     buttons.forEach(function (b) { li.appendChild(b); });
@@ -382,6 +382,37 @@
       notice(T.day_closed_notice);
     });
   });
+
+  // The kiosks at the door: listed when the section is opened, each with its sign-out.
+  var kiosks = $('kiosks');
+  function loadKiosks() {
+    api('GET', '/api/v1/staff/kiosks').then(function (res) {
+      if (res.status !== 200) { showError(errorText(res)); return; }
+      var link = $('kiosk-path');
+      link.href = res.data.kiosk_path;
+      link.textContent = location.origin + res.data.kiosk_path;
+      var list = $('kiosk-list');
+      list.textContent = '';
+      res.data.kiosks.forEach(function (k) {
+        var until = new Date(k.expires_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+        var li = el('li', null, fmt(T.kiosk_row, { who: k.opened_by_email, until: until }) + ' ');
+        var b = el('button', 'small secondary', T.kiosk_close);
+        b.type = 'button';
+        b.setAttribute('data-kiosk', k.kiosk_id);
+        b.addEventListener('click', function () {
+          b.disabled = true;
+          api('DELETE', '/api/v1/staff/kiosks/' + encodeURIComponent(k.kiosk_id)).then(function (r) {
+            if (r.status !== 204 && r.status !== 404) { b.disabled = false; showError(errorText(r)); return; }
+            loadKiosks();
+          }, function () { b.disabled = false; showError(NETWORK); });
+        });
+        li.appendChild(b);
+        list.appendChild(li);
+      });
+      $('kiosk-none').hidden = res.data.kiosks.length > 0;
+    }, function () { showError(NETWORK); });
+  }
+  if (kiosks) kiosks.addEventListener('toggle', function () { if (kiosks.open) loadKiosks(); });
 
   loop();
 })();

@@ -134,21 +134,27 @@ async fn the_web_role_cannot_claim_or_purge_and_the_worker_role_touches_no_clini
 
 /// The functions the web role may run without a login: the patients', the public pages'
 /// and the login's own. Every other function it may run takes a `login`.
-const PUBLIC_FUNCTIONS: [&str; 21] = [
+const PUBLIC_FUNCTIONS: [&str; 25] = [
     "cancel_token",
     "charge_refused_intake",
     "clinic_by_slug",
     "clinic_sender",
+    "clinic_slug",
     "clinic_today",
     "create_token",
     "display_state",
     "end_login_session",
     "eta_interval",
     "hold_token",
+    // A kiosk's secret is its credential: it takes tokens for its own clinic only.
+    "kiosk_create_token",
+    "kiosk_session",
     "list_queues",
     "list_rooms",
     "login",
     "login_session_user",
+    // Checks a desk login's password, as qlink.login does.
+    "open_kiosk",
     "qlink_version",
     "return_token",
     "sender_backlog",

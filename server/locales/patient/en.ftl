@@ -123,6 +123,7 @@ callout = Token number { $n }, please come in
 callout_room = Token { $n }, { $room }
 display_rooms = Now calling
 display_room_idle = Free
+display_waiting = Waiting · find your number
 
 ## Poster
 poster_title = Skip the waiting-room crowd
@@ -209,3 +210,13 @@ slip_joined = Joined at { $time }
 slip_scan = Scan to follow your turn on a phone
 slip_print = Print
 slip_room = Room: { $room }
+
+## Kiosk at the door
+kiosk_title = Get your token here
+kiosk_lead = Type your name, then press the button below. Your token slip prints here.
+kiosk_phone_label = Mobile number (optional, for WhatsApp updates)
+kiosk_take_slip = Please take your slip. Keep it until you are called.
+kiosk_next = Next patient
+kiosk_busy = Many tokens were taken at this kiosk just now. Please wait a minute or ask at the reception.
+kiosk_phone_taken = This number already has a token today. Please ask at the reception.
+kiosk_closed = Please ask at the reception for your token.

@@ -122,6 +122,7 @@ callout = टोकन नंबर { $n }, कृपया अंदर आइ�
 callout_room = टोकन { $n }, { $room }
 display_rooms = अभी बुलाया जा रहा है
 display_room_idle = खाली
+display_waiting = प्रतीक्षा में · अपना नंबर देखें
 
 ## Poster
 poster_title = वेटिंग रूम की भीड़ से बचें
@@ -208,3 +209,13 @@ slip_joined = जुड़ने का समय: { $time }
 slip_scan = फ़ोन पर अपनी बारी देखने के लिए स्कैन करें
 slip_print = प्रिंट करें
 slip_room = कमरा: { $room }
+
+## Kiosk at the door
+kiosk_title = अपना टोकन यहाँ लें
+kiosk_lead = अपना नाम लिखें और नीचे का बटन दबाएँ। आपकी टोकन पर्ची यहीं छपेगी।
+kiosk_phone_label = मोबाइल नंबर (ज़रूरी नहीं, WhatsApp पर जानकारी के लिए)
+kiosk_take_slip = कृपया अपनी पर्ची ले लें। बुलाए जाने तक इसे रखें।
+kiosk_next = अगला मरीज़
+kiosk_busy = इस कियोस्क से अभी बहुत टोकन लिए गए हैं। कृपया एक मिनट रुकें या रिसेप्शन पर पूछें।
+kiosk_phone_taken = इस नंबर पर आज पहले से टोकन है। कृपया रिसेप्शन पर पूछें।
+kiosk_closed = अपने टोकन के लिए कृपया रिसेप्शन पर पूछें।

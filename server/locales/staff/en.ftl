@@ -100,3 +100,18 @@ delay_cleared = The delay is cleared.
 minutes_invalid = Minutes late: enter 0 to 240.
 close_day_confirm = Click again to close today's queue
 day_closed_notice = Today's queue is closed for QR sign-ups.
+
+## Kiosk sign-in
+kiosk_heading = Open the kiosk (staff)
+kiosk_hint = Sign in with a desk login of { $clinic } to make this device the clinic's kiosk. Patients can only take tokens on it, and any desk login on this device ends.
+kiosk_open = Open kiosk
+kiosk_wrong = Wrong email or password.
+kiosk_limited = Too many attempts. Please wait a few minutes and try again.
+kiosk_not_this_clinic = This login does not work at the desk of { $clinic }.
+kiosk_signed_out = This kiosk is signed out: its time ran out or the desk closed it. A staff member signs in to open it again.
+kiosks_heading = Kiosks at the door
+kiosks_hint = To open one, sign in on the tablet at
+kiosks_none = No kiosk is open.
+kiosk_close = Sign out
+kiosk_row = Opened by { $who }, open until { $until }
+source_kiosk = kiosk

@@ -164,13 +164,14 @@ pub fn csv_response(filename: &str, body: String) -> Response {
         .into_response()
 }
 
-pub const DAY_COLUMNS: [&str; 20] = [
+pub const DAY_COLUMNS: [&str; 21] = [
     "day",
     "tokens",
     "tokens_qr",
     "tokens_staff",
     "tokens_api",
     "tokens_whatsapp",
+    "tokens_kiosk",
     "served",
     "skipped",
     "cancelled",

@@ -181,11 +181,12 @@ pub const TIME_ZONES: [&str; 12] = [
 ];
 
 /// The settings keys with their ranges (pg_ext/src/validate.rs KEYS).
-const INT_SETTINGS: [(&str, i64, i64, &str); 8] = [
+const INT_SETTINGS: [(&str, i64, i64, &str); 9] = [
     ("daily_token_limit", 1, 10_000, "Tokens a clinic gives out per day (QR and API; the desk is not limited)."),
     ("daily_message_limit", 0, 100_000, "WhatsApp messages per day."),
     ("max_tokens_per_phone_per_day", 1, 50, "Tokens one mobile number may take per day (cancelled ones don't count)."),
     ("ip_tokens_per_10min", 1, 10_000, "QR tokens from one address in 10 minutes."),
+    ("kiosk_tokens_per_10min", 1, 10_000, "Tokens one kiosk at the door may take in 10 minutes."),
     (
         "eta_min_minutes",
         1,

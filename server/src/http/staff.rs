@@ -10,7 +10,7 @@ use crate::http::extract::{ApiJson, ClinicStaff};
 use crate::http::public::CreatedToken;
 use crate::http::rules;
 use crate::sql::{self, ActionResult, Delay, QueueLine, QueueSummary, QueueToken, RoomLine, SessionState};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -248,4 +248,43 @@ pub async fn close_session(
         queue_id: first.queue_id,
         sessions,
     }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KioskList {
+    /// Where a tablet is signed in as the clinic's kiosk (`/c/<slug>/kiosk`).
+    pub kiosk_path: String,
+    /// The clinic's open kiosks, newest first.
+    pub kiosks: Vec<crate::sql::KioskRow>,
+}
+
+#[utoipa::path(get, path = "/api/v1/staff/kiosks", tag = "staff",
+    responses((status = 200, body = KioskList), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody)))]
+pub async fn kiosks(State(app): State<AppState>, staff: ClinicStaff) -> ApiResult<Json<KioskList>> {
+    let db = app.db.get().await?;
+    let slug = sql::clinic_slug(&db, staff.business_id).await?;
+    let kiosks = sql::list_kiosks(&db, staff.user.login(), staff.business_id).await?;
+    Ok(Json(KioskList { kiosk_path: format!("/c/{slug}/kiosk"), kiosks }))
+}
+
+/// Signs a kiosk out: its tablet shows the staff sign-in again and takes no more tokens.
+#[utoipa::path(delete, path = "/api/v1/staff/kiosks/{id}", tag = "staff",
+    params(("id" = Uuid, Path, description = "The kiosk's kiosk_id")),
+    responses((status = 204, description = "Signed out"), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody, description = "No open kiosk of this clinic has this id")))]
+pub async fn close_kiosk(
+    State(app): State<AppState>,
+    staff: ClinicStaff,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = crate::http::extract::path_uuid(&id)?;
+    let db = app.db.get().await?;
+    if sql::close_kiosk(&db, staff.user.login(), staff.business_id, id).await? {
+        tracing::info!(kiosk_id = %id, user_id = %staff.user.id, "kiosk closed");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("Kiosk not found.".into()))
+    }
 }

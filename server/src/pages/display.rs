@@ -13,6 +13,7 @@ use super::{html_response, layout, Cache, PageError};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::path_uuid;
+use crate::sql::DisplayLine;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -67,6 +68,11 @@ pub struct DisplayState {
     pub next_labels: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rooms: Option<Vec<DisplayRoom>>,
+    /// Each line with the rooms calling from it and its waiting labels, for a patient
+    /// holding a printed slip; only where there is more than one line or room (or a room
+    /// was asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<DisplayLine>>,
     /// Labels of the patients who stepped out (SPEC §12): NEXT passes over them, so they
     /// are not among the next; the screen shows them apart.
     pub away_labels: Vec<String>,
@@ -87,7 +93,8 @@ async fn load(app: &AppState, slug: &str, room: Option<Uuid>) -> ApiResult<(Disp
         .collect();
     let plain_labels = d.next_labels.iter().zip(&d.next_numbers).all(|(l, n)| *l == n.to_string())
         && d.serving_label.as_deref() == d.now_serving_number.map(|n| n.to_string()).as_deref();
-    let more = room.is_some() || rooms.len() > 1 || !plain_labels;
+    let several = room.is_some() || rooms.len() > 1 || d.lines.len() > 1;
+    let more = several || !plain_labels;
     let state = DisplayState {
         clinic_name: d.clinic_name,
         now_serving_number: d.now_serving_number,
@@ -97,6 +104,7 @@ async fn load(app: &AppState, slug: &str, room: Option<Uuid>) -> ApiResult<(Disp
         serving_label: if more { d.serving_label } else { None },
         next_labels: more.then_some(d.next_labels),
         rooms: more.then_some(rooms),
+        lines: several.then_some(d.lines),
         away_labels: d.away_labels,
     };
     Ok((state, languages))
@@ -201,6 +209,26 @@ pub async fn page(
                     @for n in &next { li { (n) } }
                 }
                 p #next-empty .empty hidden[!next.is_empty()] { (label(K::display_none_waiting)) }
+            }
+            @if let Some(lines) = &d.lines {
+                section.display-lines {
+                    p.label { (label(K::display_waiting)) }
+                    ul #line-board .line-board data-none=(first.t(K::display_none_waiting)) {
+                        @for l in lines {
+                            li.line-column data-queue-id=(l.queue_id) {
+                                p.line-head {
+                                    span.line-name { (l.queue_name) }
+                                    @if !l.rooms.is_empty() { span.line-rooms { "→ " (l.rooms.join(" / ")) } }
+                                }
+                                @if l.waiting_labels.is_empty() {
+                                    p.line-empty { (first.t(K::display_none_waiting)) }
+                                } @else {
+                                    ol.line-waiting { @for w in &l.waiting_labels { li { (w) } } }
+                                }
+                            }
+                        }
+                    }
+                }
             }
             section #away .display-away hidden[d.away_labels.is_empty()] {
                 p.label { (label(K::display_away)) }

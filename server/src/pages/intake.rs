@@ -123,7 +123,7 @@ pub async fn load_lines(app: &AppState, clinic: &ClinicView) -> Result<Vec<Queue
 }
 
 /// Why a line takes no tokens now, in the patient's words.
-fn line_refusal(lang: Lang, reason: &str) -> &'static str {
+pub(super) fn line_refusal(lang: Lang, reason: &str) -> &'static str {
     match reason {
         "queue_inactive" => lang.t(K::line_inactive),
         "session_closed" => lang.t(K::line_closed),
@@ -198,16 +198,23 @@ pub async fn page(
 /// The page instead of the form when the clinic takes no tokens by QR right now, by the
 /// extension's reason (sql/API.md).
 fn refusal_page(clinic_name: &str, lang: Lang, reason: &str) -> Response {
-    let name = Some(clinic_name);
-    let (status, title, body) = match reason {
-        "clinic_suspended" | "clinic_disabled" => {
-            (StatusCode::FORBIDDEN, lang.t(K::suspended_title), lang.t(K::suspended_body))
-        }
-        "daily_token_limit" => (StatusCode::OK, lang.t(K::limit_daily_title), lang.t(K::limit_daily)),
-        // qr_intake_off, session_closed.
-        _ => (StatusCode::OK, lang.t(K::closed_title), lang.t(K::closed_body)),
+    let status = match reason {
+        "clinic_suspended" | "clinic_disabled" => StatusCode::FORBIDDEN,
+        _ => StatusCode::OK,
     };
-    clinic_message_page(lang, status, name, title, body, html! {})
+    let (title, body) = refusal_reasons(lang, reason);
+    clinic_message_page(lang, status, Some(clinic_name), title, body, html! {})
+}
+
+/// What the patient is told when the clinic takes no self-service tokens now (the
+/// extension's reason), as a title and a line.
+pub(super) fn refusal_reasons(lang: Lang, reason: &str) -> (&'static str, &'static str) {
+    match reason {
+        "clinic_suspended" | "clinic_disabled" => (lang.t(K::suspended_title), lang.t(K::suspended_body)),
+        "daily_token_limit" => (lang.t(K::limit_daily_title), lang.t(K::limit_daily)),
+        // qr_intake_off, session_closed.
+        _ => (lang.t(K::closed_title), lang.t(K::closed_body)),
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -246,7 +253,7 @@ fn wait_text(lang: Lang, line: &QueueLine) -> String {
 }
 
 /// The choice of line: one big radio button per line, its wait or why it is closed.
-fn line_picker(lang: Lang, lines: &[QueueLine], form: &FormState) -> Markup {
+pub(super) fn line_picker(lang: Lang, lines: &[QueueLine], form: &FormState) -> Markup {
     let picked = picked_line(lines, form).map(|l| l.queue_id);
     html! {
         fieldset #lines .lines {

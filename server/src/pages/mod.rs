@@ -9,6 +9,7 @@ pub mod charts;
 pub mod display;
 pub use crate::i18n;
 pub mod intake;
+pub mod kiosk;
 pub mod owner;
 pub mod qr;
 pub mod reports;
@@ -42,6 +43,8 @@ pub fn routes() -> Router<AppState> {
     let strict = Router::new()
         .route("/", get(|| async { Redirect::to("/staff") }))
         .route("/c/{slug}", get(intake::page).post(intake::submit))
+        .route("/c/{slug}/kiosk", get(kiosk::page).post(kiosk::join))
+        .route("/c/{slug}/kiosk/open", axum::routing::post(kiosk::open))
         .route("/t/{id}", get(track::page))
         .route("/t/{id}/cancel", axum::routing::post(track::cancel))
         .route("/t/{id}/hold", axum::routing::post(track::hold))

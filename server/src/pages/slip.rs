@@ -4,7 +4,9 @@
 //! range at that moment, and the tracking link as a QR code a family member's phone can
 //! follow; in the patient's language. Laid out for 58 mm and 80 mm thermal receipt printers
 //! and for A6 (`?paper=58|80|a6`, default 80), printed by the browser (print CSS: no driver
-//! work). `?print=1` opens the print dialog at once.
+//! work). `?print=1` opens the print dialog at once. `?kiosk=1` (after a join at the clinic's
+//! kiosk) also tells the patient to take the slip and goes back to the kiosk's blank form
+//! by itself, printed or not: a printer that never answers cannot hold the kiosk.
 
 use super::i18n::{Lang, K};
 use super::qr::inline_svg;
@@ -63,7 +65,11 @@ pub struct SlipQuery {
     pub paper: Option<String>,
     pub print: Option<String>,
     pub lang: Option<String>,
+    pub kiosk: Option<String>,
 }
+
+/// Seconds the kiosk shows a printed slip before its blank form comes back.
+const KIOSK_SLIP_SECONDS: u32 = 10;
 
 /// What a slip says besides the token's status.
 struct Facts {
@@ -122,16 +128,33 @@ pub async fn page(
         Err(e) => return PageError::new(lang, ApiError::Internal(anyhow::anyhow!("slip QR: {e}"))).into_response(),
     };
     let print = query.print.as_deref() == Some("1");
-    html_response(StatusCode::OK, Cache::NoStore, render(&status, &facts, &code, paper, print, lang))
+    // Back to the token's own clinic's kiosk (the address is ours, never the query's), in
+    // the clinic's language: the next patient is somebody else.
+    let kiosk = (query.kiosk.as_deref() == Some("1")).then(|| format!("/c/{}/kiosk", status.business_slug));
+    html_response(StatusCode::OK, Cache::NoStore, render(&status, &facts, &code, paper, print, kiosk.as_deref(), lang))
 }
 
-fn render(s: &TokenStatus, facts: &Facts, code: &QrCode, paper: Paper, print: bool, lang: Lang) -> Markup {
+fn render(
+    s: &TokenStatus,
+    facts: &Facts,
+    code: &QrCode,
+    paper: Paper,
+    print: bool,
+    kiosk: Option<&str>,
+    lang: Lang,
+) -> Markup {
     let waiting = s.status == "WAITING";
     // The same words as the tracking page at this moment.
     let ahead = super::track::ahead_text(lang, s.people_ahead);
     let eta = super::track::eta_text(lang, s);
     let (hour, minute) = facts.joined;
     let body = html! {
+        @if let Some(back) = kiosk {
+            div #kiosk-done .kiosk-done .no-print data-return=(back) data-return-seconds=(KIOSK_SLIP_SECONDS) {
+                p.kiosk-take { (lang.t(K::kiosk_take_slip)) }
+                a #kiosk-next .button.primary href=(back) { (lang.t(K::kiosk_next)) }
+            }
+        }
         main #slip .slip data-print=(if print { "1" } else { "0" }) {
             p #slip-clinic .slip-clinic { (s.business_name) }
             @if let Some(line) = &facts.line { p #slip-line .slip-line { (line) } }
@@ -149,7 +172,9 @@ fn render(s: &TokenStatus, facts: &Facts, code: &QrCode, paper: Paper, print: bo
             div #slip-qr .slip-qr { (PreEscaped(inline_svg(code, paper.qr_pixels()))) }
             p #slip-scan .slip-scan { (lang.t(K::slip_scan)) }
             p #slip-url .slip-url { (facts.url) }
-            button #slip-print .primary.no-print type="button" hidden { (lang.t(K::slip_print)) }
+            @if kiosk.is_none() {
+                button #slip-print .primary.no-print type="button" hidden { (lang.t(K::slip_print)) }
+            }
         }
     };
     let title = format!("{} {} · {}", lang.t(K::token), s.token_label, s.business_name);

@@ -103,6 +103,9 @@ fn login_form_in(lang: Lang, heading: &str, hint: &str) -> Markup {
 /// The texts staff.js writes.
 const SCRIPT_KEYS: &[D] = &[
     D::network,
+    D::kiosk_close,
+    D::kiosk_row,
+    D::source_kiosk,
     D::network_action,
     D::send_token_to_line,
     D::send_to,
@@ -261,6 +264,7 @@ pub(crate) fn setting_label(name: &str) -> &str {
         "daily_message_limit" => "Daily message limit",
         "max_tokens_per_phone_per_day" => "Tokens per phone per day",
         "ip_tokens_per_10min" => "Tokens per network per 10 min",
+        "kiosk_tokens_per_10min" => "Tokens per kiosk per 10 min",
         "eta_min_minutes" => "ETA low, minutes per patient",
         "eta_max_minutes" => "ETA high, minutes per patient",
         "stall_warning_minutes" => "Stall warning after, minutes",
@@ -534,6 +538,13 @@ fn desk_body(lang: Lang, desk: &Desk, room_queues: &[Uuid]) -> Markup {
             section.day {
                 button #close-day .action.secondary type="button" { (t(D::close_day)) }
                 p.small-print { (t(D::close_day_hint)) }
+            }
+            // The kiosks at the door: staff.js lists the open ones from /api/v1/staff/kiosks.
+            details #kiosks .kiosks {
+                summary { (t(D::kiosks_heading)) }
+                p.small-print { (t(D::kiosks_hint)) " " a #kiosk-path href="#" { } }
+                ul #kiosk-list .kiosk-list {}
+                p #kiosk-none .small-print hidden { (t(D::kiosks_none)) }
             }
             p.shortcuts.small-print {
                 (t(D::keyboard)) " " kbd { "N" } " = " (t(D::action_next)) ", " kbd { "S" } " = " (t(D::action_served))
