@@ -199,6 +199,7 @@ async fn the_document_pins_the_input_rules() {
         ("daily_message_limit", 0, 100_000),
         ("max_tokens_per_phone_per_day", 1, 50),
         ("ip_tokens_per_10min", 1, 10_000),
+        ("kiosk_tokens_per_10min", 1, 10_000),
         ("eta_min_minutes", 1, 240),
         ("eta_max_minutes", 1, 240),
         ("stall_warning_minutes", 1, 240),
@@ -215,7 +216,7 @@ async fn the_document_pins_the_input_rules() {
         settings["properties"]["default_language"]["enum"],
         json!(["en", "hi", "ta", "te", "mr", "bn", "kn", "gu"])
     );
-    assert_eq!(settings["properties"].as_object().unwrap().len(), 11);
+    assert_eq!(settings["properties"].as_object().unwrap().len(), 12);
 
     // Ids in addresses are uuids; the public slug is exactly a stored one.
     for (path, method) in [

@@ -31,6 +31,8 @@ use uuid::Uuid;
 
 /// The cookie that makes a browser a kiosk.
 const KIOSK_COOKIE: &str = "qlink_kiosk";
+/// The longest a kiosk stays signed in (`qlink.open_kiosk` takes up to 7 days).
+const KIOSK_TTL_MAX: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 /// Seconds a message (a refusal, a limit) stays before the kiosk goes back to the form.
 pub const MESSAGE_SECONDS: u32 = 12;
 
@@ -247,7 +249,8 @@ pub async fn open(
         &form.password,
         &digest,
         &slug,
-        app.session_ttl,
+        // As long as a staff login, within the extension's bound for a kiosk.
+        app.session_ttl.min(KIOSK_TTL_MAX),
         paper,
         ip,
         user_agent,
@@ -268,8 +271,9 @@ pub async fn open(
             let notice = lang.df(D::kiosk_not_this_clinic, &[("clinic", &clinic.name)]);
             return sign_in_page(&clinic, lang, Some(&notice), StatusCode::FORBIDDEN);
         }
-        Err(ApiError::InvalidInput(_)) => {
-            return sign_in_page(&clinic, lang, Some(lang.d(D::kiosk_wrong)), StatusCode::BAD_REQUEST);
+        // An empty field or an unknown paper: the extension's words (the desk's English).
+        Err(ApiError::InvalidInput(refusal)) => {
+            return sign_in_page(&clinic, lang, Some(&refusal.message), StatusCode::BAD_REQUEST);
         }
         Err(e) => return PageError::new(lang, e).into_response(),
     };
