@@ -195,7 +195,10 @@ async fn a_patient_without_a_phone_gets_a_slip_at_the_kiosk_and_follows_the_lobb
     // On the screen as it hangs, without scrolling (a TV does not scroll).
     lobby.assert_fits(TV.width).await;
     let inside = lobby
-        .js("return document.getElementById('line-board').getBoundingClientRect().bottom <= window.innerHeight;", vec![])
+        .js(
+            "return document.getElementById('line-board').getBoundingClientRect().bottom <= window.innerHeight;",
+            vec![],
+        )
         .await;
     assert_eq!(inside, json!(true), "the waiting labels are below the screen's edge");
     lobby.screenshot("lobby-waiting").await;
@@ -360,7 +363,13 @@ async fn a_kiosk_refuses_clearly_and_takes_nothing_when_it_cannot_join() {
 
     // An expired kiosk: signed out, its cookie cleared, nothing taken.
     assert_eq!(sign_in(&app, &t, "gate", "staff@gate.test", PASSWORD).await.status(), 303);
-    app.db.execute("UPDATE qlink.kiosks SET created_at = now() - interval '13 hours', expires_at = now() - interval '1 hour'", &[]).await.unwrap();
+    app.db
+        .execute(
+            "UPDATE qlink.kiosks SET created_at = now() - interval '13 hours', expires_at = now() - interval '1 hour'",
+            &[],
+        )
+        .await
+        .unwrap();
     let before = tokens_of(&app, business).await;
     let r = kiosk_join(&app, &t, "gate", &[("patient_name", "Expired")]).await;
     assert_eq!(r.status(), 401);
