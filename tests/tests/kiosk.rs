@@ -220,6 +220,24 @@ async fn a_patient_without_a_phone_gets_a_slip_at_the_kiosk_and_follows_the_lobb
         plain().get(app.url(&format!("/api/v1/tokens/{first}"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["status"], "SERVING");
     lobby.close().await;
+
+    // At the end of the day the desk signs the kiosk out from its dashboard.
+    let desk = Browser::start("desk", DESK).await;
+    desk.goto(&app.url("/staff?poll=1")).await;
+    desk.fill("#email", "staff@door.test").await;
+    desk.fill("#password", PASSWORD).await;
+    desk.click("#login-button").await;
+    desk.wait_visible("#dashboard").await;
+    desk.click("#kiosks summary").await;
+    desk.wait_visible("#kiosk-list button[data-kiosk]").await;
+    assert!(desk.text("#kiosk-list").await.contains("Opened by staff@door.test"), "{}", desk.text("#kiosk-list").await);
+    assert!(desk.text("#kiosk-path").await.ends_with("/c/door/kiosk"), "{}", desk.text("#kiosk-path").await);
+    desk.click("#kiosk-list button[data-kiosk]").await;
+    desk.wait_visible("#kiosk-none").await;
+    desk.close().await;
+    kiosk.goto(&app.url("/c/door/kiosk")).await;
+    kiosk.wait_for_text("#kiosk-notice", "This kiosk is signed out").await;
+    assert!(!kiosk.visible("#intake").await);
     kiosk.close().await;
 }
 
