@@ -21,10 +21,7 @@ CREATE INDEX kiosks_opened_by ON qlink.kiosks (opened_by);
 CREATE INDEX kiosks_expires ON qlink.kiosks (expires_at);
 REVOKE ALL ON qlink.kiosks FROM PUBLIC;
 
--- Tokens a patient took at a kiosk.
+-- Tokens a patient took at a kiosk (the reports' tokens_kiosk is in V5's rollups).
 ALTER TABLE qlink.tokens
     DROP CONSTRAINT tokens_source_check,
     ADD CONSTRAINT tokens_source_check CHECK (source IN ('QR', 'STAFF', 'API', 'WHATSAPP', 'KIOSK'));
-
--- The reports count them by source like the others.
-ALTER TABLE qlink.daily_rollups ADD COLUMN tokens_kiosk integer NOT NULL DEFAULT 0 CHECK (tokens_kiosk >= 0);

@@ -56,6 +56,9 @@ CREATE TABLE qlink.daily_rollups (
     arrivals            integer[] NOT NULL CHECK (cardinality(arrivals) = 24),
     -- Tokens joined by WhatsApp (SPEC §11), kept last like the result column.
     tokens_whatsapp     integer NOT NULL DEFAULT 0 CHECK (tokens_whatsapp >= 0),
+    -- Tokens taken at a kiosk at the door (issue 17); here, not in V12, for the same reason:
+    -- 0.2.0 is unreleased and this migration's backfill runs this build's rollup writer.
+    tokens_kiosk        integer NOT NULL DEFAULT 0 CHECK (tokens_kiosk >= 0),
     computed_at         timestamptz NOT NULL,
     FOREIGN KEY (business_id, queue_id) REFERENCES qlink.queues (business_id, id) ON DELETE CASCADE,
     CONSTRAINT daily_rollups_day_key UNIQUE NULLS NOT DISTINCT (business_id, day, queue_id)

@@ -558,6 +558,22 @@ async fn cross_tenant(w: &mut World, me_is_a: bool) -> (usize, usize) {
                     assert!(listed.is_subset(&token_ids(&w.app.db, me_id).await), "{context}");
                 }
                 ("GET", "/api/v1/auth/me") => assert_eq!(v["business_id"], me_id.to_string(), "{context}"),
+                ("GET", "/api/v1/staff/kiosks") => {
+                    assert_eq!(v["kiosk_path"], format!("/c/{me_slug}/kiosk"), "{context}");
+                    for k in v["kiosks"].as_array().unwrap() {
+                        let clinic: Uuid = w
+                            .app
+                            .db
+                            .query_one(
+                                "SELECT business_id FROM qlink.kiosks WHERE id = $1::text::uuid",
+                                &[&k["kiosk_id"].as_str().unwrap()],
+                            )
+                            .await
+                            .unwrap()
+                            .get(0);
+                        assert_eq!(clinic, me_id, "{context}");
+                    }
+                }
                 ("GET", "/api/v1/staff/rooms") | ("GET", "/api/v1/staff/queues") => {
                     let (list, key, table) = match v.get("rooms") {
                         Some(rooms) => (rooms, "room_id", "rooms"),
@@ -1030,6 +1046,21 @@ async fn cookie_writes_from_another_origin_are_refused_on_every_route() {
         let target_room: Uuid =
             w.app.db.query_one("SELECT id FROM qlink.rooms WHERE business_id = $1", &[&target]).await.unwrap().get(0);
         let mut path = op.path.replace("{id}", &target.to_string());
+        if op.path == "/api/v1/staff/kiosks/{id}" {
+            // A kiosk of the desk's own clinic, to sign out.
+            let kiosk: Uuid = w
+                .app
+                .db
+                .query_one(
+                    "INSERT INTO qlink.kiosks (secret_hash, business_id, opened_by, created_at, expires_at) \
+                     VALUES (sha256(gen_random_uuid()::text::bytea), $1, $2, now(), now() + interval '1 hour') RETURNING id",
+                    &[&w.a.id, &w.a.staff_id],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            path = op.path.replace("{id}", &kiosk.to_string());
+        }
         path = path.replace("{queue_id}", &target_queue.to_string()).replace("{room_id}", &target_room.to_string());
         // The plan every clinic starts on; the installation's WhatsApp account.
         path = path.replace("{code}", "standard").replace("{waba_id}", "installation");
