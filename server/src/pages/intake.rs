@@ -277,6 +277,31 @@ pub(super) fn line_picker(lang: Lang, lines: &[QueueLine], form: &FormState) -> 
     }
 }
 
+/// The clinic's name, and with one line who is being served and how many wait.
+pub(super) fn clinic_header(clinic: &ClinicView, lang: Lang, several: bool) -> Markup {
+    html! {
+        header.clinic {
+            h1 { (clinic.name) }
+            p.queue-line hidden[several] {
+                (lang.t(K::now_serving)) ": "
+                strong { @match clinic.now_serving_number { Some(n) => (n), None => (lang.t(K::nobody_serving)) } }
+                " · " (lang.tf(K::waiting_count, &[("n", &clinic.waiting_count.to_string())]))
+            }
+        }
+    }
+}
+
+/// A refused form's advice in the patient's language (the extension's messages are English,
+/// for the receptionist).
+pub(super) fn form_error(lang: Lang, refusal: Refusal) -> String {
+    match refusal.reason.as_deref() {
+        Some("invalid_phone") => lang.t(K::err_phone).to_string(),
+        Some("invalid_name") => lang.t(K::err_name).to_string(),
+        Some("queue_required") => lang.t(K::err_pick_line).to_string(),
+        _ => refusal.message,
+    }
+}
+
 fn form_page(
     clinic: &ClinicView,
     lines: &[QueueLine],
@@ -291,14 +316,7 @@ fn form_page(
     let body = html! {
         (language_switch(lang, &base))
         main.card.intake {
-            header.clinic {
-                h1 { (clinic.name) }
-                p.queue-line hidden[several] {
-                    (lang.t(K::now_serving)) ": "
-                    strong { @match clinic.now_serving_number { Some(n) => (n), None => (lang.t(K::nobody_serving)) } }
-                    " · " (lang.tf(K::waiting_count, &[("n", &clinic.waiting_count.to_string())]))
-                }
-            }
+            (clinic_header(clinic, lang, several))
             h2 { (lang.t(K::intake_title)) }
             p.lead { (lang.t(K::intake_lead)) }
             @if let Some((id, label)) = &existing {
@@ -387,12 +405,7 @@ pub async fn submit(
             };
             // The extension's messages are English for the receptionist; the patient gets
             // the same advice in their language.
-            form.error = Some(match refusal.reason.as_deref() {
-                Some("invalid_phone") => lang.t(K::err_phone).to_string(),
-                Some("invalid_name") => lang.t(K::err_name).to_string(),
-                Some("queue_required") => lang.t(K::err_pick_line).to_string(),
-                _ => refusal.message,
-            });
+            form.error = Some(form_error(lang, refusal));
             let lines = match load_lines(&app, &clinic).await {
                 Ok(l) => l,
                 Err(e) => return PageError::new(lang, e).into_response(),

@@ -12,7 +12,9 @@
 //! everybody at the door shares the kiosk's address.
 
 use super::i18n::{Lang, D, K};
-use super::intake::{line_picker, load_clinic, load_lines, refusal_reasons, ClinicView, FormState};
+use super::intake::{
+    clinic_header, form_error, line_picker, load_clinic, load_lines, refusal_reasons, ClinicView, FormState,
+};
 use super::{html_response, language_switch, layout, Asset, Cache, PageError};
 use crate::accounts;
 use crate::app::AppState;
@@ -120,14 +122,7 @@ fn form_page(clinic: &ClinicView, lines: &[QueueLine], lang: Lang, form: &FormSt
     let body = html! {
         (language_switch(lang, &base))
         main.card.intake.kiosk-card #kiosk data-refresh="60" {
-            header.clinic {
-                h1 { (clinic.name) }
-                p.queue-line hidden[several] {
-                    (lang.t(K::now_serving)) ": "
-                    strong { @match clinic.now_serving_number { Some(n) => (n), None => (lang.t(K::nobody_serving)) } }
-                    " · " (lang.tf(K::waiting_count, &[("n", &clinic.waiting_count.to_string())]))
-                }
-            }
+            (clinic_header(clinic, lang, several))
             h2 { (lang.t(K::kiosk_title)) }
             p.lead { (lang.t(K::kiosk_lead)) }
             p #form-error .error role="alert" hidden[form.error.is_none()] {
@@ -339,12 +334,7 @@ pub async fn join(
             (StatusCode::SEE_OTHER, [(header::LOCATION, slip)]).into_response()
         }
         Err(ApiError::InvalidInput(refusal)) => {
-            form.error = Some(match refusal.reason.as_deref() {
-                Some("invalid_phone") => lang.t(K::err_phone).to_string(),
-                Some("invalid_name") => lang.t(K::err_name).to_string(),
-                Some("queue_required") => lang.t(K::err_pick_line).to_string(),
-                _ => refusal.message,
-            });
+            form.error = Some(form_error(lang, refusal));
             form_or_refusal(&app, &clinic, lang, &form, StatusCode::BAD_REQUEST).await
         }
         Err(ApiError::Forbidden(refusal)) => match refusal.reason.as_deref() {
