@@ -706,7 +706,8 @@ CREATE  FUNCTION "kiosk_create_token"(
 	"eta_max_minutes" INT,  /* Option < i32 > */
 	"token_label" TEXT,  /* String */
 	"queue_id" uuid,  /* Uuid */
-	"queue_name" TEXT  /* String */
+	"queue_name" TEXT,  /* String */
+	"paper" TEXT  /* String */
 )
 SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp

@@ -193,9 +193,9 @@ pub fn kiosk_session(
     })
 }
 
-/// A token taken at an open kiosk, with create_token's answer: the kiosk's clinic, the QR
-/// rules with the kiosk's own window, the mobile number optional. A signed-out kiosk is
-/// 42501 `kiosk_signed_out`.
+/// A token taken at an open kiosk, with create_token's answer and the paper its slip is
+/// printed on: the kiosk's clinic, the QR rules with the kiosk's own window, the mobile
+/// number optional. A signed-out kiosk is 42501 `kiosk_signed_out`.
 #[pg_extern(security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn kiosk_create_token(
@@ -217,6 +217,7 @@ pub fn kiosk_create_token(
             name!(token_label, String),
             name!(queue_id, Uuid),
             name!(queue_name, String),
+            name!(paper, String),
         ),
     >,
     ErrorReport,
@@ -244,7 +245,8 @@ pub fn kiosk_create_token(
                 "UPDATE qlink.kiosks SET last_join_at = $2 WHERE id = $1",
                 &[kiosk.id.into(), now.into()],
             )?;
-            Ok(TableIterator::once(created.row()))
+            let (id, number, status, position, lo, hi, label, queue, queue_name) = created.row();
+            Ok(TableIterator::once((id, number, status, position, lo, hi, label, queue, queue_name, kiosk.paper)))
         })
     })
 }

@@ -616,20 +616,34 @@ pub fn display_state(
             let lines: Vec<&Line> =
                 all_lines.iter().filter(|l| room.as_ref().is_none_or(|r| r.queue_ids.contains(&l.queue.id))).collect();
             let sessions: Vec<Uuid> = lines.iter().filter_map(|l| l.session_id).collect();
+            // Each line's first waiting patients in its call order: the lobby's list of the
+            // line, and (merged in the clinic's call order) the next ones.
             let table = db::read(
                 client,
-                "SELECT w.token_number, w.token_label FROM unnest($1::uuid[]) AS l(session_id) CROSS JOIN LATERAL ( \
+                "SELECT l.session_id, w.token_number, w.token_label, w.is_priority, w.line_at, w.line_seq \
+                 FROM unnest($1::uuid[]) WITH ORDINALITY AS l(session_id, n) CROSS JOIN LATERAL ( \
                      SELECT token_number, token_label, is_priority, line_at, line_seq FROM qlink.tokens \
                      WHERE session_id = l.session_id AND status = 'WAITING' AND held_until IS NULL \
                      ORDER BY is_priority DESC, line_seq LIMIT $2) w \
-                 ORDER BY w.is_priority DESC, w.line_at, w.line_seq LIMIT $2",
-                &[sessions.clone().into(), max_next.into()],
+                 ORDER BY l.n, w.is_priority DESC, w.line_seq",
+                &[sessions.clone().into(), max_next.max(WAITING_SHOWN_PER_LINE).into()],
             )?;
-            let (mut next, mut next_labels) = (Vec::new(), Vec::new());
+            let mut waiting = Vec::with_capacity(table.len());
             for row in table {
-                next.push(row.get::<i32>(1)?.expect("token_number"));
-                next_labels.push(row.get::<String>(2)?.expect("token_label"));
+                waiting.push((
+                    row.get::<Uuid>(1)?.expect("session_id"),
+                    row.get::<i32>(2)?.expect("token_number"),
+                    row.get::<String>(3)?.expect("token_label"),
+                    row.get::<bool>(4)?.expect("is_priority"),
+                    row.get::<TimestampWithTimeZone>(5)?.expect("line_at"),
+                    row.get::<i32>(6)?.expect("line_seq"),
+                ));
             }
+            let mut in_call_order: Vec<_> = waiting.iter().collect();
+            in_call_order.sort_by(|a, b| b.3.cmp(&a.3).then(a.4.cmp(&b.4)).then(a.5.cmp(&b.5)));
+            in_call_order.truncate(usize::try_from(max_next).unwrap_or(0));
+            let next: Vec<i32> = in_call_order.iter().map(|w| w.1).collect();
+            let next_labels: Vec<String> = in_call_order.iter().map(|w| w.2.clone()).collect();
             // Patients who stepped out: NEXT passes over them, so they are not "next".
             let away: Vec<String> = db::read(
                 client,
@@ -640,20 +654,12 @@ pub fn display_state(
             )?
             .map(|row| row.get::<String>(1).map(|l| l.expect("token_label")))
             .collect::<Result<_, _>>()?;
-            let waiting = db::read(
-                client,
-                "SELECT l.session_id, w.token_label FROM unnest($1::uuid[]) WITH ORDINALITY AS l(session_id, n) \
-                 CROSS JOIN LATERAL ( \
-                     SELECT token_label, is_priority, line_seq FROM qlink.tokens \
-                     WHERE session_id = l.session_id AND status = 'WAITING' AND held_until IS NULL \
-                     ORDER BY is_priority DESC, line_seq LIMIT $2) w \
-                 ORDER BY l.n, w.is_priority DESC, w.line_seq",
-                &[sessions.into(), WAITING_SHOWN_PER_LINE.into()],
-            )?;
             let mut waiting_of: std::collections::HashMap<Uuid, Vec<String>> = std::collections::HashMap::new();
-            for row in waiting {
-                let session = row.get::<Uuid>(1)?.expect("session_id");
-                waiting_of.entry(session).or_default().push(row.get::<String>(2)?.expect("token_label"));
+            for (session, _, label, ..) in waiting {
+                let list = waiting_of.entry(session).or_default();
+                if list.len() < WAITING_SHOWN_PER_LINE as usize {
+                    list.push(label);
+                }
             }
             let line_rows: Vec<serde_json::Value> = lines
                 .iter()

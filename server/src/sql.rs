@@ -827,7 +827,8 @@ pub async fn kiosk_session(db: &impl GenericClient, digest: &[u8]) -> ApiResult<
     }))
 }
 
-/// `qlink.kiosk_create_token(secret_hash, patient_name, patient_phone, language, queue_id)`.
+/// `qlink.kiosk_create_token(secret_hash, patient_name, patient_phone, language, queue_id)`:
+/// the token, and the paper the kiosk prints its slip on.
 pub async fn kiosk_create_token(
     db: &impl GenericClient,
     digest: &[u8],
@@ -835,12 +836,14 @@ pub async fn kiosk_create_token(
     patient_phone: Option<&str>,
     language: Option<&str>,
     queue_id: Option<Uuid>,
-) -> ApiResult<CreatedTokenRow> {
+) -> ApiResult<(CreatedTokenRow, String)> {
     let stmt = db
-        .prepare_cached(&format!("SELECT {CREATED_TOKEN_COLUMNS} FROM qlink.kiosk_create_token($1, $2, $3, $4, $5) t"))
+        .prepare_cached(&format!(
+            "SELECT {CREATED_TOKEN_COLUMNS}, t.paper FROM qlink.kiosk_create_token($1, $2, $3, $4, $5) t"
+        ))
         .await?;
     let row = db.query_one(&stmt, &[&digest, &patient_name, &patient_phone, &language, &queue_id]).await?;
-    Ok(CreatedTokenRow::from_row(&row))
+    Ok((CreatedTokenRow::from_row(&row), row.get("paper")))
 }
 
 /// `qlink.clinic_slug(business_id)`.

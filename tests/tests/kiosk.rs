@@ -327,6 +327,12 @@ async fn a_kiosk_refuses_clearly_and_takes_nothing_when_it_cannot_join() {
     assert_eq!(bad.status(), 400);
     let page = bad.text().await.unwrap();
     assert!(page.contains("value=\"Kamala\"") && page.contains("10-digit"), "{page}");
+    // A line that is gone since the form was shown: the form again, the kiosk still open.
+    let stale = Uuid::new_v4().to_string();
+    let gone = kiosk_join(&app, &t, "gate", &[("patient_name", "Kamala"), ("queue_id", &stale)]).await;
+    assert_eq!(gone.status(), 400);
+    let page = gone.text().await.unwrap();
+    assert!(page.contains("id=\"intake\"") && page.contains("value=\"Kamala\""), "{page}");
     // Another site's page posting to the kiosk.
     let forged = t
         .post(app.url("/c/gate/kiosk"))

@@ -306,11 +306,7 @@ pub async fn join(
     if from_another_site(&parts, &app) {
         return message(&clinic, lang, StatusCode::FORBIDDEN, lang.t(K::error_title), lang.t(K::err_generic), true);
     }
-    let kiosk = match this_kiosk(&app, &parts).await {
-        Ok((Some(k), _)) if k.business_id == clinic.business_id => k,
-        Ok(_) => return signed_out(&app, &clinic, lang),
-        Err(e) => return PageError::new(lang, e).into_response(),
-    };
+    // The kiosk is checked where the token is taken (`qlink.kiosk_create_token`), once.
     let Some(secret) = cookie(&parts, KIOSK_COOKIE) else { return signed_out(&app, &clinic, lang) };
     let db = match app.db.get().await {
         Ok(db) => db,
@@ -328,9 +324,9 @@ pub async fn join(
     )
     .await;
     match created {
-        Ok(row) => {
+        Ok((row, paper)) => {
             app.wake_worker(&db).await;
-            let slip = format!("/t/{}/slip?paper={}&print=1&kiosk=1&lang={}", row.token_id, kiosk.paper, lang.code());
+            let slip = format!("/t/{}/slip?paper={paper}&print=1&kiosk=1&lang={}", row.token_id, lang.code());
             (StatusCode::SEE_OTHER, [(header::LOCATION, slip)]).into_response()
         }
         Err(ApiError::InvalidInput(refusal)) => {
@@ -358,7 +354,12 @@ pub async fn join(
             };
             message(&clinic, lang, StatusCode::TOO_MANY_REQUESTS, title, body, true)
         }
-        Err(ApiError::NotFound(_)) => signed_out(&app, &clinic, lang),
+        // A line that is gone since the form was shown (`queue_not_found`): pick again.
+        Err(ApiError::NotFound(_)) => {
+            form.error = Some(lang.t(K::err_pick_line).to_string());
+            form.queue_id.clear();
+            form_or_refusal(&app, &clinic, lang, &form, StatusCode::BAD_REQUEST).await
+        }
         Err(e) => PageError::new(lang, e).into_response(),
     }
 }
