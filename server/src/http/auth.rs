@@ -51,7 +51,8 @@ pub struct LoggedIn {
     pub token: Option<String>,
 }
 
-fn session_cookie(app: &AppState, value: &str, max_age: u64) -> HeaderValue {
+/// The staff session cookie (`""` and 0 clear it).
+pub(crate) fn session_cookie(app: &AppState, value: &str, max_age: u64) -> HeaderValue {
     let secure = if app.secure_cookies { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"

@@ -19,7 +19,7 @@ use super::{html_response, language_switch, layout, Asset, Cache, PageError};
 use crate::accounts;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::extract::{cookie, credential, from_another_site, ClientIp, Credential, SESSION_COOKIE};
+use crate::http::extract::{cookie, credential, from_another_site, ClientIp, Credential};
 use crate::sql::{KioskOpened, KioskSession, QueueLine};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
@@ -237,7 +237,6 @@ pub async fn open(
         Ok(db) => db,
         Err(e) => return PageError::new(lang, e).into_response(),
     };
-    let paper = if form.paper.is_empty() { "80" } else { form.paper.as_str() };
     let opened = crate::sql::open_kiosk(
         &db,
         &form.email,
@@ -246,7 +245,7 @@ pub async fn open(
         &slug,
         // As long as a staff login, within the extension's bound for a kiosk.
         app.session_ttl.min(KIOSK_TTL_MAX),
-        paper,
+        &form.paper,
         ip,
         user_agent,
     )
@@ -282,9 +281,7 @@ pub async fn open(
     let max_age = u64::try_from((kiosk.expires_at - chrono::Utc::now()).num_seconds()).unwrap_or(0);
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, base(&kiosk.slug))]).into_response();
     super::set_header(&mut response, header::SET_COOKIE, &kiosk_cookie(&app, &kiosk.slug, &secret, max_age));
-    let secure = if app.secure_cookies { "; Secure" } else { "" };
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}");
-    super::set_header(&mut response, header::SET_COOKIE, &clear);
+    response.headers_mut().append(header::SET_COOKIE, crate::http::auth::session_cookie(&app, "", 0));
     response
 }
 
